@@ -1,0 +1,3 @@
+from expertise.cli import main
+
+main()

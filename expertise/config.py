@@ -1,0 +1,108 @@
+"""Paths, level names and defaults: the one place for constants. No side effects at import."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: The project root when running from a checkout (knowledge_base/, models/, data/ live here).
+PROJECT_DIR = PACKAGE_DIR.parent
+
+LEVELS: tuple[str, ...] = ("novice", "intermediate", "expert")
+LEVEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(LEVELS)}
+
+#: topic slug -> (domain, one-line description). Domains group topics for history features.
+TOPICS: dict[str, tuple[str, str]] = {
+    "no-internet": ("network", "home internet is down"),
+    "slow-broadband": ("network", "home internet is slow"),
+    "wifi-dropping": ("network", "Wi-Fi keeps disconnecting"),
+    "wifi-password-change": ("network", "change the Wi-Fi name or password"),
+    "wifi-coverage": ("network", "weak Wi-Fi in parts of the home"),
+    "router-setup": ("network", "set up a new router"),
+    "port-forwarding": ("network", "open a port for a game, camera or server"),
+    "dns-issues": ("network", "some websites won't load"),
+    "vpn-connection": ("network", "VPN won't connect from home"),
+    "parental-controls": ("network", "set up parental controls"),
+    "mobile-data-not-working": ("mobile", "mobile data not working"),
+    "sim-activation": ("mobile", "activate a new SIM or eSIM"),
+    "roaming": ("mobile", "phone not working abroad"),
+    "voicemail-setup": ("mobile", "set up or reach voicemail"),
+    "no-signal-calls": ("mobile", "can't make or receive calls"),
+    "number-porting": ("mobile", "keep my number when switching provider"),
+    "phone-battery-drain": ("mobile", "phone battery drains fast"),
+    "phone-storage-full": ("mobile", "phone storage is full"),
+    "phone-backup-restore": ("mobile", "back up a phone or move to a new one"),
+    "tv-no-signal": ("tv", "TV box shows 'no signal'"),
+    "streaming-buffering": ("tv", "streaming keeps buffering"),
+    "tv-remote-pairing": ("tv", "TV remote not working"),
+    "recording-failed": ("tv", "TV recordings failed"),
+    "smart-tv-app-login": ("tv", "sign in to an app on a smart TV"),
+    "printer-offline": ("devices", "printer shows offline"),
+    "bluetooth-pairing": ("devices", "Bluetooth device won't pair"),
+    "laptop-wont-turn-on": ("devices", "laptop won't turn on"),
+    "firmware-update": ("devices", "update a device's firmware"),
+    "smart-home-device-offline": ("devices", "smart plug, camera or doorbell offline"),
+    "password-reset": ("account", "reset an account password"),
+    "two-factor-auth": ("account", "set up or recover two-factor sign-in"),
+    "email-setup": ("account", "set up email on a device"),
+    "phishing-suspected": ("account", "suspicious message or hacked account"),
+    "bill-explained": ("account", "unexpected charge on the bill"),
+    "data-usage-high": ("mobile", "using more data than expected"),
+    "landline-noise": ("network", "crackling or dead landline"),
+}
+DOMAINS: tuple[str, ...] = ("network", "mobile", "tv", "devices", "account")
+
+CHANNELS: tuple[str, ...] = ("email", "chat", "web", "phone", "other")
+
+#: Word-count ranges per level for knowledge-base articles (lint warns outside them).
+ARTICLE_WORDS: dict[str, tuple[int, int]] = {
+    "novice": (150, 450),
+    "intermediate": (100, 300),
+    "expert": (80, 300),
+}
+
+ENV_DB = "EXPERTISE_DB"
+ENV_HOME = "EXPERTISE_HOME"
+ENV_KB = "EXPERTISE_KB"
+ENV_MODELS = "EXPERTISE_MODELS"
+
+#: Longest text (characters) the classifier reads; longer text is truncated with a note.
+MAX_TEXT_CHARS = 5000
+#: Below this confidence, an answer says so and offers the neighbouring level too.
+CONFIDENCE_THRESHOLD = 0.55
+#: Below this topic score the ranker answers "no good match" instead of guessing.
+TOPIC_THRESHOLD = 0.25
+DEFAULT_TOP = 3
+CHUNK_ROWS = 50_000
+
+#: U(served, true): serving an expert text to a novice is the worst outcome.
+LEVEL_UTILITY: tuple[tuple[float, ...], ...] = (
+    # true:  novice intermediate expert
+    (1.0, 0.6, 0.3),  # served novice
+    (0.5, 1.0, 0.7),  # served intermediate
+    (0.0, 0.5, 1.0),  # served expert
+)
+
+
+def kb_dir() -> Path:
+    """The knowledge base in use: $EXPERTISE_KB, else the bundled one."""
+    return Path(os.environ.get(ENV_KB, PROJECT_DIR / "knowledge_base"))
+
+
+def models_dir() -> Path:
+    """Where model bundles live: $EXPERTISE_MODELS, else models/ in the project."""
+    return Path(os.environ.get(ENV_MODELS, PROJECT_DIR / "models"))
+
+
+def data_dir() -> Path:
+    return PROJECT_DIR / "data"
+
+
+def default_db_path() -> Path:
+    """$EXPERTISE_DB, else expertise.db under the user's data directory."""
+    env = os.environ.get(ENV_DB)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "expertise" / "expertise.db"
