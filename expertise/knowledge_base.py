@@ -1,0 +1,270 @@
+"""Load and validate knowledge-base articles (`knowledge_base/<topic>/<level>.md`)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from expertise.config import ARTICLE_WORDS, LEVELS
+from expertise.errors import KnowledgeBaseError
+
+REQUIRED_FIELDS = ("id", "topic", "level", "title", "summary", "symptoms")
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’./:+-]*")
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article: the front matter fields and the Markdown body."""
+
+    id: str
+    topic: str
+    level: str
+    title: str
+    summary: str
+    symptoms: tuple[str, ...]
+    body: str
+    products: tuple[str, ...] = ()
+    updated: str = ""
+    path: str = ""
+
+    @property
+    def word_count(self) -> int:
+        return count_words(self.body)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic: its articles by level, plus optional title, category and synonyms."""
+
+    slug: str
+    title: str
+    category: str
+    synonyms: tuple[str, ...]
+    articles: dict[str, Article] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One lint finding: `severity` is "error" or "warning"."""
+
+    severity: str
+    path: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}: {self.field}" if self.field else self.path
+        return f"{self.severity}: {where}: {self.message}"
+
+
+@dataclass
+class KnowledgeBase:
+    """All topics of a knowledge base, and the problems found while loading it."""
+
+    root: Path
+    topics: dict[str, Topic]
+    problems: list[Problem]
+
+    @property
+    def articles(self) -> list[Article]:
+        return [a for t in self.topics.values() for lv in LEVELS if (a := t.articles.get(lv))]
+
+    def article(self, article_id: str) -> Article:
+        topic, _, level = article_id.partition("/")
+        try:
+            return self.topics[topic].articles[level]
+        except KeyError:
+            raise KnowledgeBaseError(
+                f"no article {article_id!r} in {self.root}; list them with `expertise kb list`"
+            ) from None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+def count_words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def split_front_matter(text: str) -> tuple[str, str]:
+    """Return (front matter, body); raises ValueError when there is no front matter block."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.startswith("---"):
+        raise ValueError("no front matter: the file must start with a '---' line")
+    end = text.find("\n---", 3)
+    if end < 0:
+        raise ValueError("front matter is not closed by a '---' line")
+    body_start = text.find("\n", end + 4)
+    body = "" if body_start < 0 else text[body_start + 1 :]
+    return text[3:end], body.strip()
+
+
+def _yaml_load(text: str) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def parse_article(path: Path, *, root: Path) -> tuple[Article | None, list[Problem]]:
+    """Parse one article file; return it (or None when unusable) and the problems found."""
+    rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    problems: list[Problem] = []
+    try:
+        meta_text, body = split_front_matter(path.read_text(encoding="utf-8"))
+        meta = _yaml_load(meta_text)
+    except UnicodeDecodeError:
+        return None, [Problem("error", rel, "", "not UTF-8 text; save the file as UTF-8")]
+    except Exception as exc:  # yaml errors and ValueError from split_front_matter
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, [Problem("error", rel, "front matter", f"does not parse: {first}")]
+    if not isinstance(meta, dict):
+        return None, [Problem("error", rel, "front matter", "must be a YAML mapping")]
+    for name in REQUIRED_FIELDS:
+        if meta.get(name) in (None, "", []):
+            problems.append(Problem("error", rel, name, "required field is missing or empty"))
+    topic_dir, level_file = path.parent.name, path.stem
+    level = str(meta.get("level", ""))
+    if level and level not in LEVELS:
+        problems.append(
+            Problem("error", rel, "level", f"{level!r} is not one of {', '.join(LEVELS)}")
+        )
+    if level and level != level_file:
+        problems.append(Problem("error", rel, "level", f"{level!r} but the file is {path.name}"))
+    if meta.get("topic") and meta["topic"] != topic_dir:
+        problems.append(
+            Problem("error", rel, "topic", f"{meta['topic']!r} but the folder is {topic_dir!r}")
+        )
+    expected_id = f"{topic_dir}/{level_file}"
+    if meta.get("id") and meta["id"] != expected_id:
+        problems.append(Problem("error", rel, "id", f"{meta['id']!r}; expected {expected_id!r}"))
+    if not body.strip():
+        problems.append(Problem("error", rel, "body", "the article has no text"))
+    if level_file in ARTICLE_WORDS and body.strip():
+        lo, hi = ARTICLE_WORDS[level_file]
+        n = count_words(body)
+        if not lo <= n <= hi:
+            problems.append(
+                Problem("warning", rel, "body", f"{n} words; {level_file} articles want {lo}-{hi}")
+            )
+    symptoms = _as_tuple(meta.get("symptoms"))
+    if symptoms and len(symptoms) < 4:
+        problems.append(
+            Problem("warning", rel, "symptoms", f"{len(symptoms)} phrasings; write at least 4")
+        )
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    updated = meta.get("updated", "")
+    article = Article(
+        id=expected_id,
+        topic=topic_dir,
+        level=level_file,
+        title=str(meta["title"]),
+        summary=str(meta["summary"]),
+        symptoms=symptoms,
+        body=body,
+        products=_as_tuple(meta.get("products")),
+        updated=updated.isoformat() if isinstance(updated, date) else str(updated or ""),
+        path=str(path),
+    )
+    return article, problems
+
+
+def load_knowledge_base(root: Path | str) -> KnowledgeBase:
+    """Load every article under `root`; problems are collected, not raised.
+
+    Raises KnowledgeBaseError only when the folder does not exist or holds no articles.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise KnowledgeBaseError(
+            f"knowledge base folder {root} does not exist; set EXPERTISE_KB or pass --kb"
+        )
+    topics: dict[str, Topic] = {}
+    problems: list[Problem] = []
+    seen_ids: dict[str, str] = {}
+    for topic_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        meta: dict[str, Any] = {}
+        topic_yaml = topic_dir / "topic.yaml"
+        if topic_yaml.exists():
+            try:
+                loaded = _yaml_load(topic_yaml.read_text(encoding="utf-8"))
+                meta = loaded if isinstance(loaded, dict) else {}
+            except Exception as exc:
+                first = str(exc).splitlines()[0]
+                problems.append(Problem("error", f"{topic_dir.name}/topic.yaml", "", first))
+        articles: dict[str, Article] = {}
+        for path in sorted(topic_dir.glob("*.md")):
+            if path.stem not in LEVELS:
+                problems.append(
+                    Problem("error", str(path.relative_to(root)), "level",
+                            f"file name must be one of {', '.join(lv + '.md' for lv in LEVELS)}")
+                )
+                continue
+            article, found = parse_article(path, root=root)
+            problems.extend(found)
+            if article is None:
+                continue
+            if article.id in seen_ids:
+                problems.append(
+                    Problem("error", str(path.relative_to(root)), "id",
+                            f"duplicate id {article.id!r} (also in {seen_ids[article.id]})")
+                )
+                continue
+            seen_ids[article.id] = str(path.relative_to(root))
+            articles[article.level] = article
+        if not articles:
+            continue
+        missing = [lv for lv in LEVELS if lv not in articles]
+        if missing:
+            problems.append(
+                Problem("warning", topic_dir.name, "levels", f"missing {', '.join(missing)}")
+            )
+        first = next(iter(articles.values()))
+        topics[topic_dir.name] = Topic(
+            slug=topic_dir.name,
+            title=str(meta.get("title") or first.title),
+            category=str(meta.get("category") or ""),
+            synonyms=_as_tuple(meta.get("synonyms")),
+            articles=articles,
+        )
+    if not topics:
+        raise KnowledgeBaseError(f"no articles found under {root}; expected <topic>/<level>.md")
+    return KnowledgeBase(root=root, topics=topics, problems=problems)
+
+
+def fingerprint_knowledge_base(root: Path | str) -> str:
+    """SHA-256 over every article and topic file (path and content), in a stable order."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in (".md", ".yaml", ".yml"):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def nearest_level(available: list[str] | tuple[str, ...], wanted: str) -> str:
+    """The level present that is nearest to `wanted`, preferring the simpler on a tie."""
+    order = {lv: i for i, lv in enumerate(LEVELS)}
+    target = order[wanted]
+    return min(available, key=lambda lv: (abs(order[lv] - target), order[lv]))
