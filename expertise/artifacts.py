@@ -1,0 +1,209 @@
+"""Save and load model bundles with a verified manifest.
+
+A bundle is `models/<version>/` with `manifest.json` (format version, package, Python, numpy and
+scikit-learn versions, created time, data and knowledge-base fingerprints, metrics, customer
+fingerprints and the SHA-256 of every file). `models/current` names the version in use.
+
+Loading checks the manifest before reading anything else. The lean files (JSON and a numpy
+archive without pickles) serve answers; the scikit-learn pickle is loaded only for evaluation
+and research, and only after its hash and the scikit-learn version are checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from expertise import __version__
+from expertise.config import models_dir
+from expertise.errors import ArtifactError, ModelNotFoundError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+CURRENT = "current"
+PICKLE = "model.joblib"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle on disk."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    def lean(self) -> Any:
+        from expertise.lean import LeanModel
+
+        return LeanModel.load(self.path)
+
+    def sklearn_model(self) -> dict[str, Any]:
+        """Unpickle the scikit-learn objects (hashes were verified at open)."""
+        import joblib
+        import sklearn
+
+        built = self.manifest["versions"].get("scikit-learn")
+        if built != sklearn.__version__:
+            raise ArtifactError(
+                f"{self.path / PICKLE} was built with scikit-learn {built}, this is "
+                f"{sklearn.__version__}; retrain with `make train` (answers still work)"
+            )
+        obj: dict[str, Any] = joblib.load(self.path / PICKLE)
+        return obj
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def new_version(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return now.strftime("%Y%m%d-%H%M%S")
+
+
+def save_bundle(
+    *,
+    lean: Any,
+    sklearn_objects: dict[str, Any] | None,
+    out_dir: Path,
+    version: str,
+    data_fingerprint: str,
+    kb_fingerprint: str,
+    metrics: dict[str, Any],
+    facts: dict[str, Any],
+    customer_hashes: list[str],
+    salt_id: str,
+    extra_files: dict[str, bytes] | None = None,
+) -> Bundle:
+    """Write a bundle atomically: into a temporary folder, then renamed to `out_dir/version`."""
+    import numpy
+    import sklearn
+
+    final = out_dir / version
+    if final.exists():
+        raise ArtifactError(f"{final} exists already; choose another version name")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{version}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        lean.save(tmp)
+        if sklearn_objects is not None:
+            import joblib
+
+            joblib.dump(sklearn_objects, tmp / PICKLE, compress=3)
+        for name, content in (extra_files or {}).items():
+            (tmp / name).write_bytes(content)
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+        files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "version": version,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "versions": {
+                "expertise": __version__, "python": platform.python_version(),
+                "scikit-learn": sklearn.__version__, "numpy": numpy.__version__,
+            },
+            "training_data": data_fingerprint,
+            "knowledge_base": kb_fingerprint,
+            "metrics": metrics.get("summary", {}),
+            "facts": facts,
+            "customers": {"salt_id": salt_id, "hashes": sorted(customer_hashes)},
+            "files": files,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=float))
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Bundle(final, manifest)
+
+
+def open_bundle(path: Path, *, trust: bool = False, root: Path | None = None) -> Bundle:
+    """Read and verify a bundle's manifest and file hashes; nothing is unpickled here."""
+    path = Path(path)
+    root = (root or models_dir()).resolve()
+    if not trust and not path.resolve().is_relative_to(root):
+        raise ArtifactError(
+            f"{path} is outside the models folder {root}; pass --trust if you trust its source"
+        )
+    manifest_path = path / MANIFEST
+    if not manifest_path.exists():
+        raise ModelNotFoundError(f"{path} has no {MANIFEST}; train one with `make train`")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{manifest_path} is not valid JSON ({exc.msg}); retrain") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path} has bundle format {manifest.get('format_version')}, this expertise reads "
+            f"{FORMAT_VERSION}; retrain with `make train`"
+        )
+    for name, expected in manifest.get("files", {}).items():
+        file = path / name
+        if not file.exists():
+            raise ArtifactError(f"{file} is listed in the manifest but missing; retrain")
+        if sha256_file(file) != expected:
+            raise ArtifactError(f"{file} does not match its SHA-256 in the manifest; refusing it")
+    return Bundle(path, manifest)
+
+
+def current_version(root: Path | None = None) -> str | None:
+    pointer = (root or models_dir()) / CURRENT
+    if not pointer.exists():
+        return None
+    return pointer.read_text(encoding="utf-8").strip() or None
+
+
+def load_current(root: Path | None = None) -> Bundle:
+    root = root or models_dir()
+    version = current_version(root)
+    if version is None:
+        raise ModelNotFoundError(
+            f"no current model in {root}; build one with `make train` "
+            f"(or `expertise train --promote`)"
+        )
+    if not (root / version).is_dir():
+        raise ModelNotFoundError(
+            f"{root / CURRENT} names {version!r}, which is not in {root}; run `make train`"
+        )
+    return open_bundle(root / version, root=root)
+
+
+def set_current(version: str, root: Path | None = None) -> None:
+    """Point `models/current` at `version` (atomically)."""
+    root = root or models_dir()
+    if not (root / version / MANIFEST).exists():
+        raise ModelNotFoundError(f"no bundle {version!r} in {root}; see `expertise models list`")
+    tmp = root / f".{CURRENT}.tmp-{os.getpid()}"
+    tmp.write_text(version + "\n", encoding="utf-8")
+    tmp.replace(root / CURRENT)
+
+
+def list_bundles(root: Path | None = None) -> list[dict[str, Any]]:
+    root = root or models_dir()
+    out = []
+    if not root.is_dir():
+        return out
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        manifest_path = folder / MANIFEST
+        if manifest_path.exists():
+            try:
+                out.append(json.loads(manifest_path.read_text(encoding="utf-8")))
+            except json.JSONDecodeError:
+                continue
+    return out

@@ -1,0 +1,338 @@
+"""The answer engine: one place that turns a ticket into an answer, for the CLI and batch alike."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from expertise import config
+from expertise.config import LEVEL_INDEX, LEVELS, TOPICS
+from expertise.errors import InputError
+from expertise.history import PriorTicket, history_features
+from expertise.ranker import (
+    FeedbackStats,
+    adjust_topics,
+    choose_level,
+    neighbours,
+    rank_topics,
+)
+from expertise.text import looks_english, prepare
+
+HISTORY_LIMIT = 50
+
+
+@dataclass
+class ArticleRef:
+    id: str
+    topic: str
+    level: str
+    title: str
+    summary: str
+    why: str = ""
+
+
+@dataclass
+class Answer:
+    """Everything the agent sees for one ticket (also the JSON of `answer --json`)."""
+
+    level: str | None
+    confidence: float | None
+    probabilities: dict[str, float] | None
+    reasons: list[str]
+    notes: list[str]
+    topics: list[dict[str, Any]]
+    article: ArticleRef | None
+    body: str
+    alternatives: list[ArticleRef]
+    no_match: bool
+    customer: dict[str, Any]
+    model_version: str
+    level_served: str | None = None
+    low_confidence: bool = False
+    expected_fit: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _iso_now() -> str:
+    return datetime.now().replace(microsecond=0).isoformat()
+
+
+class Engine:
+    """Loads the model bundle, knowledge base and (optionally) the store once; answers tickets.
+
+    Parameters
+    ----------
+    model_dir : path or None
+        A bundle folder; None uses `models/current`.
+    kb_root : path or None
+        The knowledge base; None uses the bundled one ($EXPERTISE_KB).
+    db_path : path or None
+        The SQLite store for history, consent, feedback and audit; None means no store.
+    trust : bool
+        Accept a bundle outside the models folder.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_dir: Path | None = None,
+        kb_root: Path | None = None,
+        db_path: Path | None = None,
+        trust: bool = False,
+        confidence_threshold: float = config.CONFIDENCE_THRESHOLD,
+        topic_threshold: float = config.TOPIC_THRESHOLD,
+    ) -> None:
+        from expertise.artifacts import load_current, open_bundle
+        from expertise.knowledge_base import load_knowledge_base
+
+        bundle = open_bundle(model_dir, trust=trust) if model_dir else load_current()
+        self.bundle = bundle
+        self.lean = bundle.lean()
+        self.kb = load_knowledge_base(kb_root or config.kb_dir())
+        self.available = {slug: [lv for lv in LEVELS if lv in t.articles]
+                          for slug, t in self.kb.topics.items()}
+        # Topics the model knows but the knowledge base lacks are never served.
+        self.topic_mask = np.array([t in self.available for t in self.lean.topics], dtype=bool)
+        self.confidence_threshold = confidence_threshold
+        self.topic_threshold = topic_threshold
+        self.store = None
+        if db_path is not None:
+            from expertise.store import Store
+
+            self.store = Store(db_path)
+        self.feedback: dict[str, FeedbackStats] = self._load_feedback()
+
+    # ---- store-backed pieces -------------------------------------------------------------
+    def _load_feedback(self) -> dict[str, FeedbackStats]:
+        if self.store is None:
+            return {}
+        stats: dict[str, list[int]] = {}
+        for row in self.store.feedback_rows():
+            if row.get("helpful") is None or not row.get("article_id"):
+                continue
+            counts = stats.setdefault(str(row["article_id"]), [0, 0])
+            counts[0 if int(row["helpful"]) else 1] += 1
+        return {k: FeedbackStats(h, n) for k, (h, n) in stats.items()}
+
+    def refresh_feedback(self) -> None:
+        self.feedback = self._load_feedback()
+
+    def customer_state(self, customer_id: str | None) -> dict[str, Any]:
+        """anonymous, unknown (not in the store), known, or opted_out."""
+        if not customer_id:
+            return {"id": None, "status": "anonymous"}
+        if self.store is None:
+            return {"id": customer_id, "status": "unknown", "why": "no store given (--db)"}
+        customer = self.store.customer(customer_id)
+        if customer is None:
+            return {"id": customer_id, "status": "unknown"}
+        if getattr(customer, "consent", "granted") == "opted_out":
+            return {"id": customer_id, "status": "opted_out"}
+        return {"id": customer_id, "status": "known"}
+
+    def prior_tickets(self, customer_id: str, *, before: str | None) -> list[PriorTicket]:
+        """A customer's earlier tickets from the store, as history features see them."""
+        if self.store is None:
+            return []
+        items = self.store.history(customer_id, before=before, limit=HISTORY_LIMIT)
+        return self.priors_from_rows([
+            {"created_at": it.created_at, "subject": it.subject, "body": it.body,
+             "expertise_level": it.expertise_level, "predicted_level": it.predicted_level,
+             "topic": it.topic}
+            for it in items
+        ])
+
+    def priors_from_rows(self, rows: Sequence[dict[str, Any]]) -> list[PriorTicket]:
+        """Earlier tickets to PriorTicket: labels when known, else the wording model's estimate."""
+        if not rows:
+            return []
+        texts = [_join(r.get("subject"), r.get("body")) for r in rows]
+        scores = self.lean.score_texts(texts)
+        out = []
+        for i, r in enumerate(rows):
+            label = r.get("expertise_level") or ""
+            if label in LEVEL_INDEX:
+                level_score, labelled = float(LEVEL_INDEX[label]), True
+            else:
+                p = scores.proba[i]
+                level_score, labelled = float(p[1] + 2 * p[2]), False
+            topic = r.get("topic") or self.lean.topics[int(np.argmax(scores.topic_proba[i]))]
+            out.append(PriorTicket(str(r.get("created_at") or ""), level_score, labelled,
+                                   TOPICS.get(topic, ("", ""))[0] or None,
+                                   float(scores.dense[i, 1])))
+        return out
+
+    # ---- answering ---------------------------------------------------------------------------
+    def answer(
+        self,
+        text: str,
+        *,
+        customer_id: str | None = None,
+        top: int = config.DEFAULT_TOP,
+        created_at: str | None = None,
+        actor: str | None = None,
+        purpose: str | None = None,
+        audit: bool = True,
+    ) -> Answer:
+        """Estimate the caller's level and choose the article for one ticket text."""
+        if not text or not text.strip():
+            raise InputError("the ticket text is empty; type what the caller said")
+        state = self.customer_state(customer_id)
+        prior: list[PriorTicket] = []
+        if state["status"] == "known" and customer_id:
+            prior = self.prior_tickets(customer_id, before=created_at)
+        state["history_tickets"] = len(prior)
+        answer = self.answer_many([text], [prior], top=top, created_at=[created_at],
+                                  states=[state])[0]
+        if audit and self.store is not None and customer_id:
+            self.store.audit(actor or current_actor(), "answer", customer_id=customer_id,
+                             purpose=purpose, detail=f"level={answer.level_served}")
+        return answer
+
+    def answer_many(
+        self,
+        texts: Sequence[str],
+        priors: Sequence[Sequence[PriorTicket]],
+        *,
+        top: int = config.DEFAULT_TOP,
+        created_at: Sequence[str | None] | None = None,
+        states: Sequence[dict[str, Any]] | None = None,
+        explain: bool = True,
+    ) -> list[Answer]:
+        """Answer a batch of tickets whose earlier tickets are given (the shared scoring path)."""
+        prepared = [prepare(t) for t in texts]
+        clean = [t for t, _ in prepared]
+        scores = self.lean.score_texts(clean, keep_rows=explain)
+        topic_proba = scores.topic_proba * self.topic_mask
+        topic_proba = topic_proba / np.maximum(topic_proba.sum(axis=1, keepdims=True), 1e-12)
+        top_topic = topic_proba.argmax(axis=1)
+        history = np.zeros((len(texts), 7))
+        for i, prior in enumerate(priors):
+            if prior:
+                domain = self.lean.topic_domains[int(top_topic[i])]
+                history[i] = history_features(
+                    list(prior), now=(created_at[i] if created_at else None) or _iso_now(),
+                    domain=domain, n_tokens=int(scores.n_tokens[i]))
+        level_proba, s2_scaled = self.lean.level_proba(scores.decision, history, scores.n_tokens)
+        answers = []
+        for i in range(len(texts)):
+            state = dict(states[i]) if states else {"id": None, "status": "anonymous"}
+            answers.append(self._compose(i, clean[i], prepared[i][1], scores, topic_proba[i],
+                                         level_proba[i], s2_scaled[i], list(priors[i]), state,
+                                         top, explain))
+        return answers
+
+    def _compose(self, i: int, text: str, truncated: bool, scores: Any, topic_p: np.ndarray,
+                 level_p: np.ndarray, s2_row: np.ndarray, prior: list[PriorTicket],
+                 state: dict[str, Any], top: int, explain: bool) -> Answer:
+        notes: list[str] = []
+        if truncated:
+            notes.append(f"the text was cut to its first {config.MAX_TEXT_CHARS} characters")
+        adjusted = adjust_topics(self.lean.topics, topic_p.tolist(), self.available,
+                                 self.feedback)
+        ranked = [(t, s) for t, s in rank_topics(self.lean.topics, adjusted, max(top, 1) + 1)
+                  if t in self.available]
+        best_topic, best_score = ranked[0]
+        no_match = best_score < self.topic_threshold
+        english = looks_english(text)
+        opted_out = state.get("status") == "opted_out"
+        if state.get("status") == "unknown" and state.get("id"):
+            notes.append(f"customer {state['id']} is not in the store; answered as anonymous")
+        reasons: list[str] = []
+        if not english:
+            notes.append("the text does not look like English; the level was not estimated")
+        if opted_out:
+            notes.append("the caller opted out of personalisation: neutral answer, no profile used")
+        estimate = english and not opted_out
+        if estimate:
+            probabilities = {lv: round(float(p), 4) for lv, p in zip(LEVELS, level_p, strict=True)}
+            level = LEVELS[int(np.argmax(level_p))]
+            confidence = float(np.max(level_p))
+        else:
+            probabilities, level, confidence = None, None, None
+        served_p = level_p if estimate else np.array([0.0, 1.0, 0.0])
+        choice = choose_level(served_p.tolist(), self.available[best_topic], topic=best_topic,
+                              feedback=self.feedback)
+        if choice.fallback:
+            notes.append(f"{best_topic} has no {choice.preferred} article; serving the nearest "
+                         f"level, {choice.level}")
+        low = bool(estimate and confidence is not None
+                   and confidence < self.confidence_threshold)
+        if low:
+            notes.append(f"low confidence ({confidence:.0%}): check the neighbouring level too")
+        if no_match:
+            notes.append(f"no good topic match (best {best_topic}, score {best_score:.2f}); "
+                         "ask the caller for more detail")
+        if estimate and explain:
+            reasons = self._reasons(i, scores, s2_row, level_p, prior, best_topic)
+        article = self.kb.topics[best_topic].articles[choice.level]
+        alternatives = self._alternatives(best_topic, choice.level, ranked, top,
+                                          include_levels=low or not estimate)
+        return Answer(
+            level=level, confidence=round(confidence, 4) if confidence is not None else None,
+            probabilities=probabilities, reasons=reasons, notes=notes,
+            topics=[{"topic": t, "title": self.kb.topics[t].title, "score": round(s, 4)}
+                    for t, s in ranked[:top]],
+            article=ArticleRef(article.id, article.topic, article.level, article.title,
+                               article.summary),
+            body=article.body, alternatives=alternatives, no_match=no_match, customer=state,
+            model_version=self.bundle.version, level_served=choice.level, low_confidence=low,
+            expected_fit={k: round(v, 4) for k, v in choice.expected_fit.items()},
+        )
+
+    def _alternatives(self, topic: str, level: str, ranked: list[tuple[str, float]], top: int,
+                      *, include_levels: bool) -> list[ArticleRef]:
+        out: list[ArticleRef] = []
+        for lv in neighbours(level, self.available[topic]):
+            a = self.kb.topics[topic].articles[lv]
+            why = "simpler version" if LEVEL_INDEX[lv] < LEVEL_INDEX[level] else "more technical"
+            out.append(ArticleRef(a.id, a.topic, a.level, a.title, a.summary, why))
+        for t, s in ranked[1:]:
+            if len(out) >= top + (2 if include_levels else 1):
+                break
+            lv = level if level in self.available[t] else self.available[t][0]
+            a = self.kb.topics[t].articles[lv]
+            out.append(ArticleRef(a.id, a.topic, a.level, a.title, a.summary,
+                                  f"next topic ({s:.0%})"))
+        return out
+
+    def _reasons(self, i: int, scores: Any, s2_row: np.ndarray, level_p: np.ndarray,
+                 prior: list[PriorTicket], topic: str) -> list[str]:
+        from expertise.explain import reasons_for
+
+        a = self.lean.arrays
+        w_dir = a["W"][:, :2].mean(axis=1)
+        row = scores.rows[i] if scores.rows else {}
+        ngram = [(self.lean.vocabulary[j], v * float(w_dir[j])) for j, v in row.items()]
+        dense_scaled = (scores.dense[i] - a["dense_mean"]) / a["dense_scale"]
+        return reasons_for(
+            level_index=int(np.argmax(level_p)), dense_scaled=dense_scaled, w_dense=a["W_dense"],
+            ngram_contrib=ngram, lexicon=self.lean.lexicon, evidence=scores.evidence[i],
+            s2_scaled=s2_row, s2_coef=a["s2_coef"], s2_names=self.lean.stage2_names,
+            prior=prior, domain=TOPICS.get(topic, ("", ""))[0] or None,
+        )
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+
+def _join(subject: Any, body: Any) -> str:
+    subject = "" if subject is None else str(subject).strip()
+    body = "" if body is None else str(body)
+    return f"{subject}. {body}" if subject else body
+
+
+def current_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"

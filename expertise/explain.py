@@ -1,0 +1,115 @@
+"""Plain-language reasons for a level estimate, derived from the model's own contributions.
+
+Every reason names a signal whose contribution (input times coefficient, in the direction of
+the estimate) is among the largest for this ticket, so no reason is shown that the model did not
+use. Contributions are measured against the average training ticket (inputs are standardised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from expertise.config import LEVELS
+from expertise.history import HISTORY_FEATURES, PriorTicket
+from expertise.text import DENSE_FEATURES, Evidence
+
+MIN_CONTRIBUTION = 0.12
+MAX_REASONS = 4
+_DENSE_INDEX = {name: i for i, (name, _) in enumerate(DENSE_FEATURES)}
+_HIST_INDEX = {name: i for i, (name, _) in enumerate(HISTORY_FEATURES)}
+
+
+def _quote(items: Sequence[str], limit: int = 3) -> str:
+    return ", ".join(f"'{s}'" if " " in s else s for s in list(items)[:limit])
+
+
+def _history_phrase(prior: Sequence[PriorTicket], domain: str | None) -> str:
+    counts = [0, 0, 0]
+    for p in prior:
+        counts[int(round(min(2.0, max(0.0, p.level_score))))] += 1
+    n = len(prior)
+    main = int(np.argmax(counts))
+    word = "ticket" if n == 1 else "tickets"
+    text = f"{n} earlier {word}, {counts[main]} read as {LEVELS[main]}"
+    same = [p for p in prior if domain and p.domain == domain]
+    if same and len(same) < n:
+        dom_counts = [0, 0, 0]
+        for p in same:
+            dom_counts[int(round(min(2.0, max(0.0, p.level_score))))] += 1
+        text += f"; in this area ({domain}) mostly {LEVELS[int(np.argmax(dom_counts))]}"
+    return text
+
+
+def reasons_for(
+    *,
+    level_index: int,
+    dense_scaled: np.ndarray,
+    w_dense: np.ndarray,
+    ngram_contrib: list[tuple[str, float]],
+    lexicon: frozenset[str],
+    evidence: Evidence,
+    s2_scaled: np.ndarray,
+    s2_coef: np.ndarray,
+    s2_names: Sequence[str],
+    prior: Sequence[PriorTicket],
+    domain: str | None,
+) -> list[str]:
+    """Up to MAX_REASONS plain-language reasons, strongest first."""
+    # +1 pushes towards expert, -1 towards novice; for intermediate take what pulls to the middle.
+    toward = {0: -1.0, 1: 0.0, 2: 1.0}[level_index]
+    s2_dir = s2_coef.mean(axis=0)
+    s2_contrib = {name: float(z * w) for name, z, w in zip(s2_names, s2_scaled, s2_dir, strict=True)}
+    history_weight = sum(v for k, v in s2_contrib.items() if k not in ("wording_1", "wording_2",
+                                                                         "wording_terse"))
+    # Stage-1 contributions, scaled by how much stage 2 leans on wording.
+    dense_dir = w_dense.mean(axis=1)
+    dense_c = {name: float(dense_scaled[i] * dense_dir[i]) for name, i in _DENSE_INDEX.items()}
+    tech_ngrams = sum(c for g, c in ngram_contrib if g in lexicon)
+    candidates: list[tuple[float, str]] = []
+
+    def add(value: float, text: str) -> None:
+        if not text:
+            return
+        # Towards the estimate for novice or expert; for intermediate, any strong signal, since
+        # the middle level is where pulls up and pulls down meet.
+        strength = value * toward if toward else abs(value)
+        if strength >= MIN_CONTRIBUTION:
+            candidates.append((strength, text))
+
+    tech_value = dense_c["tech_terms"] + dense_c["tech_density"] + tech_ngrams
+    if evidence.tech_terms:
+        n = len(evidence.tech_terms)
+        add(tech_value, f"named {n} technical term{'s' if n > 1 else ''}: "
+                        f"{_quote(evidence.tech_terms)}")
+    else:
+        add(tech_value, "used no technical terms")
+    if evidence.specific:
+        add(dense_c["specific"] + dense_c["digit_share"],
+            f"quoted exact details: {_quote(evidence.specific)}")
+    if evidence.commands:
+        add(dense_c["commands"], f"ran or named diagnostics: {_quote(evidence.commands)}")
+    if evidence.self_novice:
+        add(dense_c["self_novice"], f"said {_quote(evidence.self_novice, 1)}")
+    if evidence.self_expert:
+        add(dense_c["self_expert"], f"said {_quote(evidence.self_expert, 1)}")
+    if evidence.tried:
+        add(dense_c["tried"], f"already tried: {_quote(evidence.tried)}")
+    elif toward < 0:
+        add(dense_c["tried"], "mentions nothing tried yet")
+    if evidence.appearance:
+        add(dense_c["appearance"],
+            f"described equipment by how it looks: {_quote(evidence.appearance, 2)}")
+    length = dense_c["n_tokens"] + dense_c["sentence_len"]
+    add(length, "a short, plain message" if length * toward < 0 or dense_scaled[8] < 0
+        else "a long, detailed message")
+    other = [(g, c) for g, c in ngram_contrib
+             if g not in lexicon and (" " in g or len(g) > 3) and (c * toward > 0 or not toward)]
+    other = sorted(other, key=lambda x: -abs(x[1]))[:3]
+    if other:
+        add(sum(c for _, c in other), f"wording such as {_quote([g for g, _ in other])}")
+    if prior:
+        add(history_weight, _history_phrase(prior, domain))
+    candidates.sort(key=lambda x: -x[0])
+    return [text for _, text in candidates[:MAX_REASONS]]

@@ -1,0 +1,164 @@
+"""The lean inference path: the fitted model as plain arrays, scored with numpy alone.
+
+A one-shot `expertise answer` cannot afford to import scikit-learn (about 1 s) or unpickle a large
+vocabulary, so training exports every linear piece to `lean.npz` and `lean.json`. Scoring here
+reproduces the scikit-learn pipeline's numbers (a test checks they agree to 1e-9); batch scoring
+uses the same code on chunks, with scipy's sparse product when it is already loaded.
+No pickle is involved, so loading a lean model cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from expertise.classifier_math import cumulative_to_proba
+from expertise.history import HISTORY_FEATURES, terseness
+from expertise.text import DENSE_FEATURES, Evidence, analyze, wording_features
+
+LEAN_JSON = "lean.json"
+LEAN_NPZ = "lean.npz"
+S2_EXTRA = ("wording_1", "wording_2", "wording_terse")
+
+
+@dataclass
+class TextScores:
+    """Everything the wording tells, for a batch of texts."""
+
+    decision: np.ndarray  # (n, 2) stage-1 cumulative scores
+    proba: np.ndarray  # (n, 3) stage-1 level probabilities (wording only)
+    topic_proba: np.ndarray  # (n, T) fused topic probabilities
+    retrieval: np.ndarray  # (n, T) lexical cosine to each topic
+    dense: np.ndarray  # (n, D) raw hand-made features
+    n_tokens: np.ndarray  # (n,)
+    evidence: list[Evidence] = field(default_factory=list)
+    rows: list[dict[int, float]] = field(default_factory=list)  # tf-idf rows, for reasons
+
+
+@dataclass
+class LeanModel:
+    """Arrays and vocabulary of a fitted model; see `expertise.training.export_lean`."""
+
+    levels: list[str]
+    topics: list[str]
+    topic_domains: list[str]
+    vocabulary: list[str]
+    lexicon: frozenset[str]
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any]
+    index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.index = {term: i for i, term in enumerate(self.vocabulary)}
+
+    # ---- persistence -------------------------------------------------------------------
+    def save(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "levels": self.levels, "topics": self.topics, "topic_domains": self.topic_domains,
+            "vocabulary": self.vocabulary, "lexicon": sorted(self.lexicon), "meta": self.meta,
+        }
+        json_path, npz_path = folder / LEAN_JSON, folder / LEAN_NPZ
+        json_path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        with npz_path.open("wb") as fh:
+            np.savez_compressed(fh, **self.arrays)
+        return [json_path, npz_path]
+
+    @classmethod
+    def load(cls, folder: Path) -> LeanModel:
+        doc = json.loads((folder / LEAN_JSON).read_text(encoding="utf-8"))
+        with np.load(folder / LEAN_NPZ, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        return cls(
+            levels=doc["levels"], topics=doc["topics"], topic_domains=doc["topic_domains"],
+            vocabulary=doc["vocabulary"], lexicon=frozenset(doc["lexicon"]), arrays=arrays,
+            meta=doc["meta"],
+        )
+
+    # ---- scoring -----------------------------------------------------------------------
+    def tfidf_row(self, text: str) -> dict[int, float]:
+        """The l2-normalised sublinear tf-idf row of one text, as {column: value}."""
+        idf = self.arrays["idf"]
+        counts = Counter(i for g in analyze(text) if (i := self.index.get(g)) is not None)
+        row = {i: (1.0 + math.log(c)) * float(idf[i]) for i, c in counts.items()}
+        norm = math.sqrt(sum(v * v for v in row.values()))
+        return {i: v / norm for i, v in row.items()} if norm else {}
+
+    def score_texts(self, texts: list[str], *, keep_rows: bool = False) -> TextScores:
+        a = self.arrays
+        rows: list[dict[int, float]] = []
+        dense = np.empty((len(texts), len(DENSE_FEATURES)))
+        evidence: list[Evidence] = []
+        for i, text in enumerate(texts):
+            rows.append(self.tfidf_row(text))
+            values, ev = wording_features(text, self.lexicon)
+            dense[i] = values
+            evidence.append(ev)
+        linear = _sparse_dot(rows, a["W"]) + a["b"]
+        scaled = (dense - a["dense_mean"]) / a["dense_scale"]
+        decision = linear[:, :2] + scaled @ a["W_dense"]
+        n_topics = len(self.topics)
+        topic_logits = linear[:, 2 : 2 + n_topics]
+        retrieval = linear[:, 2 + n_topics :] - a["b"][2 + n_topics :]
+        topic_proba = fuse_topics(retrieval, topic_logits, a["fusion"])
+        n_tokens = np.expm1(dense[:, 8]).round().astype(int)
+        return TextScores(
+            decision=decision, proba=cumulative_to_proba(decision), topic_proba=topic_proba,
+            retrieval=retrieval, dense=dense, n_tokens=n_tokens, evidence=evidence,
+            rows=rows if keep_rows else [],
+        )
+
+    def stage2_inputs(self, decision: np.ndarray, history: np.ndarray, n_tokens: np.ndarray
+                      ) -> np.ndarray:
+        terse = np.array([terseness(int(n)) for n in n_tokens])
+        extra = np.column_stack([decision, decision.mean(axis=1) * terse])
+        return np.hstack([extra, history])
+
+    def level_proba(self, decision: np.ndarray, history: np.ndarray, n_tokens: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Final level probabilities (n, 3) and the stage-2 scaled inputs (for reasons)."""
+        a = self.arrays
+        z = (self.stage2_inputs(decision, history, n_tokens) - a["s2_mean"]) / a["s2_scale"]
+        return cumulative_to_proba(z @ a["s2_coef"].T + a["s2_intercept"]), z
+
+    @property
+    def stage2_names(self) -> list[str]:
+        return list(S2_EXTRA) + [name for name, _ in HISTORY_FEATURES]
+
+
+def fuse_topics(retrieval: np.ndarray, topic_logits: np.ndarray, fusion: np.ndarray) -> np.ndarray:
+    """softmax(a * cosine + b * log P_lr(topic)): lexical and supervised evidence, calibrated."""
+    logits = topic_logits - topic_logits.max(axis=1, keepdims=True)
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    z = fusion[0] * retrieval + fusion[1] * log_p
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _sparse_dot(rows: list[dict[int, float]], W: np.ndarray) -> np.ndarray:
+    """rows (as dicts) @ W. Uses scipy's sparse product for batches when scipy is at hand."""
+    n = len(rows)
+    if n > 8:
+        from scipy import sparse
+
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(r) for r in rows])
+        indices = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(indptr[-1]))
+        data = np.fromiter((v for r in rows for v in r.values()), dtype=np.float64,
+                           count=int(indptr[-1]))
+        X = sparse.csr_matrix((data, indices, indptr), shape=(n, W.shape[0]))
+        return np.asarray(X @ W)
+    out = np.zeros((n, W.shape[1]))
+    for k, row in enumerate(rows):
+        if row:
+            idx = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
+            val = np.fromiter(row.values(), dtype=np.float64, count=len(row))
+            out[k] = val @ W[idx]
+    return out
