@@ -14,7 +14,8 @@ import numpy as np
 from expertise import config
 from expertise.config import LEVEL_INDEX, LEVELS, TOPICS
 from expertise.errors import InputError
-from expertise.history import PriorTicket, history_features
+from expertise.history import HISTORY_FEATURES, PriorTicket, history_features
+from expertise.privacy import redact
 from expertise.ranker import (
     FeedbackStats,
     adjust_topics,
@@ -89,14 +90,20 @@ class Engine:
         trust: bool = False,
         confidence_threshold: float = config.CONFIDENCE_THRESHOLD,
         topic_threshold: float = config.TOPIC_THRESHOLD,
+        lean: Any = None,
+        kb: Any = None,
     ) -> None:
         from expertise.artifacts import load_current, open_bundle
         from expertise.knowledge_base import load_knowledge_base
 
-        bundle = open_bundle(model_dir, trust=trust) if model_dir else load_current()
-        self.bundle = bundle
-        self.lean = bundle.lean()
-        self.kb = load_knowledge_base(kb_root or config.kb_dir())
+        if lean is not None:  # a model fresh from training, not yet saved
+            self.version = "unsaved"
+            self.lean = lean
+        else:
+            bundle = open_bundle(model_dir, trust=trust) if model_dir else load_current()
+            self.version = bundle.version
+            self.lean = bundle.lean()
+        self.kb = kb if kb is not None else load_knowledge_base(kb_root or config.kb_dir())
         self.available = {slug: [lv for lv in LEVELS if lv in t.articles]
                           for slug, t in self.kb.topics.items()}
         # Topics the model knows but the knowledge base lacks are never served.
@@ -190,8 +197,8 @@ class Engine:
         if state["status"] == "known" and customer_id:
             prior = self.prior_tickets(customer_id, before=created_at)
         state["history_tickets"] = len(prior)
-        answer = self.answer_many([text], [prior], top=top, created_at=[created_at],
-                                  states=[state])[0]
+        answer = self.score_rows([text], customer_ids=[None], created_at=[created_at],
+                                 external_priors=[prior], states=[state], top=top)[0]
         if audit and self.store is not None and customer_id:
             self.store.audit(actor or current_actor(), "answer", customer_id=customer_id,
                              purpose=purpose, detail=f"level={answer.level_served}")
@@ -207,28 +214,79 @@ class Engine:
         states: Sequence[dict[str, Any]] | None = None,
         explain: bool = True,
     ) -> list[Answer]:
-        """Answer a batch of tickets whose earlier tickets are given (the shared scoring path)."""
-        prepared = [prepare(t) for t in texts]
+        """Answer tickets whose earlier tickets are given."""
+        n = len(texts)
+        return self.score_rows(
+            texts, customer_ids=[None] * n, created_at=list(created_at or [None] * n),
+            external_priors=[list(p) for p in priors], states=states, top=top, explain=explain)
+
+    def score_rows(
+        self,
+        texts: Sequence[str],
+        *,
+        customer_ids: Sequence[str | None],
+        created_at: Sequence[str | None],
+        labels: Sequence[str | None] | None = None,
+        topics: Sequence[str | None] | None = None,
+        external_priors: Sequence[list[PriorTicket]] | None = None,
+        states: Sequence[dict[str, Any]] | None = None,
+        top: int = config.DEFAULT_TOP,
+        explain: bool = True,
+    ) -> list[Answer]:
+        """The shared scoring path of `answer` and batch scoring.
+
+        Each row's history is its `external_priors` (e.g. from the store) plus the earlier rows of
+        the same customer in this batch (ordered by `created_at`, never later ones). An earlier
+        row counts with its label when `labels` gives one, else with the wording estimate.
+        Rows whose state is opted_out neither use nor give history.
+        """
+        n = len(texts)
+        prepared = [prepare(redact(t)) for t in texts]
         clean = [t for t, _ in prepared]
         scores = self.lean.score_texts(clean, keep_rows=explain)
         topic_proba = scores.topic_proba * self.topic_mask
         topic_proba = topic_proba / np.maximum(topic_proba.sum(axis=1, keepdims=True), 1e-12)
         top_topic = topic_proba.argmax(axis=1)
-        history = np.zeros((len(texts), 7))
-        for i, prior in enumerate(priors):
+        states = list(states) if states else [{"id": c, "status": "known" if c else "anonymous"}
+                                              for c in customer_ids]
+        own = []
+        for i in range(n):
+            label = labels[i] if labels else None
+            if label in LEVEL_INDEX:
+                level_score, labelled = float(LEVEL_INDEX[str(label)]), True
+            else:
+                p = scores.proba[i]
+                level_score, labelled = float(p[1] + 2 * p[2]), False
+            topic = (topics[i] if topics else None) or self.lean.topics[int(top_topic[i])]
+            own.append(PriorTicket(str(created_at[i] or ""), level_score, labelled,
+                                   TOPICS.get(topic, ("", ""))[0] or None,
+                                   float(scores.dense[i, 1])))
+        order = sorted(range(n), key=lambda i: str(created_at[i] or ""))
+        seen: dict[str, list[PriorTicket]] = {}
+        priors: list[list[PriorTicket]] = [[] for _ in range(n)]
+        history = np.zeros((n, len(HISTORY_FEATURES)))
+        now = _iso_now()
+        for i in order:
+            if states[i].get("status") == "opted_out":
+                continue
+            before = str(created_at[i] or "")
+            prior = [p for p in (external_priors[i] if external_priors else [])
+                     if not before or not p.created_at or p.created_at < before]
+            cid = customer_ids[i]
+            if cid:
+                prior = prior + seen.get(cid, [])
+                seen.setdefault(cid, []).append(own[i])
+            priors[i] = prior
             if prior:
-                domain = self.lean.topic_domains[int(top_topic[i])]
                 history[i] = history_features(
-                    list(prior), now=(created_at[i] if created_at else None) or _iso_now(),
-                    domain=domain, n_tokens=int(scores.n_tokens[i]))
+                    prior, now=before or now, domain=self.lean.topic_domains[int(top_topic[i])],
+                    n_tokens=int(scores.n_tokens[i]))
         level_proba, s2_scaled = self.lean.level_proba(scores.decision, history, scores.n_tokens)
-        answers = []
-        for i in range(len(texts)):
-            state = dict(states[i]) if states else {"id": None, "status": "anonymous"}
-            answers.append(self._compose(i, clean[i], prepared[i][1], scores, topic_proba[i],
-                                         level_proba[i], s2_scaled[i], list(priors[i]), state,
-                                         top, explain))
-        return answers
+        return [
+            self._compose(i, clean[i], prepared[i][1], scores, topic_proba[i], level_proba[i],
+                          s2_scaled[i], priors[i], states[i], top, explain)
+            for i in range(n)
+        ]
 
     def _compose(self, i: int, text: str, truncated: bool, scores: Any, topic_p: np.ndarray,
                  level_p: np.ndarray, s2_row: np.ndarray, prior: list[PriorTicket],
@@ -284,7 +342,7 @@ class Engine:
             article=ArticleRef(article.id, article.topic, article.level, article.title,
                                article.summary),
             body=article.body, alternatives=alternatives, no_match=no_match, customer=state,
-            model_version=self.bundle.version, level_served=choice.level, low_confidence=low,
+            model_version=self.version, level_served=choice.level, low_confidence=low,
             expected_fit={k: round(v, 4) for k, v in choice.expected_fit.items()},
         )
 

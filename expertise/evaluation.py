@@ -92,3 +92,200 @@ def serving_metrics(y_level: list[str], served: list[str]) -> dict[str, Any]:
         "served_level_match": round(float(np.mean(truth == got)), 4),
         "novice_served_expert": round(float(np.mean(got[novice] == 2)) if novice.any() else 0.0, 4),
     }
+
+
+def _frame_answers(engine: Any, frame: Any, *, with_history: bool = True) -> list[Any]:
+    """Score a labelled frame through the engine; earlier tickets' labels are NOT used as
+    history (only the model's own estimates), so history gets no help from the answer key."""
+    from expertise.engine import _join
+
+    texts = [_join(s, b) for s, b in zip(frame["subject"], frame["body"], strict=True)]
+    customers = list(frame["customer_id"]) if with_history else [None] * len(frame)
+    return engine.score_rows(texts, customer_ids=[c or None for c in customers],
+                             created_at=list(frame["created_at"]), top=3, explain=False)
+
+
+def _baselines(train: Any, test: Any) -> dict[str, Any]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from expertise.training import ticket_texts
+
+    y_train = train["expertise_level"].tolist()
+    majority = max(LEVELS, key=y_train.count)
+    p_major = np.tile(np.array([float(lv == majority) for lv in LEVELS]), (len(test), 1))
+    plain = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=2000))
+    plain.fit(ticket_texts(train), y_train)
+    p_plain = plain.predict_proba(ticket_texts(test))
+    p_plain = p_plain[:, [list(plain.classes_).index(lv) for lv in LEVELS]]
+    y = test["expertise_level"].tolist()
+    return {"majority": level_metrics(y, p_major), "tfidf_lr": level_metrics(y, p_plain)}
+
+
+def evaluate_frame(engine: Any, frame: Any, *, train: Any = None) -> dict[str, Any]:
+    """Level, topic and serving metrics of one labelled frame, plus baselines and terse tickets."""
+    answers = _frame_answers(engine, frame)
+    usable = [i for i, a in enumerate(answers) if a.probabilities is not None]
+    y = [frame["expertise_level"].iloc[i] for i in usable]
+    proba = np.array([[answers[i].probabilities[lv] for lv in LEVELS] for i in usable])
+    out: dict[str, Any] = {"n": len(frame), "not_estimated": len(frame) - len(usable),
+                           "level": level_metrics(y, proba) if usable else {}}
+    if usable:
+        out["reliability"] = reliability(np.array([LEVELS.index(v) for v in y]), proba)
+    if "topic" in frame and frame["topic"].astype(bool).any():
+        ranked = [[t["topic"] for t in a.topics] for a in answers]
+        out["topic"] = topic_metrics(list(frame["topic"]), ranked)
+        out["topic_by_level"] = {
+            lv: topic_metrics([frame["topic"].iloc[i] for i in range(len(frame))
+                               if frame["expertise_level"].iloc[i] == lv],
+                              [ranked[i] for i in range(len(frame))
+                               if frame["expertise_level"].iloc[i] == lv])
+            for lv in LEVELS}
+    out["serving"] = serving_metrics(list(frame["expertise_level"]),
+                                     [a.level_served for a in answers])
+    if train is not None:
+        out["baselines"] = _baselines(train, frame)
+    if frame["customer_id"].astype(bool).any():
+        out["terse"] = _terse(engine, frame, answers, set(usable))
+    return out
+
+
+def _terse(engine: Any, frame: Any, answers: list[Any], usable: set[int]) -> dict[str, Any]:
+    """Tickets of a few words from callers with earlier tickets: with and without history."""
+    from expertise.text import tokenize
+
+    first_seen: dict[str, str] = {}
+    for cid, ts in zip(frame["customer_id"], frame["created_at"], strict=True):
+        if cid and (cid not in first_seen or ts < first_seen[cid]):
+            first_seen[cid] = ts
+    rows = [i for i in sorted(usable)
+            if frame["customer_id"].iloc[i]
+            and frame["created_at"].iloc[i] > first_seen[frame["customer_id"].iloc[i]]
+            and len(tokenize(str(frame["body"].iloc[i]))) <= 8]
+    if not rows:
+        return {"n": 0}
+    y = [frame["expertise_level"].iloc[i] for i in rows]
+    alone = _frame_answers(engine, frame.iloc[rows], with_history=False)
+    return {"n": len(rows), "with_history": _acc(y, [answers[i].level for i in rows]),
+            "without_history": _acc(y, [a.level for a in alone])}
+
+
+def _acc(y: list[str], pred: list[str | None]) -> float:
+    return round(float(np.mean([a == b for a, b in zip(y, pred, strict=True)])) if y else 0.0, 4)
+
+
+def evaluate_lean(lean: Any, *, kb_root: Any, train: Any, sets: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate a freshly fitted lean model on labelled files (through the real engine)."""
+    from expertise.engine import Engine
+    from expertise.training import read_labelled
+
+    engine = Engine(lean=lean, kb_root=kb_root)
+    report: dict[str, Any] = {"sets": {}}
+    for name, path in sets.items():
+        frame = read_labelled(path)
+        report["sets"][name] = evaluate_frame(engine, frame, train=train)
+    report["summary"] = summarise(report)
+    return report
+
+
+def summarise(report: dict[str, Any]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for name, res in report.get("sets", {}).items():
+        lvl = res.get("level", {})
+        summary[name] = {
+            "accuracy": lvl.get("accuracy"), "macro_f1": lvl.get("macro_f1"),
+            "severe_miss_rate": lvl.get("severe_miss_rate"), "ece": lvl.get("ece"),
+            "topic_top1": res.get("topic", {}).get("top1"),
+            "topic_top3": res.get("topic", {}).get("top3"),
+            "served_level_match": res.get("serving", {}).get("served_level_match"),
+            "novice_served_expert": res.get("serving", {}).get("novice_served_expert"),
+        }
+    return summary
+
+
+def plots(report: dict[str, Any]) -> dict[str, bytes]:
+    """Confusion-matrix and reliability-diagram PNGs for each evaluation set."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files: dict[str, bytes] = {}
+    for name, res in report.get("sets", {}).items():
+        level = res.get("level")
+        if not level:
+            continue
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 4))
+        cm = np.array(level["confusion"])
+        ax1.imshow(cm, cmap="Blues")
+        for (r, c), v in np.ndenumerate(cm):
+            ax1.text(c, r, str(v), ha="center", va="center")
+        ax1.set_xticks(range(3), LEVELS)
+        ax1.set_yticks(range(3), LEVELS)
+        ax1.set_xlabel("predicted")
+        ax1.set_ylabel("labelled")
+        ax1.set_title(f"{name}: confusion")
+        bins = res.get("reliability") or []
+        ax2.plot([0, 1], [0, 1], "--", color="grey")
+        if bins:
+            ax2.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-")
+        ax2.set_xlabel("confidence")
+        ax2.set_ylabel("accuracy")
+        ax2.set_title(f"{name}: reliability (ECE {level['ece']:.3f})")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        plt.close(fig)
+        files[f"{name}.png"] = buf.getvalue()
+    return files
+
+
+def evaluate_bundle(*, model_dir: Any = None, data: Any = None, kb_root: Any = None,
+                    trust: bool = False, baselines: bool = True) -> dict[str, Any]:
+    """Evaluate a saved bundle on `data` (or the default evaluation sets), and compare with the
+    figures the bundle recorded when it was trained (drift)."""
+    from pathlib import Path
+
+    from expertise import config
+    from expertise.engine import Engine
+    from expertise.training import default_eval_sets, read_labelled, redact_frame
+
+    engine = Engine(model_dir=model_dir, kb_root=kb_root, trust=trust)
+    sets = {Path(data).stem: Path(data)} if data else default_eval_sets()
+    train_path = config.data_dir() / "tickets_train.csv"
+    train = redact_frame(read_labelled(train_path)) if baselines and train_path.exists() else None
+    report: dict[str, Any] = {"model": engine.version, "sets": {}}
+    for name, path in sets.items():
+        report["sets"][name] = evaluate_frame(engine, read_labelled(path), train=train)
+    report["summary"] = summarise(report)
+    if data:
+        report["drift"] = drift(engine, report)
+    return report
+
+
+def drift(engine: Any, report: dict[str, Any]) -> dict[str, Any]:
+    """Compare accuracy on new data with the bundle's own evaluation figures."""
+    from expertise.artifacts import load_current, open_bundle
+
+    own = {}
+    try:
+        bundle = load_current() if engine.version != "unsaved" else None
+        if bundle is not None and bundle.version != engine.version:
+            bundle = open_bundle(bundle.path.parent / engine.version)
+        own = (bundle.manifest.get("metrics") or {}) if bundle else {}
+    except Exception:  # a bundle without recorded metrics: nothing to compare against
+        own = {}
+    reference = (own.get("eval_split") or {}).get("accuracy")
+    new = next(iter(report["summary"].values()), {}).get("accuracy")
+    if reference is None or new is None:
+        return {"reference_accuracy": reference, "new_accuracy": new,
+                "recommendation": "no reference figures in the bundle; retrain to record them"}
+    drop = reference - new
+    advice = ("retrain: accuracy on these tickets is more than 5 points below the model's own "
+              "evaluation (`make retrain`)" if drop > 0.05 else
+              "no retraining needed: accuracy is within 5 points of the model's own evaluation")
+    return {"reference_accuracy": reference, "new_accuracy": new, "drop": round(drop, 4),
+            "recommendation": advice}

@@ -13,7 +13,7 @@ import numpy as np
 
 from expertise.config import LEVELS
 from expertise.history import HISTORY_FEATURES, PriorTicket
-from expertise.text import DENSE_FEATURES, Evidence
+from expertise.text import DENSE_FEATURES, Evidence, is_stopword
 
 MIN_CONTRIBUTION = 0.12
 MAX_REASONS = 4
@@ -105,10 +105,12 @@ def reasons_for(
     add(length, "a short, plain message" if length * toward < 0 or dense_scaled[8] < 0
         else "a long, detailed message")
     other = [(g, c) for g, c in ngram_contrib
-             if g not in lexicon and (" " in g or len(g) > 3) and (c * toward > 0 or not toward)]
+             if g not in lexicon and not all(is_stopword(w) for w in g.split())
+             and len(g) > 3 and (c * toward > 0 or not toward)]
     other = sorted(other, key=lambda x: -abs(x[1]))[:3]
     if other:
-        add(sum(c for _, c in other), f"wording such as {_quote([g for g, _ in other])}")
+        # Word choice is the weakest kind of reason for an agent: it ranks after the others.
+        add(0.5 * sum(c for _, c in other), f"wording such as {_quote([g for g, _ in other])}")
     if prior:
         add(history_weight, _history_phrase(prior, domain))
     candidates.sort(key=lambda x: -x[0])

@@ -29,18 +29,26 @@ _STOP = frozenset(
 
 
 def learn_lexicon(
-    expert_texts: Iterable[str], novice_texts: Iterable[str], *, min_docs: int = 3, ratio: float = 3.0
+    expert_texts: Iterable[str], novice_texts: Iterable[str],
+    intermediate_texts: Iterable[str] = (), *, min_docs: int = 4, ratio: float = 4.0,
 ) -> list[str]:
-    """Terms that appear in many expert articles and few novice ones (document frequency)."""
+    """Terms frequent in expert articles and rare in novice ones (document frequency).
+
+    Words that intermediate articles use freely count half against a term, so everyday words
+    that experts also use ("settings", "mode") stay out of the lexicon.
+    """
     expert_df: Counter[str] = Counter()
     novice_df: Counter[str] = Counter()
+    inter_df: Counter[str] = Counter()
     for text in expert_texts:
         expert_df.update(set(tokenize(text)))
     for text in novice_texts:
         novice_df.update(set(tokenize(text)))
+    for text in intermediate_texts:
+        inter_df.update(set(tokenize(text)))
     learned = [
         term for term, df in expert_df.items()
-        if df >= min_docs and (df + 1) / (novice_df[term] + 1) >= ratio
+        if df >= min_docs and (df + 1) / (novice_df[term] + inter_df[term] / 2 + 1) >= ratio
         and term not in _STOP and len(term) > 1 and re.search(r"[a-z]", term)
     ]
     return sorted(learned)

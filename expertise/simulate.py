@@ -9,7 +9,6 @@ typos); about 5% of labels are flipped to a neighbouring level, as agent labels 
 from __future__ import annotations
 
 import csv
-import math
 import random
 import re
 from dataclasses import dataclass
@@ -150,7 +149,7 @@ class _Writer:
             for uk, am in UK_US:
                 text = text.replace(uk, am) if us else text.replace(am, uk)
         if rng.random() < 0.25:
-            text = _typos(rng, text, 0.015 if level == "novice" else 0.006)
+            text = _typos(rng, text, 0.008 if level == "novice" else 0.004)
         return text
 
 
@@ -259,5 +258,4 @@ def build_sample_data(folder: Path, *, customers: int = 2400, seed: int = 202611
                ["ticket_id", "article_id", "helpful", "corrected_level", "agent", "created_at"])
     return {"tickets": len(tickets), "train": len(train), "eval": len(evals),
             "feedback": len(feedback), "customers": customers,
-            "bank_texts": sum(len(v) for v in bank.tickets.values()),
-            "log_mean_tickets": int(math.log(len(tickets)))}
+            "bank_texts": sum(len(v) for v in bank.tickets.values())}

@@ -134,6 +134,10 @@ def prepare(text: str) -> tuple[str, bool]:
     return text, False
 
 
+def is_stopword(token: str) -> bool:
+    return token in _ENGLISH
+
+
 def _shape(token: str) -> str:
     return _DIGITS.sub("0", token) if any(c.isdigit() for c in token) else token
 
@@ -173,13 +177,15 @@ def _uniq(items: list[str], limit: int = 6) -> list[str]:
 def wording_features(text: str, lexicon: frozenset[str] = CURATED_TERMS) -> tuple[list[float], Evidence]:
     """The dense wording features of DENSE_FEATURES for one text, and what they found."""
     lower = text.lower()
-    toks = tokenize(text)
+    raw = [t.strip("'.:-") for t in _TOKEN.findall(lower)]
+    toks = [_shape(t) or t for t in raw]
     n = len(toks)
-    tech = [t for t in toks if t in lexicon]
-    bigram_tech = [f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False) if f"{a} {b}" in lexicon]
+    # A term counts in its own spelling ("5g", "wpa2") or its digit shape ("0.0.0.0").
+    tech = [r for r, t in zip(raw, toks, strict=True) if r in lexicon or t in lexicon]
+    bigram_tech = [f"{a} {b}" for a, b in zip(raw, raw[1:], strict=False) if f"{a} {b}" in lexicon]
     tech_all = tech + bigram_tech
     specific = [m.group(0) for m in _SPECIFIC.finditer(lower)]
-    commands = [t for t in toks if t in COMMANDS]
+    commands = [t for t in raw if t in COMMANDS]
     self_nov = [m.group(0) for m in _SELF_NOVICE.finditer(text)]
     self_exp = [m.group(0) for m in _SELF_EXPERT.finditer(text)]
     tried = [m.group(0) for m in _TRIED.finditer(text)]
@@ -203,8 +209,9 @@ def wording_features(text: str, lexicon: frozenset[str] = CURATED_TERMS) -> tupl
         math.log1p(text.count("?")),
     ]
     same_len = len(lower) == len(text)
-    shown = [text[m.start():m.end()] if same_len else m.group(0) for m in _TOKEN.finditer(lower)
-             if _shape(m.group(0).strip("'.:-")) in lexicon]
+    shown = [text[m.start():m.end()].strip("'.:-") if same_len else m.group(0)
+             for m in _TOKEN.finditer(lower)
+             if (w := m.group(0).strip("'.:-")) in lexicon or _shape(w) in lexicon]
     evidence = Evidence(
         tech_terms=_uniq(shown + bigram_tech),
         specific=_uniq(specific),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ from expertise.text import prepare
 
 DEFAULTS: dict[str, Any] = {
     "stage1_C": 4.0, "stage2_C": 1.0, "topic_C": 20.0, "folds": 5, "seed": 20261129,
-    "label_keep": 0.5,
+    "label_keep": 0.5, "min_label_p": 0.05,
 }
 
 
@@ -103,6 +105,7 @@ def fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResult
     lexicon = learn_lexicon(
         [a.body + " " + " ".join(a.symptoms) for a in kb.articles if a.level == "expert"],
         [a.body + " " + " ".join(a.symptoms) for a in kb.articles if a.level == "novice"],
+        [a.body + " " + " ".join(a.symptoms) for a in kb.articles if a.level == "intermediate"],
     )
     features = build_text_features(lexicon)
     features.fit(texts + docs)
@@ -140,9 +143,13 @@ def fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResult
     lean = _export(features, stage1, topic_model, fusion, slugs, lexicon, n_vocab,
                    features.transformer_list[0][1].transform(docs))
     s2_inputs = lean.stage2_inputs(oof, history, n_tokens)
+    # Calibrate against likely-correct labels: agent labels are noisy, and a model calibrated
+    # to the noise is underconfident on clean tickets. Drop the rows whose label the held-out
+    # wording model finds implausible (confident learning, Northcutt et al. 2021).
+    plausible = p_oof[np.arange(len(y)), [LEVEL_INDEX[v] for v in y]] >= params["min_label_p"]
     scaler = StandardScaler().fit(s2_inputs)
     stage2 = OrdinalClassifier(C=params["stage2_C"], classes=LEVELS).fit(
-        scaler.transform(s2_inputs), y)
+        scaler.transform(s2_inputs)[plausible], y[plausible])
     lean.arrays.update({
         "s2_mean": scaler.mean_, "s2_scale": scaler.scale_,
         "s2_coef": stage2.coef_, "s2_intercept": stage2.intercept_,
@@ -151,6 +158,7 @@ def fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResult
     facts = {
         "train_tickets": len(frame), "train_customers": int(frame["customer_id"].nunique()),
         "vocabulary": n_vocab, "lexicon_learned": len(lexicon),
+        "stage2_rows_dropped_as_implausible": int((~plausible).sum()),
         "fit_seconds": round(time.perf_counter() - started, 2), **topic_facts,
     }
     return TrainResult(model, topic_model, lean, params, facts)
@@ -175,8 +183,8 @@ def _fit_topics(X: Any, topics: np.ndarray, groups: np.ndarray, slugs: list[str]
         oof_logits[np.ix_(te, cols)] = m.decision_function(X[idx[te]])
     truth = np.array([slugs.index(t) for t in y])
     best = (np.inf, 20.0, 0.0)
-    for a in (0.0, 5.0, 10.0, 20.0, 30.0, 45.0):
-        for b in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5):
+    for a in (0.0, 10.0, 20.0, 35.0, 50.0, 70.0, 100.0):
+        for b in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0):
             if a == 0 and b == 0:
                 continue
             p = fuse_topics(retrieval[idx], oof_logits, np.array([a, b]))
@@ -218,3 +226,105 @@ def _export(features: Any, stage1: OrdinalClassifier, topic_model: LogisticRegre
         levels=list(LEVELS), topics=slugs, topic_domains=[_domain(s) for s in slugs],
         vocabulary=vocabulary, lexicon=signals.lexicon_, arrays=arrays, meta={},
     )
+
+
+# ---- whole runs: read, fit, evaluate, save -----------------------------------------------------
+
+def read_labelled(path: Path, *, mapping: dict[str, str] | None = None) -> pd.DataFrame:
+    """Read a labelled export with the ticket readers (any supported layout); rejects dropped."""
+    from expertise.tickets import iter_tickets
+
+    frames = [chunk.frame for chunk in iter_tickets(path, mapping=mapping, require_labels=True)]
+    if not frames or not sum(len(f) for f in frames):
+        raise InputError(f"{path}: no usable labelled tickets; check expertise_level and body")
+    return pd.concat(frames, ignore_index=True)
+
+
+def redact_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    from expertise.privacy import redact
+
+    frame = frame.copy()
+    for col in ("subject", "body"):
+        if col in frame:
+            frame[col] = [redact(str(v)) if v else "" for v in frame[col].fillna("")]
+    return frame
+
+
+def fingerprint_frame(frame: pd.DataFrame) -> str:
+    digest = hashlib.sha256()
+    cols = [c for c in ("ticket_id", "customer_id", "created_at", "subject", "body",
+                        "expertise_level", "topic") if c in frame]
+    for row in frame[cols].astype(str).itertuples(index=False):
+        digest.update("\x1f".join(row).encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+@dataclass
+class TrainReport:
+    version: str
+    path: Path
+    promoted: bool
+    facts: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def train_bundle(
+    *,
+    data: Path | list[Path] | None = None,
+    frame: pd.DataFrame | None = None,
+    out_dir: Path | None = None,
+    kb_root: Path | None = None,
+    promote: bool = False,
+    version: str | None = None,
+    evaluate: bool = True,
+    eval_sets: dict[str, Path] | None = None,
+    **overrides: Any,
+) -> TrainReport:
+    """Fit on the bundled training split (or `data`/`frame`), evaluate, and save a bundle."""
+    from expertise import artifacts, config
+    from expertise.knowledge_base import fingerprint_knowledge_base, load_knowledge_base
+    from expertise.trust import customer_salt, hash_customer, salt_id
+
+    started = time.perf_counter()
+    kb_root = kb_root or config.kb_dir()
+    kb = load_knowledge_base(kb_root)
+    if frame is None:
+        paths = [data] if isinstance(data, Path) else list(data or [config.data_dir() /
+                                                                   "tickets_train.csv"])
+        frame = pd.concat([read_labelled(p) for p in paths], ignore_index=True)
+    frame = redact_frame(check_training_frame(frame))
+    result = fit(frame, kb, **overrides)
+    out_dir = out_dir or config.models_dir()
+    version = version or artifacts.new_version()
+    salt = customer_salt()
+    customers = sorted({c for c in frame["customer_id"] if c})
+    metrics: dict[str, Any] = {}
+    extra: dict[str, bytes] = {}
+    if evaluate:
+        from expertise.evaluation import evaluate_lean, plots
+
+        metrics = evaluate_lean(result.lean, kb_root=kb_root, train=frame,
+                                sets=eval_sets if eval_sets is not None else default_eval_sets())
+        extra = plots(metrics)
+    result.facts["train_seconds"] = round(time.perf_counter() - started, 2)
+    bundle = artifacts.save_bundle(
+        lean=result.lean,
+        sklearn_objects={"model": result.model, "topic_model": result.topic_model,
+                         "params": result.params},
+        out_dir=out_dir, version=version, data_fingerprint=fingerprint_frame(frame),
+        kb_fingerprint=fingerprint_knowledge_base(kb_root), metrics=metrics,
+        facts=result.facts, customer_hashes=[hash_customer(c, salt) for c in customers],
+        salt_id=salt_id(salt), extra_files=extra,
+    )
+    if promote:
+        artifacts.set_current(version, out_dir)
+    return TrainReport(version, bundle.path, promote, result.facts, metrics)
+
+
+def default_eval_sets() -> dict[str, Path]:
+    from expertise import config
+
+    sets = {"eval_split": config.data_dir() / "tickets_eval.csv",
+            "handwritten": config.data_dir() / "eval_handwritten.csv"}
+    return {k: v for k, v in sets.items() if v.exists()}

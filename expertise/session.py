@@ -1,0 +1,168 @@
+"""The live-call session: the agent types a line at a time; the answer follows the whole call.
+
+The session is library code: `handle(line)` returns an Event for the CLI to render; nothing
+here prints or reads the terminal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from expertise.config import LEVELS
+from expertise.engine import Answer, Engine, current_actor
+from expertise.errors import ExpertiseError, InputError
+
+HELP = """Type what the caller says, a line at a time; the estimate updates after each line.
+  :customer ID    look up a customer (history, consent)
+  :show N         open alternative N
+  :helpful        the suggested article helped
+  :not-helpful    it did not help
+  :level LEVEL    correct the caller's level (novice, intermediate, expert)
+  :why            what we use about this caller, to read out
+  :new            next call
+  :help           this text
+  :quit           end the session"""
+
+
+@dataclass
+class Event:
+    """What happened after one line: `kind` tells the CLI how to render it."""
+
+    kind: str  # answer, article, message, help, quit, disclosure, error
+    answer: Answer | None = None
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Session:
+    """One agent's session: a sequence of calls."""
+
+    def __init__(self, engine: Engine, *, customer_id: str | None = None,
+                 agent: str | None = None) -> None:
+        self.engine = engine
+        self.agent = agent or current_actor()
+        self.customer_id: str | None = None
+        self.lines: list[str] = []
+        self.last: Answer | None = None
+        self._prior: list[Any] = []
+        self._state: dict[str, Any] = {"id": None, "status": "anonymous"}
+        self.call_id = self._new_call_id()
+        self.feedback_given = False
+        if customer_id:
+            self.set_customer(customer_id)
+
+    @staticmethod
+    def _new_call_id() -> str:
+        return f"call-{datetime.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+    def set_customer(self, customer_id: str) -> Event:
+        self.customer_id = customer_id
+        self._state = self.engine.customer_state(customer_id)
+        self._prior = []
+        if self._state["status"] == "known":
+            self._prior = self.engine.prior_tickets(customer_id, before=None)
+        self._state["history_tickets"] = len(self._prior)
+        if self.engine.store is not None:
+            self.engine.store.audit(self.agent, "session_lookup", customer_id=customer_id,
+                                    purpose="live call")
+        status = self._state["status"]
+        text = {
+            "known": f"customer {customer_id}: {len(self._prior)} earlier tickets",
+            "unknown": f"customer {customer_id} is not in the store; treating as anonymous",
+            "opted_out": f"customer {customer_id} opted out of personalisation",
+        }.get(status, status)
+        if self.lines:
+            return self._update(text)
+        return Event("message", message=text)
+
+    def _update(self, message: str = "") -> Event:
+        text = " ".join(self.lines)
+        self.last = self.engine.score_rows(
+            [text], customer_ids=[None], created_at=[None], external_priors=[self._prior],
+            states=[dict(self._state)], top=3)[0]
+        return Event("answer", answer=self.last, message=message)
+
+    def _end_call(self) -> None:
+        """Keep the call as a ticket (redacted) so later calls have history."""
+        store = self.engine.store
+        if store is not None and self.lines and self.customer_id:
+            import pandas as pd
+
+            opted_out = self._state.get("status") == "opted_out"
+            store.ingest_frame(pd.DataFrame([{
+                "ticket_id": self.call_id, "customer_id": self.customer_id,
+                "created_at": datetime.now().replace(microsecond=0).isoformat(),
+                "channel": "phone", "subject": "", "body": " ".join(self.lines),
+            }]), source="session")
+            if not opted_out and self.last is not None and self.last.level is not None:
+                store.record_prediction(self.call_id, self.last.level, self.last.confidence)
+        self.lines, self.last, self.feedback_given = [], None, False
+        self.call_id = self._new_call_id()
+
+    def handle(self, line: str) -> Event:
+        line = line.strip()
+        if not line:
+            return Event("message", message="")
+        if not line.startswith(":"):
+            self.lines.append(line)
+            return self._update()
+        cmd, _, arg = line[1:].partition(" ")
+        arg = arg.strip()
+        try:
+            return self._command(cmd.lower(), arg)
+        except ExpertiseError as exc:
+            return Event("error", message=str(exc))
+
+    def _command(self, cmd: str, arg: str) -> Event:
+        if cmd in ("quit", "q", "exit"):
+            self._end_call()
+            return Event("quit", message="session ended")
+        if cmd == "help":
+            return Event("help", message=HELP)
+        if cmd == "new":
+            self._end_call()
+            self._state, self._prior, self.customer_id = {"id": None, "status": "anonymous"}, [], None
+            return Event("message", message="new call: anonymous caller until :customer ID")
+        if cmd == "customer":
+            if not arg:
+                raise InputError(":customer needs an id, e.g. :customer C00042")
+            return self.set_customer(arg)
+        if cmd == "show":
+            if self.last is None:
+                raise InputError("nothing to show yet: type what the caller says first")
+            if not arg.isdigit() or not 1 <= int(arg) <= len(self.last.alternatives):
+                raise InputError(f":show takes 1 to {len(self.last.alternatives)}")
+            alt = self.last.alternatives[int(arg) - 1]
+            article = self.engine.kb.article(alt.id)
+            return Event("article", message=alt.id, data={"article": article})
+        if cmd in ("helpful", "not-helpful", "nothelpful"):
+            return self._feedback(helpful=cmd == "helpful")
+        if cmd == "level":
+            if arg not in LEVELS:
+                raise InputError(f":level takes one of {', '.join(LEVELS)}")
+            return self._feedback(helpful=None, level=arg)
+        if cmd == "why":
+            if not self.customer_id:
+                raise InputError(":why needs a customer: use :customer ID first")
+            from expertise.disclosure import disclose
+
+            return Event("disclosure", data={"disclosure": disclose(
+                self.engine, self.customer_id, actor=self.agent)})
+        raise InputError(f"unknown command :{cmd}; type :help")
+
+    def _feedback(self, *, helpful: bool | None, level: str | None = None) -> Event:
+        if self.last is None or self.last.article is None:
+            raise InputError("no suggestion yet to give feedback on")
+        store = self.engine.store
+        if store is None:
+            raise InputError("feedback needs a store: start the session with --db PATH")
+        store.add_feedback(ticket_id=self.call_id, customer_id=self.customer_id,
+                           article_id=self.last.article.id, helpful=helpful,
+                           corrected_level=level, agent=self.agent)
+        self.engine.refresh_feedback()
+        if level:
+            return Event("message", message=f"noted: caller is {level} (a training label)")
+        return Event("message", message="thanks: feedback recorded")

@@ -1,0 +1,39 @@
+"""Trust: the per-install salt for customer fingerprints, and the customer disclosure."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from expertise import config
+
+
+def salt_path() -> Path:
+    """The per-install salt file, next to the default database."""
+    return config.default_db_path().parent / "salt"
+
+
+def customer_salt(path: Path | None = None) -> str:
+    """The per-install salt (created on first use, readable by its owner only)."""
+    path = path or salt_path()
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    salt = secrets.token_hex(16)
+    tmp = path.with_name(f".salt.tmp-{os.getpid()}")
+    tmp.write_text(salt + "\n", encoding="utf-8")
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+    return salt
+
+
+def salt_id(salt: str) -> str:
+    return hashlib.sha256(salt.encode()).hexdigest()[:12]
+
+
+def hash_customer(customer_id: str, salt: str) -> str:
+    """A salted fingerprint of a customer id: lets a bundle list who it learned from without
+    storing the ids themselves."""
+    return hashlib.sha256(f"{salt}\x1f{customer_id}".encode()).hexdigest()

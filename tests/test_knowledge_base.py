@@ -1,0 +1,88 @@
+"""Knowledge-base loading and `expertise kb` on the bundled base and on fixture bases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from expertise.cli import app
+from expertise.config import LEVELS, PROJECT_DIR, TOPICS
+from expertise.knowledge_base import load_knowledge_base, nearest_level
+
+DATA = Path(__file__).parent / "data"
+runner = CliRunner()
+
+
+def test_bundled_kb_has_every_topic_at_every_level_and_lints_clean() -> None:
+    kb = load_knowledge_base(PROJECT_DIR / "knowledge_base")
+    assert set(kb.topics) == set(TOPICS)
+    assert len(kb.articles) == 108
+    assert kb.errors == []
+    for topic in kb.topics.values():
+        assert sorted(topic.articles) == sorted(LEVELS)
+        assert topic.synonyms, f"{topic.slug} has no synonyms"
+        for article in topic.articles.values():
+            assert len(article.symptoms) >= 4
+
+
+def test_lint_reports_each_fault_with_file_and_field_and_exits_1() -> None:
+    result = runner.invoke(app, ["kb", "lint", "--kb", str(DATA / "kb_faulty")])
+    assert result.exit_code == 1
+    out = result.output
+    assert "no-internet/expert.md: id: 'wrong/expert'" in out
+    assert "dns-issues/intermediate.md: front matter: does not parse" in out
+    assert "dns-issues/novice.md: title: required field is missing" in out
+    assert "dns-issues/novice.md: body: the article has no text" in out
+    assert "roaming/guru.md: level: file name must be one of" in out
+    assert "FAILED" in out
+
+
+def test_lint_passes_with_warnings_for_missing_level() -> None:
+    result = runner.invoke(app, ["kb", "lint", "--kb", str(DATA / "kb_tiny")])
+    assert result.exit_code == 0, result.output
+    assert "tv-no-signal: levels: missing intermediate" in result.output
+    assert "0 errors" in result.output
+
+
+def test_kb_list_json_and_show() -> None:
+    result = runner.invoke(app, ["kb", "list", "--kb", str(DATA / "kb_tiny"), "--json"])
+    assert result.exit_code == 0
+    rows = {r["topic"]: r for r in json.loads(result.output)}
+    assert rows["tv-no-signal"]["levels"] == ["novice", "expert"]
+    assert rows["tv-no-signal"]["category"] == "tv"
+    shown = runner.invoke(app, ["kb", "show", "no-internet/expert", "--kb", str(DATA / "kb_tiny")])
+    assert shown.exit_code == 0
+    assert "Internet down (expert)" in shown.output
+    missing = runner.invoke(app, ["kb", "show", "no-internet/guru", "--kb", str(DATA / "kb_tiny")])
+    assert missing.exit_code == 1
+    assert "no article 'no-internet/guru'" in missing.output
+
+
+def test_missing_kb_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["kb", "list", "--kb", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1
+    assert "does not exist" in result.output
+
+
+def test_nearest_level_prefers_simpler_on_tie() -> None:
+    assert nearest_level(["novice", "expert"], "intermediate") == "novice"
+    assert nearest_level(["expert"], "novice") == "expert"
+    assert nearest_level(["intermediate", "expert"], "expert") == "expert"
+
+
+def test_levels_differ_in_technical_share() -> None:
+    """The bundled articles get more technical from novice to expert in almost every topic."""
+    from expertise.text import CURATED_TERMS, tokenize
+
+    kb = load_knowledge_base(PROJECT_DIR / "knowledge_base")
+    ordered = 0
+    for topic in kb.topics.values():
+        shares = []
+        for lv in LEVELS:
+            toks = tokenize(topic.articles[lv].body)
+            shares.append(sum(t in CURATED_TERMS for t in toks) / len(toks))
+        ordered += shares[0] < shares[1] < shares[2]
+    assert ordered >= 33
