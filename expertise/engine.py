@@ -123,10 +123,10 @@ class Engine:
             return {}
         stats: dict[str, list[int]] = {}
         for row in self.store.feedback_rows():
-            if row.get("helpful") is None or not row.get("article_id"):
+            if row.helpful is None or not row.article_id:
                 continue
-            counts = stats.setdefault(str(row["article_id"]), [0, 0])
-            counts[0 if int(row["helpful"]) else 1] += 1
+            counts = stats.setdefault(row.article_id, [0, 0])
+            counts[0 if row.helpful else 1] += 1
         return {k: FeedbackStats(h, n) for k, (h, n) in stats.items()}
 
     def refresh_feedback(self) -> None:

@@ -37,3 +37,7 @@ class UnknownCustomerError(ExpertiseError):
 
 class ConsentError(ExpertiseError):
     """An action that the customer's consent does not allow."""
+
+
+class UnknownTicketError(ExpertiseError):
+    """A ticket id that the store does not know."""

@@ -158,7 +158,7 @@ def _level_index(value: float) -> int:
 
 
 def generate(
-    bank: PhraseBank, *, customers: int = 2400, seed: int = 20261129
+    bank: PhraseBank, *, customers: int = 2500, seed: int = 20261129
 ) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """Return (tickets, feedback) rows. Tickets carry a `split` value: train or eval."""
     rng = random.Random(seed)
@@ -244,7 +244,7 @@ def _write_csv(path: Path, rows: list[dict[str, str]], columns: list[str]) -> No
     tmp.replace(path)
 
 
-def build_sample_data(folder: Path, *, customers: int = 2400, seed: int = 20261129) -> dict[str, int]:
+def build_sample_data(folder: Path, *, customers: int = 2500, seed: int = 20261129) -> dict[str, int]:
     """Write tickets_train.csv, tickets_eval.csv and feedback.csv under `folder`."""
     bank = load_phrase_bank(folder)
     tickets, feedback = generate(bank, customers=customers, seed=seed)

@@ -23,7 +23,7 @@ from expertise.lean import LeanModel, fuse_topics
 from expertise.text import prepare
 
 DEFAULTS: dict[str, Any] = {
-    "stage1_C": 4.0, "stage2_C": 1.0, "topic_C": 20.0, "folds": 5, "seed": 20261129,
+    "stage1_C": 4.0, "stage2_C": 1.0, "topic_C": 0.5, "folds": 5, "seed": 20261129,
     "label_keep": 0.5, "min_label_p": 0.05,
 }
 
@@ -33,7 +33,7 @@ class TrainResult:
     """The fitted model, its lean export, and facts about the training run."""
 
     model: ExpertiseModel
-    topic_model: LogisticRegression | None
+    topic_model: Any
     lean: LeanModel
     params: dict[str, Any]
     facts: dict[str, Any] = field(default_factory=dict)
@@ -166,7 +166,7 @@ def fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResult
 
 def _fit_topics(X: Any, topics: np.ndarray, groups: np.ndarray, slugs: list[str],
                 doc_matrix: Any, params: dict[str, Any]
-                ) -> tuple[LogisticRegression | None, np.ndarray, dict[str, Any]]:
+                ) -> tuple[Any, np.ndarray, dict[str, Any]]:
     """The supervised topic model and the fusion weights (fitted on out-of-fold scores)."""
     known = np.isin(topics, slugs)
     retrieval = np.asarray((X @ doc_matrix.T).todense()) if hasattr(X, "todense") else X @ doc_matrix.T
@@ -178,27 +178,39 @@ def _fit_topics(X: Any, topics: np.ndarray, groups: np.ndarray, slugs: list[str]
     folds = GroupKFold(n_splits=3)
     oof_logits = np.full((len(idx), len(slugs)), -30.0)
     for tr, te in folds.split(idx, y, groups[idx]):
-        m = LogisticRegression(C=params["topic_C"], max_iter=3000).fit(X[idx[tr]], y[tr])
+        m = _topic_estimator(params).fit(X[idx[tr]], y[tr])
         cols = [slugs.index(c) for c in m.classes_]
         oof_logits[np.ix_(te, cols)] = m.decision_function(X[idx[te]])
     truth = np.array([slugs.index(t) for t in y])
-    best = (np.inf, 20.0, 0.0)
-    for a in (0.0, 10.0, 20.0, 35.0, 50.0, 70.0, 100.0):
-        for b in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0):
-            if a == 0 and b == 0:
-                continue
-            p = fuse_topics(retrieval[idx], oof_logits, np.array([a, b]))
-            loss = -np.mean(np.log(p[np.arange(len(idx)), truth] + 1e-12))
-            if loss < best[0]:
-                best = (loss, a, b)
-    model = LogisticRegression(C=params["topic_C"], max_iter=3000).fit(X[idx], y)
+    rows = np.arange(len(idx))
+
+    def loss(ab: np.ndarray) -> float:
+        p = fuse_topics(retrieval[idx], oof_logits, np.abs(ab))
+        return float(-np.mean(np.log(p[rows, truth] + 1e-12)))
+
+    from scipy.optimize import minimize
+
+    start = min(((a, b) for a in (5.0, 20.0, 60.0) for b in (0.0, 1.0, 3.0)),
+                key=lambda ab: loss(np.array(ab)))
+    fitted = minimize(loss, np.array(start), method="Nelder-Mead",
+                      options={"xatol": 0.05, "fatol": 1e-5, "maxiter": 300})
+    best = (float(fitted.fun), *np.abs(fitted.x).round(4).tolist())
+    model = _topic_estimator(params).fit(X[idx], y)
     p = fuse_topics(retrieval[idx], oof_logits, np.array(best[1:]))
     facts = {"topic_model": "retrieval + supervised", "fusion": [best[1], best[2]],
              "topic_oof_top1": round(float(np.mean(p.argmax(1) == truth)), 4)}
     return model, np.array(best[1:]), facts
 
 
-def _export(features: Any, stage1: OrdinalClassifier, topic_model: LogisticRegression | None,
+def _topic_estimator(params: dict[str, Any]) -> Any:
+    """One-vs-rest linear SVMs: as accurate as multinomial logistic regression on this task and
+    many times faster to fit; their scores become probabilities through the fitted fusion."""
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC(C=params["topic_C"], max_iter=5000)
+
+
+def _export(features: Any, stage1: OrdinalClassifier, topic_model: Any,
             fusion: np.ndarray, slugs: list[str], lexicon: list[str], n_vocab: int,
             doc_matrix: Any) -> LeanModel:
     vectorizer = features.transformer_list[0][1]

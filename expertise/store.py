@@ -1,0 +1,942 @@
+"""The SQLite store: customers and consent, redacted tickets, feedback and an audit log.
+
+One file, WAL mode, foreign keys on. The schema version lives in ``PRAGMA user_version`` and
+:data:`MIGRATIONS` move a database forward one version at a time, each in a transaction.
+Ticket text is redacted (:func:`expertise.privacy.redact`) before it is written. Erasure
+(:meth:`Store.forget`) deletes a customer's tickets, feedback and record, anonymises their
+audit rows and keeps only a salted hash, so that later imports of old exports can skip them.
+
+Every statement is parameterised; no value is ever formatted into SQL.
+
+>>> with Store("/tmp/expertise-doc.db") as store:              # doctest: +SKIP
+...     report = store.ingest_file("tests/data/tickets.csv")
+...     store.history("C-100", limit=5)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from expertise.config import CHUNK_ROWS, LEVELS
+from expertise.errors import (
+    InputError,
+    StoreError,
+    UnknownCustomerError,
+    UnknownTicketError,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "CONSENTS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "AuditRow",
+    "Customer",
+    "FeedbackRow",
+    "ForgetReport",
+    "HistoryItem",
+    "IngestCounts",
+    "IngestReport",
+    "Store",
+    "default_rejects_path",
+    "migrate",
+]
+
+CONSENTS: tuple[str, ...] = ("granted", "opted_out")
+
+_LEVEL_CHECK = "IN ('novice', 'intermediate', 'expert')"
+
+#: Forward migrations; MIGRATIONS[i] takes a database from version i to version i + 1.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: customers, tickets, feedback and a strictly append-only audit log
+    f"""
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE customers (
+        customer_id TEXT PRIMARY KEY,
+        consent     TEXT NOT NULL DEFAULT 'granted' CHECK (consent IN ('granted', 'opted_out')),
+        first_seen  TEXT,
+        updated_at  TEXT
+    );
+    CREATE TABLE tickets (
+        ticket_id            TEXT PRIMARY KEY,
+        customer_id          TEXT NULL REFERENCES customers(customer_id) ON DELETE CASCADE,
+        created_at           TEXT,
+        channel              TEXT,
+        subject              TEXT,
+        body                 TEXT,
+        expertise_level      TEXT NULL CHECK (expertise_level {_LEVEL_CHECK}),
+        topic                TEXT NULL,
+        resolved_article_id  TEXT NULL,
+        predicted_level      TEXT NULL CHECK (predicted_level {_LEVEL_CHECK}),
+        predicted_confidence REAL NULL CHECK (predicted_confidence BETWEEN 0 AND 1),
+        source               TEXT,
+        ingested_at          TEXT
+    );
+    CREATE INDEX tickets_customer_created ON tickets(customer_id, created_at);
+    CREATE TABLE feedback (
+        id              INTEGER PRIMARY KEY,
+        ticket_id       TEXT,
+        customer_id     TEXT REFERENCES customers(customer_id) ON DELETE CASCADE,
+        article_id      TEXT,
+        helpful         INTEGER NULL CHECK (helpful IN (0, 1)),
+        corrected_level TEXT NULL CHECK (corrected_level {_LEVEL_CHECK}),
+        agent           TEXT,
+        created_at      TEXT
+    );
+    CREATE INDEX feedback_ticket ON feedback(ticket_id);
+    CREATE INDEX feedback_customer ON feedback(customer_id);
+    CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY,
+        at          TEXT NOT NULL,
+        actor       TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        customer_id TEXT NULL,
+        purpose     TEXT NULL,
+        detail      TEXT NULL
+    );
+    CREATE INDEX audit_customer ON audit(customer_id);
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+    """,
+    # 2: erasure. Erased customers leave a salted hash; their audit rows lose the customer id,
+    # which is the one UPDATE the audit log accepts.
+    """
+    CREATE TABLE erasures (
+        id            INTEGER PRIMARY KEY,
+        at            TEXT NOT NULL,
+        customer_hash TEXT NOT NULL
+    );
+    CREATE INDEX erasures_hash ON erasures(customer_hash);
+    CREATE TRIGGER erasures_no_delete BEFORE DELETE ON erasures
+    BEGIN SELECT RAISE(ABORT, 'erasure records are permanent'); END;
+    CREATE TRIGGER erasures_no_update BEFORE UPDATE ON erasures
+    BEGIN SELECT RAISE(ABORT, 'erasure records are permanent'); END;
+    DROP TRIGGER audit_no_update;
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    WHEN NOT (
+        NEW.customer_id IS NULL
+        AND NEW.id IS OLD.id AND NEW.at IS OLD.at AND NEW.actor IS OLD.actor
+        AND NEW.action IS OLD.action AND NEW.purpose IS OLD.purpose
+        AND NEW.detail IS OLD.detail
+    )
+    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_TICKET_FIELDS: tuple[str, ...] = (
+    "customer_id",
+    "created_at",
+    "channel",
+    "subject",
+    "body",
+    "expertise_level",
+    "topic",
+    "resolved_article_id",
+)
+#: SQLite accepts at most 32766 parameters per statement in recent versions, 999 in old ones.
+_IN_BATCH = 900
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One earlier ticket of a customer (text already redacted)."""
+
+    ticket_id: str
+    created_at: str | None
+    channel: str | None
+    subject: str | None
+    body: str | None
+    expertise_level: str | None
+    topic: str | None
+    predicted_level: str | None
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A customer known to the store."""
+
+    customer_id: str
+    consent: str
+    first_seen: str | None
+    updated_at: str | None
+    ticket_count: int
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    """Agent feedback on a served article."""
+
+    id: int
+    ticket_id: str | None
+    customer_id: str | None
+    article_id: str | None
+    helpful: bool | None
+    corrected_level: str | None
+    agent: str | None
+    created_at: str | None
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One entry of the append-only audit log."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    customer_id: str | None
+    purpose: str | None
+    detail: str | None
+
+
+@dataclass
+class IngestCounts:
+    """What an ingest did with each row: new, changed, identical or refused."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.added + self.updated + self.unchanged + self.rejected
+
+    def __add__(self, other: IngestCounts) -> IngestCounts:
+        return IngestCounts(
+            self.added + other.added,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+            self.rejected + other.rejected,
+        )
+
+
+@dataclass
+class IngestReport:
+    """The outcome of :meth:`Store.ingest_file`."""
+
+    path: Path
+    format: str
+    rows_read: int
+    counts: IngestCounts
+    invalid_byte_rows: int
+    rejects_path: Path | None
+    seconds: float
+    chunks: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def added(self) -> int:
+        return self.counts.added
+
+    @property
+    def updated(self) -> int:
+        return self.counts.updated
+
+    @property
+    def unchanged(self) -> int:
+        return self.counts.unchanged
+
+    @property
+    def rejected(self) -> int:
+        return self.counts.rejected
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_read / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    """What :meth:`Store.forget` removed. Holds no customer id, only its salted hash."""
+
+    customer_hash: str
+    tickets_deleted: int
+    feedback_deleted: int
+    audit_rows_anonymised: int
+    customer_deleted: bool
+
+
+# ---------------------------------------------------------------------------------------------
+# Migrations
+# ---------------------------------------------------------------------------------------------
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
+    """Bring a database up to ``len(migrations)``, one transaction per version.
+
+    The connection must be in autocommit mode (``isolation_level=None``). Returns the new
+    version. Raises StoreError if the database is newer than the migrations known here, or
+    if a migration fails (that version is rolled back; earlier ones stay).
+    """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(migrations):
+        raise StoreError(
+            f"database schema version {version} is newer than this program supports "
+            f"({len(migrations)}); upgrade expertise"
+        )
+    for target in range(version + 1, len(migrations) + 1):
+        script = migrations[target - 1]
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {int(target)};\nCOMMIT;"
+            )
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"migration to schema version {target} failed: {exc}") from exc
+    return len(migrations)
+
+
+def default_rejects_path(path: Path | str) -> Path:
+    """Where ingest and scoring write rejected rows by default: ``tickets.rejects.csv``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.rejects.csv")
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def _text(value: object) -> str | None:
+    """Empty strings are stored as NULL."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if text else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The store
+# ---------------------------------------------------------------------------------------------
+
+
+class Store:
+    """An open expertise database.
+
+    Parameters
+    ----------
+    path : Path or str
+        The SQLite file; created (with its parent directories) if missing. ``":memory:"``
+        gives a private in-memory store (no WAL).
+
+    Notes
+    -----
+    Use it as a context manager, or call :meth:`close`. One ``Store`` per thread.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        memory = str(path) == ":memory:"
+        try:
+            if not memory:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                ":memory:" if memory else str(self.path), isolation_level=None, timeout=30.0
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the database ({exc})") from exc
+        try:
+            self.journal_mode = str(
+                self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            ).lower()
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            # erased rows are overwritten with zeros, not just unlinked
+            self._conn.execute("PRAGMA secure_delete = ON")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            self.schema_version = migrate(self._conn)
+            self._salt = self._ensure_salt()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StoreError(
+                f"{self.path}: not an expertise database or damaged ({exc}); pass another --db path"
+            ) from exc
+        except StoreError as exc:
+            self._conn.close()
+            raise StoreError(f"{self.path}: {exc}") from exc
+        self._erased: set[str] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for benchmarks and read-only inspection."""
+        return self._conn
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot write ({exc})") from exc
+        try:
+            yield self._conn
+        except BaseException as exc:
+            self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"{self.path}: {exc}") from exc
+            raise
+        else:
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    # -- salt and hashes ----------------------------------------------------------------------
+
+    def _ensure_salt(self) -> str:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'install_salt'").fetchone()
+        if row is not None:
+            return str(row[0])
+        self._conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('install_salt', ?)",
+            (secrets.token_hex(32),),
+        )
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'install_salt'").fetchone()
+        return str(row[0])
+
+    def install_salt(self) -> str:
+        """The random salt of this database, created when it was first opened."""
+        return self._salt
+
+    def hash_customer(self, customer_id: str) -> str:
+        """SHA-256 of the install salt followed by the customer id (hex)."""
+        return hashlib.sha256((self._salt + customer_id).encode("utf-8")).hexdigest()
+
+    def erased_hashes(self) -> list[str]:
+        """Salted hashes of every erased customer, oldest erasure first."""
+        return [r[0] for r in self._query("SELECT customer_hash FROM erasures ORDER BY id")]
+
+    def _erased_set(self) -> set[str]:
+        if self._erased is None:
+            self._erased = set(self.erased_hashes())
+        return self._erased
+
+    # -- ingest -------------------------------------------------------------------------------
+
+    def ingest_frame(self, frame: pd.DataFrame, *, source: str = "frame") -> IngestCounts:
+        """Validate, redact and upsert a frame of tickets in one transaction.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Canonical columns (``ticket_id`` required; see :mod:`expertise.tickets`).
+        source : str
+            Recorded with each new or changed ticket.
+
+        Returns
+        -------
+        IngestCounts
+            ``added`` new ticket ids, ``updated`` known ids whose content changed (a non-empty
+            new value replaces the stored one; an empty one keeps it), ``unchanged`` identical
+            rows, ``rejected`` rows refused by validation or belonging to erased customers.
+            Ingesting the same rows twice adds nothing the second time.
+        """
+        from expertise.tickets import validate_frame
+
+        if len(frame) == 0:
+            return IngestCounts()
+        chunk = validate_frame(frame)
+        counts, erased_rows = self._ingest_valid(chunk.frame, source=source)
+        counts.rejected += len(chunk.rejects) + len(erased_rows)
+        return counts
+
+    def ingest_file(
+        self,
+        path: Path | str,
+        *,
+        format: str = "auto",
+        mapping: Mapping[str, str] | None = None,
+        rejects_path: Path | str | None = None,
+        chunk_rows: int = CHUNK_ROWS,
+        source: str | None = None,
+    ) -> IngestReport:
+        """Stream an export into the store, one transaction per chunk.
+
+        Rejected rows go to ``rejects_path`` (default :func:`default_rejects_path`), written
+        only if there are any. Returns counts, the rejects file and the elapsed seconds.
+        """
+        from expertise.tickets import TicketReader, _rejects_frame, write_rejects
+
+        started = time.perf_counter()
+        path = Path(path)
+        reader = TicketReader(path, format=format, mapping=mapping, chunk_rows=chunk_rows)
+        label = source or f"{reader.format}:{path.name}"
+        counts = IngestCounts()
+        rejects: list[pd.DataFrame] = []
+        for chunk in reader.chunks():
+            chunk_counts, erased_rows = self._ingest_valid(chunk.frame, source=label)
+            counts = counts + chunk_counts
+            if len(chunk.rejects):
+                rejects.append(chunk.rejects)
+            if erased_rows:
+                rejects.append(_rejects_frame(erased_rows))
+        counts.rejected += sum(len(r) for r in rejects)
+        reasons: dict[str, int] = {}
+        for frame in rejects:
+            for reason in frame["reason"].tolist():
+                reasons[reason] = reasons.get(reason, 0) + 1
+        written: Path | None = None
+        if rejects:
+            written = Path(rejects_path) if rejects_path else default_rejects_path(path)
+            write_rejects(written, rejects)
+        return IngestReport(
+            path=path,
+            format=reader.format,
+            rows_read=reader.stats.rows_read,
+            counts=counts,
+            invalid_byte_rows=reader.stats.invalid_byte_rows,
+            rejects_path=written,
+            seconds=time.perf_counter() - started,
+            chunks=reader.stats.chunks,
+            reject_reasons=reasons,
+        )
+
+    def _ingest_valid(
+        self, frame: pd.DataFrame, *, source: str
+    ) -> tuple[IngestCounts, list[tuple[int, str, str]]]:
+        """Upsert already validated rows; return counts and rows refused as erased."""
+        from expertise.privacy import redact
+
+        counts = IngestCounts()
+        n = len(frame)
+        if n == 0:
+            return counts, []
+        columns = {
+            name: (frame[name].tolist() if name in frame.columns else [""] * n)
+            for name in ("ticket_id", *_TICKET_FIELDS)
+        }
+        rows = frame["_row"].tolist() if "_row" in frame.columns else list(range(1, n + 1))
+        ids: list[str] = columns["ticket_id"]
+
+        erased_rows: list[tuple[int, str, str]] = []
+        keep = list(range(n))
+        erased = self._erased_set()
+        if erased:
+            bad_customers = {
+                c for c in set(columns["customer_id"]) if c and self.hash_customer(c) in erased
+            }
+            if bad_customers:
+                keep = [i for i in keep if columns["customer_id"][i] not in bad_customers]
+                erased_rows = [
+                    (int(rows[i]), ids[i], "customer erased (right to erasure); not stored")
+                    for i in range(n)
+                    if columns["customer_id"][i] in bad_customers
+                ]
+
+        # (customer_id, created_at, channel, subject, body, level, topic, article)
+        incoming: dict[str, tuple[str | None, ...]] = {}
+        for i in keep:
+            incoming[ids[i]] = (
+                _text(columns["customer_id"][i]),
+                _text(columns["created_at"][i]),
+                _text(columns["channel"][i]),
+                _text(redact(columns["subject"][i] or "")),
+                _text(redact(columns["body"][i] or "")),
+                _text(columns["expertise_level"][i]),
+                _text(columns["topic"][i]),
+                _text(columns["resolved_article_id"][i]),
+            )
+        now = _now()
+        select = (
+            "SELECT ticket_id, customer_id, created_at, channel, subject, body, "
+            "expertise_level, topic, resolved_article_id FROM tickets WHERE ticket_id IN ({})"
+        )
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        first_seen: dict[str, str] = {}
+        with self._transaction() as conn:
+            existing: dict[str, tuple[Any, ...]] = {}
+            keys = list(incoming)
+            for start in range(0, len(keys), _IN_BATCH):
+                batch = keys[start : start + _IN_BATCH]
+                sql = select.format(",".join("?" * len(batch)))
+                for row in conn.execute(sql, batch):
+                    existing[row[0]] = tuple(row[1:])
+            for tid, new in incoming.items():
+                old = existing.get(tid)
+                if old is None:
+                    inserts.append((tid, *new, source, now))
+                    merged = new
+                    counts.added += 1
+                else:
+                    merged = tuple(
+                        n_ if n_ is not None else o for n_, o in zip(new, old, strict=True)
+                    )
+                    if merged == old:
+                        counts.unchanged += 1
+                        continue
+                    updates.append((*merged, source, now, tid))
+                    counts.updated += 1
+                customer, created = merged[0], merged[1]
+                if customer is not None:
+                    seen = created or now
+                    if customer not in first_seen or seen < first_seen[customer]:
+                        first_seen[customer] = seen
+            if first_seen:
+                conn.executemany(
+                    "INSERT INTO customers(customer_id, first_seen, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT(customer_id) DO UPDATE SET "
+                    "first_seen = excluded.first_seen, updated_at = excluded.updated_at "
+                    "WHERE customers.first_seen IS NULL "
+                    "OR excluded.first_seen < customers.first_seen",
+                    [(c, seen, now) for c, seen in first_seen.items()],
+                )
+            if inserts:
+                conn.executemany(
+                    "INSERT INTO tickets(ticket_id, customer_id, created_at, channel, subject, "
+                    "body, expertise_level, topic, resolved_article_id, source, ingested_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    inserts,
+                )
+            if updates:
+                conn.executemany(
+                    "UPDATE tickets SET customer_id = ?, created_at = ?, channel = ?, "
+                    "subject = ?, body = ?, expertise_level = ?, topic = ?, "
+                    "resolved_article_id = ?, source = ?, ingested_at = ? WHERE ticket_id = ?",
+                    updates,
+                )
+        return counts, erased_rows
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def history(
+        self, customer_id: str, *, before: str | None = None, limit: int = 50
+    ) -> list[HistoryItem]:
+        """A customer's earlier tickets, newest first.
+
+        Parameters
+        ----------
+        customer_id : str
+        before : str, optional
+            Only tickets created strictly before this time (any format
+            :func:`expertise.tickets.parse_timestamp` reads; a bare date means midnight).
+            Tickets without a ``created_at`` are then left out, since they cannot be placed.
+        limit : int
+            At most this many, the most recent ones.
+
+        Returns
+        -------
+        list of HistoryItem
+            Newest first; tickets with the same time in the reverse order they were stored;
+            tickets without a time last.
+        """
+        if limit < 0:
+            raise InputError(f"limit must be zero or more, got {limit}")
+        if before is None:
+            rows = self._query(
+                "SELECT ticket_id, created_at, channel, subject, body, expertise_level, topic, "
+                "predicted_level FROM tickets WHERE customer_id = ? "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (customer_id, limit),
+            )
+        else:
+            from expertise.tickets import parse_timestamp
+
+            cutoff = parse_timestamp(before)
+            if cutoff is None:
+                raise InputError(f"before={before!r} is not a date or time (use ISO-8601)")
+            rows = self._query(
+                "SELECT ticket_id, created_at, channel, subject, body, expertise_level, topic, "
+                "predicted_level FROM tickets WHERE customer_id = ? AND created_at < ? "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (customer_id, cutoff, limit),
+            )
+        return [HistoryItem(*row) for row in rows]
+
+    def customer(self, customer_id: str) -> Customer | None:
+        """The customer's record, or None if the store does not know them."""
+        rows = self._query(
+            "SELECT customer_id, consent, first_seen, updated_at, "
+            "(SELECT count(*) FROM tickets t WHERE t.customer_id = c.customer_id) "
+            "FROM customers c WHERE customer_id = ?",
+            (customer_id,),
+        )
+        return Customer(*rows[0]) if rows else None
+
+    def ticket_count(self) -> int:
+        """How many tickets the store holds."""
+        return int(self._query("SELECT count(*) FROM tickets")[0][0])
+
+    def training_frame(self, *, exclude_opted_out: bool = True) -> pd.DataFrame:
+        """Labelled tickets as a data frame for training.
+
+        A ticket is labelled when it was imported with an ``expertise_level`` or an agent
+        corrected its level through feedback; the latest correction wins. Columns: the
+        canonical ones, ``expertise_level``, ``topic``, ``resolved_article_id`` and
+        ``label_source`` ("import" or "feedback"); missing values are ``""``. Tickets of
+        customers who opted out are left out unless ``exclude_opted_out=False``; anonymous
+        tickets are kept.
+        """
+        import pandas as pd
+
+        sql = (
+            "SELECT t.ticket_id, t.customer_id, t.created_at, t.channel, t.subject, t.body, "
+            "COALESCE(f.corrected_level, t.expertise_level) AS expertise_level, "
+            "t.topic, t.resolved_article_id, "
+            "CASE WHEN f.corrected_level IS NULL THEN 'import' ELSE 'feedback' END "
+            "AS label_source "
+            "FROM tickets t "
+            "LEFT JOIN customers c ON c.customer_id = t.customer_id "
+            "LEFT JOIN (SELECT ticket_id, corrected_level FROM feedback WHERE id IN ("
+            "  SELECT max(id) FROM feedback WHERE corrected_level IS NOT NULL "
+            "  GROUP BY ticket_id)) f ON f.ticket_id = t.ticket_id "
+            "WHERE COALESCE(f.corrected_level, t.expertise_level) IS NOT NULL "
+        )
+        if exclude_opted_out:
+            sql += "AND (c.consent IS NULL OR c.consent = 'granted') "
+        sql += "ORDER BY t.created_at, t.ticket_id"
+        columns = [
+            "ticket_id", "customer_id", "created_at", "channel", "subject", "body",
+            "expertise_level", "topic", "resolved_article_id", "label_source",
+        ]  # fmt: skip
+        rows = self._query(sql)
+        frame = pd.DataFrame(rows, columns=columns, dtype=object)
+        return frame.fillna("").astype(str)
+
+    # -- consent, predictions, feedback -------------------------------------------------------
+
+    def set_consent(self, customer_id: str, consent: str) -> None:
+        """Record ``granted`` or ``opted_out`` for a customer (created if unknown)."""
+        if consent not in CONSENTS:
+            raise InputError(f"consent must be one of {', '.join(CONSENTS)}, got {consent!r}")
+        if not customer_id:
+            raise InputError("customer id is empty")
+        now = _now()
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO customers(customer_id, consent, first_seen, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(customer_id) DO UPDATE SET "
+                "consent = excluded.consent, updated_at = excluded.updated_at",
+                (customer_id, consent, now, now),
+            )
+
+    def record_prediction(self, ticket_id: str, level: str, confidence: float) -> None:
+        """Store the model's level and confidence for a ticket."""
+        if level not in LEVELS:
+            raise InputError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+        if not 0.0 <= float(confidence) <= 1.0:
+            raise InputError(f"confidence must be between 0 and 1, got {confidence}")
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE tickets SET predicted_level = ?, predicted_confidence = ? "
+                "WHERE ticket_id = ?",
+                (level, float(confidence), ticket_id),
+            )
+            if cursor.rowcount == 0:
+                raise UnknownTicketError(f"unknown ticket {ticket_id!r}; ingest it first")
+
+    def add_feedback(
+        self,
+        ticket_id: str,
+        *,
+        article_id: str,
+        helpful: bool | None = None,
+        corrected_level: str | None = None,
+        agent: str | None = None,
+        customer_id: str | None = None,
+        created_at: str | None = None,
+    ) -> int:
+        """Record an agent's feedback on the article served for a ticket; return its id.
+
+        The customer is taken from the stored ticket when not given. A ticket the store does
+        not hold (a live answer) is fine.
+        """
+        if corrected_level is not None and corrected_level not in LEVELS:
+            raise InputError(
+                f"corrected level must be one of {', '.join(LEVELS)}, got {corrected_level!r}"
+            )
+        now = _now()
+        with self._transaction() as conn:
+            if customer_id is None:
+                row = conn.execute(
+                    "SELECT customer_id FROM tickets WHERE ticket_id = ?", (ticket_id,)
+                ).fetchone()
+                customer_id = row[0] if row else None
+            elif customer_id:
+                conn.execute(
+                    "INSERT OR IGNORE INTO customers(customer_id, first_seen, updated_at) "
+                    "VALUES (?, ?, ?)",
+                    (customer_id, now, now),
+                )
+            cursor = conn.execute(
+                "INSERT INTO feedback(ticket_id, customer_id, article_id, helpful, "
+                "corrected_level, agent, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    ticket_id,
+                    customer_id or None,
+                    article_id,
+                    None if helpful is None else int(bool(helpful)),
+                    corrected_level,
+                    agent,
+                    created_at or now,
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def feedback_rows(self, *, customer_id: str | None = None) -> list[FeedbackRow]:
+        """All feedback, oldest first (only one customer's when ``customer_id`` is given)."""
+        sql = (
+            "SELECT id, ticket_id, customer_id, article_id, helpful, corrected_level, agent, "
+            "created_at FROM feedback"
+        )
+        params: tuple[Any, ...] = ()
+        if customer_id is not None:
+            sql += " WHERE customer_id = ?"
+            params = (customer_id,)
+        rows = self._query(sql + " ORDER BY id", params)
+        return [
+            FeedbackRow(r[0], r[1], r[2], r[3], None if r[4] is None else bool(r[4]), *r[5:])
+            for r in rows
+        ]
+
+    # -- audit --------------------------------------------------------------------------------
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        customer_id: str | None = None,
+        purpose: str | None = None,
+        detail: str | None = None,
+    ) -> int:
+        """Append to the audit log (who did what, about whom, why); return the row id.
+
+        ``detail`` must not repeat the customer id: erasure clears ``customer_id`` only.
+        """
+        if not actor or not action:
+            raise InputError("audit entries need an actor and an action")
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (_now(), actor, action, customer_id, purpose, detail),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def audit_rows(
+        self, customer_id: str | None = None, since: str | None = None
+    ) -> list[AuditRow]:
+        """Audit entries, oldest first, optionally for one customer and from a time on."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if customer_id is not None:
+            clauses.append("customer_id = ?")
+            params.append(customer_id)
+        if since is not None:
+            from expertise.tickets import parse_timestamp
+
+            cutoff = parse_timestamp(since)
+            if cutoff is None:
+                raise InputError(f"since={since!r} is not a date or time (use ISO-8601)")
+            clauses.append("at >= ?")
+            params.append(cutoff)
+        sql = "SELECT id, at, actor, action, customer_id, purpose, detail FROM audit"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        return [AuditRow(*row) for row in self._query(sql + " ORDER BY id", params)]
+
+    # -- erasure ------------------------------------------------------------------------------
+
+    def forget(self, customer_id: str, *, actor: str = "system") -> ForgetReport:
+        """Erase a customer, in one transaction.
+
+        Deletes their feedback (and feedback on their tickets), their tickets and their
+        customer record; clears their id from audit rows; records the salted hash in
+        ``erasures`` and appends an ``erasure`` audit row that names nobody. Later ingests
+        skip rows of this customer id.
+
+        Raises
+        ------
+        UnknownCustomerError
+            If the store holds nothing about ``customer_id``.
+        """
+        customer_hash = self.hash_customer(customer_id)
+        now = _now()
+        with self._transaction() as conn:
+            known = conn.execute(
+                "SELECT 1 FROM customers WHERE customer_id = ?", (customer_id,)
+            ).fetchone()
+            n_audit = conn.execute(
+                "SELECT count(*) FROM audit WHERE customer_id = ?", (customer_id,)
+            ).fetchone()[0]
+            if known is None and n_audit == 0:
+                raise UnknownCustomerError(
+                    f"unknown customer {customer_id!r}: nothing stored to erase"
+                )
+            feedback = conn.execute(
+                "DELETE FROM feedback WHERE customer_id = ? OR ticket_id IN "
+                "(SELECT ticket_id FROM tickets WHERE customer_id = ?)",
+                (customer_id, customer_id),
+            ).rowcount
+            tickets = conn.execute(
+                "DELETE FROM tickets WHERE customer_id = ?", (customer_id,)
+            ).rowcount
+            deleted = conn.execute(
+                "DELETE FROM customers WHERE customer_id = ?", (customer_id,)
+            ).rowcount
+            anonymised = conn.execute(
+                "UPDATE audit SET customer_id = NULL WHERE customer_id = ?", (customer_id,)
+            ).rowcount
+            conn.execute(
+                "INSERT INTO erasures(at, customer_hash) VALUES (?, ?)", (now, customer_hash)
+            )
+            conn.execute(
+                "INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
+                "VALUES (?, ?, 'erasure', NULL, 'right to erasure', ?)",
+                (
+                    now,
+                    actor,
+                    f"tickets={tickets} feedback={feedback} audit_rows_anonymised={anonymised}",
+                ),
+            )
+        if self._erased is not None:
+            self._erased.add(customer_hash)
+        # Copy the zeroed pages into the main file and empty the write-ahead log, so that no
+        # earlier page image holding the customer's data survives in the -wal file.
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return ForgetReport(
+            customer_hash=customer_hash,
+            tickets_deleted=tickets,
+            feedback_deleted=feedback,
+            audit_rows_anonymised=anonymised,
+            customer_deleted=bool(deleted),
+        )

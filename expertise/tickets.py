@@ -1,0 +1,883 @@
+"""The ticket schema and chunked readers for CSV, JSONL, Parquet, Zendesk and Freshdesk exports.
+
+Every reader turns an export into the canonical columns (:data:`CANONICAL`, then any of
+:data:`LABELS`), validates each row, and yields :class:`TicketChunk` objects: the accepted rows
+and the rejected ones with a reason. A whole-file problem (a required column missing) raises
+:class:`~expertise.errors.SchemaError`; a bad row never does.
+
+>>> from expertise.tickets import TicketReader
+>>> reader = TicketReader("tests/data/tickets.csv")        # doctest: +SKIP
+>>> for chunk in reader.chunks():                           # doctest: +SKIP
+...     handle(chunk.frame); log(chunk.rejects)
+>>> reader.stats.rows_read, reader.stats.rows_rejected      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from expertise.config import CHANNELS, CHUNK_ROWS, LEVELS
+from expertise.errors import InputError, SchemaError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "CANONICAL",
+    "FORMATS",
+    "LABELS",
+    "REJECT_COLUMNS",
+    "REQUIRED",
+    "ReadStats",
+    "TicketChunk",
+    "TicketReader",
+    "customer_id_from_email",
+    "detect_format",
+    "iter_tickets",
+    "normalise_channel",
+    "parse_mapping",
+    "parse_timestamp",
+    "read_tickets",
+    "validate_frame",
+    "write_rejects",
+]
+
+CANONICAL: tuple[str, ...] = (
+    "ticket_id",
+    "customer_id",
+    "created_at",
+    "channel",
+    "subject",
+    "body",
+)
+LABELS: tuple[str, ...] = ("expertise_level", "topic", "resolved_article_id")
+REQUIRED: tuple[str, ...] = ("ticket_id",)
+FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet", "zendesk", "freshdesk")
+REJECT_COLUMNS: tuple[str, ...] = ("row", "ticket_id", "reason")
+#: The data-row number (1-based) of each ticket in its input file.
+ROW_COLUMN = "_row"
+
+#: Zendesk ticket fields -> canonical columns (``via.channel`` is read from the nested object).
+ZENDESK_ALIASES: dict[str, str] = {
+    "id": "ticket_id",
+    "requester_id": "customer_id",
+    "created_at": "created_at",
+    "via.channel": "channel",
+    "subject": "subject",
+    "description": "body",
+}
+#: Freshdesk CSV headers -> canonical columns. ``Email`` stands in for a missing Contact ID,
+#: hashed (see :func:`customer_id_from_email`) so that the address never enters the data.
+FRESHDESK_ALIASES: dict[str, str] = {
+    "Ticket ID": "ticket_id",
+    "Contact ID": "customer_id",
+    "Created time": "created_at",
+    "Source": "channel",
+    "Subject": "subject",
+    "Description": "body",
+}
+
+_CHANNEL_ALIASES: dict[str, str] = {
+    # e-mail
+    "email": "email", "e-mail": "email", "mail": "email", "outbound email": "email",
+    "outbound_email": "email", "1": "email", "10": "email",
+    # chat and messaging
+    "chat": "chat", "live chat": "chat", "livechat": "chat", "messaging": "chat",
+    "native_messaging": "chat", "whatsapp": "chat", "7": "chat",
+    # web forms and portals
+    "web": "web", "portal": "web", "web_form": "web", "webform": "web", "web form": "web",
+    "web_widget": "web", "widget": "web", "feedback widget": "web", "feedback_widget": "web",
+    "help_center": "web", "help center": "web", "forum": "web", "contact form": "web",
+    "2": "web", "9": "web",
+    # phone
+    "phone": "phone", "voice": "phone", "call": "phone", "telephone": "phone",
+    "voicemail": "phone", "3": "phone",
+}  # fmt: skip
+
+_DATE_FORMATS: tuple[str, ...] = (
+    # day first (UK), then month first when the day-first reading is impossible
+    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M",
+    "%m/%d/%Y", "%d/%m/%Y %I:%M %p", "%m/%d/%Y %I:%M %p", "%d/%m/%y %H:%M", "%d/%m/%y",
+    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M",
+    "%d-%m-%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d %b %Y %H:%M:%S",
+    "%d %b %Y %H:%M", "%d %b %Y", "%d %B %Y %H:%M", "%d %B %Y", "%b %d, %Y %H:%M", "%b %d, %Y",
+    "%B %d, %Y %H:%M", "%B %d, %Y", "%a, %d %b %Y %H:%M:%S %z", "%a %b %d %H:%M:%S %Y",
+    "%Y-%m-%d %I:%M %p", "%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S %Z",
+)  # fmt: skip
+
+_ZENDESK_KEYS = frozenset({"requester_id", "via", "description"})
+
+
+@dataclass
+class TicketChunk:
+    """One chunk of an export: the accepted rows and the rejected ones.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        Accepted rows: the canonical columns first (strings, ``""`` when missing), then the
+        label columns present in the input, then every other input column unchanged, then
+        ``_row`` (int), the 1-based data-row number in the input file.
+    rejects : pandas.DataFrame
+        Columns ``row``, ``ticket_id``, ``reason`` (reasons joined by ``"; "``).
+    """
+
+    frame: pd.DataFrame
+    rejects: pd.DataFrame
+
+
+@dataclass
+class ReadStats:
+    """Counts kept while a file is read."""
+
+    rows_read: int = 0
+    rows_rejected: int = 0
+    #: Rows in which invalid UTF-8 was replaced (they contain U+FFFD after decoding).
+    invalid_byte_rows: int = 0
+    chunks: int = 0
+
+    @property
+    def rows_accepted(self) -> int:
+        return self.rows_read - self.rows_rejected
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers usable without pandas
+# ---------------------------------------------------------------------------------------------
+
+
+def customer_id_from_email(email: str) -> str:
+    """A stable customer id for an e-mail address that does not reveal it.
+
+    >>> customer_id_from_email(" Jane@Example.com ")
+    'fd-8c87b489ce35cf2e'
+    """
+    digest = hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+    return "fd-" + digest[:16]
+
+
+def normalise_channel(value: object) -> str:
+    """Map a channel name from any export to email, chat, web, phone or other (``""`` if empty).
+
+    >>> normalise_channel("Portal"), normalise_channel("web_widget"), normalise_channel("api")
+    ('web', 'web', 'other')
+    """
+    if value is None:
+        return ""
+    key = str(value).strip().lower()
+    if not key:
+        return ""
+    if key in CHANNELS:
+        return key
+    return _CHANNEL_ALIASES.get(key) or _CHANNEL_ALIASES.get(key.replace("_", " ")) or "other"
+
+
+def parse_timestamp(value: object) -> str | None:
+    """Normalise a timestamp to ``YYYY-MM-DDTHH:MM:SS`` (UTC when it has an offset).
+
+    Accepts ISO-8601 (with ``T`` or a space, ``Z`` or an offset, date only), common day-first
+    and month-first forms (``15/03/2024 10:30``; day-first wins when both read), month names
+    (``15 Mar 2024``), RFC 2822 mail dates and Unix epoch seconds or milliseconds. Returns
+    None for an empty or unreadable value.
+
+    >>> parse_timestamp("2024-03-15T10:30:00Z"), parse_timestamp("15/03/2024 10:30")
+    ('2024-03-15T10:30:00', '2024-03-15T10:30:00')
+    >>> parse_timestamp("next Tuesday") is None
+    True
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    dt: datetime | None = None
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        if text.isdigit() and len(text) in (10, 13):
+            seconds = int(text) / (1000 if len(text) == 13 else 1)
+            dt = datetime.fromtimestamp(seconds, tz=UTC)
+        else:
+            for fmt in _DATE_FORMATS:
+                try:
+                    dt = datetime.strptime(text, fmt)
+                    break
+                except ValueError:
+                    continue
+    if dt is None:
+        return None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt.isoformat(timespec="seconds")
+
+
+def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
+    """Parse ``--map new=old`` options into ``{canonical: their_column}``.
+
+    >>> parse_mapping(["ticket_id=Case Number", "body=Notes"])
+    {'ticket_id': 'Case Number', 'body': 'Notes'}
+    """
+    mapping: dict[str, str] = {}
+    known = CANONICAL + LABELS
+    for pair in pairs:
+        new, sep, old = pair.partition("=")
+        new, old = new.strip(), old.strip()
+        if not sep or not new or not old:
+            raise InputError(f"--map {pair!r}: expected NEW=OLD, e.g. --map ticket_id=Case ID")
+        if new not in known:
+            raise InputError(
+                f"--map {pair!r}: {new!r} is not a ticket column; use one of " + ", ".join(known)
+            )
+        mapping[new] = old
+    return mapping
+
+
+def detect_format(path: Path | str) -> str:
+    """Guess an export's format from its extension and first bytes.
+
+    Returns one of :data:`FORMATS`. Zendesk: a ``.json`` document ``{"tickets": [...]}``, or
+    JSON Lines whose records carry Zendesk fields (``requester_id``, ``via``,
+    ``description``). Freshdesk: a CSV whose header has ``Ticket ID`` and ``Description``.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    head = _read_head(path)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    text = head.decode("utf-8-sig", errors="replace")
+    stripped = text.lstrip()
+    if not stripped:
+        raise SchemaError(f"{path}: the file is empty")
+    if suffix in (".json", ".jsonl", ".ndjson") or stripped.startswith(("{", "[")):
+        return _detect_json(path, stripped, suffix)
+    header = _csv_header(text)
+    if "Ticket ID" in header and "Description" in header:
+        return "freshdesk"
+    return "csv"
+
+
+def _read_head(path: Path, size: int = 1 << 20) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, expected a ticket export") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _detect_json(path: Path, stripped: str, suffix: str) -> str:
+    first_line = stripped.split("\n", 1)[0].strip()
+    try:
+        record = json.loads(first_line)
+    except ValueError:
+        record = None
+    if isinstance(record, dict):
+        if isinstance(record.get("tickets"), list):
+            return "zendesk"
+        return "zendesk" if _looks_zendesk(record) else "jsonl"
+    if re.match(r'\{\s*"tickets"\s*:', stripped) or re.search(r'"tickets"\s*:\s*\[', stripped):
+        return "zendesk"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    raise SchemaError(
+        f'{path}: unknown JSON layout; expected a Zendesk export {{"tickets": [...]}} or '
+        "JSON Lines (one ticket object per line)"
+    )
+
+
+def _looks_zendesk(record: Mapping[str, Any]) -> bool:
+    return "body" not in record and len(_ZENDESK_KEYS.intersection(record)) >= 2
+
+
+def _csv_header(text: str) -> list[str]:
+    first = text.split("\n", 1)[0]
+    try:
+        return [h.strip() for h in next(csv.reader(io.StringIO(first)))]
+    except (StopIteration, csv.Error):
+        return []
+
+
+# ---------------------------------------------------------------------------------------------
+# The reader
+# ---------------------------------------------------------------------------------------------
+
+
+class TicketReader:
+    """Read an export in chunks of canonical, validated tickets.
+
+    Parameters
+    ----------
+    path : Path or str
+        The export file.
+    format : str, default "auto"
+        One of :data:`FORMATS`, or "auto" to use :func:`detect_format`.
+    mapping : dict, optional
+        ``{canonical: their_column}`` applied before aliases and validation (``--map``).
+    chunk_rows : int
+        Rows per chunk (the last chunk may be shorter; JSON rows that fail to parse count).
+    require_labels : bool
+        Training data: the ``expertise_level`` column must exist and be set on every row.
+
+    Attributes
+    ----------
+    format : str
+        The format in use.
+    stats : ReadStats
+        Counts, complete once :meth:`chunks` has been exhausted.
+
+    Notes
+    -----
+    Duplicate ``ticket_id`` values are detected across the whole file: the first occurrence
+    is kept and every later one rejected, so the reader holds the ids seen in memory.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        format: str = "auto",
+        mapping: Mapping[str, str] | None = None,
+        chunk_rows: int = CHUNK_ROWS,
+        require_labels: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"{self.path}: no such file")
+        if format == "auto":
+            format = detect_format(self.path)
+        if format not in FORMATS:
+            raise InputError(f"unknown format {format!r}; use one of auto, {', '.join(FORMATS)}")
+        if chunk_rows < 1:
+            raise InputError(f"chunk_rows must be at least 1, got {chunk_rows}")
+        self.format = format
+        self.mapping = dict(mapping or {})
+        unknown = [k for k in self.mapping if k not in CANONICAL + LABELS]
+        if unknown:
+            raise InputError(
+                f"--map: {', '.join(unknown)} not ticket columns; use one of "
+                + ", ".join(CANONICAL + LABELS)
+            )
+        self.chunk_rows = chunk_rows
+        self.require_labels = require_labels
+        self.stats = ReadStats()
+        self._seen: set[str] = set()
+
+    def __iter__(self) -> Iterator[TicketChunk]:
+        return self.chunks()
+
+    def chunks(self) -> Iterator[TicketChunk]:
+        """Yield :class:`TicketChunk` objects; raise SchemaError on the first if columns lack.
+
+        Each call reads the file from the start and resets :attr:`stats`.
+        """
+        self.stats = ReadStats()
+        self._seen = set()
+        raw_chunks = {
+            "csv": self._csv_raw,
+            "freshdesk": self._csv_raw,
+            "jsonl": self._jsonl_raw,
+            "zendesk": self._zendesk_raw,
+            "parquet": self._parquet_raw,
+        }[self.format]()
+        first = True
+        for raw, parse_rejects in raw_chunks:
+            frame = self._canonicalise(raw)
+            if first:
+                self._check_columns(frame)
+                first = False
+            if "ticket_id" not in frame.columns:  # JSON records that lack it: row rejects
+                frame = frame.assign(ticket_id="")
+            self.stats.invalid_byte_rows += _count_replaced_rows(raw)
+            chunk = validate_frame(frame, seen_ids=self._seen, require_labels=self.require_labels)
+            if parse_rejects:
+                chunk = TicketChunk(chunk.frame, _concat_rejects(parse_rejects, chunk.rejects))
+            self.stats.chunks += 1
+            self.stats.rows_read += len(frame) + len(parse_rejects)
+            self.stats.rows_rejected += len(chunk.rejects)
+            yield chunk
+
+    # -- raw readers: (frame with _row, [(row, ticket_id, reason), ...]) ----------------------
+
+    def _csv_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+        import pandas as pd
+
+        try:
+            reader = pd.read_csv(
+                self.path,
+                sep=_sniff_separator(self.path),
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                chunksize=self.chunk_rows,
+                encoding="utf-8-sig",
+                encoding_errors="replace",
+            )
+        except pd.errors.EmptyDataError:
+            raise SchemaError(f"{self.path}: the file is empty (no header row)") from None
+        offset = 0
+        with reader:
+            while True:
+                try:
+                    frame = next(reader)
+                except StopIteration:
+                    break
+                except pd.errors.ParserError as exc:
+                    raise InputError(f"{self.path}: malformed CSV: {exc}".strip()) from None
+                frame.columns = [str(c).strip() for c in frame.columns]
+                frame[ROW_COLUMN] = range(offset + 1, offset + len(frame) + 1)
+                offset += len(frame)
+                yield frame, []
+
+    def _jsonl_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+        records: list[dict[str, Any]] = []
+        rows: list[int] = []
+        bad: list[tuple[int, str, str]] = []
+        with open(self.path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                text = line.decode("utf-8", errors="replace")
+                if number == 1:
+                    text = text.lstrip("\ufeff")
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    bad.append((number, "", f"invalid JSON: {exc.msg} (column {exc.colno})"))
+                    record = None
+                if record is not None and not isinstance(record, dict):
+                    bad.append((number, "", "not a JSON object"))
+                elif record is not None:
+                    records.append(record)
+                    rows.append(number)
+                if len(records) + len(bad) >= self.chunk_rows:
+                    yield self._records_frame(records, rows), bad
+                    records, rows, bad = [], [], []
+        if records or bad or self.stats.chunks == 0:
+            yield self._records_frame(records, rows), bad
+
+    def _zendesk_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+        head = _read_head(self.path, 1 << 16).decode("utf-8-sig", errors="replace").lstrip()
+        first_line = head.split("\n", 1)[0]
+        try:
+            first = json.loads(first_line)
+        except ValueError:
+            first = None
+        if isinstance(first, dict) and "tickets" not in first:
+            yield from self._jsonl_raw()  # incremental export: one ticket per line
+            return
+        text = self.path.read_bytes().decode("utf-8-sig", errors="replace")
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{self.path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+        tickets = document.get("tickets") if isinstance(document, dict) else None
+        if not isinstance(tickets, list):
+            raise SchemaError(f'{self.path}: expected a Zendesk export {{"tickets": [...]}}')
+        for start in range(0, max(len(tickets), 1), self.chunk_rows):
+            part = tickets[start : start + self.chunk_rows]
+            records: list[dict[str, Any]] = []
+            rows: list[int] = []
+            bad: list[tuple[int, str, str]] = []
+            for i, record in enumerate(part, start=start + 1):
+                if isinstance(record, dict):
+                    records.append(record)
+                    rows.append(i)
+                else:
+                    bad.append((i, "", "not a JSON object"))
+            yield self._records_frame(records, rows), bad
+
+    def _parquet_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            parquet = pq.ParquetFile(self.path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{self.path}: not a readable Parquet file ({exc})") from None
+        offset = 0
+        yielded = False
+        with parquet:
+            for batch in parquet.iter_batches(batch_size=self.chunk_rows):
+                frame = batch.to_pandas()
+                frame[ROW_COLUMN] = range(offset + 1, offset + len(frame) + 1)
+                offset += len(frame)
+                yielded = True
+                yield frame, []
+            if not yielded:
+                frame = parquet.schema_arrow.empty_table().to_pandas()
+                frame[ROW_COLUMN] = []
+                yield frame, []
+
+    def _records_frame(self, records: list[dict[str, Any]], rows: list[int]) -> pd.DataFrame:
+        import pandas as pd
+
+        if self.format == "zendesk":
+            for record in records:
+                via = record.get("via")
+                channel = via.get("channel") if isinstance(via, dict) else via
+                # via.source.from can hold the requester's address: keep only the channel
+                record.pop("via", None)
+                record["via.channel"] = "" if channel is None else channel
+        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+        frame[ROW_COLUMN] = rows
+        return frame
+
+    # -- columns ------------------------------------------------------------------------------
+
+    def _canonicalise(self, raw: pd.DataFrame) -> pd.DataFrame:
+        frame = raw
+        renames: dict[str, str] = {}
+        # 1. the user's --map, on the file's own column names
+        for canonical, theirs in self.mapping.items():
+            if theirs not in frame.columns:
+                if len(frame.columns) <= 1:  # an empty JSON chunk: nothing to map yet
+                    continue
+                raise SchemaError(
+                    f"{self.path}: --map {canonical}={theirs}: no column {theirs!r}; columns "
+                    f"found: {_list_columns(frame.columns)}"
+                )
+            renames[theirs] = canonical
+        taken = set(self.mapping)
+        # 2. the layout's aliases for whatever is still unmapped
+        aliases: Mapping[str, str] = {}
+        if self.format == "zendesk":
+            aliases = ZENDESK_ALIASES
+        elif self.format == "freshdesk":
+            aliases = FRESHDESK_ALIASES
+        else:
+            # generic files: "Ticket ID" or "TICKET_ID" mean ticket_id
+            aliases = {
+                c: _loose_name(c)
+                for c in frame.columns
+                if isinstance(c, str) and _loose_name(c) in CANONICAL + LABELS
+            }
+        for theirs, canonical in aliases.items():
+            if canonical in taken or theirs not in frame.columns or theirs in renames:
+                continue
+            if canonical in frame.columns and canonical != theirs:
+                continue  # the file already has the canonical column itself
+            renames[theirs] = canonical
+            taken.add(canonical)
+        # a column that already bears a canonical name but is displaced by the mapping
+        displaced = {
+            c: f"{c}_original" for c in frame.columns if c in renames.values() and c not in renames
+        }
+        if renames or displaced:
+            frame = frame.rename(columns={**displaced, **renames})
+        if self.format == "freshdesk" and "Email" in frame.columns:
+            frame = _freshdesk_customer_ids(frame)
+        return frame
+
+    def _check_columns(self, frame: pd.DataFrame) -> None:
+        required = list(REQUIRED)
+        if self.require_labels:
+            required.append("expertise_level")
+        missing = [c for c in required if c not in frame.columns]
+        if not missing:
+            if "subject" not in frame.columns and "body" not in frame.columns:
+                missing = ["subject or body"]
+            else:
+                return
+        if self.format in ("jsonl", "zendesk") and len(frame.columns) <= 1:
+            return  # no records in this chunk: nothing to check against
+        hint = missing[0].split(" ")[0]
+        raise SchemaError(
+            f"{self.path}: missing required column(s) {', '.join(missing)}; columns found: "
+            f"{_list_columns(frame.columns)}; name yours with --map {hint}=<column>"
+        )
+
+
+def _sniff_separator(path: Path) -> str:
+    """Comma, unless the header line clearly uses semicolons or tabs (spreadsheet exports)."""
+    header = _read_head(path, 1 << 16).decode("utf-8-sig", errors="replace").split("\n", 1)[0]
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] > counts[","] else ","
+
+
+def _loose_name(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def _list_columns(columns: Iterable[object]) -> str:
+    names = [str(c) for c in columns if c != ROW_COLUMN]
+    if not names:
+        return "(none)"
+    shown = ", ".join(names[:20])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+
+
+def _freshdesk_customer_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    emails = _as_str(frame["Email"])
+    hashed = emails.map(lambda e: customer_id_from_email(e) if e.strip() else "")
+    if "customer_id" in frame.columns:
+        current = _as_str(frame["customer_id"]).str.strip()
+        frame["customer_id"] = current.where(current != "", hashed)
+    else:
+        frame["customer_id"] = hashed
+    return frame.drop(columns=["Email"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    *,
+    seen_ids: set[str] | None = None,
+    require_labels: bool = False,
+) -> TicketChunk:
+    """Normalise and validate canonical columns; split accepted rows from rejected ones.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Columns named canonically (``ticket_id`` required); ``_row`` if known, else rows are
+        numbered from 1.
+    seen_ids : set of str, optional
+        Ticket ids accepted or rejected earlier in the same file; updated in place. Lets
+        duplicate detection span chunks.
+    require_labels : bool
+        Reject rows without an ``expertise_level``.
+
+    Returns
+    -------
+    TicketChunk
+        Rows are rejected for: an empty ``ticket_id``; a ``ticket_id`` seen before; neither
+        subject nor body; an unreadable ``created_at``; an ``expertise_level`` outside
+        novice/intermediate/expert (or empty, with ``require_labels``). Good timestamps are
+        rewritten as ``YYYY-MM-DDTHH:MM:SS``, channels as email/chat/web/phone/other, levels
+        in lower case.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if "ticket_id" not in frame.columns:
+        raise SchemaError(
+            "missing required column ticket_id; columns found: "
+            f"{_list_columns(frame.columns)}; name yours with --map ticket_id=<column>"
+        )
+    frame = frame.reset_index(drop=True)  # CSV chunks keep counting their index
+    n = len(frame)
+    rows = (
+        frame[ROW_COLUMN].to_numpy(dtype=np.int64)
+        if ROW_COLUMN in frame.columns
+        else np.arange(1, n + 1, dtype=np.int64)
+    )
+    out: dict[str, Any] = {}
+    for name in CANONICAL:
+        out[name] = _as_str(frame[name]) if name in frame.columns else pd.Series([""] * n)
+    labels = [name for name in LABELS if name in frame.columns]
+    for name in labels:
+        out[name] = _as_str(frame[name]).str.strip()
+    for name in ("ticket_id", "customer_id"):
+        out[name] = out[name].str.strip()
+
+    reasons: dict[int, list[str]] = {}
+
+    def flag(mask: Any, reason: str) -> None:
+        for i in np.flatnonzero(np.asarray(mask, dtype=bool)):
+            reasons.setdefault(int(i), []).append(reason)
+
+    ids = out["ticket_id"].tolist()
+    empty_id = np.fromiter((not t for t in ids), dtype=bool, count=n)
+    flag(empty_id, "empty ticket_id")
+    seen = seen_ids if seen_ids is not None else set()
+    duplicate = np.zeros(n, dtype=bool)
+    for i, tid in enumerate(ids):
+        if not tid:
+            continue
+        if tid in seen:
+            duplicate[i] = True
+        else:
+            seen.add(tid)
+    flag(duplicate, "duplicate ticket_id")
+
+    no_text = (out["subject"].str.strip() == "") & (out["body"].str.strip() == "")
+    flag(no_text.to_numpy(), "no subject and no body")
+
+    created = out["created_at"]
+    parsed = {value: parse_timestamp(value) for value in pd.unique(created) if value}
+    bad_date = np.fromiter(
+        (bool(v) and parsed[v] is None for v in created.tolist()), dtype=bool, count=n
+    )
+    flag(bad_date, "created_at is not a date (use ISO-8601, e.g. 2024-03-15T10:30:00)")
+    out["created_at"] = created.map(lambda v: (parsed.get(v) or "") if v else "")
+
+    channels = {value: normalise_channel(value) for value in pd.unique(out["channel"])}
+    out["channel"] = out["channel"].map(channels)
+
+    if "expertise_level" in out:
+        level = out["expertise_level"].str.lower()
+        out["expertise_level"] = level
+        bad_level = (level != "") & ~level.isin(list(LEVELS))
+        flag(bad_level.to_numpy(), "expertise_level must be novice, intermediate or expert")
+        if require_labels:
+            flag((level == "").to_numpy(), "missing expertise_level")
+    elif require_labels:
+        flag(np.ones(n, dtype=bool), "missing expertise_level")
+
+    passthrough = [
+        c for c in frame.columns if c not in CANONICAL and c not in LABELS and c != ROW_COLUMN
+    ]
+    result = pd.DataFrame({name: out[name].to_numpy() for name in (*CANONICAL, *labels)})
+    for name in CANONICAL + tuple(labels):
+        result[name] = result[name].astype(str)
+    for name in passthrough:
+        result[name] = frame[name]
+    result[ROW_COLUMN] = rows
+
+    if not reasons:
+        return TicketChunk(result, _rejects_frame([]))
+    bad_index = sorted(reasons)
+    rejects = _rejects_frame([(int(rows[i]), ids[i], "; ".join(reasons[i])) for i in bad_index])
+    keep = np.ones(n, dtype=bool)
+    keep[bad_index] = False
+    return TicketChunk(result[keep].reset_index(drop=True), rejects)
+
+
+def _as_str(series: pd.Series) -> pd.Series:
+    """A column as strings: missing values become ``""``, 12.0 becomes ``"12"``."""
+    import pandas as pd
+    from pandas.api import types as ptypes
+
+    if ptypes.is_datetime64_any_dtype(series):
+        values = series
+        if getattr(series.dt, "tz", None) is not None:
+            values = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return values.dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("").astype(str)
+    if ptypes.is_bool_dtype(series) or ptypes.is_integer_dtype(series):
+        return series.astype("string").fillna("").astype(str)
+    if ptypes.is_float_dtype(series):
+        return series.map(_cell_str).astype(str)
+    if ptypes.is_string_dtype(series) and not ptypes.is_object_dtype(series):
+        return series.fillna("").astype(str)
+    return pd.Series(
+        [_cell_str(v) for v in series.tolist()], index=series.index, dtype=object
+    ).astype(str)
+
+
+def _cell_str(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return ""
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    text = str(value)
+    return "" if text in ("nan", "NaT", "<NA>", "None") else text
+
+
+def _count_replaced_rows(raw: pd.DataFrame) -> int:
+    import numpy as np
+    from pandas.api import types as ptypes
+
+    hit = np.zeros(len(raw), dtype=bool)
+    for name in raw.columns:
+        column = raw[name]
+        if ptypes.is_object_dtype(column) or ptypes.is_string_dtype(column):
+            contains = column.astype(str).str.contains("\ufffd", regex=False)
+            hit |= contains.fillna(False).to_numpy(dtype=bool)
+    return int(hit.sum())
+
+
+def _rejects_frame(rows: list[tuple[int, str, str]]) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=list(REJECT_COLUMNS))
+    frame["row"] = frame["row"].astype("int64")
+    frame["ticket_id"] = frame["ticket_id"].astype(str)
+    frame["reason"] = frame["reason"].astype(str)
+    return frame
+
+
+def _concat_rejects(
+    parse_rejects: list[tuple[int, str, str]], rejects: pd.DataFrame
+) -> pd.DataFrame:
+    import pandas as pd
+
+    both = pd.concat([_rejects_frame(parse_rejects), rejects], ignore_index=True)
+    return both.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conveniences
+# ---------------------------------------------------------------------------------------------
+
+
+def iter_tickets(
+    path: Path | str,
+    *,
+    format: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    require_labels: bool = False,
+) -> Iterator[TicketChunk]:
+    """Iterate over an export in validated chunks (see :class:`TicketReader`).
+
+    Use :class:`TicketReader` directly to read the counts (``reader.stats``) afterwards.
+    """
+    reader = TicketReader(
+        path, format=format, mapping=mapping, chunk_rows=chunk_rows,
+        require_labels=require_labels,
+    )  # fmt: skip
+    return reader.chunks()
+
+
+def read_tickets(
+    path: Path | str,
+    *,
+    format: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    require_labels: bool = False,
+) -> TicketChunk:
+    """Read a whole export into one :class:`TicketChunk` (for files that fit in memory)."""
+    import pandas as pd
+
+    chunks = list(iter_tickets(path, format=format, mapping=mapping, require_labels=require_labels))
+    if not chunks:
+        return TicketChunk(pd.DataFrame(columns=[*CANONICAL, ROW_COLUMN]), _rejects_frame([]))
+    frames = [c.frame for c in chunks if len(c.frame)] or [chunks[0].frame]
+    rejects = [c.rejects for c in chunks if len(c.rejects)] or [chunks[0].rejects]
+    return TicketChunk(pd.concat(frames, ignore_index=True), pd.concat(rejects, ignore_index=True))
+
+
+def write_rejects(path: Path | str, rejects: Iterable[pd.DataFrame]) -> int:
+    """Write reject frames to one CSV (atomically) and return the number of rows.
+
+    Nothing is written when there are no rejects.
+    """
+    from expertise.io import atomic_path
+
+    total = 0
+    with atomic_path(path) as tmp:
+        for frame in rejects:
+            if not len(frame):
+                continue
+            frame.loc[:, list(REJECT_COLUMNS)].to_csv(
+                tmp, mode="a", header=total == 0, index=False, encoding="utf-8"
+            )
+            total += len(frame)
+    return total

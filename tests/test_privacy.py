@@ -1,0 +1,355 @@
+"""Tests for expertise.privacy: typed redaction, kept technical signal, the labelled corpus."""
+
+from __future__ import annotations
+
+import re
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from expertise.privacy import (
+    KINDS,
+    PUBLIC_RESOLVERS,
+    corpus_report,
+    luhn_ok,
+    parse_corpus,
+    redact,
+    redact_counts,
+)
+
+DATA = Path(__file__).parent / "data"
+CORPUS = DATA / "pii_corpus.tsv"
+
+# Text around the PII: any characters but digits, '@' and surrogates, so that what survives
+# can be checked digit by digit.
+NOISE = st.text(
+    alphabet=st.characters(exclude_categories=("Cs", "Nd"), exclude_characters="@\x00\r"),
+    max_size=40,
+)
+WORDS = st.lists(
+    st.sampled_from(
+        "the router hub box light is red again after update my and on with TV Wi-Fi "
+        "since restart still slow said error code shows in app firmware".split()
+    ),
+    max_size=8,
+).map(" ".join)
+
+
+def digits_of(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Examples, one or two per kind
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mail me at jane.doe@example.com", "mail me at <EMAIL>"),
+        ("call 07700 900123 or +44 7700 900123", "call <PHONE> or <PHONE>"),
+        ("(020) 7946 0018 and 020 7946 0018", "<PHONE> and <PHONE>"),
+        ("US (415) 555-0132, 415-555-0132, +1 415 555 0132", "US <PHONE>, <PHONE>, <PHONE>"),
+        ("Paris +33 1 23 45 67 89, Berlin +49 30 123456", "Paris <PHONE>, Berlin <PHONE>"),
+        ("card 4111 1111 1111 1111", "card <CARD>"),
+        ("card 4111-1111-1111-1112 fails Luhn", "card 4111-1111-1111-1112 fails Luhn"),
+        ("IBAN GB82 WEST 1234 5698 7654 32", "IBAN <IBAN>"),
+        ("at SW1A 1AA and M1 1AE", "at <ADDRESS> and <ADDRESS>"),
+        ("1600 Pennsylvania Ave", "<ADDRESS>"),
+        ("221 Main Street, Springfield, IL 62704 today", "<ADDRESS> today"),
+        ("WAN 81.2.69.142 LAN 192.168.1.1", "WAN <IP> LAN 192.168.1.1"),
+        ("MAC aa:bb:cc:dd:ee:ff", "MAC <MAC>"),
+        ("Hi, I'm Sarah Jones", "Hi, I'm <NAME>"),
+        ("my name is priya patel and", "my name is <NAME> and"),
+        ("Regards,\nTom", "Regards,\n<NAME>"),
+        ("Thanks, Priya", "Thanks, <NAME>"),
+        ("Cheers - Dave", "Cheers - <NAME>"),
+        ("account number 12345678", "account number <ACCOUNT>"),
+        ("acct no 987654", "acct no <ACCOUNT>"),
+        ("IMEI 356938035643809", "IMEI <IMEI>"),
+    ],
+)
+def test_redacts_each_kind(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "router 192.168.1.1, NAS 10.0.0.12:5000, docker 172.17.0.2, loopback 127.0.0.1",
+        "link-local 169.254.1.1, CGNAT 100.64.0.1, any 0.0.0.0, mask 255.255.255.0",
+        "ports :8080 and port 3074, error E-1043, 0x80070005, ERR_NAME_NOT_RESOLVED",
+        "firmware 4.2.1, v12.0.3, iOS 17.4.1, build 22H2, kernel 6.5.0-27-generic",
+        "models SM-G991B, HG8245H, TL-WR841N; 67 Mbps, -67 dBm, MTU 1492",
+        "on 2024-03-15 at 10:30, 15/03/2024, order 123456, PAC ABC123456",
+        "invalid card 1234 5678 9012 3456 stays",
+        "PS5 2TB and Galaxy S23 1TB are not postcodes",
+        "I'm having trouble. Thanks for your help",
+    ],
+)
+def test_keeps_technical_signal(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_public_resolvers_are_signal_not_pii() -> None:
+    text = "DNS " + ", ".join(sorted(PUBLIC_RESOLVERS))
+    assert redact(text) == text
+
+
+def test_imei_label_wins_over_card() -> None:
+    # the same 15 digits pass Luhn: labelled they are an IMEI, bare they are treated as a card
+    assert redact("IMEI 356938035643809 and 356938035643809") == "IMEI <IMEI> and <CARD>"
+
+
+def test_redact_counts_counts_by_kind() -> None:
+    text, counts = redact_counts("a@b.example, 07700 900123, 07700 900456, Thanks, Tom")
+    assert text == "<EMAIL>, <PHONE>, <PHONE>, Thanks, <NAME>"
+    assert counts == {"EMAIL": 1, "PHONE": 2, "NAME": 1}
+    assert redact_counts("nothing here") == ("nothing here", {})
+
+
+def test_placeholders_already_present_are_not_counted() -> None:
+    assert redact_counts("<EMAIL> and x@y.example") == ("<EMAIL> and <EMAIL>", {"EMAIL": 1})
+
+
+def test_empty_and_blank_text() -> None:
+    assert redact("") == ""
+    assert redact("   \n ") == "   \n "
+
+
+def test_luhn() -> None:
+    assert luhn_ok("4111111111111111")
+    assert luhn_ok("378282246310005")
+    assert not luhn_ok("4111111111111112")
+
+
+def test_privacy_imports_only_the_standard_library() -> None:
+    code = (
+        "import sys, expertise.privacy\n"
+        "heavy = {'pandas', 'numpy', 'pyarrow', 'sklearn', 'typer', 'rich'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# The hand-labelled corpus
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    with open(CORPUS, encoding="utf-8") as handle:
+        return corpus_report(handle)
+
+
+def test_corpus_is_large_and_covers_every_kind(report: dict) -> None:
+    assert report["lines"] >= 220
+    for kind in KINDS:
+        assert report["kinds"][kind]["expected"] > 0, kind
+
+
+@pytest.mark.parametrize("kind", ["EMAIL", "PHONE", "CARD"])
+def test_corpus_recall_of_contact_and_payment_data(report: dict, kind: str) -> None:
+    assert report["kinds"][kind]["recall"] >= 0.99, report["failures"]
+    assert report["kinds"][kind]["false_positives"] == 0, report["failures"]
+
+
+def test_corpus_recall_of_other_kinds(report: dict) -> None:
+    for kind in KINDS:
+        assert report["kinds"][kind]["recall"] >= 0.9, (kind, report["failures"])
+
+
+@pytest.mark.parametrize(
+    "section",
+    ["version", "error-code", "model", "card-negative", "ip-keep", "units", "date-time", "price",
+     "port", "code", "name-negative"],
+)  # fmt: skip
+def test_corpus_negatives_are_left_alone(report: dict, section: str) -> None:
+    stats = report["sections"][section]
+    assert stats["lines"] > 0
+    assert stats["changed_negatives"] == 0, [
+        f for f in report["failures"] if f["section"] == section
+    ]
+
+
+def test_corpus_exact_match_rate(report: dict) -> None:
+    assert report["exact"] / report["lines"] >= 0.97, report["failures"]
+
+
+def test_parse_corpus_escapes_and_sections() -> None:
+    lines = [
+        "# a comment",
+        "# section: demo",
+        "",
+        "Regards,\\nTom\tRegards,\\n<NAME>",
+        "a\\\\b\ta\\\\b",
+    ]
+    assert list(parse_corpus(lines)) == [
+        ("demo", "Regards,\nTom", "Regards,\n<NAME>"),
+        ("demo", "a\\b", "a\\b"),
+    ]
+    with pytest.raises(ValueError, match="without a tab"):
+        list(parse_corpus(["no tab here"]))
+
+
+def test_corpus_report_accepts_pairs_and_reports_failures() -> None:
+    report = corpus_report([("mail x@y.example", "mail <EMAIL>"), ("v4.2.1", "v<IP>")])
+    assert report["lines"] == 2
+    assert report["exact"] == 1
+    assert report["kinds"]["EMAIL"]["recall"] == 1.0
+    assert report["kinds"]["IP"]["recall"] == 0.0
+    assert report["failures"][0]["got"] == "v4.2.1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties
+# ---------------------------------------------------------------------------------------------
+
+LOCAL = st.text(alphabet=string.ascii_letters + string.digits + "._%+-", min_size=1, max_size=20)
+LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+TLD = st.from_regex(r"[a-z]{2,6}", fullmatch=True)
+
+
+@st.composite
+def plain_emails(draw: st.DrawFn) -> str:
+    local = draw(LOCAL.filter(lambda s: not s.startswith(".") and not s.endswith(".")))
+    labels = draw(st.lists(LABEL, min_size=1, max_size=3))
+    return f"{local}@{'.'.join(labels)}.{draw(TLD)}"
+
+
+@given(prefix=NOISE, email=st.one_of(plain_emails(), st.emails()), suffix=NOISE)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_emails_never_survive(prefix: str, email: str, suffix: str) -> None:
+    out = redact(f"{prefix} {email} {suffix}")
+    assert email not in out
+    assert "<EMAIL>" in out
+
+
+def _d(n: int) -> st.SearchStrategy[str]:
+    return st.text(alphabet=string.digits, min_size=n, max_size=n)
+
+
+@st.composite
+def phones(draw: st.DrawFn) -> str:
+    sep = draw(st.sampled_from(["", " ", "-"]))
+    area = draw(st.integers(2, 9)).__str__() + draw(_d(2))
+    exchange = draw(st.integers(2, 9)).__str__() + draw(_d(2))
+    line = draw(_d(4))
+    formats = [
+        f"07{draw(_d(3))}{sep}{draw(_d(6))}",  # UK mobile
+        f"+44 7{draw(_d(3))} {draw(_d(6))}",
+        f"+447{draw(_d(9))}",
+        f"020{sep}{draw(_d(4))}{sep}{draw(_d(4))}",  # London
+        f"(020) {draw(_d(4))} {draw(_d(4))}",
+        f"01{draw(_d(2))}{sep}{draw(_d(3))}{sep}{draw(_d(4))}",  # other UK geographic
+        f"01{draw(_d(3))} {draw(_d(6))}",
+        f"({area}) {exchange}-{line}",  # North American
+        f"{area}-{exchange}-{line}",
+        f"{area}.{exchange}.{line}",
+        f"+1 {area} {exchange} {line}",
+        f"1-{area}-{exchange}-{line}",
+        f"+33 {draw(st.integers(1, 9))} {draw(_d(2))} {draw(_d(2))} {draw(_d(2))} {draw(_d(2))}",
+        f"+49 {draw(_d(2))} {draw(_d(6))}",
+        f"+353 {draw(_d(2))} {draw(_d(3))} {draw(_d(4))}",
+    ]
+    return draw(st.sampled_from(formats))
+
+
+@given(prefix=NOISE, phone=phones(), suffix=NOISE)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_phones_never_survive(prefix: str, phone: str, suffix: str) -> None:
+    out = redact(f"{prefix} {phone} {suffix}")
+    assert phone not in out
+    # not even the subscriber number survives in pieces
+    assert digits_of(phone)[-7:] not in digits_of(out)
+
+
+def _luhn_complete(body: str) -> str:
+    for check in string.digits:
+        if luhn_ok(body + check):
+            return body + check
+    raise AssertionError("unreachable")
+
+
+@st.composite
+def cards(draw: st.DrawFn) -> str:
+    length = draw(st.integers(13, 19))
+    number = _luhn_complete(draw(st.sampled_from("3456")) + draw(_d(length - 2)))
+    style = draw(st.sampled_from(["plain", "space", "dash"]))
+    if style == "plain":
+        return number
+    groups = [number[i : i + 4] for i in range(0, len(number), 4)]
+    return (" " if style == "space" else "-").join(groups)
+
+
+@given(prefix=NOISE, card=cards(), suffix=NOISE)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_valid_cards_never_survive(prefix: str, card: str, suffix: str) -> None:
+    out = redact(f"{prefix} {card} {suffix}")
+    assert card not in out
+    assert digits_of(card)[-8:] not in digits_of(out)
+
+
+NUM = st.integers(0, 99).map(str)
+versions = st.one_of(
+    st.builds(lambda a, b, c: f"{a}.{b}.{c}", NUM, NUM, st.integers(0, 999).map(str)),
+    st.builds(lambda a, b, c: f"v{a}.{b}.{c}", NUM, NUM, NUM),
+    st.builds(lambda a, b: f"iOS {a}.{b}", NUM, NUM),
+    st.builds(lambda a, b, c, d: f"version {a}.{b}.{c}.{d}", NUM, NUM, NUM, NUM),
+    st.builds(lambda a: f"build {a}H2", st.integers(19, 25)),
+)
+OCTET = st.integers(0, 255).map(str)
+private_ips = st.one_of(
+    st.builds(lambda b, c, d: f"10.{b}.{c}.{d}", OCTET, OCTET, OCTET),
+    st.builds(lambda b, c, d: f"172.{b}.{c}.{d}", st.integers(16, 31), OCTET, OCTET),
+    st.builds(lambda c, d: f"192.168.{c}.{d}", OCTET, OCTET),
+    st.builds(lambda b, c, d: f"127.{b}.{c}.{d}", OCTET, OCTET, OCTET),
+    st.builds(lambda c, d: f"169.254.{c}.{d}", OCTET, OCTET),
+).flatmap(lambda ip: st.sampled_from([ip, f"{ip}:8080", f"{ip}:{len(ip) * 97}"]))
+error_codes = st.one_of(
+    st.integers(100, 9999).map(lambda n: f"E-{n}"),
+    st.text(alphabet="0123456789ABCDEF", min_size=8, max_size=8).map(lambda h: f"0x{h}"),
+    st.lists(st.sampled_from(["NAME", "NOT", "RESOLVED", "CONNECTION", "RESET", "TIMED", "OUT"]),
+             min_size=1, max_size=4).map(lambda ws: "ERR_" + "_".join(ws)),
+    st.integers(100, 999).map(lambda n: f"error {n}"),
+)  # fmt: skip
+ports = st.integers(1, 65535).flatmap(lambda p: st.sampled_from([f":{p}", f"port {p}"]))
+
+
+@given(before=WORDS, token=st.one_of(versions, private_ips, error_codes, ports), after=WORDS)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_technical_tokens_survive(before: str, token: str, after: str) -> None:
+    out = redact(f"{before} {token} {after}")
+    assert token in out
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_redact_is_total_and_idempotent(text: str) -> None:
+    once = redact(text)
+    assert isinstance(once, str)
+    assert redact(once) == once
+
+
+@given(st.lists(st.one_of(NOISE, phones(), cards(), plain_emails()), max_size=6))
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+def test_counts_match_placeholders(parts: list[str]) -> None:
+    text = " ".join(parts)
+    out, counts = redact_counts(text)
+    assert out == redact(text)
+    for kind in KINDS:
+        assert counts.get(kind, 0) == out.count(f"<{kind}>") - text.count(f"<{kind}>")

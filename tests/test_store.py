@@ -1,0 +1,537 @@
+"""Tests for expertise.store on real SQLite files under tmp_path."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from expertise.errors import InputError, StoreError, UnknownCustomerError, UnknownTicketError
+from expertise.privacy import redact
+from expertise.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Store,
+    default_rejects_path,
+    migrate,
+)
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "db" / "expertise.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def loaded(store: Store, tmp_path: Path) -> Store:
+    shutil.copy(DATA / "tickets.csv", tmp_path / "tickets.csv")
+    store.ingest_file(tmp_path / "tickets.csv")
+    return store
+
+
+def tickets_frame(rows: list[dict[str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows).fillna("")
+
+
+def db_text(path: Path) -> bytes:
+    """Every byte SQLite keeps for this database: the file and its WAL, if any."""
+    data = path.read_bytes()
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        data += wal.read_bytes()
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening and migrations
+# ---------------------------------------------------------------------------------------------
+
+
+def test_new_database_is_migrated_from_version_zero(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dirs" / "new.db"
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
+        assert store.journal_mode == "wal"
+        conn = store.connection
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"customers", "tickets", "feedback", "audit", "erasures", "meta"} <= tables
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert "tickets_customer_created" in indexes
+    assert path.exists()
+
+
+def test_version_one_database_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, MIGRATIONS[:1]) == 1
+    conn.execute(
+        "INSERT INTO audit(at, actor, action, customer_id) VALUES ('2024-01-01', 'a', 'x', 'C')"
+    )
+    with pytest.raises(sqlite3.IntegrityError):  # version 1: no update at all
+        conn.execute("UPDATE audit SET customer_id = NULL")
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        store.connection.execute("UPDATE audit SET customer_id = NULL")  # version 2 allows it
+        assert store.audit_rows()[0].customer_id is None
+
+
+def test_failed_migration_rolls_back(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    migrate(conn)
+    bad = (*MIGRATIONS, "CREATE TABLE half_done(a); INSERT INTO no_such_table VALUES (1);")
+    with pytest.raises(StoreError, match=f"version {SCHEMA_VERSION + 1} failed"):
+        migrate(conn, bad)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "half_done" not in names
+    conn.close()
+
+
+def test_newer_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        Store(path)
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="not an expertise database"):
+        Store(path)
+
+
+def test_salt_is_random_per_database_and_stable(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.db") as a, Store(tmp_path / "b.db") as b:
+        salt = a.install_salt()
+        assert len(salt) == 64 and salt != b.install_salt()
+        assert a.hash_customer("C-1") != b.hash_customer("C-1")
+    with Store(tmp_path / "a.db") as again:
+        assert again.install_salt() == salt
+
+
+def test_in_memory_store() -> None:
+    with Store(":memory:") as store:
+        store.ingest_frame(tickets_frame([{"ticket_id": "1", "body": "hello"}]))
+        assert store.ticket_count() == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Ingest
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ingest_file_counts_and_idempotence(store: Store, tmp_path: Path) -> None:
+    shutil.copy(DATA / "tickets.csv", tmp_path / "tickets.csv")
+    first = store.ingest_file(tmp_path / "tickets.csv")
+    assert (first.added, first.updated, first.unchanged, first.rejected) == (24, 0, 0, 0)
+    assert first.rows_read == 24 and first.format == "csv" and first.seconds > 0
+    assert first.rejects_path is None
+    second = store.ingest_file(tmp_path / "tickets.csv")
+    assert (second.added, second.updated, second.unchanged) == (0, 0, 24)
+    assert store.ticket_count() == 24
+    assert not default_rejects_path(tmp_path / "tickets.csv").exists()
+
+
+def test_ingest_writes_rejects_next_to_input(store: Store, tmp_path: Path) -> None:
+    shutil.copy(DATA / "bad_dates.csv", tmp_path / "bad_dates.csv")
+    report = store.ingest_file(tmp_path / "bad_dates.csv")
+    assert (report.added, report.rejected) == (2, 3)
+    assert report.rejects_path == tmp_path / "bad_dates.rejects.csv"
+    rejects = pd.read_csv(report.rejects_path, dtype=str)
+    assert list(rejects.columns) == ["row", "ticket_id", "reason"]
+    assert rejects["ticket_id"].tolist() == ["B-1", "B-2", "B-5"]
+    assert sum(report.reject_reasons.values()) == 3
+    chosen = tmp_path / "out" / "mine.csv"
+    store.ingest_file(tmp_path / "bad_dates.csv", rejects_path=chosen)
+    assert len(pd.read_csv(chosen)) == 3
+
+
+@pytest.mark.parametrize(
+    "name", ["zendesk.json", "zendesk_incremental.jsonl", "freshdesk.csv", "tickets.jsonl"]
+)
+def test_ingest_every_layout(store: Store, tmp_path: Path, name: str) -> None:
+    shutil.copy(DATA / name, tmp_path / name)
+    report = store.ingest_file(tmp_path / name)
+    assert report.added > 0 and report.rejected == 0
+    assert report.added == store.ticket_count()
+
+
+def test_text_is_redacted_before_it_is_stored(loaded: Store) -> None:
+    bodies = [r[0] for r in loaded.connection.execute("SELECT body FROM tickets")]
+    joined = "\n".join(bodies)
+    assert "07700 900123" not in joined and "4111 1111 1111 1111" not in joined
+    assert "<PHONE>" in joined and "<CARD>" in joined and "<ACCOUNT>" in joined
+    assert "Sarah" not in joined
+    loaded.close()
+    raw = db_text(loaded.path)
+    assert b"07700 900123" not in raw and b"4111 1111 1111 1111" not in raw
+
+
+def test_reingest_updates_changed_rows_and_keeps_labels(store: Store) -> None:
+    base = {"ticket_id": "T1", "customer_id": "C1", "created_at": "2024-01-01T10:00:00",
+            "subject": "Router", "body": "down", "expertise_level": "novice"}  # fmt: skip
+    assert store.ingest_frame(tickets_frame([base])).added == 1
+    changed = {**base, "body": "down again"}
+    counts = store.ingest_frame(tickets_frame([changed]))
+    assert (counts.added, counts.updated, counts.unchanged) == (0, 1, 0)
+    unlabelled = {k: v for k, v in changed.items() if k != "expertise_level"}
+    counts = store.ingest_frame(tickets_frame([unlabelled]))
+    assert counts.unchanged == 1
+    assert store.history("C1")[0].expertise_level == "novice"
+    assert store.history("C1")[0].body == "down again"
+
+
+def test_ingest_frame_rejects_invalid_rows(store: Store) -> None:
+    counts = store.ingest_frame(
+        tickets_frame(
+            [
+                {"ticket_id": "A", "body": "fine"},
+                {"ticket_id": "A", "body": "duplicate"},
+                {"ticket_id": "", "body": "no id"},
+                {"ticket_id": "B", "body": ""},
+                {"ticket_id": "C", "body": "x", "created_at": "whenever"},
+            ]
+        )
+    )
+    assert (counts.added, counts.rejected, counts.total) == (1, 4, 5)
+
+
+def test_customers_are_created_with_first_seen(loaded: Store) -> None:
+    customer = loaded.customer("C-100")
+    assert customer is not None
+    assert customer.consent == "granted"
+    assert customer.first_seen == "2024-03-01T09:15:00"
+    assert customer.ticket_count == 3
+    assert loaded.customer("C-nobody") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# History
+# ---------------------------------------------------------------------------------------------
+
+
+def test_history_is_newest_first(loaded: Store) -> None:
+    items = loaded.history("C-100")
+    assert [i.ticket_id for i in items] == ["T-1022", "T-1004", "T-1001"]
+    times = [i.created_at or "" for i in items]
+    assert times == sorted(times, reverse=True)
+    assert items[0].topic == "tv-no-signal" and items[0].expertise_level == "novice"
+    assert loaded.history("C-100", limit=2) == items[:2]
+    assert loaded.history("C-100", limit=0) == []
+    assert loaded.history("C-nobody") == []
+
+
+def test_history_before_excludes_the_present_and_future(loaded: Store) -> None:
+    ids = [i.ticket_id for i in loaded.history("C-100", before="2024-03-25T10:20:00")]
+    assert ids == ["T-1004", "T-1001"]  # the ticket at exactly that time is excluded
+    assert [i.ticket_id for i in loaded.history("C-100", before="2024-03-05")] == ["T-1001"]
+    assert loaded.history("C-100", before="2024-01-01") == []
+    with pytest.raises(InputError, match="not a date"):
+        loaded.history("C-100", before="last week")
+
+
+def test_history_without_times_and_ties(store: Store) -> None:
+    store.ingest_frame(
+        tickets_frame(
+            [
+                {"ticket_id": "a", "customer_id": "C", "created_at": "2024-01-01", "body": "x"},
+                {"ticket_id": "b", "customer_id": "C", "created_at": "", "body": "x"},
+                {"ticket_id": "c", "customer_id": "C", "created_at": "2024-01-01", "body": "x"},
+                {"ticket_id": "d", "customer_id": "C", "created_at": "2024-02-01", "body": "x"},
+            ]
+        )
+    )
+    assert [i.ticket_id for i in store.history("C")] == ["d", "c", "a", "b"]
+    assert [i.ticket_id for i in store.history("C", before="2025-01-01")] == ["d", "c", "a"]
+
+
+def test_anonymous_tickets_have_no_history(loaded: Store) -> None:
+    stored = loaded.connection.execute(
+        "SELECT customer_id FROM tickets WHERE ticket_id = 'T-1005'"
+    ).fetchone()
+    assert stored == (None,)
+    assert loaded.history("") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Consent, predictions, feedback, training data
+# ---------------------------------------------------------------------------------------------
+
+
+def test_consent_controls_training_data(loaded: Store) -> None:
+    everyone = loaded.training_frame()
+    assert len(everyone) == 24 and set(everyone["label_source"]) == {"import"}
+    loaded.set_consent("C-102", "opted_out")
+    assert loaded.customer("C-102").consent == "opted_out"  # type: ignore[union-attr]
+    consenting = loaded.training_frame()
+    assert "C-102" not in set(consenting["customer_id"])
+    assert len(consenting) == 24 - 3
+    assert len(loaded.training_frame(exclude_opted_out=False)) == 24
+    loaded.set_consent("C-102", "granted")
+    assert len(loaded.training_frame()) == 24
+    with pytest.raises(InputError, match="consent"):
+        loaded.set_consent("C-102", "maybe")
+
+
+def test_set_consent_for_an_unknown_customer_creates_them(store: Store) -> None:
+    store.set_consent("C-new", "opted_out")
+    customer = store.customer("C-new")
+    assert customer is not None and customer.consent == "opted_out" and customer.ticket_count == 0
+
+
+def test_training_frame_columns_and_blanks(loaded: Store) -> None:
+    frame = loaded.training_frame()
+    assert list(frame.columns) == [
+        "ticket_id", "customer_id", "created_at", "channel", "subject", "body",
+        "expertise_level", "topic", "resolved_article_id", "label_source",
+    ]  # fmt: skip
+    assert frame.set_index("ticket_id").loc["T-1005", "customer_id"] == ""
+    assert set(frame["expertise_level"]) == {"novice", "intermediate", "expert"}
+
+
+def test_predictions(loaded: Store) -> None:
+    loaded.record_prediction("T-1001", "novice", 0.91)
+    assert loaded.history("C-100")[-1].predicted_level == "novice"
+    with pytest.raises(UnknownTicketError):
+        loaded.record_prediction("nope", "novice", 0.5)
+    with pytest.raises(InputError):
+        loaded.record_prediction("T-1001", "wizard", 0.5)
+    with pytest.raises(InputError):
+        loaded.record_prediction("T-1001", "novice", 1.5)
+
+
+def test_feedback_and_corrected_levels(loaded: Store) -> None:
+    first = loaded.add_feedback("T-1002", article_id="slow-broadband/intermediate", helpful=False,
+                                corrected_level="expert", agent="ben")  # fmt: skip
+    second = loaded.add_feedback("T-1002", article_id="slow-broadband/expert", helpful=True,
+                                 agent="ben")  # fmt: skip
+    live = loaded.add_feedback("live-1", article_id="no-internet/novice", helpful=True)
+    rows = loaded.feedback_rows()
+    assert [r.id for r in rows] == [first, second, live]
+    assert rows[0].customer_id == "C-101"  # taken from the stored ticket
+    assert rows[0].helpful is False and rows[1].helpful is True
+    assert rows[2].customer_id is None
+    assert [r.id for r in loaded.feedback_rows(customer_id="C-101")] == [first, second]
+    training = loaded.training_frame().set_index("ticket_id")
+    assert training.loc["T-1002", "expertise_level"] == "expert"
+    assert training.loc["T-1002", "label_source"] == "feedback"
+    with pytest.raises(InputError):
+        loaded.add_feedback("T-1002", article_id="x", corrected_level="guru")
+
+
+def test_feedback_for_an_unknown_customer_creates_them(store: Store) -> None:
+    store.add_feedback("live", article_id="a", helpful=True, customer_id="C-9")
+    assert store.customer("C-9") is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit log
+# ---------------------------------------------------------------------------------------------
+
+
+def test_audit_rows_filter(store: Store) -> None:
+    store.audit("ana", "history_lookup", "C-1", "answer", "3 tickets")
+    store.audit("ben", "history_lookup", "C-2", "answer")
+    store.audit("ben", "export")
+    assert [r.actor for r in store.audit_rows()] == ["ana", "ben", "ben"]
+    assert [r.customer_id for r in store.audit_rows(customer_id="C-1")] == ["C-1"]
+    assert len(store.audit_rows(since="2000-01-01")) == 3
+    assert store.audit_rows(since="2999-01-01") == []
+    with pytest.raises(InputError):
+        store.audit("", "x")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM audit",
+        "DELETE FROM audit WHERE id = 1",
+        "UPDATE audit SET action = 'nothing to see'",
+        "UPDATE audit SET detail = NULL",
+        "UPDATE audit SET customer_id = 'someone else'",
+        "UPDATE audit SET customer_id = NULL, purpose = 'changed'",
+    ],
+)
+def test_audit_triggers_refuse_changes(store: Store, sql: str) -> None:
+    store.audit("ana", "history_lookup", "C-1", "answer", "detail")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.connection.execute(sql)
+    row = store.audit_rows()[0]
+    assert (row.action, row.customer_id, row.purpose, row.detail) == (
+        "history_lookup", "C-1", "answer", "detail",
+    )  # fmt: skip
+
+
+def test_audit_accepts_only_clearing_the_customer(store: Store) -> None:
+    store.audit("ana", "history_lookup", "C-1")
+    store.connection.execute("UPDATE audit SET customer_id = NULL")
+    assert store.audit_rows()[0].customer_id is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Erasure
+# ---------------------------------------------------------------------------------------------
+
+
+def test_forget_removes_everything_but_the_erasure_record(loaded: Store) -> None:
+    loaded.add_feedback("T-1001", article_id="no-internet/novice", helpful=True, agent="ana")
+    loaded.add_feedback("live", article_id="x", customer_id="C-100")
+    loaded.audit("ana", "history_lookup", "C-100", "answer")
+    loaded.audit("ana", "history_lookup", "C-101", "answer")
+    report = loaded.forget("C-100", actor="dpo")
+    assert (report.tickets_deleted, report.feedback_deleted, report.audit_rows_anonymised) == (
+        3, 2, 1,
+    )  # fmt: skip
+    assert report.customer_deleted
+    assert report.customer_hash == loaded.hash_customer("C-100")
+    assert "C-100" not in repr(report)
+    assert loaded.customer("C-100") is None
+    assert loaded.history("C-100") == []
+    assert loaded.feedback_rows(customer_id="C-100") == []
+    assert loaded.erased_hashes() == [report.customer_hash]
+    assert loaded.audit_rows(customer_id="C-100") == []
+    last = loaded.audit_rows()[-1]
+    assert (last.action, last.actor, last.customer_id) == ("erasure", "dpo", None)
+    assert "C-100" not in (last.detail or "")
+    # other customers are untouched
+    assert loaded.customer("C-101") is not None
+    assert loaded.audit_rows(customer_id="C-101") != []
+    assert loaded.ticket_count() == 21
+    # the id is nowhere in any table ...
+    conn = loaded.connection
+    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        for row in conn.execute(f'SELECT * FROM "{table}"'):  # table names come from SQLite
+            assert "C-100" not in " ".join(map(str, row)), table
+    # ... nor in the bytes on disk
+    loaded.close()
+    assert b"C-100" not in db_text(loaded.path)
+
+
+def test_forget_unknown_customer(store: Store) -> None:
+    with pytest.raises(UnknownCustomerError):
+        store.forget("C-ghost")
+    assert store.erased_hashes() == []
+
+
+def test_forget_twice(loaded: Store) -> None:
+    loaded.forget("C-100")
+    with pytest.raises(UnknownCustomerError):
+        loaded.forget("C-100")
+
+
+def test_forget_a_customer_known_only_from_audit(store: Store) -> None:
+    store.audit("ana", "history_lookup", "C-looked-up", "answer")
+    report = store.forget("C-looked-up")
+    assert (report.tickets_deleted, report.audit_rows_anonymised) == (0, 1)
+    assert not report.customer_deleted
+
+
+def test_erased_customers_are_not_reingested(loaded: Store, tmp_path: Path) -> None:
+    loaded.forget("C-100")
+    report = loaded.ingest_file(tmp_path / "tickets.csv")
+    assert (report.added, report.unchanged, report.rejected) == (0, 21, 3)
+    assert report.reject_reasons == {"customer erased (right to erasure); not stored": 3}
+    assert loaded.history("C-100") == [] and loaded.customer("C-100") is None
+    # the same holds for a fresh connection to the same file
+    with Store(loaded.path) as again:
+        counts = again.ingest_frame(
+            tickets_frame([{"ticket_id": "new", "customer_id": "C-100", "body": "hello"}])
+        )
+        assert (counts.added, counts.rejected) == (0, 1)
+
+
+def test_erasure_records_are_permanent(loaded: Store) -> None:
+    loaded.forget("C-100")
+    with pytest.raises(sqlite3.IntegrityError):
+        loaded.connection.execute("DELETE FROM erasures")
+    with pytest.raises(sqlite3.IntegrityError):
+        loaded.connection.execute("UPDATE erasures SET customer_hash = 'x'")
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input
+# ---------------------------------------------------------------------------------------------
+
+HOSTILE = [
+    "'; DROP TABLE tickets; --",
+    'Robert"); DROP TABLE customers;--',
+    "semi;colon;",
+    'it\'s "quoted"',
+    "x" * 10_000,
+    "名前テスト",
+    "😀🔥👩‍💻",
+    "back\\slash %_ wildcard",
+    "new\nline\ttab",
+    "nul\x00byte",
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_ids_round_trip(store: Store, hostile: str) -> None:
+    frame = tickets_frame(
+        [
+            {"ticket_id": hostile, "customer_id": hostile, "created_at": "2024-01-01T00:00:00",
+             "subject": hostile, "body": hostile, "topic": hostile},
+            {"ticket_id": "plain", "customer_id": "plain", "body": "ok"},
+        ]
+    )  # fmt: skip
+    assert store.ingest_frame(frame).added == 2
+    items = store.history(hostile)
+    assert [i.ticket_id for i in items] == [hostile]
+    assert items[0].subject == redact(hostile)
+    assert items[0].topic == hostile
+    customer = store.customer(hostile)
+    assert customer is not None and customer.customer_id == hostile
+    store.record_prediction(hostile, "expert", 0.7)
+    store.add_feedback(hostile, article_id=hostile, helpful=True, agent=hostile)
+    store.audit(hostile, hostile, hostile, hostile, hostile)
+    assert store.audit_rows(customer_id=hostile)[0].detail == hostile
+    store.set_consent(hostile, "opted_out")
+    report = store.forget(hostile)
+    assert report.tickets_deleted == 1 and report.feedback_deleted == 1
+    # nothing else was touched, every table is still there
+    assert store.ticket_count() == 1 and store.customer("plain") is not None
+    tables = {r[0] for r in store.connection.execute("SELECT name FROM sqlite_master")}
+    assert {"tickets", "customers", "feedback", "audit", "erasures"} <= tables
+
+
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.text(min_size=1, max_size=30).filter(lambda s: s.strip() == s and s != ""),
+            st.text(max_size=30).filter(lambda s: s.strip() == s),
+            st.text(min_size=1, max_size=200).filter(lambda s: s.strip() != ""),
+        ),
+        max_size=12,
+        unique_by=lambda r: r[0],
+    )
+)
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_arbitrary_rows_round_trip(tmp_path_factory: pytest.TempPathFactory, rows: list) -> None:
+    path = tmp_path_factory.mktemp("prop") / "p.db"
+    frame = tickets_frame([{"ticket_id": t, "customer_id": c, "body": b} for t, c, b in rows])
+    with Store(path) as store:
+        assert store.ingest_frame(frame).added == len(rows)
+        assert store.ingest_frame(frame).unchanged == len(rows)
+        for ticket_id, customer_id, body in rows:
+            if customer_id:
+                found = {i.ticket_id: i.body for i in store.history(customer_id, limit=100)}
+                assert found[ticket_id] == redact(body)
+        assert store.ticket_count() == len(rows)
