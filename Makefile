@@ -30,7 +30,7 @@ demo: setup ## Show the knowledge base and one article at each level
 
 test: setup ## Lint the knowledge base and run the test suite
 	$(CLI) kb lint
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 lint: setup ## Run ruff and mypy
 	$(VENV)/bin/ruff check expertise tests

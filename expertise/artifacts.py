@@ -28,6 +28,7 @@ from expertise.errors import ArtifactError, ModelNotFoundError
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CURRENT = "current"
+HISTORY = "history.jsonl"
 PICKLE = "model.joblib"
 
 
@@ -58,6 +59,7 @@ class Bundle:
                 f"{self.path / PICKLE} was built with scikit-learn {built}, this is "
                 f"{sklearn.__version__}; retrain with `make train` (answers still work)"
             )
+        _verify(self.path, self.manifest, [PICKLE])
         obj: dict[str, Any] = joblib.load(self.path / PICKLE)
         return obj
 
@@ -153,13 +155,24 @@ def open_bundle(path: Path, *, trust: bool = False, root: Path | None = None) ->
             f"{path} has bundle format {manifest.get('format_version')}, this expertise reads "
             f"{FORMAT_VERSION}; retrain with `make train`"
         )
-    for name, expected in manifest.get("files", {}).items():
+    # Everything but the pickle now; the pickle is checked right before it is unpickled, so a
+    # one-shot answer (which never unpickles) does not pay for hashing it.
+    _verify(path, manifest, [n for n in manifest.get("files", {}) if n != PICKLE])
+    return Bundle(path, manifest)
+
+
+def _verify(path: Path, manifest: dict[str, Any], names: list[str]) -> None:
+    files = manifest.get("files", {})
+    for name in names:
         file = path / name
+        if name not in files:
+            raise ArtifactError(f"{file} is not listed in {path / MANIFEST}; refusing it")
         if not file.exists():
             raise ArtifactError(f"{file} is listed in the manifest but missing; retrain")
-        if sha256_file(file) != expected:
+        if sha256_file(file) != files[name]:
             raise ArtifactError(f"{file} does not match its SHA-256 in the manifest; refusing it")
-    return Bundle(path, manifest)
+    if not any(n.startswith("lean") for n in files):
+        raise ArtifactError(f"{path / MANIFEST} lists no model files; retrain")
 
 
 def current_version(root: Path | None = None) -> str | None:
@@ -184,14 +197,55 @@ def load_current(root: Path | None = None) -> Bundle:
     return open_bundle(root / version, root=root)
 
 
-def set_current(version: str, root: Path | None = None) -> None:
-    """Point `models/current` at `version` (atomically)."""
+def set_current(version: str, root: Path | None = None, *, action: str = "promote",
+                reason: str = "") -> None:
+    """Point `models/current` at `version` (atomically) and record it in `models/history.jsonl`.
+
+    The history is what `expertise models rollback` walks back through; `action` is
+    "promote" or "rollback".
+    """
     root = root or models_dir()
     if not (root / version / MANIFEST).exists():
         raise ModelNotFoundError(f"no bundle {version!r} in {root}; see `expertise models list`")
+    previous = current_version(root)
     tmp = root / f".{CURRENT}.tmp-{os.getpid()}"
     tmp.write_text(version + "\n", encoding="utf-8")
     tmp.replace(root / CURRENT)
+    if previous != version:
+        _append_history(root, {"at": datetime.now(UTC).isoformat(timespec="seconds"),
+                               "action": action, "version": version, "previous": previous,
+                               "reason": reason})
+
+
+def read_history(root: Path | None = None) -> list[dict[str, Any]]:
+    """The promotions and rollbacks recorded in `models/history.jsonl`, oldest first."""
+    path = (root or models_dir()) / HISTORY
+    if not path.exists():
+        return []
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            raise ArtifactError(
+                f"{path} line {number} is not valid JSON; fix or delete that line"
+            ) from None
+        if isinstance(entry, dict) and entry.get("version"):
+            entries.append(entry)
+    return entries
+
+
+def _append_history(root: Path, entry: dict[str, Any]) -> None:
+    # Rewritten whole through a temporary file so a crash never leaves half a line.
+    from expertise.io import atomic_write_text
+
+    path = root / HISTORY
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if old and not old.endswith("\n"):
+        old += "\n"
+    atomic_write_text(path, old + json.dumps(entry, sort_keys=True) + "\n")
 
 
 def list_bundles(root: Path | None = None) -> list[dict[str, Any]]:

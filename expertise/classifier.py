@@ -57,6 +57,11 @@ class OrdinalClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.max_iter = max_iter
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> OrdinalClassifier:
         X, y = validate_data(self, X, y, accept_sparse="csr")
         seen = unique_labels(y)
@@ -74,6 +79,7 @@ class OrdinalClassifier(ClassifierMixin, BaseEstimator):
         n_thresholds = len(self.classes_) - 1
         self.coef_ = np.zeros((n_thresholds, X.shape[1]))
         self.intercept_ = np.zeros(n_thresholds)
+        self.n_iter_ = np.zeros(n_thresholds, dtype=np.int32)
         for k in range(n_thresholds):
             target = (y_rank > k).astype(int)
             if target.min() == target.max():  # no sample on one side: a constant model
@@ -84,21 +90,26 @@ class OrdinalClassifier(ClassifierMixin, BaseEstimator):
             model.fit(X, target, sample_weight=sample_weight)
             self.coef_[k] = model.coef_[0]
             self.intercept_[k] = model.intercept_[0]
+            self.n_iter_[k] = int(np.max(model.n_iter_))
         return self
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Cumulative scores, shape (n, K-1); one column is returned flat for 2 classes."""
+    def cumulative_decision(self, X: Any) -> np.ndarray:
+        """Scores of P(y > k) for each threshold k, shape (n, K-1)."""
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, accept_sparse="csr", reset=False)
-        scores = np.asarray(X @ self.coef_.T) + self.intercept_
-        return scores.ravel() if scores.shape[1] == 1 else scores
+        return np.asarray(X @ self.coef_.T) + self.intercept_
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Log-probabilities, shape (n, K); flat for 2 classes (scikit-learn's convention)."""
+        logp = np.log(self.predict_proba(X))
+        return logp[:, 1] - logp[:, 0] if logp.shape[1] == 2 else logp
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        scores = self.decision_function(X)
-        return cumulative_to_proba(scores.reshape(len(scores), -1))
+        return cumulative_to_proba(self.cumulative_decision(X))
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 @dataclass

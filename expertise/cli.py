@@ -204,6 +204,45 @@ def answer(
 
 @app.command()
 @handle_errors
+def session(
+    customer: Annotated[str | None, typer.Option("--customer", help="Customer id.")] = None,
+    db: DbOpt = None,
+    model: ModelOpt = None,
+    trust: TrustOpt = False,
+    agent: AgentOpt = None,
+) -> None:
+    """Live-call mode: type what the caller says a line at a time; `:help` lists commands.
+
+    Example: expertise session --customer C00042 --db support.db
+    """
+    from expertise import render
+    from expertise.engine import Engine
+    from expertise.session import HELP, Session
+
+    engine = Engine(model_dir=model, db_path=_db(db), trust=trust)
+    interactive = sys.stdin.isatty()
+    try:
+        live = Session(engine, agent=agent)
+        if interactive:
+            render.console.print(HELP, markup=False, highlight=False)
+        if customer:
+            render.session_event(live.set_customer(customer))
+        while True:
+            try:
+                line = input("caller> " if interactive else "")
+            except EOFError:
+                live.handle(":quit")
+                break
+            event = live.handle(line)
+            render.session_event(event)
+            if event.kind == "quit":
+                break
+    finally:
+        engine.close()
+
+
+@app.command()
+@handle_errors
 def train(
     data: Annotated[
         list[Path] | None, typer.Option("--data", help="Labelled export(s) (default: bundled).")
@@ -212,6 +251,11 @@ def train(
     promote: Annotated[bool, typer.Option("--promote", help="Make the new model current.")] = False,
     version: Annotated[str | None, typer.Option("--version-name", help="Bundle name.")] = None,
     no_eval: Annotated[bool, typer.Option("--no-eval", help="Skip evaluation.")] = False,
+    if_changed: Annotated[
+        bool,
+        typer.Option("--if-changed", help="Do nothing when the current model was trained on "
+                                          "this data, knowledge base and code."),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Fit a model bundle on labelled tickets and evaluate it.
@@ -221,6 +265,19 @@ def train(
     from expertise import render
     from expertise.training import train_bundle
 
+    if if_changed:
+        from expertise.lifecycle import training_status
+
+        reasons = training_status(data=data or None, root=out)
+        if not reasons:
+            if json_:
+                render.print_json({"version": None, "promoted": False, "up_to_date": True})
+            else:
+                render.console.print("models up to date: the current model was trained on this "
+                                     "data, knowledge base and code")
+            return
+        if not json_:
+            render.err_console.print(f"training: {'; '.join(reasons)}")
     report = train_bundle(data=data or None, out_dir=out, promote=promote, version=version,
                           evaluate=not no_eval)
     if json_:
@@ -255,6 +312,374 @@ def evaluate(
     render.evaluation(report)
     if "drift" in report:
         render.console.print(f"drift: {report['drift']['recommendation']}")
+
+
+# ---- the store: ingest and feedback ------------------------------------------------------------
+
+CustomerOpt = Annotated[str, typer.Option("--customer", help="Customer id.", show_default=False)]
+PurposeOpt = Annotated[
+    str | None, typer.Option("--purpose", help="Why you are doing this (kept in the audit log).")
+]
+
+
+def _usage(message: str) -> typer.Exit:
+    """A usage error: the message on stderr and exit code 2, as for typer's own."""
+    return _fail(f"{message} (see --help)", code=2)
+
+
+@app.command()
+@handle_errors
+def ingest(
+    input_: Annotated[
+        Path,
+        typer.Argument(metavar="INPUT", help="Ticket export: CSV, JSONL, Parquet, Zendesk JSON "
+                                             "or Freshdesk CSV."),
+    ],
+    db: DbOpt = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="auto, csv, jsonl, parquet, zendesk or freshdesk.")
+    ] = "auto",
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Name a column: NEW=OLD, e.g. ticket_id='Case ID' "
+                                   "(repeatable)."),
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Where refused rows are listed (default: "
+                                       "INPUT.rejects.csv, written only if any)."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Load tickets into the store, redacted; loading the same file again adds nothing.
+
+    Example: expertise ingest exports/tickets.csv --db support.db
+    """
+    from expertise import render
+    from expertise.store import Store
+    from expertise.tickets import parse_mapping
+
+    mapping = parse_mapping(map_ or [])
+    path = _db(db, required=True)
+    assert path is not None
+    with Store(path) as store:
+        report = store.ingest_file(input_, format=format_, mapping=mapping or None,
+                                   rejects_path=rejects)
+    if json_:
+        render.print_json(render.ingest_data(report, path))
+    else:
+        render.ingest(report, path)
+
+
+@app.command()
+@handle_errors
+def feedback(
+    ticket_id: Annotated[str, typer.Argument(help="The ticket (or call id) the article was "
+                                                  "served for.")],
+    article: Annotated[str, typer.Option("--article", help="Article id, e.g. "
+                                                         "wifi-dropping/novice.",
+                                         show_default=False)],
+    helpful: Annotated[bool, typer.Option("--helpful", help="The article helped.")] = False,
+    not_helpful: Annotated[
+        bool, typer.Option("--not-helpful", help="The article did not help.")
+    ] = False,
+    level: Annotated[
+        str | None,
+        typer.Option("--level", help="The caller's real level: novice, intermediate or expert "
+                                     "(becomes a training label)."),
+    ] = None,
+    db: DbOpt = None,
+    agent: AgentOpt = None,
+    kb: KbOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Record whether a served article helped, and optionally correct the caller's level.
+
+    Example: expertise feedback T000123 --article wifi-dropping/novice --not-helpful --level expert
+    """
+    if helpful == not_helpful:
+        raise _usage("give exactly one of --helpful or --not-helpful")
+    from expertise import render
+    from expertise.knowledge_base import load_knowledge_base
+    from expertise.store import Store
+    from expertise.trust import current_actor
+
+    load_knowledge_base(_kb_root(kb)).article(article)  # an unknown article id fails here
+    path = _db(db, required=True)
+    assert path is not None
+    with Store(path) as store:
+        known = store.has_ticket(ticket_id)
+        row_id = store.add_feedback(ticket_id, article_id=article, helpful=helpful,
+                                    corrected_level=level, agent=agent or current_actor())
+    data = {"id": row_id, "ticket_id": ticket_id, "article_id": article, "helpful": helpful,
+            "corrected_level": level, "ticket_in_store": known}
+    if json_:
+        render.print_json(data)
+    else:
+        render.feedback(data)
+
+
+# ---- the customer's rights: consent, explain, forget; and the audit log -------------------------
+
+
+@app.command()
+@handle_errors
+def consent(
+    customer: CustomerOpt,
+    opt_out: Annotated[
+        bool, typer.Option("--opt-out", help="Stop personalising: no history, no profile, "
+                                             "no training.")
+    ] = False,
+    opt_in: Annotated[
+        bool, typer.Option("--opt-in", help="Personalise again (the default for customers).")
+    ] = False,
+    db: DbOpt = None,
+    agent: AgentOpt = None,
+    purpose: PurposeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Record a customer's choice about personalised answers.
+
+    Example: expertise consent --customer C00042 --opt-out --db support.db
+    """
+    if opt_out == opt_in:
+        raise _usage("give exactly one of --opt-out or --opt-in")
+    from expertise import render
+    from expertise.store import Store
+    from expertise.trust import set_consent
+
+    path = _db(db, required=True)
+    assert path is not None
+    with Store(path) as store:
+        change = set_consent(store, customer, opted_out=opt_out, actor=agent, purpose=purpose)
+    if json_:
+        render.print_json(change.to_dict())
+    else:
+        render.consent(change)
+
+
+@app.command()
+@handle_errors
+def explain(
+    customer: CustomerOpt,
+    db: DbOpt = None,
+    model: ModelOpt = None,
+    trust: TrustOpt = False,
+    agent: AgentOpt = None,
+    purpose: PurposeOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Tell a customer, in plain words, what we use about them and what we worked out.
+
+    Example: expertise explain --customer C00042 --db support.db
+    """
+    from expertise import render
+    from expertise.disclosure import disclose
+    from expertise.engine import Engine
+
+    engine = Engine(model_dir=model, db_path=_db(db, required=True), trust=trust)
+    try:
+        result = disclose(engine, customer, actor=agent, purpose=purpose)
+    finally:
+        engine.close()
+    if json_:
+        render.print_json(result.to_dict())
+    else:
+        render.disclosure(result)
+
+
+@app.command()
+@handle_errors
+def forget(
+    customer: CustomerOpt,
+    db: DbOpt = None,
+    agent: AgentOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Erase a customer: tickets, feedback and profile; list the models that learned from them.
+
+    The audit log keeps only that an erasure happened. Example:
+    expertise forget --customer C00042 --db support.db
+    """
+    from expertise import render
+    from expertise.store import Store
+    from expertise.trust import forget_customer
+
+    path = _db(db, required=True)
+    assert path is not None
+    with Store(path) as store:
+        erasure = forget_customer(store, customer, actor=agent)
+    if json_:
+        render.print_json(erasure.to_dict())
+    else:
+        render.erasure(erasure)
+
+
+@app.command()
+@handle_errors
+def audit(
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="Only rows about this customer.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only rows from this date or time on "
+                                                 "(ISO-8601, UTC).")
+    ] = None,
+    db: DbOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show the audit log: who looked up, explained, changed or erased whom, when and why.
+
+    Example: expertise audit --customer C00042 --since 2026-01-01
+    """
+    from dataclasses import asdict
+
+    from expertise import render
+    from expertise.store import Store
+
+    path = _db(db, required=True)
+    assert path is not None
+    with Store(path) as store:
+        rows = store.audit_rows(customer_id=customer, since=since)
+    if json_:
+        render.print_json([asdict(r) for r in rows])
+    else:
+        render.audit(rows)
+
+
+# ---- the model lifecycle: models list | promote | rollback | prune; retrain ------------------
+
+models_app = typer.Typer(help="List, promote, roll back and prune model bundles.",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+@handle_errors
+def models_list(json_: JsonOpt = False) -> None:
+    """List the bundles in the models folder ($EXPERTISE_MODELS), marking the current one.
+
+    Example: expertise models list
+    """
+    from expertise import render
+    from expertise.lifecycle import list_models
+
+    rows = list_models()
+    if json_:
+        render.print_json(rows)
+    else:
+        render.models_table(rows)
+
+
+@models_app.command("promote")
+@handle_errors
+def models_promote(
+    version: Annotated[str, typer.Argument(help="The bundle to make current.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Make a bundle current (its files are verified first); recorded for rollback.
+
+    Example: expertise models promote 20261129-183000
+    """
+    from expertise import render
+    from expertise.lifecycle import promote
+
+    result = promote(version)
+    if json_:
+        render.print_json(result.to_dict())
+    else:
+        render.model_action(result)
+
+
+@models_app.command("rollback")
+@handle_errors
+def models_rollback(json_: JsonOpt = False) -> None:
+    """Return to the model that was current before the latest promotion.
+
+    Example: expertise models rollback
+    """
+    from expertise import render
+    from expertise.lifecycle import rollback
+
+    result = rollback()
+    if json_:
+        render.print_json(result.to_dict())
+    else:
+        render.model_action(result)
+
+
+@models_app.command("prune")
+@handle_errors
+def models_prune(
+    keep: Annotated[int, typer.Option("--keep", min=0, show_default=False,
+                                      help="How many of the newest bundles to keep (the "
+                                           "current one is always kept as well).")],
+    json_: JsonOpt = False,
+) -> None:
+    """Delete old bundles, keeping the N newest and the current one.
+
+    Example: expertise models prune --keep 3
+    """
+    from expertise import render
+    from expertise.lifecycle import prune
+
+    result = prune(keep)
+    if json_:
+        render.print_json(result.to_dict())
+    else:
+        render.prune(result)
+
+
+@app.command()
+@handle_errors
+def retrain(
+    inbox: Annotated[
+        Path | None, typer.Option("--inbox", help="Folder of new exports (default: data/inbox).")
+    ] = None,
+    db: DbOpt = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option("--data", help="Labelled export(s) to train on besides the store "
+                                    "(default: the bundled training split)."),
+    ] = None,
+    eval_: Annotated[
+        list[str] | None,
+        typer.Option("--eval", help="NAME=PATH: a fixed evaluation set to compare on "
+                                    "(repeatable; default: the bundled ones)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be ingested and trained; "
+                                             "change nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Train even if nothing changed.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Ingest new exports and feedback, train a candidate, promote it only if not worse.
+
+    The candidate and the current model are scored on the same fixed evaluation sets; it is
+    promoted unless some set loses more than 1 point of accuracy or gains severe misses.
+
+    Example: expertise retrain --inbox data/inbox --db support.db
+    """
+    from expertise import render
+    from expertise.lifecycle import retrain as run_retrain
+
+    sets = None
+    if eval_:
+        sets = {}
+        for pair in eval_:
+            name, sep, path = pair.partition("=")
+            if not sep or not name.strip() or not path.strip():
+                raise _usage(f"--eval {pair!r}: expected NAME=PATH, e.g. eval_split=recent.csv")
+            sets[name.strip()] = Path(path.strip())
+    report = run_retrain(inbox=inbox, db_path=_db(db, required=True), base_data=data or None,
+                         eval_sets=sets, dry_run=dry_run, force=force)
+    if json_:
+        render.print_json(report.to_dict())
+    else:
+        render.retrain(report)
 
 
 def main() -> None:

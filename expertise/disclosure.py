@@ -1,95 +1,182 @@
-"""What we tell a customer: the data used, what was inferred, what they gain, their choices."""
+"""What we tell a customer: the data used, what was inferred, what they gain, their choices.
+
+The statement is written to be read aloud or sent as it is: plain words, no internal names,
+and nothing personal beyond what the customer gave us (it does not even repeat their id).
+It describes exactly what an answer for this customer would use: the same earlier tickets
+(the most recent :data:`expertise.engine.HISTORY_LIMIT`) and the same model, scored as a new
+contact that has said nothing yet, so the level stated is the one the tool starts from.
+
+>>> d = disclose(engine, "C00042", actor="agent-7")                  # doctest: +SKIP
+>>> print(d.statement)                                               # doctest: +SKIP
+What we used: the 3 messages you sent us between March 2025 and June 2025. ...
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from expertise.errors import StoreError, UnknownCustomerError
 
-PLAIN_LEVEL = {
+__all__ = ["HOW_SURE", "PLAIN_LEVEL", "Disclosure", "disclose"]
+
+#: What each level means to a customer: the kind of guide they get.
+PLAIN_LEVEL: dict[str, str] = {
     "novice": "step-by-step guides that explain each button and light",
-    "intermediate": "short guides with the menu steps, for someone comfortable with everyday "
+    "intermediate": "short guides with the menu steps, for someone at ease with everyday "
                     "technology",
-    "expert": "the exact technical settings, without the basics",
+    "expert": "guides that give the exact technical settings and skip the basics",
 }
-HOW_SURE = ((0.8, "quite sure"), (0.6, "fairly sure"), (0.0, "not very sure"))
+#: Confidence in words, highest bound first.
+HOW_SURE: tuple[tuple[float, str], ...] = (
+    (0.8, "quite sure"), (0.6, "fairly sure"), (0.0, "not very sure"),
+)
+SECTIONS: tuple[str, ...] = ("used", "inferred", "gain", "choices")
 
 
 @dataclass
 class Disclosure:
+    """The statement and the facts behind it (the JSON of ``expertise explain --json``).
+
+    ``tickets_held`` counts the customer's tickets in the store; ``tickets_used`` those that
+    personalise answers (none after an opt-out). ``first`` and ``last`` are the dates of the
+    tickets used. ``sections`` holds the four paragraphs of ``statement`` by name.
+    """
+
     customer_id: str
     opted_out: bool
+    tickets_held: int
     tickets_used: int
     first: str | None
     last: str | None
     level: str | None
     confidence: float | None
     statement: str
+    sections: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _month(ts: str | None) -> str:
-    if not ts:
-        return "an unknown date"
+def _month(ts: str) -> str:
     try:
         return datetime.fromisoformat(ts).strftime("%B %Y")
     except ValueError:
         return ts[:10]
 
 
+def _period(first: str | None, last: str | None) -> str:
+    if not first or not last:
+        return ""
+    a, b = _month(first), _month(last)
+    return f" in {a}" if a == b else f" between {a} and {b}"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
              purpose: str | None = None) -> Disclosure:
-    """The plain-language statement for `expertise explain` and the session's `:why`."""
-    from expertise.engine import current_actor
+    """The plain-language statement for ``expertise explain`` and the session's ``:why``.
+
+    Appends an ``explain`` row to the audit log.
+
+    Parameters
+    ----------
+    engine : expertise.engine.Engine
+        An engine with a store (``db_path``).
+    customer_id : str
+    actor, purpose : str, optional
+        Recorded in the audit log (``actor`` defaults to the login name).
+
+    Raises
+    ------
+    StoreError
+        If the engine has no store.
+    UnknownCustomerError
+        If the store does not know the customer.
+    """
+    from expertise.trust import current_actor
 
     store = engine.store
     if store is None:
         raise StoreError("explain needs the store: pass --db PATH or set EXPERTISE_DB")
     customer = store.customer(customer_id)
     if customer is None:
-        raise UnknownCustomerError(f"customer {customer_id!r} is not in the store {store.path}")
+        shown = customer_id if len(customer_id) <= 60 else customer_id[:57] + "..."
+        raise UnknownCustomerError(
+            f"customer {shown!r} is not in the store {store.path}: we hold nothing about them "
+            "(check the id, or ingest their tickets with `expertise ingest`)"
+        )
     store.audit(actor or current_actor(), "explain", customer_id=customer_id, purpose=purpose)
-    opted_out = getattr(customer, "consent", "granted") == "opted_out"
-    history = store.history(customer_id, limit=100_000)
-    dates = sorted(h.created_at for h in history if h.created_at)
+    held = int(customer.ticket_count)
+    if customer.consent == "opted_out":
+        # Not profiled: the history is neither read nor scored, only counted.
+        sections = _opted_out_sections(held)
+        return Disclosure(customer_id, True, held, 0, None, None, None, None,
+                          "\n\n".join(sections[k] for k in SECTIONS), sections)
+
+    prior = engine.prior_tickets(customer_id, before=None)
+    dates = sorted(p.created_at for p in prior if p.created_at)
     first, last = (dates[0], dates[-1]) if dates else (None, None)
-    n = len(history)
-    choices = ("Your choices: you can ask us at any time to stop tailoring answers to you; you "
-               "will get the same help, written for a general audience. You can also ask us to "
-               "delete your ticket history and this profile completely.")
-    if opted_out:
-        statement = (
-            "You asked us not to tailor answers to you, so we do not look at your past messages "
-            "and we have not worked out anything about you. We keep your messages only to "
-            "handle your requests. " + choices.replace("stop tailoring", "start tailoring again")
-            .replace("; you will get the same help, written for a general audience", ""))
-        return Disclosure(customer_id, True, 0, first, last, None, None, statement)
     level = confidence = None
-    if n:
-        prior = engine.prior_tickets(customer_id, before=None)
+    if prior:
+        # A new contact that has said nothing yet: what the history alone suggests.
         ans = engine.score_rows([""], customer_ids=[None], created_at=[None],
                                 external_priors=[prior], explain=False)[0]
         level, confidence = ans.level, ans.confidence
-    if not n or level is None:
-        inferred = ("What we worked out: nothing yet. With no earlier messages we give "
-                    "everyone the same general answers.")
+    labelled = any(p.labelled for p in prior)
+    sections = _sections(len(prior), held, first, last, level, confidence, labelled)
+    return Disclosure(customer_id, False, held, len(prior), first, last, level, confidence,
+                      "\n\n".join(sections[k] for k in SECTIONS), sections)
+
+
+_REMOVED = ("Before anything is stored we take out names, phone numbers, email addresses, "
+            "card and bank details and home addresses, so these are never used.")
+
+
+def _sections(used: int, held: int, first: str | None, last: str | None, level: str | None,
+              confidence: float | None, labelled: bool) -> dict[str, str]:
+    if used:
+        which = (f"the {_count(used, 'message')} you sent us" if used >= held else
+                 f"the {used} most recent of the {held} messages you sent us")
+        adviser = (" Where an adviser noted which kind of guide suited you, we used that too."
+                   if labelled else "")
+        data = (f"What we used: {which}{_period(first, last)}. From each one we looked at how "
+                "you described the problem (for example whether you used technical terms, "
+                "quoted an error message or said what you had already tried), what the "
+                "problem was about, and when you sent it; recent messages count for more."
+                f"{adviser} {_REMOVED}")
     else:
-        sure = next(word for bound, word in HOW_SURE if (confidence or 0) >= bound)
-        inferred = (f"What we worked out: that {PLAIN_LEVEL[level]} probably suit you best. "
-                    f"We are {sure} about this ({confidence:.0%}), and an adviser can always "
-                    "change it.")
-    plural = "message" if n == 1 else "messages"
-    used = (f"What we used: the {n} {plural} you sent us between {_month(first)} and "
-            f"{_month(last)}: the words you used to describe each problem (for example whether "
-            "you mentioned settings, error messages or what you had already tried) and what "
-            "each problem was about. Names, phone numbers, email addresses, card details and "
-            "addresses are removed before anything is stored, and are never used."
-            if n else "What we used: nothing; we have no earlier messages from you.")
-    gain = ("What you get: answers pitched to you, so the adviser can skip what you already "
-            "know or take you through each step, and calls are shorter.")
-    return Disclosure(customer_id, False, n, first, last, level, confidence,
-                      "\n\n".join([used, inferred, gain, choices]))
+        data = "What we used: nothing so far; we have no earlier messages from you."
+    if level is None or confidence is None:
+        inferred = ("What we worked out: nothing yet. Until we have earlier messages from you, "
+                    "each answer is based only on how you describe the problem at the time.")
+    else:
+        sure = next(word for bound, word in HOW_SURE if confidence >= bound)
+        inferred = (f"What we worked out: {PLAIN_LEVEL[level]} probably suit you best. We are "
+                    f"{sure} about this ({confidence:.0%}), and an adviser can change it at any "
+                    "time.")
+    gain = ("What you get: answers pitched at the right level for you, so the adviser can skip "
+            "what you already know or take you through every step, and calls are shorter.")
+    choices = ("Your choices: you can ask us at any time to stop tailoring answers to you. You "
+               "will still get the same help, written for a general audience, and your "
+               "messages will no longer be used to improve our service. You can also ask us "
+               "to delete your message history and everything we worked out from it.")
+    return {"used": data, "inferred": inferred, "gain": gain, "choices": choices}
+
+
+def _opted_out_sections(held: int) -> dict[str, str]:
+    kept = (f"We keep your {_count(held, 'message')} only to deal with your requests"
+            if held else "We keep your messages only to deal with your requests")
+    return {
+        "used": ("What we used: nothing. You asked us not to tailor answers to you, so we do "
+                 "not look at your past messages to decide how to help you."),
+        "inferred": "What we worked out: nothing about you, and we keep no estimate about you.",
+        "gain": (f"What you get: the same help as everyone, written for a general audience. "
+                 f"{kept}, and we do not use them to improve our service."),
+        "choices": ("Your choices: you can ask us at any time to tailor answers to you again. "
+                    "You can also ask us to delete your message history completely."),
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -24,8 +23,11 @@ from expertise.ranker import (
     rank_topics,
 )
 from expertise.text import looks_english, prepare
+from expertise.trust import current_actor
 
 HISTORY_LIMIT = 50
+#: Next topics below this probability are not worth the agent's attention.
+MIN_ALTERNATIVE_SCORE = 0.02
 
 
 @dataclass
@@ -354,7 +356,7 @@ class Engine:
             why = "simpler version" if LEVEL_INDEX[lv] < LEVEL_INDEX[level] else "more technical"
             out.append(ArticleRef(a.id, a.topic, a.level, a.title, a.summary, why))
         for t, s in ranked[1:]:
-            if len(out) >= top + (2 if include_levels else 1):
+            if len(out) >= top + (2 if include_levels else 1) or s < MIN_ALTERNATIVE_SCORE:
                 break
             lv = level if level in self.available[t] else self.available[t][0]
             a = self.kb.topics[t].articles[lv]
@@ -387,10 +389,3 @@ def _join(subject: Any, body: Any) -> str:
     subject = "" if subject is None else str(subject).strip()
     body = "" if body is None else str(body)
     return f"{subject}. {body}" if subject else body
-
-
-def current_actor() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"

@@ -1,7 +1,7 @@
 """The lean inference path: the fitted model as plain arrays, scored with numpy alone.
 
 A one-shot `expertise answer` cannot afford to import scikit-learn (about 1 s) or unpickle a large
-vocabulary, so training exports every linear piece to `lean.npz` and `lean.json`. Scoring here
+vocabulary, so training exports every linear piece to `lean.json` and `lean.*.npy`. Scoring here
 reproduces the scikit-learn pipeline's numbers (a test checks they agree to 1e-9); batch scoring
 uses the same code on chunks, with scipy's sparse product when it is already loaded.
 No pickle is involved, so loading a lean model cannot run code.
@@ -23,7 +23,11 @@ from expertise.history import HISTORY_FEATURES, terseness
 from expertise.text import DENSE_FEATURES, Evidence, analyze, wording_features
 
 LEAN_JSON = "lean.json"
-LEAN_NPZ = "lean.npz"
+#: Big arrays are stored as plain .npy files and memory-mapped, so a one-shot answer reads only
+#: the rows of the words it sees; the large weight matrix is float32 (half the size, scores
+#: agree with float64 to about 1e-6).
+MMAP_ARRAYS = ("W",)
+FLOAT32_ARRAYS = ("W",)
 S2_EXTRA = ("wording_1", "wording_2", "wording_terse")
 
 
@@ -64,17 +68,25 @@ class LeanModel:
             "levels": self.levels, "topics": self.topics, "topic_domains": self.topic_domains,
             "vocabulary": self.vocabulary, "lexicon": sorted(self.lexicon), "meta": self.meta,
         }
-        json_path, npz_path = folder / LEAN_JSON, folder / LEAN_NPZ
+        doc["arrays"] = sorted(self.arrays)
+        json_path = folder / LEAN_JSON
         json_path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-        with npz_path.open("wb") as fh:
-            np.savez_compressed(fh, **self.arrays)
-        return [json_path, npz_path]
+        paths = [json_path]
+        for name, value in self.arrays.items():
+            path = folder / f"lean.{name}.npy"
+            array = np.asarray(value, dtype=np.float32 if name in FLOAT32_ARRAYS else None)
+            np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+            paths.append(path)
+        return paths
 
     @classmethod
     def load(cls, folder: Path) -> LeanModel:
         doc = json.loads((folder / LEAN_JSON).read_text(encoding="utf-8"))
-        with np.load(folder / LEAN_NPZ, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        arrays = {
+            name: np.load(folder / f"lean.{name}.npy", allow_pickle=False,
+                          mmap_mode="r" if name in MMAP_ARRAYS else None)
+            for name in doc["arrays"]
+        }
         return cls(
             levels=doc["levels"], topics=doc["topics"], topic_domains=doc["topic_domains"],
             vocabulary=doc["vocabulary"], lexicon=frozenset(doc["lexicon"]), arrays=arrays,

@@ -17,7 +17,7 @@ from expertise.config import LEVEL_UTILITY, LEVELS
 #: How strongly feedback moves a topic (log-odds per unit of net helpfulness).
 FEEDBACK_TOPIC_WEIGHT = 0.4
 #: How strongly feedback moves the expected fit of one article's level.
-FEEDBACK_LEVEL_WEIGHT = 0.08
+FEEDBACK_LEVEL_WEIGHT = 0.15
 #: Pseudo-count: feedback needs a few votes before it moves anything much.
 FEEDBACK_PRIOR = 5.0
 

@@ -178,3 +178,252 @@ def evaluation(report: dict[str, Any]) -> None:
         for line in extra:
             console.print(f"  {line}")
         console.print()
+
+
+def session_event(event: Any) -> None:
+    """Render one session event (answer, article, message, help, disclosure, error)."""
+    if event.kind == "answer" and event.answer is not None:
+        if event.message:
+            console.print(event.message, style="dim", markup=False)
+        answer(event.answer, show_body=False)
+    elif event.kind == "article":
+        article(event.data["article"])
+    elif event.kind == "disclosure":
+        disclosure(event.data["disclosure"])
+    elif event.kind == "error":
+        err_console.print(f"Error: {event.message}", style="red", markup=False)
+    elif event.message:
+        console.print(event.message, markup=False, highlight=False)
+
+
+def disclosure(disc: Any) -> None:
+    """The customer statement, ready to read aloud or send, and the facts behind it."""
+    from rich.text import Text
+
+    body = Text(disc.statement)
+    if disc.opted_out:
+        facts = f"opted out; {disc.tickets_held} tickets held, none used"
+    elif disc.level is not None:
+        facts = (f"{disc.tickets_used} of {disc.tickets_held} tickets used; starts from "
+                 f"{disc.level} ({disc.confidence:.0%})")
+    else:
+        facts = f"{disc.tickets_used} of {disc.tickets_held} tickets used; no level yet"
+    title = Text("What we use about this customer, and why", style="bold")
+    console.print(Panel(body, title=title, subtitle=Text(facts), expand=False, width=88))
+    console.print(Text(f"customer {disc.customer_id}; read aloud or send as it is", style="dim"))
+
+
+def ingest_data(report: Any, db: Any) -> dict[str, Any]:
+    return {
+        "input": str(report.path), "format": report.format, "db": str(db),
+        "rows_read": report.rows_read, "added": report.added, "updated": report.updated,
+        "unchanged": report.unchanged, "rejected": report.rejected,
+        "reject_reasons": report.reject_reasons,
+        "rejects_path": str(report.rejects_path) if report.rejects_path else None,
+        "invalid_byte_rows": report.invalid_byte_rows, "seconds": round(report.seconds, 3),
+    }
+
+
+def ingest(report: Any, db: Any) -> None:
+    from rich.text import Text
+
+    line = Text(f"{report.path.name} ({report.format}): {report.rows_read} rows read; "
+                f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+                f"{report.rejected} rejected; store {db}")
+    console.print(line, soft_wrap=True)
+    if not report.added and not report.updated:
+        console.print("nothing added: every accepted row was already in the store"
+                      if report.unchanged else "nothing added", markup=False)
+    if report.rejects_path:
+        reasons = "; ".join(f"{n} {r}" for r, n in sorted(report.reject_reasons.items(),
+                                                          key=lambda kv: -kv[1]))
+        err_console.print(Text(f"rejected rows listed in {report.rejects_path} ({reasons})"),
+                          soft_wrap=True)
+    if report.invalid_byte_rows:
+        err_console.print(Text(f"{report.invalid_byte_rows} rows had bytes that are not UTF-8; "
+                               "they were replaced with \ufffd"))
+
+
+def feedback(data: dict[str, Any]) -> None:
+    from rich.text import Text
+
+    verdict = "helped" if data["helpful"] else "did not help"
+    line = f"feedback {data['id']} recorded: {data['article_id']} {verdict}"
+    if data["corrected_level"]:
+        line += f"; caller's level noted as {data['corrected_level']} (a training label)"
+    console.print(Text(line), soft_wrap=True)
+    if not data["ticket_in_store"]:
+        err_console.print(Text(f"note: ticket {data['ticket_id']} is not in the store; the "
+                               "feedback is kept without a customer", style="yellow"),
+                          soft_wrap=True)
+
+
+def consent(change: Any) -> None:
+    from rich.text import Text
+
+    who = f"customer {change.customer_id}"
+    if change.consent == "opted_out":
+        text = (f"{who} opted out of personalisation: answers are neutral, their history is "
+                "not used and their tickets are left out of training")
+    else:
+        text = f"{who} opted in: answers use their earlier tickets again"
+    if change.previous is None:
+        text += " (new to the store)"
+    elif not change.changed:
+        text += " (no change)"
+    console.print(Text(text), soft_wrap=True)
+
+
+def erasure(report: Any) -> None:
+    from rich.text import Text
+
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+    console.print(Text(
+        f"erased: {count(report.tickets_deleted, 'ticket')}, "
+        f"{count(report.feedback_deleted, 'feedback entry').replace('entrys', 'entries')} and "
+        f"the customer record; their id was removed from "
+        f"{count(report.audit_rows_anonymised, 'audit row')}. The audit log keeps only that an "
+        "erasure happened."), soft_wrap=True)
+    models = report.models
+    if models.trained_on:
+        console.print(Text(
+            "model versions trained on this customer: " + ", ".join(models.trained_on)
+            + ". Retrain (`make retrain`) to replace them: erased customers are left out.",
+            style="bold"), soft_wrap=True)
+    else:
+        console.print("no model version on this install was trained on this customer",
+                      markup=False)
+    if models.unverifiable:
+        console.print(Text(
+            "cannot tell for versions fingerprinted on another install: "
+            + ", ".join(models.unverifiable), style="dim"), soft_wrap=True)
+
+
+def audit(rows: list[Any]) -> None:
+    from rich.text import Text
+
+    if not rows:
+        console.print("no audit entries match", markup=False)
+        return
+    table = Table(title=f"Audit log: {len(rows)} entries (times in UTC)", show_edge=False)
+    for col in ("time", "actor", "action"):
+        table.add_column(col, no_wrap=True)
+    for col in ("customer", "purpose", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*(Text(v or "") for v in (r.at, r.actor, r.action, r.customer_id,
+                                                 r.purpose, r.detail)))
+    console.print(table)
+
+
+# ---- model lifecycle ---------------------------------------------------------------------------
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1%}"
+
+
+def models_table(rows: list[dict[str, Any]]) -> None:
+    """`expertise models list`: one row per bundle, oldest first, the current one marked."""
+    if not rows:
+        console.print("no model bundles; build one with `make train`", markup=False)
+        return
+    sets = sorted({name for r in rows for name in r["metrics"]})
+    table = Table(title="Model bundles (* = current)", show_edge=False)
+    for col in ("", "version", "created", "tickets", "customers"):
+        table.add_column(col, justify="right" if col in ("tickets", "customers") else "left")
+    for name in sets:
+        table.add_column(f"{name} acc", justify="right")
+        table.add_column(f"{name} severe", justify="right")
+    table.add_column("retrain gate")
+    for r in rows:
+        cells = ["*" if r["current"] else "", r["version"], str(r["created"]),
+                 str(r["train_tickets"] if r["train_tickets"] is not None else "-"),
+                 str(r["train_customers"] if r["train_customers"] is not None else "-")]
+        for name in sets:
+            m = r["metrics"].get(name) or {}
+            acc = m.get("accuracy")
+            cells += ["-" if acc is None else f"{acc:.3f}", _pct(m.get("severe_miss_rate"))]
+        cells.append(r["decision"] or "")
+        table.add_row(*cells, style="bold" if r["current"] else None)
+    console.print(table)
+
+
+def model_action(result: Any) -> None:
+    """`models promote` / `models rollback`."""
+    for note in result.notes:
+        err_console.print(note, markup=False)
+    if not result.changed:
+        return
+    verb = "promoted" if result.action == "promote" else "rolled back to"
+    console.print(f"{verb} {result.version} (was {result.previous or 'none'}); "
+                  "it is now current", markup=False)
+
+
+def prune(result: Any) -> None:
+    removed = ", ".join(result.removed) or "nothing"
+    console.print(f"removed: {removed}; kept: {', '.join(result.kept) or 'nothing'}",
+                  markup=False)
+
+
+def retrain(report: Any) -> None:
+    """`expertise retrain`: the inbox, the training data, the comparison and the decision."""
+    from pathlib import Path
+
+    from rich.text import Text
+
+    if report.inbox:
+        console.print(f"inbox: {len(report.inbox)} export(s)", markup=False)
+    else:
+        console.print("inbox: empty", markup=False)
+    for f in report.inbox:
+        name = Path(f.path).name
+        if f.kind == "feedback":
+            what = (f"{f.rows} rows, {f.added} added ({f.helpful} helpful, {f.not_helpful} "
+                    f"not helpful, {f.corrections} level corrections), {f.unchanged} already "
+                    f"stored, {f.rejected} rejected")
+        else:
+            what = (f"{f.rows} rows, {f.added} added, {f.updated} updated, {f.unchanged} "
+                    f"unchanged, {f.rejected} rejected")
+        where = f" -> {f.moved_to}" if f.moved_to else ""
+        rejects = f" (rejects: {f.rejects_path})" if f.rejects_path else ""
+        console.print(Text(f"  {f.kind:8} {name}: {what}{where}{rejects}"))
+    c = report.training
+    console.print(Text(
+        f"training data: {c.get('total', 0)} tickets from {c.get('customers', 0)} customers "
+        f"({c.get('base', 0)} from the training exports, {c.get('store', 0)} labelled in the "
+        f"store, {c.get('corrected', 0)} labels corrected by agents; left out: "
+        f"{c.get('opted_out', 0)} opted out, {c.get('erased', 0)} erased, "
+        f"{c.get('evaluation_overlap', 0)} in the evaluation sets)"))
+    if report.checks:
+        table = Table(title="Candidate against the current model, same evaluation sets",
+                      show_edge=False)
+        for col in ("set", "metric", f"current {report.current}",
+                    f"candidate {report.candidate}", "change", "rule", ""):
+            table.add_column(col, justify="right" if col.startswith(("current", "candidate",
+                                                                     "change")) else "left")
+        for chk in report.checks:
+            acc = chk.metric == "accuracy"
+            fmt = (lambda v: "-" if v is None else f"{v:.3f}") if acc else _pct
+            change = ("-" if chk.current is None or chk.candidate is None else
+                      f"{(chk.candidate - chk.current) * 100:+.1f} pt")
+            table.add_row(chk.set, "accuracy" if acc else "severe misses", fmt(chk.current),
+                          fmt(chk.candidate), change, chk.rule,
+                          Text("ok", style="green") if chk.passed else Text("FAIL", style="red"))
+        console.print(table)
+    elif report.candidate_metrics:
+        for name, m in report.candidate_metrics.items():
+            console.print(f"  {name}: accuracy {m.get('accuracy')}, severe misses "
+                          f"{_pct(m.get('severe_miss_rate'))}", markup=False)
+    style = {"promoted": "bold green", "refused": "bold red"}.get(report.decision, "bold")
+    head = report.decision.upper()
+    if report.decision == "promoted":
+        head += f": {report.candidate} is now current (was {report.current or 'none'})"
+    elif report.decision == "refused":
+        head += f": {report.current} stays current; candidate {report.candidate} kept, not current"
+    console.print(Text(head, style=style))
+    for reason in report.reasons:
+        console.print(Text(f"  {reason}"))
+    if report.comparison_path:
+        console.print(Text(f"comparison saved to {report.comparison_path}", style="dim"))

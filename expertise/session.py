@@ -17,7 +17,7 @@ from expertise.errors import ExpertiseError, InputError
 
 HELP = """Type what the caller says, a line at a time; the estimate updates after each line.
   :customer ID    look up a customer (history, consent)
-  :show N         open alternative N
+  :show [N]       open the suggested article, or alternative N
   :helpful        the suggested article helped
   :not-helpful    it did not help
   :level LEVEL    correct the caller's level (novice, intermediate, expert)
@@ -133,8 +133,12 @@ class Session:
         if cmd == "show":
             if self.last is None:
                 raise InputError("nothing to show yet: type what the caller says first")
+            if not arg and self.last.article is not None:  # the suggested article in full
+                return Event("article", message=self.last.article.id,
+                             data={"article": self.engine.kb.article(self.last.article.id)})
             if not arg.isdigit() or not 1 <= int(arg) <= len(self.last.alternatives):
-                raise InputError(f":show takes 1 to {len(self.last.alternatives)}")
+                raise InputError(f":show takes 1 to {len(self.last.alternatives)} "
+                                 "(or nothing, for the suggested article)")
             alt = self.last.alternatives[int(arg) - 1]
             article = self.engine.kb.article(alt.id)
             return Event("article", message=alt.id, data={"article": article})

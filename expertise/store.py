@@ -695,6 +695,15 @@ class Store:
         """How many tickets the store holds."""
         return int(self._query("SELECT count(*) FROM tickets")[0][0])
 
+    def has_ticket(self, ticket_id: str) -> bool:
+        """Whether the store holds a ticket with this id."""
+        return bool(self._query("SELECT 1 FROM tickets WHERE ticket_id = ?", (ticket_id,)))
+
+    def opted_out_customers(self) -> set[str]:
+        """Ids of the customers who opted out of personalisation (and of training)."""
+        rows = self._query("SELECT customer_id FROM customers WHERE consent = 'opted_out'")
+        return {str(r[0]) for r in rows}
+
     def training_frame(self, *, exclude_opted_out: bool = True) -> pd.DataFrame:
         """Labelled tickets as a data frame for training.
 
@@ -734,7 +743,11 @@ class Store:
     # -- consent, predictions, feedback -------------------------------------------------------
 
     def set_consent(self, customer_id: str, consent: str) -> None:
-        """Record ``granted`` or ``opted_out`` for a customer (created if unknown)."""
+        """Record ``granted`` or ``opted_out`` for a customer (created if unknown).
+
+        Opting out also clears the levels the model predicted for their stored tickets: an
+        opted-out customer keeps their tickets, but nothing inferred about them.
+        """
         if consent not in CONSENTS:
             raise InputError(f"consent must be one of {', '.join(CONSENTS)}, got {consent!r}")
         if not customer_id:
@@ -747,6 +760,12 @@ class Store:
                 "consent = excluded.consent, updated_at = excluded.updated_at",
                 (customer_id, consent, now, now),
             )
+            if consent == "opted_out":
+                conn.execute(
+                    "UPDATE tickets SET predicted_level = NULL, predicted_confidence = NULL "
+                    "WHERE customer_id = ?",
+                    (customer_id,),
+                )
 
     def record_prediction(self, ticket_id: str, level: str, confidence: float) -> None:
         """Store the model's level and confidence for a ticket."""

@@ -117,7 +117,7 @@ def fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResult
     oof = np.zeros((len(frame), 2))
     for tr, te in folds.split(X, y, groups):
         fold_model = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(X[tr], y[tr])
-        oof[te] = fold_model.decision_function(X[te]).reshape(len(te), -1)
+        oof[te] = fold_model.cumulative_decision(X[te])
     stage1 = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(X, y)
 
     from expertise.classifier_math import cumulative_to_proba
@@ -320,6 +320,7 @@ def train_bundle(
                                 sets=eval_sets if eval_sets is not None else default_eval_sets())
         extra = plots(metrics)
     result.facts["train_seconds"] = round(time.perf_counter() - started, 2)
+    result.facts["code_fingerprint"] = code_fingerprint()
     bundle = artifacts.save_bundle(
         lean=result.lean,
         sklearn_objects={"model": result.model, "topic_model": result.topic_model,
@@ -330,8 +331,21 @@ def train_bundle(
         salt_id=salt_id(salt), extra_files=extra,
     )
     if promote:
-        artifacts.set_current(version, out_dir)
+        artifacts.set_current(version, out_dir, reason="expertise train --promote")
     return TrainReport(version, bundle.path, promote, result.facts, metrics)
+
+
+def code_fingerprint() -> str:
+    """SHA-256 over the package's own Python files (name and content), in a stable order:
+    recorded in each bundle so that `expertise train --if-changed` sees code changes."""
+    from expertise.config import PACKAGE_DIR
+
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def default_eval_sets() -> dict[str, Path]:

@@ -1,0 +1,791 @@
+"""The model lifecycle: list, promote, roll back and prune bundles; retrain behind a gate.
+
+`retrain` is what `make retrain` runs:
+
+1. every export in the inbox (default ``data/inbox/``) goes into the store and then moves to
+   ``inbox/done/``; ticket exports are ingested as tickets, feedback files (``ticket_id``,
+   ``article_id``, ``helpful`` and/or ``corrected_level``) as feedback. Helpful votes feed the
+   ranker at answer time; corrected levels become training labels;
+2. the training data is the bundled training split plus the store's labelled tickets
+   (de-duplicated by ticket id, the store's copy winning), with agents' latest level
+   corrections applied, and without opted-out customers, erased customers, or any ticket or
+   customer of the fixed evaluation sets;
+3. when that data, the knowledge base and the code are exactly what the current model was
+   trained on there is nothing to do; otherwise a candidate is trained, the candidate and the
+   current model are scored on the same fixed evaluation sets, and the candidate is promoted
+   only if no set's accuracy drops by more than :data:`MAX_ACCURACY_DROP` and no set's
+   severe-miss rate rises. The comparison is saved as ``models/<candidate>.comparison.json``.
+
+Promotions and rollbacks are recorded in ``models/history.jsonl``
+(:func:`expertise.artifacts.set_current`); :func:`rollback` walks back through them.
+
+>>> report = retrain(dry_run=True)          # doctest: +SKIP
+>>> report.decision                          # doctest: +SKIP
+'dry run'
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from expertise import artifacts, config
+from expertise.config import LEVELS
+from expertise.errors import InputError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from expertise.store import Store
+
+__all__ = [
+    "MAX_ACCURACY_DROP",
+    "Check",
+    "InboxFile",
+    "ModelAction",
+    "PruneResult",
+    "RetrainReport",
+    "TrainingData",
+    "collect_training_data",
+    "gate",
+    "ingest_feedback_file",
+    "list_models",
+    "promote",
+    "prune",
+    "retrain",
+    "rollback",
+    "staleness",
+]
+
+#: The largest accuracy drop (on any fixed evaluation set) a candidate may show and still win.
+MAX_ACCURACY_DROP = 0.01
+COMPARISON_SUFFIX = ".comparison.json"
+#: Floating-point slack for the gate: the figures are rounded to four decimals.
+_EPS = 1e-9
+
+_TRUE = {"1", "true", "yes", "y", "helpful", "t"}
+_FALSE = {"0", "false", "no", "n", "not helpful", "not_helpful", "unhelpful", "f"}
+
+
+def _root(root: Path | None) -> Path:
+    return Path(root) if root is not None else config.models_dir()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# ---- listing, promotion, rollback, pruning ----------------------------------------------------
+
+
+def list_models(root: Path | None = None) -> list[dict[str, Any]]:
+    """Every bundle in the models folder, oldest first.
+
+    Each row: ``version``, ``created``, ``train_tickets``, ``train_customers``, ``metrics``
+    (per evaluation set: accuracy and severe-miss rate), ``current`` (bool) and ``decision``
+    (the retrain gate's verdict, when the bundle came from `retrain`).
+    """
+    root = _root(root)
+    current = artifacts.current_version(root)
+    rows = []
+    for manifest in artifacts.list_bundles(root):
+        version = str(manifest.get("version", ""))
+        facts = manifest.get("facts") or {}
+        metrics = {
+            name: {"accuracy": m.get("accuracy"), "severe_miss_rate": m.get("severe_miss_rate")}
+            for name, m in (manifest.get("metrics") or {}).items()
+            if isinstance(m, dict)
+        }
+        decision = None
+        comparison = root / f"{version}{COMPARISON_SUFFIX}"
+        if comparison.exists():
+            try:
+                decision = json.loads(comparison.read_text(encoding="utf-8")).get("decision")
+            except json.JSONDecodeError:
+                decision = "unreadable comparison file"
+        rows.append({
+            "version": version, "created": manifest.get("created", ""),
+            "train_tickets": facts.get("train_tickets"),
+            "train_customers": facts.get("train_customers"),
+            "metrics": metrics, "current": version == current, "decision": decision,
+        })
+    rows.sort(key=lambda r: (str(r["created"]), r["version"]))
+    return rows
+
+
+@dataclass
+class ModelAction:
+    """What `promote` or `rollback` did."""
+
+    action: str
+    version: str
+    previous: str | None
+    changed: bool
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def promote(version: str, root: Path | None = None, *, reason: str = "manual") -> ModelAction:
+    """Make `version` current after verifying its manifest and file hashes.
+
+    Raises
+    ------
+    ModelNotFoundError
+        No such bundle.
+    ArtifactError
+        The bundle fails verification (a file changed or is missing).
+    """
+    root = _root(root)
+    if not (root / version / artifacts.MANIFEST).exists():
+        known = ", ".join(r["version"] for r in list_models(root)) or "none"
+        raise ModelNotFoundError(
+            f"no bundle {version!r} in {root} (bundles: {known}); see `expertise models list`"
+        )
+    artifacts.open_bundle(root / version, root=root)
+    previous = artifacts.current_version(root)
+    if previous == version:
+        return ModelAction("promote", version, previous, False, [f"{version} is already current"])
+    artifacts.set_current(version, root, action="promote", reason=reason)
+    return ModelAction("promote", version, previous, True)
+
+
+def _promotion_stack(entries: Iterable[dict[str, Any]]) -> list[str]:
+    """Replay the history: a promotion pushes a version, a rollback pops one."""
+    stack: list[str] = []
+    for entry in entries:
+        version, previous = str(entry["version"]), entry.get("previous")
+        if entry.get("action") == "rollback":
+            if stack and stack[-1] == previous:
+                stack.pop()
+        elif previous and (not stack or stack[-1] != previous):
+            # the pointer moved without a record (edited by hand): treat it as a promotion
+            stack.append(str(previous))
+        if not stack or stack[-1] != version:
+            stack.append(version)
+    return stack
+
+
+def rollback(root: Path | None = None) -> ModelAction:
+    """Return to the version that was current before the latest promotion.
+
+    Repeated rollbacks walk further back through ``models/history.jsonl``. Versions pruned
+    since are skipped (and named in the notes).
+
+    Raises
+    ------
+    ModelNotFoundError
+        No current model, or nothing earlier to return to.
+    """
+    root = _root(root)
+    current = artifacts.current_version(root)
+    if current is None:
+        raise ModelNotFoundError(f"no current model in {root}; nothing to roll back")
+    stack = _promotion_stack(artifacts.read_history(root))
+    if not stack or stack[-1] != current:
+        stack.append(current)
+    stack.pop()
+    notes: list[str] = []
+    while stack:
+        target = stack.pop()
+        if target == current:
+            continue
+        if (root / target / artifacts.MANIFEST).exists():
+            artifacts.open_bundle(root / target, root=root)
+            artifacts.set_current(target, root, action="rollback",
+                                  reason=f"rollback from {current}")
+            return ModelAction("rollback", target, current, True, notes)
+        notes.append(f"skipped {target}: no longer in {root} (pruned?)")
+    raise ModelNotFoundError(
+        f"nothing to roll back to: {root / artifacts.HISTORY} records no earlier version that "
+        f"still exists; choose one with `expertise models promote VERSION`"
+    )
+
+
+@dataclass
+class PruneResult:
+    kept: list[str]
+    removed: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prune(keep: int, root: Path | None = None) -> PruneResult:
+    """Delete all but the `keep` newest bundles; the current one is always kept as well.
+
+    A bundle's comparison file goes with it. Each folder is renamed to a hidden name before it
+    is deleted, so an interrupted prune never leaves a half bundle that looks whole.
+    """
+    if keep < 0:
+        raise InputError(f"--keep must be zero or more, got {keep}")
+    root = _root(root)
+    rows = list_models(root)
+    newest_first = [r["version"] for r in reversed(rows)]
+    current = artifacts.current_version(root)
+    kept = set(newest_first[:keep]) | ({current} if current else set())
+    removed = []
+    for version in newest_first:
+        if version in kept:
+            continue
+        folder = root / version
+        doomed = root / f".{version}.pruning-{os.getpid()}"
+        folder.rename(doomed)
+        shutil.rmtree(doomed)
+        (root / f"{version}{COMPARISON_SUFFIX}").unlink(missing_ok=True)
+        removed.append(version)
+    return PruneResult([v for v in reversed(newest_first) if v in kept], list(reversed(removed)))
+
+
+# ---- inbox ------------------------------------------------------------------------------------
+
+
+@dataclass
+class InboxFile:
+    """One export from the inbox and what happened to it."""
+
+    path: str
+    kind: str  # "tickets" or "feedback"
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    helpful: int = 0
+    not_helpful: int = 0
+    corrections: int = 0
+    moved_to: str | None = None
+    rejects_path: str | None = None
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    """Exports waiting in the inbox: regular, non-hidden files, not rejects files, by name."""
+    if not inbox.is_dir():
+        return []
+    return sorted(
+        p for p in inbox.iterdir()
+        if p.is_file() and not p.name.startswith(".") and ".rejects." not in p.name
+    )
+
+
+def _columns(path: Path) -> list[str]:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv", ".txt"):
+            with path.open(encoding="utf-8-sig", newline="") as fh:
+                first = fh.readline()
+            dialect = "excel-tab" if "\t" in first and "," not in first else "excel"
+            return next(csv.reader([first], dialect=dialect), [])
+        if suffix in (".jsonl", ".ndjson"):
+            with path.open(encoding="utf-8-sig") as fh:
+                first = fh.readline()
+            record = json.loads(first) if first.strip() else {}
+            return list(record) if isinstance(record, dict) else []
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    return []
+
+
+def is_feedback_file(path: Path) -> bool:
+    """A feedback export has ``ticket_id``, ``article_id`` and a helpful flag or a corrected
+    level, and no ticket text."""
+    cols = {c.strip().lower() for c in _columns(path)}
+    return (
+        {"ticket_id", "article_id"} <= cols
+        and bool(cols & {"helpful", "corrected_level"})
+        and not cols & {"body", "subject", "description"}
+    )
+
+
+def _read_feedback(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() in (".jsonl", ".ndjson"):
+            frame = pd.read_json(path, lines=True, dtype=False)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False,
+                                sep="\t" if path.suffix.lower() == ".tsv" else ",",
+                                encoding="utf-8-sig")
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the feedback file ({exc}); fix or remove it") \
+            from None
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    for col in ("ticket_id", "article_id", "helpful", "corrected_level", "agent", "created_at",
+                "customer_id"):
+        if col not in frame:
+            frame[col] = ""
+    return frame.fillna("").astype(str)
+
+
+def _helpful(value: str) -> bool | None | str:
+    text = value.strip().lower()
+    if not text:
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return "bad"
+
+
+def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None = None,
+                         ) -> InboxFile:
+    """Add the rows of a feedback export to the store.
+
+    Rows already stored (same ticket, article, flag, level, agent and time) are skipped, so a
+    file ingested twice adds nothing. Rows naming an erased customer, an unknown level, an
+    unreadable flag, or neither a flag nor a level are rejected (written to `rejects_path`).
+    """
+    from expertise.tickets import _rejects_frame, write_rejects
+
+    frame = _read_feedback(path)
+    seen = {
+        (r.ticket_id, r.article_id or "", r.helpful, r.corrected_level, r.agent or "",
+         r.created_at or "")
+        for r in store.feedback_rows()
+    }
+    erased = set(store.erased_hashes())
+    result = InboxFile(str(path), "feedback", rows=len(frame))
+    rejects: list[tuple[int, str, str]] = []
+    for number, row in enumerate(frame.itertuples(index=False), 2):
+        ticket = str(row.ticket_id).strip()
+        flag = _helpful(str(row.helpful))
+        level = str(row.corrected_level).strip().lower() or None
+        customer = str(row.customer_id).strip()
+        reason = None
+        if not ticket:
+            reason = "empty ticket_id"
+        elif flag == "bad":
+            reason = f"helpful {row.helpful!r} is not 1/0, true/false or yes/no"
+        elif level is not None and level not in LEVELS:
+            reason = f"corrected_level {row.corrected_level!r} is not one of {', '.join(LEVELS)}"
+        elif flag is None and level is None:
+            reason = "neither a helpful flag nor a corrected level"
+        elif customer and store.hash_customer(customer) in erased:
+            reason = "customer erased (right to erasure); not stored"
+        if reason:
+            rejects.append((number, ticket, reason))
+            continue
+        helpful = flag if isinstance(flag, bool) else None
+        created = str(row.created_at).strip() or None
+        key = (ticket, str(row.article_id).strip(), helpful, level,
+               str(row.agent).strip(), created or "")
+        if key in seen:
+            result.unchanged += 1
+            continue
+        seen.add(key)
+        store.add_feedback(ticket, article_id=key[1], helpful=helpful, corrected_level=level,
+                           agent=key[4] or None, customer_id=customer or None,
+                           created_at=created)
+        result.added += 1
+        result.helpful += helpful is True
+        result.not_helpful += helpful is False
+        result.corrections += level is not None
+    result.rejected = len(rejects)
+    if rejects:
+        target = rejects_path or path.with_name(f"{path.stem}.rejects.csv")
+        write_rejects(target, [_rejects_frame(rejects)])
+        result.rejects_path = str(target)
+    return result
+
+
+def _done_path(done: Path, name: str) -> Path:
+    target = done / name
+    if target.exists():
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        stem, suffix = Path(name).stem, "".join(Path(name).suffixes[-1:])
+        target = done / f"{stem}.{stamp}{suffix}"
+        n = 2
+        while target.exists():
+            target = done / f"{stem}.{stamp}-{n}{suffix}"
+            n += 1
+    return target
+
+
+def _ingest_inbox(store: Store, files: Sequence[Path], done: Path) -> list[InboxFile]:
+    """Ticket exports first (feedback looks up their customers), then feedback files; each
+    file moves to `done` as soon as it is in the store."""
+    results = []
+    tickets = [p for p in files if not is_feedback_file(p)]
+    feedback = [p for p in files if is_feedback_file(p)]
+    done.mkdir(parents=True, exist_ok=True)
+    for path in tickets + feedback:
+        target = _done_path(done, path.name)
+        rejects = target.with_name(f"{target.stem}.rejects.csv")
+        if path in feedback:
+            item = ingest_feedback_file(store, path, rejects_path=rejects)
+        else:
+            report = store.ingest_file(path, rejects_path=rejects)
+            item = InboxFile(str(path), "tickets", rows=report.rows_read,
+                             added=report.counts.added, updated=report.counts.updated,
+                             unchanged=report.counts.unchanged, rejected=report.counts.rejected,
+                             rejects_path=str(report.rejects_path) if report.rejects_path
+                             else None)
+        os.replace(path, target)
+        item.moved_to = str(target)
+        results.append(item)
+    return results
+
+
+def _survey_inbox(files: Sequence[Path]) -> list[InboxFile]:
+    """What a dry run reports: each file's kind and row count, nothing written."""
+    from expertise.tickets import TicketReader
+
+    out = []
+    for path in files:
+        if is_feedback_file(path):
+            out.append(InboxFile(str(path), "feedback", rows=len(_read_feedback(path))))
+            continue
+        reader = TicketReader(path)
+        accepted = rejected = 0
+        for chunk in reader.chunks():
+            accepted += len(chunk.frame)
+            rejected += len(chunk.rejects)
+        out.append(InboxFile(str(path), "tickets", rows=reader.stats.rows_read,
+                             rejected=rejected))
+    return out
+
+
+# ---- training data ------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingData:
+    """The frame a candidate is trained on and how it was put together."""
+
+    frame: pd.DataFrame
+    counts: dict[str, int]
+
+
+def _empty_labelled() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(columns=["ticket_id", "customer_id", "created_at", "channel", "subject",
+                                 "body", "expertise_level", "topic", "resolved_article_id"])
+
+
+def collect_training_data(
+    *,
+    base: pd.DataFrame | None,
+    store: Store | None,
+    eval_sets: dict[str, Path] | None = None,
+) -> TrainingData:
+    """The bundled split plus the store's labelled tickets, ready to train on.
+
+    De-duplicated by ticket id (the store's copy wins: it may be newer or corrected); agents'
+    latest level corrections replace labels; opted-out and erased customers are dropped from
+    both sources, and so is every ticket and customer of the evaluation sets, so the gate
+    never scores a model on tickets it learned from. Sorted by time and ticket id.
+    """
+    import pandas as pd
+
+    from expertise.training import read_labelled
+
+    base = _empty_labelled() if base is None else base
+    columns = list(_empty_labelled().columns)
+    base = base.reindex(columns=columns).fillna("").astype(str)
+    counts = {"base": len(base), "store": 0, "store_replaces_base": 0, "corrected": 0,
+              "opted_out": 0, "erased": 0, "evaluation_overlap": 0}
+    stored = _empty_labelled()
+    if store is not None:
+        stored = store.training_frame(exclude_opted_out=True)
+        # the store's frame already carries agents' corrections
+        counts["corrected"] = int((stored["label_source"] == "feedback").sum())
+        stored = stored.reindex(columns=columns)
+        counts["store"] = len(stored)
+        dup = base["ticket_id"].isin(set(stored["ticket_id"]))
+        counts["store_replaces_base"] = int(dup.sum())
+        base = base[~dup]
+        opted = {r[0] for r in store.connection.execute(
+            "SELECT customer_id FROM customers WHERE consent = 'opted_out'")}
+        mask = base["customer_id"].isin(opted)
+        counts["opted_out"] = int(mask.sum())
+        base = base[~mask]
+        erased = set(store.erased_hashes())
+        if erased:
+            hits = {c for c in set(base["customer_id"]) if c and store.hash_customer(c) in erased}
+            mask = base["customer_id"].isin(hits)
+            counts["erased"] = int(mask.sum())
+            base = base[~mask]
+        corrections: dict[str, str] = {}
+        for row in store.feedback_rows():
+            if row.corrected_level and row.ticket_id:
+                corrections[row.ticket_id] = row.corrected_level
+        if corrections:
+            new = base["ticket_id"].map(corrections)
+            changed = new.notna() & (new != base["expertise_level"])
+            counts["corrected"] += int(changed.sum())
+            base = base.assign(expertise_level=new.where(new.notna(), base["expertise_level"]))
+    frame = pd.concat([base, stored], ignore_index=True)
+    held_ids: set[str] = set()
+    held_customers: set[str] = set()
+    for path in (eval_sets or {}).values():
+        held = read_labelled(path)
+        held_ids |= set(held["ticket_id"].astype(str))
+        held_customers |= {c for c in held.get("customer_id", pd.Series(dtype=str)) if c}
+    if held_ids:
+        mask = frame["ticket_id"].isin(held_ids) | (
+            frame["customer_id"].isin(held_customers) & (frame["customer_id"] != ""))
+        counts["evaluation_overlap"] = int(mask.sum())
+        frame = frame[~mask]
+    frame = frame.drop_duplicates("ticket_id", keep="last")
+    frame = frame.sort_values(["created_at", "ticket_id"], kind="stable").reset_index(drop=True)
+    counts["total"] = len(frame)
+    counts["customers"] = int(frame.loc[frame["customer_id"] != "", "customer_id"].nunique())
+    return TrainingData(frame, counts)
+
+
+def staleness(frame: pd.DataFrame | None, manifest: dict[str, Any], *,
+              kb_root: Path | None = None) -> list[str]:
+    """Why a bundle is out of date for this training frame: changed training data, knowledge
+    base or code (a bundle that recorded no code fingerprint counts as changed code).
+    An empty list means it is up to date. `frame=None` skips the data check."""
+    from expertise.knowledge_base import fingerprint_knowledge_base
+    from expertise.training import (
+        check_training_frame,
+        code_fingerprint,
+        fingerprint_frame,
+        redact_frame,
+    )
+
+    reasons = []
+    if frame is not None:
+        fingerprint = fingerprint_frame(redact_frame(check_training_frame(frame)))
+        if fingerprint != manifest.get("training_data"):
+            reasons.append("training data changed")
+    if fingerprint_knowledge_base(kb_root or config.kb_dir()) != manifest.get("knowledge_base"):
+        reasons.append("knowledge base changed")
+    recorded = (manifest.get("facts") or {}).get("code_fingerprint")
+    if recorded is None:
+        reasons.append("the current model records no code fingerprint")
+    elif recorded != code_fingerprint():
+        reasons.append("code changed")
+    return reasons
+
+
+def training_status(*, data: Sequence[Path] | None = None, root: Path | None = None,
+                    kb_root: Path | None = None) -> list[str]:
+    """What `expertise train --if-changed` checks: reasons the current model is out of date
+    for `data` (default: the bundled training split); empty when it is up to date."""
+    import pandas as pd
+
+    from expertise.training import read_labelled
+
+    root = _root(root)
+    try:
+        manifest = artifacts.load_current(root).manifest
+    except ModelNotFoundError:
+        return [f"no current model in {root}"]
+    paths = list(data) if data else [config.data_dir() / "tickets_train.csv"]
+    frame = pd.concat([read_labelled(p) for p in paths], ignore_index=True)
+    return staleness(frame, manifest, kb_root=kb_root)
+
+
+# ---- the gate -------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    """One rule of the gate on one evaluation set."""
+
+    set: str
+    metric: str
+    current: float | None
+    candidate: float | None
+    rule: str
+    passed: bool
+
+
+def gate(current: dict[str, Any], candidate: dict[str, Any], *,
+         max_drop: float = MAX_ACCURACY_DROP) -> list[Check]:
+    """Compare two evaluation summaries (`evaluation.summarise` output) set by set.
+
+    On every set both were scored on: accuracy may drop by at most `max_drop`, and the
+    severe-miss rate (novice read as expert or the reverse) may not rise at all.
+    """
+    checks = []
+    for name in sorted(set(current) | set(candidate)):
+        cur, new = current.get(name) or {}, candidate.get(name) or {}
+        a, b = cur.get("accuracy"), new.get("accuracy")
+        checks.append(Check(name, "accuracy", a, b, f"drop <= {max_drop * 100:g} point",
+                            a is not None and b is not None and b >= a - max_drop - _EPS))
+        a, b = cur.get("severe_miss_rate"), new.get("severe_miss_rate")
+        checks.append(Check(name, "severe_miss_rate", a, b, "no rise",
+                            a is not None and b is not None and b <= a + _EPS))
+    return checks
+
+
+def _evaluate_current(root: Path, version: str, sets: dict[str, Path],
+                      kb_root: Path) -> dict[str, Any]:
+    from expertise.engine import Engine
+    from expertise.evaluation import evaluate_frame, summarise
+    from expertise.training import read_labelled
+
+    engine = Engine(model_dir=root / version, kb_root=kb_root, trust=True)
+    try:
+        report = {"sets": {name: evaluate_frame(engine, read_labelled(path))
+                           for name, path in sets.items()}}
+    finally:
+        engine.close()
+    return summarise(report)
+
+
+# ---- retrain ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RetrainReport:
+    """Everything `expertise retrain` did and decided (also its JSON output)."""
+
+    decision: str  # promoted | refused | nothing new | dry run
+    promoted: bool
+    reasons: list[str]
+    inbox: list[InboxFile]
+    training: dict[str, int]
+    current: str | None = None
+    candidate: str | None = None
+    current_metrics: dict[str, Any] = field(default_factory=dict)
+    candidate_metrics: dict[str, Any] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    comparison_path: str | None = None
+    db: str | None = None
+    eval_sets: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _new_version(root: Path) -> str:
+    version = artifacts.new_version()
+    candidate, n = version, 2
+    while (root / candidate).exists():
+        candidate, n = f"{version}-{n}", n + 1
+    return candidate
+
+
+def retrain(
+    *,
+    inbox: Path | None = None,
+    db_path: Path | None = None,
+    root: Path | None = None,
+    kb_root: Path | None = None,
+    base_data: Sequence[Path] | None = None,
+    eval_sets: dict[str, Path] | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    version: str | None = None,
+    **train_overrides: Any,
+) -> RetrainReport:
+    """Ingest the inbox, train a candidate, compare it with the current model, maybe promote.
+
+    Parameters
+    ----------
+    inbox : Path, optional
+        Folder of new exports (default ``data/inbox``); ingested files move to ``done/``.
+    db_path : Path, optional
+        The store (default: $EXPERTISE_DB, else the user data folder). Not created when it
+        does not exist and the inbox is empty.
+    root : Path, optional
+        The models folder (default: $EXPERTISE_MODELS, else ``models/``).
+    base_data : list of Path, optional
+        Labelled exports trained on besides the store (default: the bundled training split;
+        ``[]`` for none).
+    eval_sets : dict, optional
+        Name -> labelled file; the fixed sets both models are scored on (default
+        :func:`expertise.training.default_eval_sets`).
+    dry_run : bool
+        Report what would be ingested and trained on; write nothing.
+    force : bool
+        Train and compare even when nothing changed since the current model.
+    **train_overrides
+        Passed to :func:`expertise.training.fit` (e.g. ``folds=3``).
+    """
+    import pandas as pd
+
+    from expertise.store import Store
+    from expertise.training import default_eval_sets, read_labelled, train_bundle
+
+    root = _root(root)
+    kb_root = kb_root or config.kb_dir()
+    inbox = inbox or config.data_dir() / "inbox"
+    db_path = db_path or config.default_db_path()
+    sets = dict(eval_sets) if eval_sets is not None else default_eval_sets()
+    if not sets:
+        raise InputError("no evaluation sets to compare on; expected data/tickets_eval.csv")
+    files = inbox_files(inbox)
+    paths = list(base_data) if base_data is not None else [
+        config.data_dir() / "tickets_train.csv"]
+    base = (pd.concat([read_labelled(p) for p in paths], ignore_index=True)
+            if paths else None)
+
+    store = None
+    if Path(db_path).exists() or (files and not dry_run):
+        store = Store(db_path)
+    try:
+        done = inbox / "done"
+        items = _survey_inbox(files) if dry_run else (
+            _ingest_inbox(store, files, done) if store is not None and files else [])
+        data = collect_training_data(base=base, store=store, eval_sets=sets)
+    finally:
+        if store is not None:
+            store.close()
+
+    report = RetrainReport("dry run", False, [], items, data.counts,
+                           current=artifacts.current_version(root), db=str(db_path),
+                           eval_sets={k: str(v) for k, v in sets.items()})
+    if len(data.frame) == 0:
+        raise InputError(
+            "no labelled tickets to train on: the base exports and the store hold none "
+            "(after leaving out opted-out, erased and evaluation customers)"
+        )
+    current_manifest = None
+    if report.current is not None:
+        current_manifest = artifacts.load_current(root).manifest
+    if current_manifest is not None and not force:
+        why = staleness(data.frame, current_manifest, kb_root=kb_root)
+        if not why:
+            report.decision = "nothing new"
+            report.reasons = [f"{report.current} was trained on exactly this data, knowledge "
+                              "base and code; use --force to train anyway"]
+            return report
+        report.reasons = why
+    if dry_run:
+        return report
+
+    version = version or _new_version(root)
+    trained = train_bundle(frame=data.frame, out_dir=root, kb_root=kb_root, promote=False,
+                           version=version, evaluate=True, eval_sets=sets, **train_overrides)
+    report.candidate = trained.version
+    report.candidate_metrics = trained.metrics.get("summary", {})
+    if report.current is None:
+        report.decision, report.promoted = "promoted", True
+        report.reasons = [f"no current model in {root}: the candidate is the first"]
+    else:
+        report.current_metrics = _evaluate_current(root, report.current, sets, kb_root)
+        report.checks = gate(report.current_metrics, report.candidate_metrics)
+        failed = [c for c in report.checks if not c.passed]
+        report.promoted = not failed
+        report.decision = "promoted" if report.promoted else "refused"
+        report.reasons = [
+            f"{c.set} {c.metric}: {c.current} -> {c.candidate} breaks '{c.rule}'" for c in failed
+        ] or ["no evaluation set lost more than "
+              f"{MAX_ACCURACY_DROP * 100:g} point of accuracy or gained severe misses"]
+    comparison = root / f"{trained.version}{COMPARISON_SUFFIX}"
+    report.comparison_path = str(comparison)
+    from expertise.io import atomic_write_text
+
+    atomic_write_text(comparison, json.dumps({"at": _now(), **report.to_dict()}, indent=2,
+                                             default=str))
+    if report.promoted:
+        artifacts.set_current(trained.version, root, action="promote",
+                              reason="retrain: passed the gate")
+    return report
