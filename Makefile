@@ -22,11 +22,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## Create .venv and install the package with its dev extra
 
-demo: setup ## Show the knowledge base and one article at each level
-	$(CLI) kb list
-	$(CLI) kb show wifi-dropping/novice
-	$(CLI) kb show wifi-dropping/intermediate
-	$(CLI) kb show wifi-dropping/expert
+models/current: | $(STAMP)
+	$(CLI) train --promote
+
+demo: setup models/current ## Answer three callers with the same fault, at three levels
+	@echo "== A novice caller =="
+	$(CLI) answer "Hello, the internet has stopped working and the little box with the lights has gone orange. I'm not very good with technology, my son usually sorts it. What do I press?"
+	@echo "== An intermediate caller =="
+	$(CLI) answer "No internet since this morning. I've restarted the router twice and checked the cables, the light is still orange. Other devices can't connect either. What should I try next?"
+	@echo "== An expert caller =="
+	$(CLI) answer "Hub on fw 4.2.1 shows WAN down: PPPoE auth fails, no IP on the WAN interface. ONT link light is fine, VLAN 101 and MTU 1492 unchanged. Is there an outage or an auth issue on your side?"
 
 test: setup ## Lint the knowledge base and run the test suite
 	$(CLI) kb lint

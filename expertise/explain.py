@@ -22,7 +22,9 @@ _HIST_INDEX = {name: i for i, (name, _) in enumerate(HISTORY_FEATURES)}
 
 
 def _quote(items: Sequence[str], limit: int = 3) -> str:
-    return ", ".join(f"'{s}'" if " " in s else s for s in list(items)[:limit])
+    items = list(items)
+    shown = ", ".join(f"'{s}'" if " " in s else s for s in items[:limit])
+    return shown + (", ..." if len(items) > limit else "")
 
 
 def _history_phrase(prior: Sequence[PriorTicket], domain: str | None) -> str:

@@ -1,0 +1,155 @@
+"""The agent's CLI: `answer` and `session` through the real CLI, piped and in a real terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from expertise import __version__
+from expertise.cli import app
+from expertise.store import Store
+
+runner = CliRunner()
+EXE = Path(sys.executable).parent / "expertise"
+
+
+def _db_with_customer(path: Path) -> Path:
+    store = Store(path)
+    store.ingest_frame(pd.DataFrame([
+        {"ticket_id": f"K{i}", "customer_id": "C-1", "created_at": f"2026-0{i + 1}-02T09:00:00",
+         "channel": "chat", "subject": "", "expertise_level": "expert", "topic": "no-internet",
+         "body": "PPPoE session drops, hub fw 4.2.1, DHCP lease fine, SNR 6 dB"}
+        for i in range(3)]), source="test")
+    store.close()
+    return path
+
+
+def test_answer_json_has_the_full_answer(models_env: Path) -> None:
+    result = runner.invoke(app, ["answer", "my wifi keeps dropping every few minutes", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["level"] in ("novice", "intermediate", "expert")
+    assert set(data["probabilities"]) == {"novice", "intermediate", "expert"}
+    assert data["article"]["id"].startswith(data["topics"][0]["topic"])
+    assert data["reasons"] and data["body"] and data["alternatives"]
+    assert data["model_version"] == "test-small"
+
+
+def test_answer_panel_shows_level_article_and_alternatives(models_env: Path) -> None:
+    result = runner.invoke(app, ["answer", "PPPoE auth fails, hub fw 4.2.1, no WAN IP"])
+    assert result.exit_code == 0, result.output
+    assert "Caller level: EXPERT" in result.output
+    assert "no-internet/expert" in result.output
+    assert "Alternatives" in result.output
+
+
+def test_answer_with_customer_writes_an_audit_record(models_env: Path, tmp_path: Path) -> None:
+    db = _db_with_customer(tmp_path / "s.db")
+    result = runner.invoke(app, ["answer", "still not working", "--customer", "C-1", "--db",
+                                 str(db), "--agent", "ann", "--purpose", "call", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["customer"]["history_tickets"] == 3
+    store = Store(db)
+    rows = store.audit_rows(customer_id="C-1")
+    store.close()
+    assert [(r.actor, r.action, r.purpose) for r in rows] == [("ann", "answer", "call")]
+
+
+def test_unknown_customer_is_said_plainly(models_env: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["answer", "internet down", "--customer", "X9", "--db",
+                                 str(tmp_path / "s.db")])
+    assert result.exit_code == 0
+    assert "customer X9 is not in the store; answered as anonymous" in result.output
+
+
+def test_bad_input_is_one_line_and_exit_1(models_env: Path, tmp_path: Path) -> None:
+    empty = runner.invoke(app, ["answer", "  "])
+    assert empty.exit_code == 1 and empty.output.strip().count("\n") == 0
+    assert "Error: the ticket text is empty" in empty.output
+    missing = runner.invoke(app, ["answer", "hi", "--model", str(tmp_path / "nope"), "--trust"])
+    assert missing.exit_code == 1 and "make train" in missing.output
+
+
+def test_no_model_says_how_to_build_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPERTISE_MODELS", str(tmp_path))
+    result = runner.invoke(app, ["answer", "internet down"])
+    assert result.exit_code == 1
+    assert "no current model" in result.output and "make train" in result.output
+
+
+def test_session_piped_updates_and_records_feedback(models_env: Path, tmp_path: Path) -> None:
+    db = _db_with_customer(tmp_path / "s.db")
+    script = "\n".join([
+        ":customer C-1",
+        "hub is on fw 4.2.1",
+        "PPPoE auth keeps failing and there is no WAN IP",
+        ":show 1",
+        ":helpful",
+        ":level expert",
+        ":show 99",
+        ":new",
+        "the little box has a red light",
+        ":quit",
+    ]) + "\n"
+    result = runner.invoke(app, ["session", "--db", str(db), "--agent", "bob"], input=script)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "customer C-1: 3 earlier tickets" in out
+    assert out.count("Caller level:") == 3  # one update per caller line
+    assert "thanks: feedback recorded" in out
+    assert "noted: caller is expert" in out
+    assert ":show takes 1 to" in out
+    assert "new call" in out
+    store = Store(db)
+    feedback = store.feedback_rows()
+    history = store.history("C-1")
+    audit = store.audit_rows(customer_id="C-1")
+    store.close()
+    assert [(f.helpful, f.corrected_level, f.agent) for f in feedback] == [
+        (True, None, "bob"), (None, "expert", "bob")]
+    assert len(history) == 4  # the call was kept as a (redacted) ticket
+    assert any(r.action == "session_lookup" for r in audit)
+
+
+def test_help_version_and_module_entry_point() -> None:
+    assert f"expertise {__version__}" in runner.invoke(app, ["--version"]).output
+    helped = subprocess.run([str(EXE), "--help"], capture_output=True, text=True, check=True)
+    for command in ("answer", "session", "train", "evaluate", "kb"):
+        assert command in helped.stdout
+    as_module = subprocess.run([sys.executable, "-m", "expertise", "--version"],
+                               capture_output=True, text=True, check=True)
+    assert as_module.stdout.strip() == f"expertise {__version__}"
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        subs = getattr(command, "commands", None)
+        for sub in (subs.values() if subs else [command]):
+            assert sub.help and "Example:" in sub.help, f"{name} {sub.name} lacks an example"
+
+
+def test_session_in_a_real_terminal(models_env: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
+    child = pexpect.spawn(str(EXE), ["session"], env=env, encoding="utf-8", timeout=30)
+    try:
+        child.expect("caller> ")
+        child.sendline("the box with the lights has gone orange and the internet is gone")
+        child.expect("Caller level:")
+        child.expect("caller> ")
+        child.sendline(":quit")
+        child.expect("session ended")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
