@@ -57,6 +57,7 @@ class LeanModel:
     arrays: dict[str, np.ndarray]
     meta: dict[str, Any]
     index: dict[str, int] = field(init=False, repr=False)
+    _csr: Any = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self.index = {term: i for i, term in enumerate(self.vocabulary)}
@@ -112,12 +113,23 @@ class LeanModel:
             values, ev = wording_features(text, self.lexicon)
             dense[i] = values
             evidence.append(ev)
-        linear = _sparse_dot(rows, a["W"]) + a["b"]
+        if len(rows) > 8:  # batches: scipy's sparse products
+            X = _as_csr(rows, len(self.vocabulary))
+            linear = np.asarray(X @ a["W"]) + a["b"]
+            retrieval = np.asarray((X @ self._retrieval_matrix()).todense())
+        else:  # one-shot and session: plain numpy, no scipy import
+            linear = _dense_dot(rows, a["W"]) + a["b"]
+            retrieval = self._retrieval(rows)
         scaled = (dense - a["dense_mean"]) / a["dense_scale"]
         decision = linear[:, :2] + scaled @ a["W_dense"]
-        n_topics = len(self.topics)
-        topic_logits = linear[:, 2 : 2 + n_topics]
-        retrieval = linear[:, 2 + n_topics :] - a["b"][2 + n_topics :]
+        # Topics without training tickets compete on retrieval alone: their supervised score is
+        # set to that of the least likely topic the supervised model knows.
+        sup = a["sup_index"].astype(np.int64)
+        topic_logits = np.empty_like(retrieval)
+        sup_logits = linear[:, 2:]
+        topic_logits[:] = sup_logits.min(axis=1, keepdims=True) if sup.size else 0.0
+        if sup.size:
+            topic_logits[:, sup] = sup_logits
         topic_proba = fuse_topics(retrieval, topic_logits, a["fusion"])
         n_tokens = np.expm1(dense[:, 8]).round().astype(int)
         return TextScores(
@@ -125,6 +137,28 @@ class LeanModel:
             retrieval=retrieval, dense=dense, n_tokens=n_tokens, evidence=evidence,
             rows=rows if keep_rows else [],
         )
+
+    def _retrieval_matrix(self) -> Any:
+        if self._csr is None:
+            from scipy import sparse
+
+            a = self.arrays
+            self._csr = sparse.csr_matrix((a["R_data"], a["R_indices"], a["R_indptr"]),
+                                          shape=(len(self.vocabulary), len(self.topics)))
+        return self._csr
+
+    def _retrieval(self, rows: list[dict[int, float]]) -> np.ndarray:
+        """Cosine of each tf-idf row with every topic document (a sparse vocabulary x topic
+        matrix, so a knowledge base of thousands of topics stays small and fast)."""
+        a = self.arrays
+        data, indices, indptr = a["R_data"], a["R_indices"], a["R_indptr"]
+        out = np.zeros((len(rows), len(self.topics)))
+        for k, row in enumerate(rows):
+            for i, v in row.items():
+                lo, hi = indptr[i], indptr[i + 1]
+                if hi > lo:
+                    out[k, indices[lo:hi]] += v * data[lo:hi]
+        return out
 
     def stage2_inputs(self, decision: np.ndarray, history: np.ndarray, n_tokens: np.ndarray
                       ) -> np.ndarray:
@@ -154,20 +188,21 @@ def fuse_topics(retrieval: np.ndarray, topic_logits: np.ndarray, fusion: np.ndar
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _sparse_dot(rows: list[dict[int, float]], W: np.ndarray) -> np.ndarray:
-    """rows (as dicts) @ W. Uses scipy's sparse product for batches when scipy is at hand."""
-    n = len(rows)
-    if n > 8:
-        from scipy import sparse
+def _as_csr(rows: list[dict[int, float]], n_cols: int) -> Any:
+    from scipy import sparse
 
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum([len(r) for r in rows])
-        indices = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(indptr[-1]))
-        data = np.fromiter((v for r in rows for v in r.values()), dtype=np.float64,
-                           count=int(indptr[-1]))
-        X = sparse.csr_matrix((data, indices, indptr), shape=(n, W.shape[0]))
-        return np.asarray(X @ W)
-    out = np.zeros((n, W.shape[1]))
+    n = len(rows)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(r) for r in rows])
+    nnz = int(indptr[-1])
+    indices = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=nnz)
+    data = np.fromiter((v for r in rows for v in r.values()), dtype=np.float64, count=nnz)
+    return sparse.csr_matrix((data, indices, indptr), shape=(n, n_cols))
+
+
+def _dense_dot(rows: list[dict[int, float]], W: np.ndarray) -> np.ndarray:
+    """rows (as {column: value}) @ W, gathering only the rows of W that are used."""
+    out = np.zeros((len(rows), W.shape[1]))
     for k, row in enumerate(rows):
         if row:
             idx = np.fromiter(row.keys(), dtype=np.int64, count=len(row))

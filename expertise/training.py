@@ -219,20 +219,25 @@ def _export(features: Any, stage1: OrdinalClassifier, topic_model: Any,
     vocabulary = [""] * n_vocab
     for term, col in vectorizer.vocabulary_.items():
         vocabulary[col] = term
-    n_topics = len(slugs)
-    topic_w = np.zeros((n_vocab, n_topics))
-    topic_b = np.zeros(n_topics)
     if topic_model is not None:
-        cols = [slugs.index(c) for c in topic_model.classes_]
-        topic_w[:, cols] = topic_model.coef_.T
-        topic_b[:] = -30.0
-        topic_b[cols] = topic_model.intercept_
-    W = np.hstack([stage1.coef_[:, :n_vocab].T, topic_w, np.asarray(doc_matrix.todense()).T])
-    b = np.concatenate([stage1.intercept_, topic_b, np.zeros(n_topics)])
+        sup_index = np.array([slugs.index(c) for c in topic_model.classes_], dtype=np.int64)
+        topic_w, topic_b = topic_model.coef_.T, topic_model.intercept_
+    else:
+        sup_index = np.zeros(0, dtype=np.int64)
+        topic_w, topic_b = np.zeros((n_vocab, 0)), np.zeros(0)
+    W = np.hstack([stage1.coef_[:, :n_vocab].T, topic_w])
+    b = np.concatenate([stage1.intercept_, topic_b])
+    from scipy import sparse
+
+    retrieval = sparse.csr_matrix(doc_matrix.T)  # vocabulary x topics
+    retrieval.sort_indices()
     arrays = {
         "idf": vectorizer.idf_, "W": W, "b": b,
         "dense_mean": scaler.mean_, "dense_scale": scaler.scale_,
         "W_dense": stage1.coef_[:, n_vocab:].T, "fusion": np.asarray(fusion, dtype=float),
+        "sup_index": sup_index, "R_data": retrieval.data.astype(np.float32),
+        "R_indices": retrieval.indices.astype(np.int32),
+        "R_indptr": retrieval.indptr.astype(np.int64),
     }
     return LeanModel(
         levels=list(LEVELS), topics=slugs, topic_domains=[_domain(s) for s in slugs],

@@ -86,3 +86,15 @@ def test_manifest_records_versions_fingerprints_and_hashes(models_root: Path) ->
     assert len(m["training_data"]) == 64 and len(m["knowledge_base"]) == 64
     assert "lean.W.npy" in m["files"] and "model.joblib" in m["files"]
     assert m["customers"]["hashes"] and len(m["customers"]["salt_id"]) == 12
+
+
+def test_batch_and_single_paths_agree(models_root: Path) -> None:
+    """Batches use scipy's sparse products, single texts plain numpy: same numbers."""
+    lean = load_current(models_root).lean()
+    texts = [f"ticket {i}: wifi drops, PPPoE fails, tv says no signal, bill is higher"
+             for i in range(12)] + ["", "the box with the lights"]
+    together = lean.score_texts(texts)
+    for i, text in enumerate(texts):
+        alone = lean.score_texts([text])
+        assert np.allclose(alone.proba[0], together.proba[i], atol=1e-9)
+        assert np.allclose(alone.topic_proba[0], together.topic_proba[i], atol=1e-9)
