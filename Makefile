@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/expertise
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test lint clean
+.PHONY: help setup demo test lint clean data
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -36,6 +36,9 @@ demo: setup models/current ## Answer three callers with the same fault, at three
 test: setup ## Lint the knowledge base and run the test suite
 	$(CLI) kb lint
 	$(PY) -m pytest -q
+
+data: setup ## Rebuild the bundled sample data from the phrase bank (deterministic)
+	$(PY) -c "from pathlib import Path; from expertise.simulate import build_sample_data; print(build_sample_data(Path('data')))"
 
 lint: setup ## Run ruff and mypy
 	$(VENV)/bin/ruff check expertise tests

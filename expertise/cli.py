@@ -117,6 +117,23 @@ def kb_show(
         render.article(article)
 
 
+@kb_app.command("stats")
+@handle_errors
+def kb_stats(kb: KbOpt = None, json_: JsonOpt = False) -> None:
+    """How the levels differ: words per sentence and share of technical terms.
+
+    Example: expertise kb stats
+    """
+    from expertise import render
+    from expertise.knowledge_base import level_stats, load_knowledge_base
+
+    stats = level_stats(load_knowledge_base(_kb_root(kb)))
+    if json_:
+        render.print_json(stats)
+    else:
+        render.kb_stats(stats)
+
+
 @kb_app.command("lint")
 @handle_errors
 def kb_lint(kb: KbOpt = None, json_: JsonOpt = False) -> None:

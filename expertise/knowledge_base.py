@@ -268,3 +268,40 @@ def nearest_level(available: list[str] | tuple[str, ...], wanted: str) -> str:
     order = {lv: i for i, lv in enumerate(LEVELS)}
     target = order[wanted]
     return min(available, key=lambda lv: (abs(order[lv] - target), order[lv]))
+
+
+def level_stats(kb: KnowledgeBase) -> dict[str, Any]:
+    """How the levels differ: mean words per sentence and the share of technical terms per
+    level, and in how many topics the technical share rises novice < intermediate < expert."""
+    from expertise.text import CURATED_TERMS, tokenize
+
+    per_level: dict[str, dict[str, list[float]]] = {lv: {"wps": [], "tech": []} for lv in LEVELS}
+    rising = 0
+    complete = 0
+    for topic in kb.topics.values():
+        shares = []
+        for lv in LEVELS:
+            article = topic.articles.get(lv)
+            if article is None:
+                continue
+            sentences = [s for s in re.split(r"[.!?]+\s|\n+", article.body) if count_words(s)]
+            toks = tokenize(article.body)
+            share = sum(t in CURATED_TERMS for t in toks) / max(1, len(toks))
+            per_level[lv]["wps"].append(count_words(article.body) / max(1, len(sentences)))
+            per_level[lv]["tech"].append(share)
+            shares.append(share)
+        if len(shares) == len(LEVELS):
+            complete += 1
+            rising += shares[0] < shares[1] < shares[2]
+    return {
+        "levels": {
+            lv: {
+                "articles": len(v["wps"]),
+                "words_per_sentence": round(sum(v["wps"]) / max(1, len(v["wps"])), 2),
+                "technical_share": round(sum(v["tech"]) / max(1, len(v["tech"])), 4),
+            }
+            for lv, v in per_level.items()
+        },
+        "topics_rising": rising,
+        "topics_with_all_levels": complete,
+    }

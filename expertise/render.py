@@ -73,6 +73,18 @@ def article(article: Article) -> None:
     )
 
 
+def kb_stats(stats: dict[str, Any]) -> None:
+    table = Table(title="How the levels read")
+    for col in ("level", "articles", "words per sentence", "technical share"):
+        table.add_column(col)
+    for lv, row in stats["levels"].items():
+        table.add_row(lv, str(row["articles"]), f"{row['words_per_sentence']:.1f}",
+                      f"{row['technical_share']:.1%}")
+    console.print(table)
+    console.print(f"technical share rises novice < intermediate < expert in "
+                  f"{stats['topics_rising']} of {stats['topics_with_all_levels']} topics")
+
+
 def kb_lint(base: KnowledgeBase) -> None:
     for problem in base.problems:
         style = "red" if problem.severity == "error" else "yellow"
@@ -326,25 +338,30 @@ def _pct(value: Any) -> str:
 
 def models_table(rows: list[dict[str, Any]]) -> None:
     """`expertise models list`: one row per bundle, oldest first, the current one marked."""
+    from rich import box
+
     if not rows:
         console.print("no model bundles; build one with `make train`", markup=False)
         return
     sets = sorted({name for r in rows for name in r["metrics"]})
-    table = Table(title="Model bundles (* = current)", show_edge=False)
-    for col in ("", "version", "created", "tickets", "customers"):
-        table.add_column(col, justify="right" if col in ("tickets", "customers") else "left")
+    table = Table(title="Model bundles (* = current); per set: accuracy / severe misses",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("version", no_wrap=True)
+    table.add_column("created (UTC)", no_wrap=True)
+    table.add_column("tickets", justify="right", no_wrap=True)
     for name in sets:
-        table.add_column(f"{name} acc", justify="right")
-        table.add_column(f"{name} severe", justify="right")
-    table.add_column("retrain gate")
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("gate")
     for r in rows:
-        cells = ["*" if r["current"] else "", r["version"], str(r["created"]),
-                 str(r["train_tickets"] if r["train_tickets"] is not None else "-"),
-                 str(r["train_customers"] if r["train_customers"] is not None else "-")]
+        tickets = r["train_tickets"]
+        cells = [("* " if r["current"] else "  ") + r["version"],
+                 str(r["created"])[:16].replace("T", " "),
+                 "-" if tickets is None else str(tickets)]
         for name in sets:
             m = r["metrics"].get(name) or {}
             acc = m.get("accuracy")
-            cells += ["-" if acc is None else f"{acc:.3f}", _pct(m.get("severe_miss_rate"))]
+            cells.append(("-" if acc is None else f"{acc:.3f}") + "/"
+                         + _pct(m.get("severe_miss_rate")))
         cells.append(r["decision"] or "")
         table.add_row(*cells, style="bold" if r["current"] else None)
     console.print(table)
