@@ -24,7 +24,7 @@ from expertise.text import prepare
 
 DEFAULTS: dict[str, Any] = {
     "stage1_C": 4.0, "stage2_C": 1.0, "topic_C": 0.5, "folds": 5, "seed": 20261129,
-    "label_keep": 0.5, "min_label_p": 0.05,
+    "label_keep": 0.5, "min_label_p": 0.05, "kb_examples": True,
 }
 
 
@@ -118,7 +118,16 @@ def fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResult
     for tr, te in folds.split(X, y, groups):
         fold_model = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(X[tr], y[tr])
         oof[te] = fold_model.cumulative_decision(X[te])
-    stage1 = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(X, y)
+    if params.get("kb_examples"):
+        # Articles' symptoms are written in the words of a caller of that level.
+        extra = [(s, a.level) for a in kb.articles for s in a.symptoms]
+        X_extra = features.transform([t for t, _ in extra]).tocsr()
+        from scipy import sparse as _sp
+
+        stage1 = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(
+            _sp.vstack([X, X_extra]).tocsr(), np.concatenate([y, [lv for _, lv in extra]]))
+    else:
+        stage1 = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(X, y)
 
     from expertise.classifier_math import cumulative_to_proba
 
