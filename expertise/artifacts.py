@@ -250,7 +250,7 @@ def _append_history(root: Path, entry: dict[str, Any]) -> None:
 
 def list_bundles(root: Path | None = None) -> list[dict[str, Any]]:
     root = root or models_dir()
-    out = []
+    out: list[dict[str, Any]] = []
     if not root.is_dir():
         return out
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):

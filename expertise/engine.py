@@ -100,10 +100,12 @@ class Engine:
 
         if lean is not None:  # a model fresh from training, not yet saved
             self.version = "unsaved"
+            self.manifest: dict[str, Any] = {}
             self.lean = lean
         else:
             bundle = open_bundle(model_dir, trust=trust) if model_dir else load_current()
             self.version = bundle.version
+            self.manifest = bundle.manifest
             self.lean = bundle.lean()
         self.kb = kb if kb is not None else load_knowledge_base(kb_root or config.kb_dir())
         self.available = {slug: [lv for lv in LEVELS if lv in t.articles]
@@ -242,6 +244,28 @@ class Engine:
         row counts with its label when `labels` gives one, else with the wording estimate.
         Rows whose state is opted_out neither use nor give history.
         """
+        return self.score_rows_and_priors(
+            texts, customer_ids=customer_ids, created_at=created_at, labels=labels,
+            topics=topics, external_priors=external_priors, states=states, top=top,
+            explain=explain)[0]
+
+    def score_rows_and_priors(
+        self,
+        texts: Sequence[str],
+        *,
+        customer_ids: Sequence[str | None],
+        created_at: Sequence[str | None],
+        labels: Sequence[str | None] | None = None,
+        topics: Sequence[str | None] | None = None,
+        external_priors: Sequence[list[PriorTicket]] | None = None,
+        states: Sequence[dict[str, Any]] | None = None,
+        top: int = config.DEFAULT_TOP,
+        explain: bool = True,
+    ) -> tuple[list[Answer], list[PriorTicket]]:
+        """`score_rows`, also returning each row as the earlier ticket later rows see.
+
+        Batch scoring carries these over to the customer's tickets in later chunks.
+        """
         n = len(texts)
         prepared = [prepare(redact(t)) for t in texts]
         clean = [t for t, _ in prepared]
@@ -288,7 +312,7 @@ class Engine:
             self._compose(i, clean[i], prepared[i][1], scores, topic_proba[i], level_proba[i],
                           s2_scaled[i], priors[i], states[i], top, explain)
             for i in range(n)
-        ]
+        ], own
 
     def _compose(self, i: int, text: str, truncated: bool, scores: Any, topic_p: np.ndarray,
                  level_p: np.ndarray, s2_row: np.ndarray, prior: list[PriorTicket],
@@ -369,15 +393,17 @@ class Engine:
         from expertise.explain import reasons_for
 
         a = self.lean.arrays
-        w_dir = a["W"][:, :2].mean(axis=1)
+        w_dir = self.lean.w_direction_list
+        vocabulary = self.lean.vocabulary
         row = scores.rows[i] if scores.rows else {}
-        ngram = [(self.lean.vocabulary[j], v * float(w_dir[j])) for j, v in row.items()]
+        ngram = [(vocabulary[j], v * w_dir[j]) for j, v in row.items()]
         dense_scaled = (scores.dense[i] - a["dense_mean"]) / a["dense_scale"]
         return reasons_for(
             level_index=int(np.argmax(level_p)), dense_scaled=dense_scaled, w_dense=a["W_dense"],
             ngram_contrib=ngram, lexicon=self.lean.lexicon, evidence=scores.evidence[i],
             s2_scaled=s2_row, s2_coef=a["s2_coef"], s2_names=self.lean.stage2_names,
             prior=prior, domain=TOPICS.get(topic, ("", ""))[0] or None,
+            plain_terms=self.lean.plain_terms,
         )
 
     def close(self) -> None:

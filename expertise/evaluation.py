@@ -72,7 +72,8 @@ def reliability(truth: np.ndarray, proba: np.ndarray, bins: int = 10) -> list[di
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         mask = (conf > lo) & (conf <= hi)
         if mask.any():
-            out.append({"confidence": float(conf[mask].mean()), "accuracy": float(correct[mask].mean()),
+            out.append({"confidence": float(conf[mask].mean()),
+                        "accuracy": float(correct[mask].mean()),
                         "count": int(mask.sum())})
     return out
 
@@ -268,18 +269,10 @@ def evaluate_bundle(*, model_dir: Any = None, data: Any = None, kb_root: Any = N
 
 def drift(engine: Any, report: dict[str, Any]) -> dict[str, Any]:
     """Compare accuracy on new data with the bundle's own evaluation figures."""
-    from expertise.artifacts import load_current, open_bundle
-
-    own = {}
-    try:
-        bundle = load_current() if engine.version != "unsaved" else None
-        if bundle is not None and bundle.version != engine.version:
-            bundle = open_bundle(bundle.path.parent / engine.version)
-        own = (bundle.manifest.get("metrics") or {}) if bundle else {}
-    except Exception:  # a bundle without recorded metrics: nothing to compare against
-        own = {}
+    own: dict[str, Any] = engine.manifest.get("metrics") or {}
     reference = (own.get("eval_split") or {}).get("accuracy")
-    new = next(iter(report["summary"].values()), {}).get("accuracy")
+    first: dict[str, Any] = next(iter(report["summary"].values()), {})
+    new = first.get("accuracy")
     if reference is None or new is None:
         return {"reference_accuracy": reference, "new_accuracy": new,
                 "recommendation": "no reference figures in the bundle; retrain to record them"}

@@ -7,7 +7,8 @@ use. Contributions are measured against the average training ticket (inputs are 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Container, Sequence
 
 import numpy as np
 
@@ -44,6 +45,12 @@ def _history_phrase(prior: Sequence[PriorTicket], domain: str | None) -> str:
     return text
 
 
+def plain_term(ngram: str, lexicon: frozenset[str]) -> bool:
+    """An n-gram worth quoting as wording: not a technical term, not only stopwords."""
+    return (len(ngram) > 3 and ngram not in lexicon
+            and not all(is_stopword(w) for w in ngram.split()))
+
+
 def reasons_for(
     *,
     level_index: int,
@@ -57,12 +64,18 @@ def reasons_for(
     s2_names: Sequence[str],
     prior: Sequence[PriorTicket],
     domain: str | None,
+    plain_terms: Container[str] | None = None,
 ) -> list[str]:
-    """Up to MAX_REASONS plain-language reasons, strongest first."""
+    """Up to MAX_REASONS plain-language reasons, strongest first.
+
+    `plain_terms` may hold, precomputed, the n-grams that `plain_term` accepts (a batch
+    passes the vocabulary's); the result is the same.
+    """
     # +1 pushes towards expert, -1 towards novice; for intermediate take what pulls to the middle.
     toward = {0: -1.0, 1: 0.0, 2: 1.0}[level_index]
     s2_dir = s2_coef.mean(axis=0)
-    s2_contrib = {name: float(z * w) for name, z, w in zip(s2_names, s2_scaled, s2_dir, strict=True)}
+    s2_contrib = {name: float(z * w)
+                  for name, z, w in zip(s2_names, s2_scaled, s2_dir, strict=True)}
     history_weight = sum(v for k, v in s2_contrib.items() if k not in ("wording_1", "wording_2",
                                                                          "wording_terse"))
     # Stage-1 contributions, scaled by how much stage 2 leans on wording.
@@ -106,10 +119,14 @@ def reasons_for(
     length = dense_c["n_tokens"] + dense_c["sentence_len"]
     add(length, "a short, plain message" if length * toward < 0 or dense_scaled[8] < 0
         else "a long, detailed message")
-    other = [(g, c) for g, c in ngram_contrib
-             if g not in lexicon and not all(is_stopword(w) for w in g.split())
-             and len(g) > 3 and (c * toward > 0 or not toward)]
-    other = sorted(other, key=lambda x: -abs(x[1]))[:3]
+    # heapq.nsmallest equals sorted(...)[:3], ties included.
+    if plain_terms is None:
+        other = [(g, c) for g, c in ngram_contrib
+                 if (c * toward > 0 or not toward) and plain_term(g, lexicon)]
+    else:
+        other = [(g, c) for g, c in ngram_contrib
+                 if (c * toward > 0 or not toward) and g in plain_terms]
+    other = heapq.nsmallest(3, other, key=lambda x: -abs(x[1]))
     if other:
         # Word choice is the weakest kind of reason for an agent: it ranks after the others.
         add(0.5 * sum(c for _, c in other), f"wording such as {_quote([g for g, _ in other])}")

@@ -238,10 +238,10 @@ def load_knowledge_base(root: Path | str) -> KnowledgeBase:
             problems.append(
                 Problem("warning", topic_dir.name, "levels", f"missing {', '.join(missing)}")
             )
-        first = next(iter(articles.values()))
+        first_article = next(iter(articles.values()))
         topics[topic_dir.name] = Topic(
             slug=topic_dir.name,
-            title=str(meta.get("title") or first.title),
+            title=str(meta.get("title") or first_article.title),
             category=str(meta.get("category") or ""),
             synonyms=_as_tuple(meta.get("synonyms")),
             articles=articles,

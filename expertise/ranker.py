@@ -32,7 +32,8 @@ class FeedbackStats:
     @property
     def net(self) -> float:
         """In (-1, 1): shrunk towards 0 while there are few votes."""
-        return (self.helpful - self.not_helpful) / (self.helpful + self.not_helpful + FEEDBACK_PRIOR)
+        votes = self.helpful + self.not_helpful
+        return (self.helpful - self.not_helpful) / (votes + FEEDBACK_PRIOR)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,10 @@ def choose_level(
         fits[served] = fit
     preferred = max(LEVELS, key=lambda lv: fits[lv])
     present = [lv for lv in LEVELS if lv in available] or list(LEVELS)
-    level = max(present, key=lambda lv: (fits[lv], -abs(LEVELS.index(lv) - LEVELS.index(preferred))))
+    def closeness(lv: str) -> int:
+        return -abs(LEVELS.index(lv) - LEVELS.index(preferred))
+
+    level = max(present, key=lambda lv: (fits[lv], closeness(lv)))
     return LevelChoice(level, fits, preferred, level != preferred)
 
 

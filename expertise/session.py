@@ -14,6 +14,7 @@ from typing import Any
 from expertise.config import LEVELS
 from expertise.engine import Answer, Engine, current_actor
 from expertise.errors import ExpertiseError, InputError
+from expertise.privacy import redact
 
 HELP = """Type what the caller says, a line at a time; the estimate updates after each line.
   :customer ID    look up a customer (history, consent)
@@ -97,7 +98,8 @@ class Session:
                 "created_at": datetime.now().replace(microsecond=0).isoformat(),
                 "channel": "phone", "subject": "", "body": " ".join(self.lines),
             }]), source="session")
-            if not opted_out and self.last is not None and self.last.level is not None:
+            if (not opted_out and self.last is not None and self.last.level is not None
+                    and self.last.confidence is not None):
                 store.record_prediction(self.call_id, self.last.level, self.last.confidence)
         self.lines, self.last, self.feedback_given = [], None, False
         self.call_id = self._new_call_id()
@@ -107,7 +109,9 @@ class Session:
         if not line:
             return Event("message", message="")
         if not line.startswith(":"):
-            self.lines.append(line)
+            # Redact each line as typed: cues such as a sign-off ("Thanks, Sam") are only
+            # recognised at the end of a line, not once the lines are joined.
+            self.lines.append(redact(line))
             return self._update()
         cmd, _, arg = line[1:].partition(" ")
         arg = arg.strip()

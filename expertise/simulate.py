@@ -244,7 +244,9 @@ def _write_csv(path: Path, rows: list[dict[str, str]], columns: list[str]) -> No
     tmp.replace(path)
 
 
-def build_sample_data(folder: Path, *, customers: int = 2500, seed: int = 20261129) -> dict[str, int]:
+def build_sample_data(
+    folder: Path, *, customers: int = 2500, seed: int = 20261129
+) -> dict[str, int]:
     """Write tickets_train.csv, tickets_eval.csv and feedback.csv under `folder`."""
     bank = load_phrase_bank(folder)
     tickets, feedback = generate(bank, customers=customers, seed=seed)

@@ -6,6 +6,7 @@ without scikit-learn. `features.py` wraps it in scikit-learn transformers for tr
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -54,7 +55,8 @@ _SELF_NOVICE = re.compile(
     r"\b(?:hopeless|useless|rubbish|clueless|dinosaur) (?:with|at|when it comes)|"
     r"(?:son|daughter|grandson|granddaughter|nephew|niece|husband|wife|neighbour|neighbor|"
     r"grandkids|kids) (?:usually |normally )?(?:set|sets|does|did|sorted|helps|set it)|"
-    r"don'?t (?:really )?(?:understand|know (?:much )?about|know what (?:that|this|it) (?:is|means))|"
+    r"don'?t (?:really )?(?:understand|know (?:much )?about|"
+    r"know what (?:that|this|it) (?:is|means))|"
     r"no idea (?:what|how)|what(?:'s| is) an? \w+\?|i'?m (?:a bit )?confused|"
     r"(?:pensioner|elderly|in my (?:70s|80s|seventies|eighties)|\b8\d years? old)|"
     r"computer illiterate|technophobe|not a tech person",
@@ -69,7 +71,8 @@ _SELF_EXPERT = re.compile(
     re.IGNORECASE,
 )
 _TRIED = re.compile(
-    r"restart(?:ed|ing)?|reboot(?:ed|ing)?|power[- ]?cycl\w*|turn(?:ed|ing)? it off and (?:on|back on)|"
+    r"restart(?:ed|ing)?|reboot(?:ed|ing)?|power[- ]?cycl\w*|"
+    r"turn(?:ed|ing)? it off and (?:on|back on)|"
     r"unplug(?:ged)?|factory reset|reset (?:it|the \w+)|tried (?:another|a different|other)|"
     r"checked (?:the )?(?:cables?|connections?|settings|lights)|re-?seat\w*|swapped|"
     r"ran (?:a )?(?:traceroute|speed ?test|ping|diagnostics?)|speed ?tests?|"
@@ -78,7 +81,8 @@ _TRIED = re.compile(
     re.IGNORECASE,
 )
 _APPEARANCE = re.compile(
-    r"(?:box|thing|thingy|gadget|device|doodah|whatsit) with (?:the )?(?:lights?|aerials?|buttons?)|"
+    r"(?:box|thing|thingy|gadget|device|doodah|whatsit) with "
+    r"(?:the )?(?:lights?|aerials?|buttons?)|"
     r"\b(?:little|small|black|white|grey|gray|square) (?:box|thing)\b|\bthingy\b|"
     r"\bthe (?:box|thing)\b|(?:light|lights|lamp) (?:is|are|has gone|went|keeps?) "
     r"(?:red|orange|amber|flashing|blinking|green|off|white|blue)|"
@@ -87,6 +91,26 @@ _APPEARANCE = re.compile(
     r"the (?:internet|wifi) (?:box|thing)",
     re.IGNORECASE,
 )
+# Case-sensitive twins of the patterns above, run on the lower-cased text. Python's re scans
+# a case-insensitive alternation several times slower, and on text whose lower-casing keeps
+# every character in place the twins find exactly the same spans (see `_case_safe`).
+_SPECIFIC_LOWER = re.compile(_SPECIFIC.pattern)
+_SELF_NOVICE_LOWER = re.compile(_SELF_NOVICE.pattern)
+_SELF_EXPERT_LOWER = re.compile(_SELF_EXPERT.pattern)
+_TRIED_LOWER = re.compile(_TRIED.pattern)
+_APPEARANCE_LOWER = re.compile(_APPEARANCE.pattern)
+#: Besides the ASCII letters, only these characters match an ASCII letter case-insensitively
+#: without lower-casing to it (dotless i, long s); U+0130 and U+212A lower-case to ASCII.
+#: The patterns a batch may pre-screen with one vectorised pass (see `regex_gates`), in the
+#: order of the flags it returns.
+_GATED = (_SPECIFIC_LOWER, _SELF_NOVICE_LOWER, _SELF_EXPERT_LOWER, _TRIED_LOWER,
+          _APPEARANCE_LOWER)
+_FOLD_EXTRA = ("\u0131", "\u017f")
+_ANY_DIGIT = re.compile(r"\d")
+_ASCII_LETTERS = bytes(range(ord("A"), ord("Z") + 1)) + bytes(range(ord("a"), ord("z") + 1))
+_NOT_LETTER = bytes(b for b in range(128) if b not in _ASCII_LETTERS)
+_NOT_UPPER = bytes(b for b in range(128) if not ord("A") <= b <= ord("Z"))
+
 _ENGLISH = frozenset(
     "the a an and or but is are was were be been it its i my me we you your to of in on at for "
     "with this that not no have has had do does did can cant can't will would should could "
@@ -139,12 +163,24 @@ def is_stopword(token: str) -> bool:
 
 
 def _shape(token: str) -> str:
-    return _DIGITS.sub("0", token) if any(c.isdigit() for c in token) else token
+    # Letters are never digits (\d is a subset of str.isdigit), and substituting nothing
+    # leaves the token as it was, so this equals "sub only if some character is a digit".
+    return token if token.isalpha() else _DIGITS.sub("0", token)
+
+
+def _tokens(lower: str) -> tuple[list[str], list[str], list[str]]:
+    """(found, raw, toks) of lower-cased text: matches, stripped, and digit-shaped."""
+    found = _TOKEN.findall(lower)
+    raw = [t.strip("'.:-") for t in found]
+    if _ANY_DIGIT.search(lower) is None:
+        return found, raw, raw
+    return found, raw, [_shape(t) for t in raw]
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-case word tokens; digits folded to their shape (`4.2.1` -> `0.0.0`)."""
-    return [_shape(t.strip("'.:-")) or t for t in _TOKEN.findall(text.lower())]
+    found, raw, toks = _tokens(text.lower())
+    return [t or f for f, t in zip(found, toks, strict=True)]
 
 
 def analyze(text: str) -> list[str]:
@@ -174,27 +210,112 @@ def _uniq(items: list[str], limit: int = 6) -> list[str]:
     return out
 
 
-def wording_features(text: str, lexicon: frozenset[str] = CURATED_TERMS) -> tuple[list[float], Evidence]:
+def _case_safe(text: str, lower: str) -> bool:
+    """True when a case-insensitive match on `text` equals a plain match on `lower`.
+
+    Holds when lower-casing keeps every character in place (same length) and the text has
+    none of the characters that fold to an ASCII letter without lower-casing to it.
+    """
+    if text.isascii():
+        return True
+    return len(lower) == len(text) and not any(c in lower for c in _FOLD_EXTRA)
+
+
+def wording_features(
+    text: str, lexicon: frozenset[str] = CURATED_TERMS
+) -> tuple[list[float], Evidence]:
     """The dense wording features of DENSE_FEATURES for one text, and what they found."""
     lower = text.lower()
-    raw = [t.strip("'.:-") for t in _TOKEN.findall(lower)]
-    toks = [_shape(t) or t for t in raw]
+    found, raw, toks = _tokens(lower)
+    return _wording(text, lexicon, lower, found, raw, toks)
+
+
+def regex_gates(texts: list[str]) -> list[tuple[bool, ...]] | None:
+    """For each text, whether each costly wording pattern can match at all.
+
+    One vectorised pass with pyarrow's RE2 over the whole batch: a pattern flagged False
+    has no match, so `text_features` skips it. Only ASCII texts are screened (RE2's classes
+    are ASCII, Python's Unicode); the others are flagged True. Returns None without pyarrow.
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        return None
+    arr = pa.array(texts, type=pa.string())
+    ascii_ = pc.string_is_ascii(arr)
+    lower = pc.utf8_lower(arr)
+    flags = []
+    for pattern in _GATED:
+        # Python's \s also matches \v and \x1c-\x1f; RE2's does not.
+        re2 = pattern.pattern.replace(r"\s", r"[\s\x0b\x1c-\x1f]")
+        hit = pc.match_substring_regex(lower, pattern=re2)
+        flags.append(pc.or_kleene(hit, pc.invert(ascii_)).to_pylist())
+    return list(zip(*flags, strict=True))
+
+
+def text_features(text: str, lexicon: frozenset[str] = CURATED_TERMS,
+                  gates: tuple[bool, ...] | None = None
+                  ) -> tuple[list[str], list[float], Evidence]:
+    """`tokenize(text)` and `wording_features(text, lexicon)` in one pass over the text.
+
+    `gates` (from `regex_gates`) lets a batch skip patterns known not to match.
+    """
+    lower = text.lower()
+    found, raw, toks = _tokens(lower)
+    values, evidence = _wording(text, lexicon, lower, found, raw, toks, gates)
+    if "" in toks:  # a token that strips to nothing keeps its matched text
+        return [t or f for f, t in zip(found, toks, strict=True)], values, evidence
+    return toks, values, evidence
+
+
+def _spans(text: str, pattern: re.Pattern[str]) -> list[str]:
+    return [m.group(0) for m in pattern.finditer(text)]
+
+
+def _spans_lower(text: str, lower: str, pattern: re.Pattern[str]) -> list[str]:
+    return [text[m.start():m.end()] for m in pattern.finditer(lower)]
+
+
+def _wording(text: str, lexicon: frozenset[str], lower: str, found: list[str], raw: list[str],
+             toks: list[str], gates: tuple[bool, ...] | None = None
+             ) -> tuple[list[float], Evidence]:
     n = len(toks)
     # A term counts in its own spelling ("5g", "wpa2") or its digit shape ("0.0.0.0").
-    tech = [r for r, t in zip(raw, toks, strict=True) if r in lexicon or t in lexicon]
-    bigram_tech = [f"{a} {b}" for a, b in zip(raw, raw[1:], strict=False) if f"{a} {b}" in lexicon]
-    tech_all = tech + bigram_tech
-    specific = [m.group(0) for m in _SPECIFIC.finditer(lower)]
+    tech_at = [k for k, (r, t) in enumerate(zip(raw, toks, strict=True))
+               if r in lexicon or t in lexicon]
+    heads = _bigram_heads(lexicon)
+    bigram_tech = [g for a, b in zip(raw, raw[1:], strict=False)
+                   if a in heads and (g := f"{a} {b}") in lexicon]
+    n_tech = len(tech_at) + len(bigram_tech)
     commands = [t for t in raw if t in COMMANDS]
-    self_nov = [m.group(0) for m in _SELF_NOVICE.finditer(text)]
-    self_exp = [m.group(0) for m in _SELF_EXPERT.finditer(text)]
-    tried = [m.group(0) for m in _TRIED.finditer(text)]
-    looks = [m.group(0) for m in _APPEARANCE.finditer(text)]
+    if _case_safe(text, lower):
+        g_spec, g_nov, g_exp, g_tried, g_looks = gates or (True,) * 5
+        specific = _spans(lower, _SPECIFIC_LOWER) if g_spec else []
+        self_nov = _spans_lower(text, lower, _SELF_NOVICE_LOWER) if g_nov else []
+        self_exp = _spans_lower(text, lower, _SELF_EXPERT_LOWER) if g_exp else []
+        tried = _spans_lower(text, lower, _TRIED_LOWER) if g_tried else []
+        looks = _spans_lower(text, lower, _APPEARANCE_LOWER) if g_looks else []
+    else:
+        specific = _spans(lower, _SPECIFIC)
+        self_nov = _spans(text, _SELF_NOVICE)
+        self_exp = _spans(text, _SELF_EXPERT)
+        tried = _spans(text, _TRIED)
+        looks = _spans(text, _APPEARANCE)
     sentences = [s for s in _SENT_SPLIT.split(text) if s.strip()]
-    letters = [c for c in text if c.isalpha()]
+    if text.isascii():
+        data = text.encode("ascii")
+        n_letters = len(data.translate(None, _NOT_LETTER))
+        n_upper = len(data.translate(None, _NOT_UPPER))
+    else:
+        letters = [c for c in text if c.isalpha()]
+        n_letters = len(letters)
+        n_upper = sum(c.isupper() for c in letters)
+    # Tokens are ASCII and shaped, so a token holds a digit exactly when it holds "0".
+    with_digits = sum("0" in t for t in toks) if toks is not raw else 0
     values = [
-        math.log1p(len(tech_all)),
-        len(tech_all) / n if n else 0.0,
+        math.log1p(n_tech),
+        n_tech / n if n else 0.0,
         math.log1p(len(specific)),
         math.log1p(len(commands)),
         float(min(len(self_nov), 3)),
@@ -203,15 +324,18 @@ def wording_features(text: str, lexicon: frozenset[str] = CURATED_TERMS) -> tupl
         math.log1p(len(looks)),
         math.log1p(n),
         math.log1p(n / max(1, len(sentences))),
-        sum(any(c.isdigit() for c in t) for t in toks) / n if n else 0.0,
-        sum(c.isupper() for c in letters) / len(letters) if letters else 0.0,
+        with_digits / n if n else 0.0,
+        n_upper / n_letters if n_letters else 0.0,
         math.log1p(text.count("!")),
         math.log1p(text.count("?")),
     ]
-    same_len = len(lower) == len(text)
-    shown = [text[m.start():m.end()].strip("'.:-") if same_len else m.group(0)
-             for m in _TOKEN.finditer(lower)
-             if (w := m.group(0).strip("'.:-")) in lexicon or _shape(w) in lexicon]
+    shown: list[str] = []
+    if tech_at:
+        if len(lower) == len(text):
+            starts = _token_starts(lower, found, tech_at[-1] + 1)
+            shown = [text[starts[k]:starts[k] + len(found[k])].strip("'.:-") for k in tech_at]
+        else:
+            shown = [found[k] for k in tech_at]
     evidence = Evidence(
         tech_terms=_uniq(shown + bigram_tech),
         specific=_uniq(specific),
@@ -222,3 +346,21 @@ def wording_features(text: str, lexicon: frozenset[str] = CURATED_TERMS) -> tupl
         appearance=_uniq(looks, 2),
     )
     return values, evidence
+
+
+def _token_starts(lower: str, found: list[str], count: int) -> list[int]:
+    """Where the first `count` tokens start. A token's text cannot occur between the previous
+    token and its own match (the scan would have matched it there), so `find` locates it."""
+    starts = []
+    pos = 0
+    for tok in found[:count]:
+        pos = lower.find(tok, pos)
+        starts.append(pos)
+        pos += len(tok)
+    return starts
+
+
+@functools.lru_cache(maxsize=8)
+def _bigram_heads(lexicon: frozenset[str]) -> frozenset[str]:
+    """First words of the lexicon's two-word terms: other bigrams cannot be in it."""
+    return frozenset(term.split(" ", 1)[0] for term in lexicon if " " in term)

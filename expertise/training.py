@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
@@ -178,8 +177,7 @@ def _fit_topics(X: Any, topics: np.ndarray, groups: np.ndarray, slugs: list[str]
                 ) -> tuple[Any, np.ndarray, dict[str, Any]]:
     """The supervised topic model and the fusion weights (fitted on out-of-fold scores)."""
     known = np.isin(topics, slugs)
-    retrieval = np.asarray((X @ doc_matrix.T).todense()) if hasattr(X, "todense") else X @ doc_matrix.T
-    retrieval = np.asarray(retrieval)
+    retrieval = np.asarray((X @ doc_matrix.T).todense())
     if known.sum() < 50 or len(set(topics[known])) < 2:
         return None, np.array([20.0, 0.0]), {"topic_model": "retrieval only"}
     idx = np.flatnonzero(known)

@@ -14,7 +14,6 @@ from expertise.classifier_math import cumulative_to_proba
 from expertise.features import HistoryFeatures, WordingFeatures, learn_lexicon
 from expertise.text import looks_english, prepare, wording_features
 
-
 ORDINAL_ONLY = {
     "check_classifiers_classes": "classes are ordered; this check's labels follow no order, so a "
                                  "cumulative model cannot separate them",

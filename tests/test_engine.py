@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import DATA, KB
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,10 +15,10 @@ from expertise.engine import Engine
 from expertise.errors import InputError
 from expertise.store import Store
 
-from conftest import DATA, KB
-
-NOVICE = "the box with the lights has gone orange and the internet has stopped, im not good with tech"
-EXPERT = "PPPoE auth fails on the hub (fw 4.2.1), no WAN IP; MTU 1492, ran traceroute, DHCP lease ok"
+NOVICE = ("the box with the lights has gone orange and the internet has stopped, "
+          "im not good with tech")
+EXPERT = ("PPPoE auth fails on the hub (fw 4.2.1), no WAN IP; MTU 1492, ran traceroute, "
+          "DHCP lease ok")
 
 
 def _store_with_history(path: Path, customer: str, level: str, n: int = 4) -> Store:
@@ -137,7 +138,8 @@ def test_gibberish_gets_no_good_match(engine: Engine) -> None:
     assert ans.no_match and any("no good topic match" in n for n in ans.notes)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(min_size=1, max_size=200).filter(lambda s: s.strip()))
 def test_any_text_gets_a_level_or_a_flag(engine: Engine, text: str) -> None:
     ans = engine.answer(text)

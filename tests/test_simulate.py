@@ -12,7 +12,7 @@ from expertise.simulate import build_sample_data, generate, load_phrase_bank
 
 def test_generation_is_deterministic_and_realistic(tmp_path: Path) -> None:
     bank = load_phrase_bank(PROJECT_DIR / "data")
-    assert set(t for t, _ in bank.tickets) == set(TOPICS)
+    assert {t for t, _ in bank.tickets} == set(TOPICS)
     assert min(len(v) for v in bank.tickets.values()) >= 15
     a, fa = generate(bank, customers=150, seed=7)
     b, fb = generate(bank, customers=150, seed=7)

@@ -1,0 +1,600 @@
+"""Consent, disclosure, erasure and audit (expertise/trust.py, disclosure.py) and their CLI
+commands, plus ingest and feedback; bundle verification through `answer --model`; hostile ids.
+
+Everything runs on real files: a small real bundle (conftest), the bundled knowledge base and
+a real SQLite store under tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import sqlite3
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import KB
+from typer.testing import CliRunner
+
+from expertise.artifacts import MANIFEST, PICKLE, open_bundle
+from expertise.cli import app
+from expertise.config import LEVELS
+from expertise.disclosure import PLAIN_LEVEL, disclose
+from expertise.engine import Engine
+from expertise.errors import ArtifactError, StoreError, UnknownCustomerError
+from expertise.history import HISTORY_FEATURES
+from expertise.store import Store
+from expertise.text import DENSE_FEATURES
+from expertise.trust import (
+    current_actor,
+    customer_salt,
+    exclude_from_training,
+    excluded_customers,
+    forget_customer,
+    hash_customer,
+    models_trained_on,
+    salt_id,
+    salt_path,
+    set_consent,
+)
+
+EXPERT_TEXT = ("Hub on fw 4.2.1 drops the PPPoE session, SNR margin 3 dB, DHCP lease renews fine, "
+               "traceroute dies at hop 2. Please check the line.")
+NOVICE_TEXT = ("my internet box has gone all orange and the tv thing doesnt work, i dont "
+               "understand any of it, my son usually sorts it")
+#: Words a customer statement must not contain: model internals and jargon.
+JARGON = ("model", "feature", "classifier", "probabilit", "posterior", "confidence", "n-gram",
+          "tf-idf", "stage", "logit", "vector", "novice", "intermediate", "expert", "history_",
+          "customer_id", "ticket_id", "salt", "hash", "score")
+
+runner = CliRunner()
+
+
+def cli(*args: str | Path) -> object:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _tickets(customer: str, level: str, n: int, *, start_month: int = 3) -> list[dict[str, str]]:
+    text = EXPERT_TEXT if level == "expert" else NOVICE_TEXT
+    return [{"ticket_id": f"{customer}-{i}", "customer_id": customer,
+             "created_at": f"2025-{start_month + i:02d}-01T10:00:00", "channel": "email",
+             "subject": "", "body": text, "expertise_level": level, "topic": "no-internet"}
+            for i in range(n)]
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Path:
+    """A store with an expert customer (3 tickets, March to May 2025), a novice (1 ticket) and
+    an anonymous ticket."""
+    path = tmp_path / "x.db"
+    rows = _tickets("C-EXP", "expert", 3) + _tickets("C-NOV", "novice", 1)
+    rows.append({"ticket_id": "ANON-1", "customer_id": "", "created_at": "2025-03-02T09:00:00",
+                 "channel": "web", "subject": "", "body": NOVICE_TEXT,
+                 "expertise_level": "novice", "topic": "no-internet"})
+    with Store(path) as store:
+        store.ingest_frame(pd.DataFrame(rows), source="test")
+    return path
+
+
+def _audit(path: Path) -> list[dict]:
+    result = cli("audit", "--db", path, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+# ---------------------------------------------------------------------------------------------
+# Salt and fingerprints
+# ---------------------------------------------------------------------------------------------
+
+
+def test_salt_is_created_once_private_and_next_to_the_default_db(tmp_path: Path) -> None:
+    path = salt_path()
+    assert path.parent == Path(os.environ["XDG_DATA_HOME"]) / "expertise"
+    assert not path.exists()
+    salt = customer_salt()
+    assert path.exists() and customer_salt() == salt and len(salt) == 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(salt_id(salt)) == 12 and salt not in salt_id(salt)
+    other = customer_salt(tmp_path / "other-salt")
+    assert other != salt
+    assert hash_customer("C1", salt) == hash_customer("C1", salt)
+    assert hash_customer("C1", salt) != hash_customer("C1", other)
+    assert hash_customer("C1", salt) != hash_customer("C2", salt)
+    assert "C1" not in hash_customer("C1", salt)
+
+
+def _manifest(root: Path, version: str, salt: str | None, customers: list[str]) -> None:
+    folder = root / version
+    folder.mkdir(parents=True)
+    doc = {"version": version, "format_version": 1, "files": {}}
+    if salt is not None:
+        doc["customers"] = {"salt_id": salt_id(salt),
+                            "hashes": sorted(hash_customer(c, salt) for c in customers)}
+    (folder / MANIFEST).write_text(json.dumps(doc))
+
+
+def test_models_trained_on_reads_manifest_fingerprints(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    assert models_trained_on("C1", root=root).trained_on == []  # no salt, no bundles
+    salt = customer_salt()
+    _manifest(root, "v1", salt, ["C1", "C2"])
+    _manifest(root, "v2", salt, ["C2"])
+    _manifest(root, "v3", "another install", ["C1"])
+    _manifest(root, "v4", None, [])
+    use = models_trained_on("C1", root=root)
+    assert use.trained_on == ["v1"]
+    assert sorted(use.unverifiable) == ["v3", "v4"]
+    assert models_trained_on("C2", root=root).trained_on == ["v1", "v2"]
+    assert models_trained_on("C3", root=root).trained_on == []
+
+
+def test_models_trained_on_without_a_salt_creates_none(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    _manifest(root, "v1", "elsewhere", ["C1"])
+    use = models_trained_on("C1", root=root)
+    assert use.trained_on == [] and use.unverifiable == ["v1"]
+    assert not salt_path().exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Consent, exclusion, erasure (library)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_set_consent_audits_and_clears_what_was_inferred(db: Path) -> None:
+    with Store(db) as store:
+        store.record_prediction("C-EXP-0", "expert", 0.9)
+        change = set_consent(store, "C-EXP", opted_out=True, actor="agent-1", purpose="asked")
+        assert (change.previous, change.consent, change.changed) == ("granted", "opted_out", True)
+        assert [h.predicted_level for h in store.history("C-EXP")] == [None, None, None]
+        assert len(store.history("C-EXP")) == 3  # the tickets themselves stay
+        again = set_consent(store, "C-EXP", opted_out=True, actor="agent-1")
+        assert not again.changed
+        new = set_consent(store, "C-NEW", opted_out=True)
+        assert new.previous is None and store.customer("C-NEW").consent == "opted_out"
+        rows = store.audit_rows()
+    assert [(r.actor, r.action, r.customer_id, r.purpose, r.detail) for r in rows[:2]] == [
+        ("agent-1", "consent", "C-EXP", "asked", "granted -> opted_out"),
+        ("agent-1", "consent", "C-EXP", None, "opted_out -> opted_out"),
+    ]
+    assert rows[2].actor == current_actor() and rows[2].detail == "new customer -> opted_out"
+
+
+def test_opted_out_and_erased_customers_are_excluded_from_training(db: Path) -> None:
+    with Store(db) as store:
+        set_consent(store, "C-NOV", opted_out=True)
+        assert excluded_customers(store) == {"C-NOV"}
+        frame = store.training_frame()
+        assert set(frame["customer_id"]) == {"C-EXP", ""}
+        forget_customer(store, "C-EXP")
+        assert set(store.training_frame()["customer_id"]) == {""}
+        export = pd.DataFrame({"ticket_id": ["a", "b", "c", "d"],
+                               "customer_id": ["C-EXP", "C-NOV", "C-OTHER", ""]})
+        kept = exclude_from_training(export, store)
+    assert kept["ticket_id"].tolist() == ["c", "d"]
+
+
+def test_forget_customer_reports_counts_and_models(db: Path, tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    _manifest(root, "v1", customer_salt(), ["C-EXP"])
+    with Store(db) as store:
+        store.add_feedback("C-EXP-0", article_id="no-internet/expert", helpful=True)
+        store.audit("a", "answer", customer_id="C-EXP")
+        erasure = forget_customer(store, "C-EXP", actor="dpo", models_root=root)
+        with pytest.raises(UnknownCustomerError):
+            forget_customer(store, "C-EXP", models_root=root)
+        last = store.audit_rows()[-1]
+    assert (erasure.tickets_deleted, erasure.feedback_deleted,
+            erasure.audit_rows_anonymised) == (3, 1, 1)
+    assert erasure.models.trained_on == ["v1"]
+    assert "C-EXP" not in json.dumps(erasure.to_dict())
+    assert (last.actor, last.action, last.customer_id) == ("dpo", "erasure", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Disclosure
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def eng(models_env: Path, db: Path):  # type: ignore[no-untyped-def]
+    e = Engine(kb_root=KB, db_path=db)
+    yield e
+    e.close()
+
+
+def _no_jargon(statement: str) -> None:
+    lower = statement.lower()
+    # internal names with an underscore; plain ones such as "tried" may be ordinary words
+    internal = [n for n, _ in (*HISTORY_FEATURES, *DENSE_FEATURES) if "_" in n]
+    assert len(internal) >= 10
+    for word in (*JARGON, *internal):
+        assert word.lower() not in lower, word
+
+
+def test_disclosure_of_a_profiled_customer(eng: Engine) -> None:
+    d = disclose(eng, "C-EXP", actor="agent-7", purpose="customer asked")
+    assert (d.tickets_held, d.tickets_used, d.opted_out) == (3, 3, False)
+    assert d.first.startswith("2025-03") and d.last.startswith("2025-05")
+    assert d.level in LEVELS and 0 < d.confidence <= 1
+    assert list(d.sections) == ["used", "inferred", "gain", "choices"]
+    assert d.statement == "\n\n".join(d.sections.values())
+    s = d.statement
+    assert "the 3 messages you sent us between March 2025 and May 2025" in s
+    assert PLAIN_LEVEL[d.level] in s
+    assert f"({d.confidence:.0%})" in s
+    assert "adviser noted" in s  # the tickets carry an adviser's label
+    assert "stop tailoring" in s and "delete" in s
+    assert "C-EXP" not in s and "PPPoE" not in s
+    _no_jargon(s)
+    rows = eng.store.audit_rows(customer_id="C-EXP")
+    assert [(r.actor, r.action, r.purpose) for r in rows] == [
+        ("agent-7", "explain", "customer asked")]
+
+
+def test_disclosure_level_follows_the_history(eng: Engine) -> None:
+    expert, novice = disclose(eng, "C-EXP"), disclose(eng, "C-NOV")
+    assert LEVELS.index(expert.level) > LEVELS.index(novice.level)
+    assert "the 1 message you sent us in March 2025" in novice.statement
+
+
+def test_disclosure_of_an_opted_out_customer(eng: Engine) -> None:
+    set_consent(eng.store, "C-EXP", opted_out=True)
+    d = disclose(eng, "C-EXP")
+    assert (d.opted_out, d.tickets_held, d.tickets_used, d.level, d.confidence) == (
+        True, 3, 0, None, None)
+    assert d.first is None and d.last is None
+    assert "asked us not to tailor" in d.statement and "3 messages" in d.statement
+    assert "tailor answers to you again" in d.statement
+    _no_jargon(d.statement)
+
+
+def test_disclosure_without_tickets_and_with_many(eng: Engine) -> None:
+    set_consent(eng.store, "C-EMPTY", opted_out=False)
+    empty = disclose(eng, "C-EMPTY")
+    assert empty.tickets_used == 0 and empty.level is None
+    assert "nothing so far" in empty.statement
+    eng.store.ingest_frame(pd.DataFrame(
+        [{**row, "created_at": f"2024-01-{1 + i % 28:02d}T{i % 24:02d}:00:00"}
+         for i, row in enumerate(_tickets("C-MANY", "expert", 55))]), source="test")
+    many = disclose(eng, "C-MANY")
+    assert (many.tickets_held, many.tickets_used) == (55, 50)
+    assert "the 50 most recent of the 55 messages" in many.statement
+
+
+def test_disclosure_refuses_unknown_customers_and_needs_a_store(eng: Engine,
+                                                               models_env: Path) -> None:
+    with pytest.raises(UnknownCustomerError, match="not in the store"):
+        disclose(eng, "NOBODY")
+    assert eng.store.audit_rows() == []
+    bare = Engine(kb_root=KB)
+    try:
+        with pytest.raises(StoreError, match="--db"):
+            disclose(bare, "C-EXP")
+    finally:
+        bare.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI: ingest and feedback
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cli_ingest_counts_and_second_run_adds_nothing(tmp_path: Path) -> None:
+    src = tmp_path / "tickets.csv"
+    rows = _tickets("C-1", "expert", 2) + [{"ticket_id": "", "customer_id": "C-1",
+                                            "body": "no id", "created_at": ""}]
+    pd.DataFrame(rows).to_csv(src, index=False)
+    db = tmp_path / "x.db"
+    first = cli("ingest", src, "--db", db)
+    assert first.exit_code == 0, first.output
+    assert "2 added, 0 updated, 0 unchanged, 1 rejected" in first.stdout
+    assert "tickets.rejects.csv" in first.output and "empty ticket_id" in first.output
+    assert (tmp_path / "tickets.rejects.csv").exists()
+    second = cli("ingest", src, "--db", db, "--json", "--rejects", tmp_path / "r.csv")
+    data = json.loads(second.stdout)
+    assert (data["added"], data["unchanged"], data["rejected"]) == (0, 2, 1)
+    assert data["rejects_path"] == str(tmp_path / "r.csv")
+    text = cli("ingest", src, "--db", db)
+    assert "nothing added" in text.stdout
+
+
+def test_cli_ingest_with_a_column_map_and_errors(tmp_path: Path) -> None:
+    src = tmp_path / "cases.csv"
+    pd.DataFrame({"Case": ["K1"], "Who": ["C-9"], "Notes": [EXPERT_TEXT]}).to_csv(src,
+                                                                                 index=False)
+    db = tmp_path / "x.db"
+    ok = cli("ingest", src, "--db", db, "--map", "ticket_id=Case", "--map", "customer_id=Who",
+             "--map", "body=Notes")
+    assert ok.exit_code == 0, ok.output
+    with Store(db) as store:
+        assert [h.ticket_id for h in store.history("C-9")] == ["K1"]
+    unmapped = cli("ingest", src, "--db", db)
+    assert unmapped.exit_code == 1 and "ticket_id" in unmapped.output
+    bad_map = cli("ingest", src, "--db", db, "--map", "nonsense")
+    assert bad_map.exit_code == 1 and "NEW=OLD" in bad_map.output
+    missing = cli("ingest", tmp_path / "nope.csv", "--db", db)
+    assert missing.exit_code == 1 and "nope.csv" in missing.output
+
+
+def test_cli_feedback(db: Path) -> None:
+    ok = cli("feedback", "C-EXP-0", "--article", "no-internet/expert", "--not-helpful",
+             "--level", "novice", "--db", db, "--agent", "agent-2", "--json")
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(ok.stdout)
+    assert data["ticket_in_store"] and data["helpful"] is False
+    with Store(db) as store:
+        (row,) = store.feedback_rows()
+        assert (row.customer_id, row.agent, row.corrected_level, row.helpful) == (
+            "C-EXP", "agent-2", "novice", False)
+        frame = store.training_frame()
+    assert frame.set_index("ticket_id").loc["C-EXP-0", "expertise_level"] == "novice"
+    live = cli("feedback", "call-1", "--article", "no-internet/novice", "--helpful", "--db", db)
+    assert live.exit_code == 0 and "not in the store" in live.output
+    assert cli("feedback", "T", "--article", "no-internet/novice", "--db", db).exit_code == 2
+    both = cli("feedback", "T", "--article", "no-internet/novice", "--helpful", "--not-helpful",
+               "--db", db)
+    assert both.exit_code == 2 and "exactly one" in both.output
+    unknown = cli("feedback", "T", "--article", "no-such/novice", "--helpful", "--db", db)
+    assert unknown.exit_code == 1 and "no article 'no-such/novice'" in unknown.output
+    level = cli("feedback", "T", "--article", "no-internet/novice", "--helpful", "--level",
+                "guru", "--db", db)
+    assert level.exit_code == 1 and "guru" in level.output
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI: consent, explain, forget, audit
+# ---------------------------------------------------------------------------------------------
+
+
+def _answer(db: Path, customer: str, *extra: str) -> dict:
+    result = cli("answer", "still not working", "--customer", customer, "--db", db, "--json",
+                 *extra)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_cli_consent_controls_personalisation(models_env: Path, db: Path) -> None:
+    before = _answer(db, "C-EXP")
+    assert before["customer"]["status"] == "known"
+    assert before["customer"]["history_tickets"] == 3 and before["level"] in LEVELS
+    out = cli("consent", "--customer", "C-EXP", "--opt-out", "--db", db, "--agent", "a1",
+              "--purpose", "caller asked")
+    assert out.exit_code == 0 and "opted out" in out.stdout
+    neutral = _answer(db, "C-EXP")
+    assert neutral["customer"]["status"] == "opted_out"
+    assert neutral["customer"]["history_tickets"] == 0
+    assert neutral["level"] is None and neutral["probabilities"] is None
+    assert neutral["reasons"] == []
+    assert neutral["article"]["level"] == "intermediate"
+    topic = neutral["article"]["topic"]
+    assert {a["level"] for a in neutral["alternatives"] if a["topic"] == topic} == {
+        "novice", "expert"}
+    assert any("opted out" in n for n in neutral["notes"])
+    panel = cli("answer", "still not working", "--customer", "C-EXP", "--db", db)
+    assert "opted out" in panel.stdout
+    back = cli("consent", "--customer", "C-EXP", "--opt-in", "--db", db, "--json")
+    assert json.loads(back.stdout) == {"customer_id": "C-EXP", "consent": "granted",
+                                       "previous": "opted_out", "changed": True}
+    after = _answer(db, "C-EXP")
+    assert after["customer"]["history_tickets"] == 3
+    assert after["probabilities"] == before["probabilities"]
+    new = cli("consent", "--customer", "C-LATER", "--opt-out", "--db", db)
+    assert "new to the store" in new.stdout
+
+
+@pytest.mark.parametrize("flags", [[], ["--opt-out", "--opt-in"]])
+def test_cli_consent_needs_exactly_one_choice(db: Path, flags: list[str]) -> None:
+    result = cli("consent", "--customer", "C-EXP", *flags, "--db", db)
+    assert result.exit_code == 2 and "exactly one of --opt-out or --opt-in" in result.output
+    with Store(db) as store:
+        assert store.audit_rows() == []
+
+
+def test_cli_explain(models_env: Path, db: Path) -> None:
+    text = cli("explain", "--customer", "C-EXP", "--db", db, "--agent", "a9")
+    assert text.exit_code == 0, text.output
+    flat = " ".join(text.stdout.replace("│", " ").split())
+    assert "What we used: the 3 messages you sent us between March 2025 and May 2025" in flat
+    assert "Your choices:" in flat
+    js = json.loads(cli("explain", "--customer", "C-EXP", "--db", db, "--json").stdout)
+    assert js["tickets_used"] == 3 and js["level"] in LEVELS
+    assert set(js["sections"]) == {"used", "inferred", "gain", "choices"}
+    unknown = cli("explain", "--customer", "NOBODY", "--db", db)
+    assert unknown.exit_code == 1 and "not in the store" in unknown.output
+    assert [(r["actor"], r["action"]) for r in _audit(db)] == [
+        ("a9", "explain"), (current_actor(), "explain")]
+
+
+def test_cli_forget(models_env: Path, db: Path) -> None:
+    _answer(db, "C-EXP", "--agent", "a1")
+    unknown = cli("forget", "--customer", "NOBODY", "--db", db)
+    assert unknown.exit_code == 1
+    assert "unknown customer 'NOBODY': nothing stored to erase" in unknown.output
+    done = cli("forget", "--customer", "C-EXP", "--db", db, "--agent", "dpo")
+    assert done.exit_code == 0, done.output
+    assert "erased: 3 tickets" in done.stdout and "1 audit row" in done.stdout
+    # the conftest bundle was fingerprinted with another salt: it cannot be checked
+    assert "cannot tell" in done.stdout and "test-small" in done.stdout
+    again = cli("forget", "--customer", "C-EXP", "--db", db, "--json")
+    assert again.exit_code == 1
+    rows = _audit(db)
+    assert [(r["action"], r["customer_id"]) for r in rows] == [
+        ("answer", None), ("erasure", None)]
+    assert rows[1]["actor"] == "dpo" and "C-EXP" not in json.dumps(rows)
+    assert cli("explain", "--customer", "C-EXP", "--db", db).exit_code == 1
+
+
+def test_cli_audit_filters(models_env: Path, db: Path) -> None:
+    _answer(db, "C-EXP", "--agent", "a1", "--purpose", "billing call")
+    _answer(db, "C-NOV")
+    cli("consent", "--customer", "C-NOV", "--opt-out", "--db", db, "--agent", "a2")
+    rows = _audit(db)
+    assert [(r["actor"], r["action"], r["customer_id"], r["purpose"]) for r in rows] == [
+        ("a1", "answer", "C-EXP", "billing call"),
+        (current_actor(), "answer", "C-NOV", None),
+        ("a2", "consent", "C-NOV", None),
+    ]
+    only = json.loads(cli("audit", "--customer", "C-NOV", "--db", db, "--json").stdout)
+    assert [r["action"] for r in only] == ["answer", "consent"]
+    assert json.loads(cli("audit", "--since", "2999-01-01", "--db", db, "--json").stdout) == []
+    assert len(json.loads(cli("audit", "--since", "2000-01-01", "--db", db,
+                              "--json").stdout)) == 3
+    table = cli("audit", "--db", db)
+    assert table.exit_code == 0 and "billing call" in table.stdout
+    assert "no audit entries match" in cli("audit", "--customer", "X", "--db", db).stdout
+    bad = cli("audit", "--since", "last tuesday", "--db", db)
+    assert bad.exit_code == 1 and "last tuesday" in bad.output
+
+
+def test_audit_log_is_append_only_except_erasure(db: Path) -> None:
+    with Store(db) as store:
+        store.audit("a", "answer", customer_id="C-EXP")
+    conn = sqlite3.connect(db)
+    try:
+        for sql in ("UPDATE audit SET actor = 'x'", "DELETE FROM audit",
+                    "UPDATE audit SET customer_id = 'someone else'"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                conn.execute(sql)
+        conn.execute("UPDATE audit SET customer_id = NULL")  # what erasure does
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile ids through every command
+# ---------------------------------------------------------------------------------------------
+
+HOSTILE = [
+    "'; DROP TABLE tickets; --",
+    'Robert"); DELETE FROM customers; --',
+    "a;b;c' OR '1'='1",
+    "[bold]rich[/bold] [/] %s {0} \\x00",
+    "Zoë Ünïcødé 客户 🙂 \u202eevil",
+    "C" * 5000,
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=["drop", "delete", "or", "markup", "unicode",
+                                                  "long"])
+def test_hostile_ids_through_the_cli(models_env: Path, tmp_path: Path, hostile: str) -> None:
+    db = tmp_path / "x.db"
+    src = tmp_path / "hostile.jsonl"
+    rows = [{"ticket_id": f"{hostile}#{i}", "customer_id": hostile, "body": EXPERT_TEXT,
+             "created_at": f"2025-0{i + 1}-01T10:00:00", "expertise_level": "expert"}
+            for i in range(2)]
+    rows.append({"ticket_id": "plain", "customer_id": "C-PLAIN", "body": NOVICE_TEXT})
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+
+    def ok(*args: str | Path) -> object:
+        result = cli(*args)
+        assert result.exit_code == 0, result.output[-500:]
+        return result
+
+    assert "3 added" in ok("ingest", src, "--db", db).stdout
+    answer = json.loads(ok("answer", "still down", "--customer", hostile, "--db", db,
+                           "--agent", hostile, "--purpose", hostile, "--json").stdout)
+    assert answer["customer"] == {"id": hostile, "status": "known", "history_tickets": 2}
+    ok("answer", "still down", "--customer", hostile, "--db", db)  # the rich panel
+    ok("consent", "--customer", hostile, "--opt-out", "--db", db)
+    ok("consent", "--customer", hostile, "--opt-in", "--db", db, "--agent", hostile)
+    explained = json.loads(ok("explain", "--customer", hostile, "--db", db, "--json").stdout)
+    assert explained["customer_id"] == hostile and explained["tickets_used"] == 2
+    ok("explain", "--customer", hostile, "--db", db)
+    ok("feedback", f"{hostile}#0", "--article", "no-internet/expert", "--helpful", "--db", db,
+       "--agent", hostile)
+    rows_json = json.loads(ok("audit", "--customer", hostile, "--db", db, "--json").stdout)
+    assert [r["action"] for r in rows_json] == ["answer", "answer", "consent", "consent",
+                                                 "explain", "explain"]
+    assert rows_json[0]["actor"] == hostile and rows_json[0]["purpose"] == hostile
+    assert all(r["customer_id"] == hostile for r in rows_json)
+    ok("audit", "--db", db)
+    with Store(db) as store:
+        assert store.customer(hostile).ticket_count == 2
+        assert store.feedback_rows()[0].ticket_id == f"{hostile}#0"
+    assert "erased: 2 tickets, 1 feedback entry" in ok("forget", "--customer", hostile,
+                                                        "--db", db).stdout
+    with Store(db) as store:
+        assert store.customer(hostile) is None
+        assert store.customer("C-PLAIN").ticket_count == 1  # nothing else was touched
+        assert store.ticket_count() == 1 and store.audit_rows(customer_id=hostile) == []
+        tables = {r[0] for r in store.connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"customers", "tickets", "feedback", "audit", "erasures"} <= tables
+    missing = cli("forget", "--customer", hostile, "--db", db)
+    assert missing.exit_code == 1 and "nothing stored to erase" in missing.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Bundle verification through `answer --model`
+# ---------------------------------------------------------------------------------------------
+
+
+def _copy_bundle(models_root: Path, dest: Path) -> Path:
+    shutil.copytree(models_root / "test-small", dest)
+    return dest
+
+
+def test_bundle_outside_the_models_folder_needs_trust(models_env: Path, tmp_path: Path) -> None:
+    outside = _copy_bundle(models_env, tmp_path / "elsewhere" / "b1")
+    refused = cli("answer", "wifi keeps dropping", "--model", outside)
+    assert refused.exit_code == 1
+    assert "outside the models folder" in refused.output and "--trust" in refused.output
+    trusted = cli("answer", "wifi keeps dropping", "--model", outside, "--trust", "--json")
+    assert trusted.exit_code == 0, trusted.output
+    assert json.loads(trusted.stdout)["model_version"] == "test-small"
+    inside = cli("answer", "wifi keeps dropping", "--model", models_env / "test-small")
+    assert inside.exit_code == 0, inside.output
+
+
+@pytest.mark.parametrize("victim", ["lean.json", "lean.W.npy"])
+def test_tampered_bundle_is_refused_even_with_trust(
+        models_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, victim: str) -> None:
+    root = tmp_path / "models"
+    monkeypatch.setenv("EXPERTISE_MODELS", str(root))
+    bundle = _copy_bundle(models_env, root / "test-small")
+    with (bundle / victim).open("r+b") as fh:  # flip one byte in the middle
+        fh.seek((bundle / victim).stat().st_size // 2)
+        byte = fh.read(1)
+        fh.seek(-1, os.SEEK_CUR)
+        fh.write(bytes([byte[0] ^ 0x01]))
+    for extra in ([], ["--trust"]):
+        result = cli("answer", "wifi keeps dropping", "--model", bundle, *extra)
+        assert result.exit_code == 1
+        assert f"{victim} does not match its SHA-256 in the manifest" in result.output
+        assert "Traceback" not in result.output
+
+
+class _Booby:
+    """A pickle that writes a marker file when loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.write_text, (self.marker, "pwned"))
+
+
+def test_a_swapped_pickle_is_never_unpickled(models_env: Path, tmp_path: Path) -> None:
+    bundle = _copy_bundle(models_env, tmp_path / "models" / "test-small")
+    marker = tmp_path / "marker"
+    (bundle / PICKLE).write_bytes(pickle.dumps(_Booby(marker)))
+    opened = open_bundle(bundle, trust=True)
+    with pytest.raises(ArtifactError, match="SHA-256"):
+        opened.sklearn_model()
+    assert not marker.exists()
+
+
+def test_current_pointer_cannot_escape_the_models_folder(
+        models_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "models"
+    root.mkdir()
+    _copy_bundle(models_env, tmp_path / "evil")
+    (root / "current").write_text("../evil\n")
+    monkeypatch.setenv("EXPERTISE_MODELS", str(root))
+    result = cli("answer", "wifi keeps dropping")
+    assert result.exit_code == 1 and "outside the models folder" in result.output
