@@ -40,6 +40,26 @@ test: setup ## Lint the knowledge base and run the test suite
 data: setup ## Rebuild the bundled sample data from the phrase bank (deterministic)
 	$(PY) -c "from pathlib import Path; from expertise.simulate import build_sample_data; print(build_sample_data(Path('data')))"
 
+# models/.built is a stamp: make reruns training only when an input is newer than it, and
+# `train --if-changed` then compares fingerprints with the current model, so a fresh clone
+# (all files new) retrains only if the committed model really is out of date.
+TRAIN_INPUTS := $(wildcard data/*.csv) $(shell find knowledge_base -type f 2>/dev/null) \
+	$(wildcard expertise/*.py)
+
+models/.built: $(TRAIN_INPUTS) | $(STAMP)
+	$(CLI) train --promote --if-changed
+	@touch $@
+
+.PHONY: train evaluate retrain
+
+train: setup models/.built ## Train and promote a model if data, knowledge base or code changed
+
+evaluate: setup ## Evaluate the current model on the bundled evaluation sets (and baselines)
+	$(CLI) evaluate
+
+retrain: setup ## Ingest data/inbox, train a candidate, promote it only if it is not worse
+	$(CLI) retrain
+
 lint: setup ## Run ruff and mypy
 	$(VENV)/bin/ruff check expertise tests
 	$(VENV)/bin/mypy

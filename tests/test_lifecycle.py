@@ -1,0 +1,497 @@
+"""The model lifecycle: retrain from an inbox behind the gate, models list/promote/rollback/prune,
+drift through `expertise evaluate --data`, and `train --if-changed`.
+
+One small world is built once per module: a first model trained on 50 customers, a retrain
+that ingests an inbox (tickets + feedback) and promotes a better candidate, a retrain with
+nothing new, and a retrain on shuffled labels that the gate refuses. Tests that change the
+models folder work on a copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from expertise import artifacts
+from expertise.cli import app
+from expertise.config import PROJECT_DIR
+from expertise.errors import InputError, ModelNotFoundError
+from expertise.lifecycle import (
+    Check,
+    collect_training_data,
+    gate,
+    ingest_feedback_file,
+    list_models,
+    promote,
+    prune,
+    retrain,
+    rollback,
+)
+from expertise.store import Store
+
+KB = PROJECT_DIR / "knowledge_base"
+DATA = PROJECT_DIR / "data"
+runner = CliRunner()
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+@dataclass
+class World:
+    root: Path
+    base: Path
+    inbox: Path
+    db: Path
+    sets: dict[str, Path]
+    first: Any
+    good: Any
+    again: Any
+    bad: Any
+    bad_inbox: Path
+    opted_out: str
+    erased: str
+    erased_in_inbox: str
+    corrected_base_ticket: str
+    corrected_inbox_ticket: str
+    shuffled_recent: Path
+    xdg: Path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    tmp = tmp_path_factory.mktemp("lifecycle")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_DATA_HOME", str(tmp / "xdg"))  # the bundle salt stays in tmp
+        mp.delenv("EXPERTISE_DB", raising=False)
+        train = _read(DATA / "tickets_train.csv")
+        customers = sorted(train["customer_id"].unique())
+        base_customers, new_customers = customers[0::6][:50], customers[1::6][:150]
+        base = train[train["customer_id"].isin(base_customers)]
+        base_path = tmp / "base.csv"
+        base.to_csv(base_path, index=False)
+        evals = _read(DATA / "tickets_eval.csv")
+        eval_customers = sorted(evals["customer_id"].unique())[::5]
+        sets = {"eval_split": tmp / "eval_split.csv", "handwritten": tmp / "handwritten.csv"}
+        evals[evals["customer_id"].isin(eval_customers)].to_csv(sets["eval_split"], index=False)
+        _read(DATA / "eval_handwritten.csv").to_csv(sets["handwritten"], index=False)
+        root, db, inbox = tmp / "models", tmp / "store.db", tmp / "inbox"
+
+        # 1. no current model: the first candidate is promoted without a comparison
+        first = retrain(inbox=inbox, db_path=db, root=root, kb_root=KB, base_data=[base_path],
+                        eval_sets=sets, version="v1", folds=3)
+
+        # 2. an inbox with new customers' tickets and agents' feedback
+        new = train[train["customer_id"].isin(new_customers)].reset_index(drop=True)
+        erased_in_inbox = new["customer_id"].iloc[0]
+        opted_out, erased = base_customers[1], base_customers[2]
+        with Store(db) as store:
+            store.set_consent(opted_out, "opted_out")
+            store.set_consent(erased, "granted")
+            store.forget(erased)
+            store.set_consent(erased_in_inbox, "granted")
+            store.forget(erased_in_inbox)
+        inbox.mkdir()
+        new.to_csv(inbox / "recent_tickets.csv", index=False)
+        flip = {"novice": "expert", "intermediate": "novice", "expert": "intermediate"}
+        corrected_inbox = new.iloc[5]
+        corrected_base = base[base["customer_id"] == base_customers[3]].iloc[0]
+        rows = [
+            {"ticket_id": t.ticket_id, "article_id": t.resolved_article_id,
+             "helpful": "1" if i % 4 else "0", "corrected_level": "", "agent": "a1",
+             "created_at": "2026-11-01T10:00:00"}
+            for i, t in enumerate(new.iloc[10:50].itertuples())
+        ] + [
+            {"ticket_id": corrected_inbox.ticket_id, "article_id": "", "helpful": "",
+             "corrected_level": flip[corrected_inbox.expertise_level], "agent": "a2",
+             "created_at": "2026-11-02T10:00:00"},
+            {"ticket_id": corrected_base.ticket_id, "article_id": "", "helpful": "",
+             "corrected_level": flip[corrected_base.expertise_level], "agent": "a2",
+             "created_at": "2026-11-02T10:00:00"},
+            {"ticket_id": "T-nope", "article_id": "x/novice", "helpful": "",
+             "corrected_level": "guru", "agent": "a3", "created_at": ""},
+        ]
+        pd.DataFrame(rows).to_csv(inbox / "agent_feedback.csv", index=False)
+        good = retrain(inbox=inbox, db_path=db, root=root, kb_root=KB, base_data=[base_path],
+                       eval_sets=sets, version="v2", folds=3)
+
+        # 3. the same data again: nothing new, nothing trained
+        again = retrain(inbox=inbox, db_path=db, root=root, kb_root=KB, base_data=[base_path],
+                        eval_sets=sets, version="v-unused", folds=3)
+
+        # 4. a candidate trained on shuffled labels only: the gate refuses it
+        bad_inbox = tmp / "bad_inbox"
+        bad_inbox.mkdir()
+        shuffled = new.copy()
+        shuffled["expertise_level"] = np.random.default_rng(7).permutation(
+            shuffled["expertise_level"].to_numpy())
+        shuffled.to_csv(bad_inbox / "shuffled.csv", index=False)
+        bad = retrain(inbox=bad_inbox, db_path=tmp / "bad.db", root=root, kb_root=KB,
+                      base_data=[], eval_sets=sets, version="v3", folds=3)
+
+        recent = _read(sets["eval_split"])
+        recent["expertise_level"] = np.random.default_rng(3).permutation(
+            recent["expertise_level"].to_numpy())
+        shuffled_recent = tmp / "recent_shuffled.csv"
+        recent.to_csv(shuffled_recent, index=False)
+    return World(root, base_path, inbox, db, sets, first, good, again, bad, bad_inbox,
+                 opted_out, erased, erased_in_inbox, corrected_base.ticket_id,
+                 corrected_inbox.ticket_id, shuffled_recent, tmp / "xdg")
+
+
+@pytest.fixture()
+def models_copy(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the world's models folder, made the default location."""
+    root = tmp_path / "models"
+    shutil.copytree(world.root, root)
+    monkeypatch.setenv("EXPERTISE_MODELS", str(root))
+    return root
+
+
+# ---- the full loop ------------------------------------------------------------------------
+
+
+def test_first_model_is_promoted_without_a_comparison(world: World) -> None:
+    assert world.first.decision == "promoted"
+    assert world.first.candidate == "v1" and world.first.current is None
+    assert world.first.checks == []
+    assert world.first.training["total"] == len(_read(world.base))
+
+
+def test_inbox_is_ingested_and_moved_to_done(world: World) -> None:
+    assert [p.name for p in world.inbox.iterdir() if p.is_file()] == []
+    done = sorted(p.name for p in (world.inbox / "done").iterdir())
+    assert "recent_tickets.csv" in done and "agent_feedback.csv" in done
+    kinds = {Path(f.path).name: f for f in world.good.inbox}
+    tickets, feedback = kinds["recent_tickets.csv"], kinds["agent_feedback.csv"]
+    assert tickets.kind == "tickets" and feedback.kind == "feedback"
+    # the erased customer's rows were refused at the door
+    erased_rows = (_read(world.inbox / "done" / "recent_tickets.csv")["customer_id"]
+                   == world.erased_in_inbox).sum()
+    assert erased_rows > 0 and tickets.rejected == erased_rows
+    assert tickets.added == tickets.rows - erased_rows
+    assert (feedback.helpful, feedback.not_helpful, feedback.corrections) == (30, 10, 2)
+    assert feedback.rejected == 1 and feedback.rejects_path
+    assert "guru" in Path(feedback.rejects_path).read_text()
+
+
+def test_helpful_votes_reach_the_ranker(world: World) -> None:
+    from expertise.engine import Engine
+
+    engine = Engine(model_dir=world.root / "v2", kb_root=KB, db_path=world.db, trust=True)
+    try:
+        votes = sum(s.helpful + s.not_helpful for s in engine.feedback.values())
+    finally:
+        engine.close()
+    assert votes == 40
+
+
+def test_training_data_applies_corrections_and_exclusions(world: World) -> None:
+    counts = world.good.training
+    assert counts["opted_out"] > 0 and counts["erased"] > 0
+    assert counts["corrected"] == 2
+    base = _read(world.base)
+    with Store(world.db) as store:
+        data = collect_training_data(base=base, store=store, eval_sets=world.sets)
+    frame = data.frame.set_index("ticket_id")
+    assert not frame["customer_id"].isin([world.opted_out, world.erased,
+                                          world.erased_in_inbox]).any()
+    original = base.set_index("ticket_id")["expertise_level"]
+    assert frame.loc[world.corrected_base_ticket, "expertise_level"] != \
+        original[world.corrected_base_ticket]
+    assert frame.index.is_unique
+    assert data.counts == counts
+
+
+def test_evaluation_tickets_never_train(world: World, tmp_path: Path) -> None:
+    """Tickets of the fixed evaluation sets (and their customers) are left out even when the
+    store holds them, so the gate is never scored on training data."""
+    evals = _read(world.sets["eval_split"])
+    with Store(tmp_path / "s.db") as store:
+        store.ingest_frame(evals.head(40))
+        data = collect_training_data(base=_read(world.base), store=store, eval_sets=world.sets)
+    assert data.counts["evaluation_overlap"] == 40
+    assert not data.frame["ticket_id"].isin(evals["ticket_id"]).any()
+
+
+def test_better_candidate_is_promoted_with_comparison(world: World) -> None:
+    good = world.good
+    assert good.decision == "promoted", good.reasons
+    assert good.current == "v1" and good.candidate == "v2"
+    assert artifacts.current_version(world.root) == "v2"
+    assert {c.set for c in good.checks} == {"eval_split", "handwritten", "all sets"}
+    assert all(c.passed for c in good.checks)
+    saved = json.loads((world.root / "v2.comparison.json").read_text())
+    assert saved["decision"] == "promoted"
+    assert saved["current_metrics"]["eval_split"]["accuracy"] == \
+        good.current_metrics["eval_split"]["accuracy"]
+    # the comparison sits beside the bundle: the bundle's own hashes still verify
+    artifacts.open_bundle(world.root / "v2", root=world.root)
+
+
+def test_nothing_new_trains_nothing(world: World) -> None:
+    assert world.again.decision == "nothing new"
+    assert world.again.candidate is None
+    assert not (world.root / "v-unused").exists()
+
+
+def test_shuffled_labels_candidate_is_refused(world: World) -> None:
+    bad = world.bad
+    assert bad.decision == "refused" and not bad.promoted
+    assert artifacts.current_version(world.root) == "v2"
+    failed = {(c.set, c.metric) for c in bad.checks if not c.passed}
+    assert ("eval_split", "accuracy") in failed
+    assert any("accuracy" in r for r in bad.reasons)
+    assert json.loads((world.root / "v3.comparison.json").read_text())["decision"] == "refused"
+
+
+def test_models_that_learned_from_left_out_customers_are_found(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused candidate says so when the current model learned from customers who opted
+    out or were erased since (the bundles' fingerprints use this install's salt)."""
+    from expertise.lifecycle import _learned_from
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(world.xdg))
+    left_out = {world.opted_out, world.erased}
+    v1 = artifacts.open_bundle(world.root / "v1", root=world.root).manifest
+    v2 = artifacts.open_bundle(world.root / "v2", root=world.root).manifest
+    assert _learned_from(v1, left_out) == 2
+    assert _learned_from(v2, left_out) == 0
+    monkeypatch.setenv("XDG_DATA_HOME", str(world.xdg.parent / "another-install"))
+    assert _learned_from(v1, left_out) == 0  # another salt: cannot tell
+
+
+def test_history_records_each_promotion(world: World) -> None:
+    history = artifacts.read_history(world.root)
+    assert [(h["action"], h["version"], h["previous"]) for h in history] == [
+        ("promote", "v1", None), ("promote", "v2", "v1")]
+
+
+# ---- the gate -----------------------------------------------------------------------------
+
+
+def _summary(acc: float, severe: float) -> dict[str, Any]:
+    return {"eval_split": {"accuracy": acc, "severe_miss_rate": severe}}
+
+
+@pytest.mark.parametrize(("acc", "severe", "passes"), [
+    (0.90, 0.002, True),    # the same
+    (0.89, 0.002, True),    # exactly 1 point lower: allowed
+    (0.8899, 0.002, False),  # more than 1 point lower
+    (0.95, 0.0021, False),  # better accuracy, but one more severe miss
+    (0.95, 0.0, True),
+])
+def test_gate_rules(acc: float, severe: float, passes: bool) -> None:
+    checks = gate(_summary(0.90, 0.002), _summary(acc, severe))
+    assert all(isinstance(c, Check) for c in checks)
+    assert all(c.passed for c in checks) is passes
+
+
+def test_gate_fails_a_set_the_candidate_lacks() -> None:
+    checks = gate({**_summary(0.9, 0.0), "handwritten": {"accuracy": 0.9,
+                                                         "severe_miss_rate": 0.0}},
+                  _summary(0.9, 0.0))
+    assert not all(c.passed for c in checks if c.set == "handwritten")
+
+
+# ---- feedback files ---------------------------------------------------------------------------
+
+
+def test_feedback_file_is_idempotent_and_rejects_bad_rows(tmp_path: Path) -> None:
+    path = tmp_path / "fb.csv"
+    pd.DataFrame([
+        {"ticket_id": "T1", "article_id": "wifi-dropping/novice", "helpful": "yes",
+         "corrected_level": "", "agent": "a", "created_at": "2026-01-01T00:00:00"},
+        {"ticket_id": "T2", "article_id": "wifi-dropping/expert", "helpful": "",
+         "corrected_level": "Expert", "agent": "a", "created_at": "2026-01-01T00:00:00"},
+        {"ticket_id": "T3", "article_id": "a/b", "helpful": "maybe", "corrected_level": "",
+         "agent": "a", "created_at": ""},
+        {"ticket_id": "T4", "article_id": "a/b", "helpful": "", "corrected_level": "",
+         "agent": "a", "created_at": ""},
+        {"ticket_id": "", "article_id": "a/b", "helpful": "1", "corrected_level": "",
+         "agent": "a", "created_at": ""},
+    ]).to_csv(path, index=False)
+    with Store(tmp_path / "s.db") as store:
+        first = ingest_feedback_file(store, path, rejects_path=tmp_path / "rej.csv")
+        second = ingest_feedback_file(store, path, rejects_path=tmp_path / "rej2.csv")
+        rows = store.feedback_rows()
+    assert (first.added, first.rejected, first.helpful, first.corrections) == (2, 3, 1, 1)
+    assert (second.added, second.unchanged) == (0, 2)
+    assert [r.corrected_level for r in rows] == [None, "expert"]
+    rejects = _read(tmp_path / "rej.csv")
+    assert rejects["row"].tolist() == ["4", "5", "6"]
+    assert "maybe" in rejects["reason"].iloc[0]
+
+
+# ---- promote, rollback, prune (library) -------------------------------------------------------
+
+
+def test_rollback_walks_back_through_promotions(models_copy: Path) -> None:
+    assert promote("v3", models_copy).changed
+    assert rollback(models_copy).version == "v2"
+    assert rollback(models_copy).version == "v1"
+    with pytest.raises(ModelNotFoundError, match="nothing to roll back"):
+        rollback(models_copy)
+    assert artifacts.current_version(models_copy) == "v1"
+
+
+def test_rollback_skips_pruned_versions(models_copy: Path) -> None:
+    promote("v3", models_copy)  # history: v1 -> v2 -> v3
+    shutil.rmtree(models_copy / "v2")
+    result = rollback(models_copy)
+    assert result.version == "v1"
+    assert any("v2" in n for n in result.notes)
+
+
+def test_promote_refuses_a_tampered_bundle(models_copy: Path) -> None:
+    from expertise.errors import ArtifactError
+
+    with open(models_copy / "v3" / "lean.json", "a") as fh:
+        fh.write(" ")
+    with pytest.raises(ArtifactError, match="SHA-256"):
+        promote("v3", models_copy)
+    assert artifacts.current_version(models_copy) == "v2"
+
+
+def test_prune_keeps_newest_and_current(models_copy: Path) -> None:
+    result = prune(1, models_copy)
+    assert result.removed == ["v1"] and result.kept == ["v2", "v3"]
+    assert not (models_copy / "v1").exists()
+    assert (models_copy / "v2").is_dir()  # current, though not among the newest 1
+    assert [r["version"] for r in list_models(models_copy)] == ["v2", "v3"]
+    assert prune(0, models_copy).kept == ["v2"]
+    with pytest.raises(InputError):
+        prune(-1, models_copy)
+
+
+# ---- the CLI ----------------------------------------------------------------------------------
+
+
+def test_cli_models_list(models_copy: Path) -> None:
+    result = runner.invoke(app, ["models", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["version"]: r for r in json.loads(result.output)}
+    assert set(rows) == {"v1", "v2", "v3"}
+    assert [v for v, r in rows.items() if r["current"]] == ["v2"]
+    assert rows["v3"]["decision"] == "refused" and rows["v2"]["decision"] == "promoted"
+    assert rows["v2"]["train_tickets"] > rows["v1"]["train_tickets"]
+    assert set(rows["v2"]["metrics"]) == {"eval_split", "handwritten"}
+    table = runner.invoke(app, ["models", "list"])
+    assert table.exit_code == 0 and "v2" in table.output and "refused" in table.output
+
+
+def test_cli_promote_rollback_prune(models_copy: Path) -> None:
+    result = runner.invoke(app, ["models", "promote", "v3"])
+    assert result.exit_code == 0, result.output
+    assert "promoted v3 (was v2)" in result.output
+    result = runner.invoke(app, ["models", "rollback", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["version"] == "v2"
+    result = runner.invoke(app, ["models", "promote", "nope"])
+    assert result.exit_code == 1
+    assert "no bundle 'nope'" in result.output and "v1, v2, v3" in result.output
+    result = runner.invoke(app, ["models", "prune", "--keep", "1"])
+    assert result.exit_code == 0, result.output
+    assert "removed: v1" in result.output
+    assert runner.invoke(app, ["models", "prune"]).exit_code == 2  # --keep is required
+
+
+def test_cli_retrain_nothing_new(world: World, models_copy: Path) -> None:
+    args = ["retrain", "--inbox", str(world.inbox), "--db", str(world.db),
+            "--data", str(world.base)]
+    for name, path in world.sets.items():
+        args += ["--eval", f"{name}={path}"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["decision"] == "nothing new" and report["current"] == "v2"
+    text = runner.invoke(app, args)
+    assert text.exit_code == 0 and "NOTHING NEW" in text.output
+
+
+def test_cli_retrain_dry_run_changes_nothing(world: World, tmp_path: Path,
+                                             models_copy: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(world.inbox / "done" / "recent_tickets.csv", inbox / "more.csv")
+    db = tmp_path / "absent.db"
+    result = runner.invoke(app, ["retrain", "--dry-run", "--json", "--inbox", str(inbox),
+                                 "--db", str(db), "--data", str(world.base),
+                                 "--eval", f"eval_split={world.sets['eval_split']}"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["decision"] == "dry run" and report["candidate"] is None
+    assert report["inbox"][0]["kind"] == "tickets" and report["inbox"][0]["rows"] > 0
+    assert report["reasons"][0].startswith("would ingest 1 export(s)")
+    assert (inbox / "more.csv").exists() and not (inbox / "done").exists()
+    assert not db.exists()
+    assert sorted(p.name for p in models_copy.iterdir() if p.is_dir()) == ["v1", "v2", "v3"]
+
+
+def test_cli_retrain_stops_at_a_broken_export(world: World, tmp_path: Path,
+                                              models_copy: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _read(world.base).head(5).to_csv(inbox / "a_good.csv", index=False)
+    (inbox / "b_broken.csv").write_text("foo,bar\n1,2\n")
+    result = runner.invoke(app, ["retrain", "--inbox", str(inbox), "--db",
+                                 str(tmp_path / "s.db"), "--data", str(world.base),
+                                 "--eval", f"eval_split={world.sets['eval_split']}"])
+    assert result.exit_code == 1
+    assert "inbox file b_broken.csv" in result.output
+    assert "1 file(s) before it" in result.output
+    assert (inbox / "b_broken.csv").exists() and (inbox / "done" / "a_good.csv").exists()
+    assert sorted(p.name for p in models_copy.iterdir() if p.is_dir()) == ["v1", "v2", "v3"]
+
+
+def test_cli_retrain_bad_eval_option_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["retrain", "--eval", "no-equals-sign", "--dry-run"])
+    assert result.exit_code == 2
+    assert "NAME=PATH" in result.output
+
+
+def test_cli_evaluate_reports_drift(world: World, models_copy: Path) -> None:
+    """Drift: the current model scored on recent labelled tickets against its own figures."""
+    same = runner.invoke(app, ["evaluate", "--data", str(world.sets["eval_split"]), "--json"])
+    assert same.exit_code == 0, same.output
+    drift = json.loads(same.output)["drift"]
+    assert drift["drop"] == 0.0
+    assert drift["recommendation"].startswith("no retraining needed")
+    shifted = runner.invoke(app, ["evaluate", "--data", str(world.shuffled_recent)])
+    assert shifted.exit_code == 0, shifted.output
+    assert "drift: retrain" in shifted.output and "make retrain" in shifted.output
+
+
+def test_cli_train_if_changed(world: World, models_copy: Path) -> None:
+    assert runner.invoke(app, ["models", "promote", "v1"]).exit_code == 0
+    # v1 was trained on exactly the base export, this knowledge base and this code
+    result = runner.invoke(app, ["train", "--if-changed", "--data", str(world.base)])
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+    assert sorted(p.name for p in models_copy.iterdir() if p.is_dir()) == ["v1", "v2", "v3"]
+
+
+def test_subprocess_retrain_dry_run(world: World, tmp_path: Path, models_copy: Path) -> None:
+    exe = PROJECT_DIR / ".venv" / "bin" / "expertise"
+    if not exe.exists():
+        pytest.skip("no .venv/bin/expertise (run `make setup`)")
+    env = {**os.environ, "EXPERTISE_MODELS": str(models_copy),
+           "EXPERTISE_DB": str(tmp_path / "none.db")}
+    proc = subprocess.run(
+        [str(exe), "retrain", "--dry-run", "--inbox", str(tmp_path / "missing"),
+         "--data", str(world.base), "--eval", f"eval_split={world.sets['eval_split']}"],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "inbox: empty" in proc.stdout and "DRY RUN" in proc.stdout
+    assert not (tmp_path / "none.db").exists()
