@@ -248,6 +248,15 @@ def evaluate_bundle(*, model_dir: Any = None, data: Any = None, kb_root: Any = N
                     trust: bool = False, baselines: bool = True) -> dict[str, Any]:
     """Evaluate a saved bundle on `data` (or the default evaluation sets), and compare with the
     figures the bundle recorded when it was trained (drift)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # small solvers: threads only cost
+        return _evaluate_bundle(model_dir=model_dir, data=data, kb_root=kb_root, trust=trust,
+                                baselines=baselines)
+
+
+def _evaluate_bundle(*, model_dir: Any, data: Any, kb_root: Any, trust: bool,
+                     baselines: bool) -> dict[str, Any]:
     from pathlib import Path
 
     from expertise import config
