@@ -33,7 +33,8 @@ app.add_typer(kb_app, name="kb")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 KbOpt = Annotated[
-    Path | None, typer.Option("--kb", help="Knowledge-base folder (default: bundled; $EXPERTISE_KB).")
+    Path | None,
+    typer.Option("--kb", help="Knowledge-base folder (default: bundled; $EXPERTISE_KB)."),
 ]
 
 
@@ -390,6 +391,85 @@ def ingest(
 
 @app.command()
 @handle_errors
+def score(
+    input_: Annotated[
+        Path,
+        typer.Argument(metavar="INPUT", help="Ticket export: CSV, JSONL, Parquet, Zendesk JSON "
+                                             "or Freshdesk CSV (--engine dask: CSV or Parquet "
+                                             "file or folder)."),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output; .csv, .jsonl or .parquet picks the format "
+                                   "(default: INPUT's name + .scored.<ext>, next to it)."),
+    ] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="auto, csv, jsonl, parquet, zendesk or freshdesk.")
+    ] = "auto",
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Name a column: NEW=OLD, e.g. ticket_id='Case ID' "
+                                   "(repeatable)."),
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Where refused rows are listed (default: the "
+                                       "output's name + .rejects.csv, written only if any)."),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, max=10, help="Topics considered for "
+                                                                  "the alternatives.")] = 3,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=256,
+                                      help="Worker processes, each loading the model once.")] = 1,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local, or dask (needs `pip install expertise[dask]`).")
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask scheduler address to join (default: a local "
+                                         "cluster of --jobs workers)."),
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Also use customers' earlier tickets in this store, honouring "
+                                  "consent (default: $EXPERTISE_DB if set)."),
+    ] = None,
+    redact: Annotated[
+        bool, typer.Option("--redact", help="Replace personal data in the passed-through text "
+                                            "columns too.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Stop at the first bad row (nothing is written).")
+    ] = False,
+    model: ModelOpt = None,
+    trust: TrustOpt = False,
+    agent: AgentOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Score every ticket of an export: level, confidence, topic, article, reasons.
+
+    Every input column is kept; the scored columns are added. Bad rows go to the rejects file
+    and the run carries on. Writes atomically: an interrupted run leaves no output behind.
+
+    Example: expertise score exports/tickets.csv --jobs 2
+    """
+    from expertise import render
+    from expertise.batch import score_file
+    from expertise.tickets import parse_mapping
+
+    mapping = parse_mapping(map_ or [])
+    with render.score_progress(None if not json_ else False) as progress:
+        report = score_file(input_, out=out, format=format_, mapping=mapping or None,
+                            rejects=rejects, top=top, jobs=jobs, engine=engine,
+                            scheduler=scheduler, db_path=_db(db), redact=redact, strict=strict,
+                            model_dir=model, trust=trust, progress=progress, actor=agent)
+    if json_:
+        render.print_json(report.to_dict())
+    else:
+        render.score_summary(report)
+
+
+@app.command()
+@handle_errors
 def feedback(
     ticket_id: Annotated[str, typer.Argument(help="The ticket (or call id) the article was "
                                                   "served for.")],
@@ -676,7 +756,8 @@ def retrain(
     """Ingest new exports and feedback, train a candidate, promote it only if not worse.
 
     The candidate and the current model are scored on the same fixed evaluation sets; it is
-    promoted unless some set loses more than 1 point of accuracy or gains severe misses.
+    promoted unless some set loses more than 1 point of accuracy or the severe-miss rate
+    rises. Exits 0 whether promoted or refused; --json says which.
 
     Example: expertise retrain --inbox data/inbox --db support.db
     """
@@ -705,4 +786,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -21,6 +21,7 @@ from expertise.ranker import (
     choose_level,
     neighbours,
     rank_topics,
+    topic_shifts,
 )
 from expertise.text import looks_english, prepare
 from expertise.trust import current_actor
@@ -120,6 +121,8 @@ class Engine:
 
             self.store = Store(db_path)
         self.feedback: dict[str, FeedbackStats] = self._load_feedback()
+        # Topic shifts from feedback, recomputed only when `self.feedback` is replaced.
+        self._shifts: tuple[dict[str, FeedbackStats], np.ndarray] | None = None
 
     # ---- store-backed pieces -------------------------------------------------------------
     def _load_feedback(self) -> dict[str, FeedbackStats]:
@@ -135,6 +138,14 @@ class Engine:
 
     def refresh_feedback(self) -> None:
         self.feedback = self._load_feedback()
+
+    def _topic_shifts(self) -> np.ndarray | None:
+        if not self.feedback:
+            return None
+        if self._shifts is None or self._shifts[0] is not self.feedback:
+            self._shifts = (self.feedback, topic_shifts(self.lean.topics, self.available,
+                                                        self.feedback))
+        return self._shifts[1]
 
     def customer_state(self, customer_id: str | None) -> dict[str, Any]:
         """anonymous, unknown (not in the store), known, or opted_out."""
@@ -321,7 +332,7 @@ class Engine:
         if truncated:
             notes.append(f"the text was cut to its first {config.MAX_TEXT_CHARS} characters")
         adjusted = adjust_topics(self.lean.topics, topic_p.tolist(), self.available,
-                                 self.feedback)
+                                 self.feedback, shifts=self._topic_shifts())
         ranked = [(t, s) for t, s in rank_topics(self.lean.topics, adjusted, max(top, 1) + 1)
                   if t in self.available]
         best_topic, best_score = ranked[0]
@@ -393,17 +404,21 @@ class Engine:
         from expertise.explain import reasons_for
 
         a = self.lean.arrays
-        w_dir = self.lean.w_direction_list
-        vocabulary = self.lean.vocabulary
+        lean = self.lean
+        level_index = int(np.argmax(level_p))
+        w_dir, vocabulary = lean.w_direction_list, lean.vocabulary
+        quoted = lean.quotable(level_index)
         row = scores.rows[i] if scores.rows else {}
-        ngram = [(vocabulary[j], v * w_dir[j]) for j, v in row.items()]
+        # Reasons read only technical terms and wording that pulls towards the estimate.
+        ngram = [(vocabulary[j], v * w_dir[j]) for j, v in row.items() if quoted[j]]
         dense_scaled = (scores.dense[i] - a["dense_mean"]) / a["dense_scale"]
         return reasons_for(
-            level_index=int(np.argmax(level_p)), dense_scaled=dense_scaled, w_dense=a["W_dense"],
-            ngram_contrib=ngram, lexicon=self.lean.lexicon, evidence=scores.evidence[i],
-            s2_scaled=s2_row, s2_coef=a["s2_coef"], s2_names=self.lean.stage2_names,
+            level_index=level_index, dense_scaled=dense_scaled, w_dense=a["W_dense"],
+            ngram_contrib=ngram, lexicon=lean.lexicon, evidence=scores.evidence[i],
+            s2_scaled=s2_row, s2_coef=a["s2_coef"], s2_names=lean.stage2_names,
             prior=prior, domain=TOPICS.get(topic, ("", ""))[0] or None,
-            plain_terms=self.lean.plain_terms,
+            plain_terms=lean.plain_terms, s2_dir=lean.s2_direction,
+            dense_dir=lean.dense_direction,
         )
 
     def close(self) -> None:

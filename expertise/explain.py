@@ -28,12 +28,17 @@ def _quote(items: Sequence[str], limit: int = 3) -> str:
     return shown + (", ..." if len(items) > limit else "")
 
 
+def _first_max(counts: list[int]) -> int:
+    """Index of the first largest count (as numpy's argmax), without numpy's per-call cost."""
+    return max(range(len(counts)), key=counts.__getitem__)
+
+
 def _history_phrase(prior: Sequence[PriorTicket], domain: str | None) -> str:
     counts = [0, 0, 0]
     for p in prior:
         counts[int(round(min(2.0, max(0.0, p.level_score))))] += 1
     n = len(prior)
-    main = int(np.argmax(counts))
+    main = _first_max(counts)
     word = "ticket" if n == 1 else "tickets"
     text = f"{n} earlier {word}, {counts[main]} read as {LEVELS[main]}"
     same = [p for p in prior if domain and p.domain == domain]
@@ -41,7 +46,7 @@ def _history_phrase(prior: Sequence[PriorTicket], domain: str | None) -> str:
         dom_counts = [0, 0, 0]
         for p in same:
             dom_counts[int(round(min(2.0, max(0.0, p.level_score))))] += 1
-        text += f"; in this area ({domain}) mostly {LEVELS[int(np.argmax(dom_counts))]}"
+        text += f"; in this area ({domain}) mostly {LEVELS[_first_max(dom_counts)]}"
     return text
 
 
@@ -65,22 +70,29 @@ def reasons_for(
     prior: Sequence[PriorTicket],
     domain: str | None,
     plain_terms: Container[str] | None = None,
+    s2_dir: np.ndarray | None = None,
+    dense_dir: np.ndarray | None = None,
 ) -> list[str]:
     """Up to MAX_REASONS plain-language reasons, strongest first.
 
     `plain_terms` may hold, precomputed, the n-grams that `plain_term` accepts (a batch
-    passes the vocabulary's); the result is the same.
+    passes the vocabulary's), and `s2_dir` and `dense_dir` the mean coefficients
+    (``s2_coef.mean(axis=0)``, ``w_dense.mean(axis=1)``); the result is the same.
     """
     # +1 pushes towards expert, -1 towards novice; for intermediate take what pulls to the middle.
     toward = {0: -1.0, 1: 0.0, 2: 1.0}[level_index]
-    s2_dir = s2_coef.mean(axis=0)
-    s2_contrib = {name: float(z * w)
-                  for name, z, w in zip(s2_names, s2_scaled, s2_dir, strict=True)}
+    if s2_dir is None:
+        s2_dir = s2_coef.mean(axis=0)
+    # Python floats multiply exactly as numpy's float64 scalars do, at a fraction of the cost.
+    s2_contrib = {name: z * w for name, z, w in zip(s2_names, s2_scaled.tolist(),
+                                                     s2_dir.tolist(), strict=True)}
     history_weight = sum(v for k, v in s2_contrib.items() if k not in ("wording_1", "wording_2",
                                                                          "wording_terse"))
     # Stage-1 contributions, scaled by how much stage 2 leans on wording.
-    dense_dir = w_dense.mean(axis=1)
-    dense_c = {name: float(dense_scaled[i] * dense_dir[i]) for name, i in _DENSE_INDEX.items()}
+    if dense_dir is None:
+        dense_dir = w_dense.mean(axis=1)
+    scaled_list, dir_list = dense_scaled.tolist(), dense_dir.tolist()
+    dense_c = {name: scaled_list[i] * dir_list[i] for name, i in _DENSE_INDEX.items()}
     tech_ngrams = sum(c for g, c in ngram_contrib if g in lexicon)
     candidates: list[tuple[float, str]] = []
 
@@ -126,7 +138,8 @@ def reasons_for(
     else:
         other = [(g, c) for g, c in ngram_contrib
                  if (c * toward > 0 or not toward) and g in plain_terms]
-    other = heapq.nsmallest(3, other, key=lambda x: -abs(x[1]))
+    strength = [-abs(c) for _, c in other]
+    other = [other[k] for k in heapq.nsmallest(3, range(len(other)), key=strength.__getitem__)]
     if other:
         # Word choice is the weakest kind of reason for an agent: it ranks after the others.
         add(0.5 * sum(c for _, c in other), f"wording such as {_quote([g for g, _ in other])}")

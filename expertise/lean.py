@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import numpy as np
 
 from expertise.classifier_math import cumulative_to_proba
 from expertise.history import HISTORY_FEATURES, terseness
-from expertise.text import DENSE_FEATURES, Evidence, analyze, wording_features
+from expertise.text import DENSE_FEATURES, Evidence, regex_spans, text_features, tokenize
 
 LEAN_JSON = "lean.json"
 #: Big arrays are stored as plain .npy files and memory-mapped, so a one-shot answer reads only
@@ -28,6 +30,11 @@ LEAN_JSON = "lean.json"
 #: agree with float64 to about 1e-6).
 MMAP_ARRAYS = ("W",)
 FLOAT32_ARRAYS = ("W",)
+#: 1 + log(count): the sublinear term frequency, tabulated for small counts.
+_N_SUBLINEAR = 64
+_SUBLINEAR = [0.0] + [1.0 + math.log(c) for c in range(1, _N_SUBLINEAR)]
+#: Batches at least this large find the wording patterns with pyarrow (`regex_spans`).
+GATE_MIN_BATCH = 64
 S2_EXTRA = ("wording_1", "wording_2", "wording_terse")
 
 
@@ -61,6 +68,75 @@ class LeanModel:
 
     def __post_init__(self) -> None:
         self.index = {term: i for i, term in enumerate(self.vocabulary)}
+        # Bigrams looked up by their two words: no string is built for a pair not in it.
+        self._bigrams: dict[str, dict[str, int]] = {}
+        for term, i in self.index.items():
+            if " " in term:
+                first, second = term.split(" ", 1)
+                self._bigrams.setdefault(first, {})[second] = i
+        self._idf: list[float] | None = None
+        self._w_dir: np.ndarray | None = None
+        self._w_dir_list: list[float] | None = None
+        self._plain: frozenset[str] | None = None
+        self._quotable: list[list[bool]] | None = None
+        self._s2_dir: np.ndarray | None = None
+        self._dense_dir: np.ndarray | None = None
+
+    @property
+    def w_direction(self) -> np.ndarray:
+        """Each n-gram's mean stage-1 coefficient (towards expert), as reasons quote it."""
+        if self._w_dir is None:
+            self._w_dir = self.arrays["W"][:, :2].mean(axis=1)
+        return self._w_dir
+
+    @property
+    def plain_terms(self) -> frozenset[str]:
+        """The vocabulary's n-grams that reasons may quote as wording (`explain.plain_term`)."""
+        if self._plain is None:
+            from expertise.explain import plain_term
+
+            self._plain = frozenset(g for g in self.vocabulary if plain_term(g, self.lexicon))
+        return self._plain
+
+    def quotable(self, level_index: int) -> list[bool]:
+        """Per vocabulary column, whether reasons for this level can use the n-gram.
+
+        Reasons sum the technical terms, and quote plain wording whose contribution (tf-idf,
+        always positive, times `w_direction`) points towards the level: up for expert, down
+        for novice, either way for intermediate (`explain.reasons_for`).
+        """
+        if self._quotable is None:
+            plain, lexicon = self.plain_terms, self.lexicon
+            w_dir = self.w_direction_list
+            masks: list[list[bool]] = [[], [], []]
+            for g, w in zip(self.vocabulary, w_dir, strict=True):
+                tech, words = g in lexicon, g in plain
+                masks[0].append(tech or (words and w < 0))
+                masks[1].append(tech or words)
+                masks[2].append(tech or (words and w > 0))
+            self._quotable = masks
+        return self._quotable[level_index]
+
+    @property
+    def s2_direction(self) -> np.ndarray:
+        """The stage-2 coefficients' mean over the cumulative models (for reasons)."""
+        if self._s2_dir is None:
+            self._s2_dir = self.arrays["s2_coef"].mean(axis=0)
+        return self._s2_dir
+
+    @property
+    def dense_direction(self) -> np.ndarray:
+        """The wording features' mean stage-1 coefficient (for reasons)."""
+        if self._dense_dir is None:
+            self._dense_dir = self.arrays["W_dense"].mean(axis=1)
+        return self._dense_dir
+
+    @property
+    def w_direction_list(self) -> list[float]:
+        """`w_direction` as Python floats (fast to index one n-gram at a time)."""
+        if self._w_dir_list is None:
+            self._w_dir_list = [float(v) for v in self.w_direction]
+        return self._w_dir_list
 
     # ---- persistence -------------------------------------------------------------------
     def save(self, folder: Path) -> list[Path]:
@@ -97,22 +173,42 @@ class LeanModel:
     # ---- scoring -----------------------------------------------------------------------
     def tfidf_row(self, text: str) -> dict[int, float]:
         """The l2-normalised sublinear tf-idf row of one text, as {column: value}."""
-        idf = self.arrays["idf"]
-        counts = Counter(i for g in analyze(text) if (i := self.index.get(g)) is not None)
-        row = {i: (1.0 + math.log(c)) * float(idf[i]) for i, c in counts.items()}
-        norm = math.sqrt(sum(v * v for v in row.values()))
-        return {i: v / norm for i, v in row.items()} if norm else {}
+        return self._tfidf_tokens(tokenize(text))
+
+    def _tfidf_tokens(self, toks: list[str]) -> dict[int, float]:
+        # The columns of analyze(text), unigrams then bigrams, counted in first-seen order:
+        # the order fixes the floating-point sums, so it must stay.
+        if self._idf is None:
+            self._idf = [float(v) for v in self.arrays["idf"]]
+        idf = self._idf
+        ids = [i for i in map(self.index.get, toks) if i is not None]
+        ids += [i for after, b in zip(map(self._bigrams.get, toks), toks[1:], strict=False)
+                if after is not None and (i := after.get(b)) is not None]
+        counts = Counter(ids)
+        keys = list(counts)
+        if not keys:
+            return {}
+        n = list(counts.values())
+        tf = (map(_SUBLINEAR.__getitem__, n) if max(n) < _N_SUBLINEAR
+              else [1.0 + math.log(c) for c in n])
+        values = list(map(operator.mul, tf, map(idf.__getitem__, keys)))
+        norm = math.sqrt(sum(map(operator.mul, values, values)))
+        return (dict(zip(keys, map(operator.truediv, values, repeat(norm)), strict=True))
+                if norm else {})
 
     def score_texts(self, texts: list[str], *, keep_rows: bool = False) -> TextScores:
         a = self.arrays
         rows: list[dict[int, float]] = []
-        dense = np.empty((len(texts), len(DENSE_FEATURES)))
+        values: list[list[float]] = []
         evidence: list[Evidence] = []
-        for i, text in enumerate(texts):
-            rows.append(self.tfidf_row(text))
-            values, ev = wording_features(text, self.lexicon)
-            dense[i] = values
+        # Batches run the costly wording patterns in one vectorised pass first.
+        spans = regex_spans(texts) if len(texts) >= GATE_MIN_BATCH else None
+        for k, text in enumerate(texts):
+            toks, vals, ev = text_features(text, self.lexicon, spans[k] if spans else None)
+            rows.append(self._tfidf_tokens(toks))
+            values.append(vals)
             evidence.append(ev)
+        dense = np.array(values, dtype=np.float64).reshape(len(texts), len(DENSE_FEATURES))
         if len(rows) > 8:  # batches: scipy's sparse products
             X = _as_csr(rows, len(self.vocabulary))
             linear = np.asarray(X @ a["W"]) + a["b"]
@@ -152,12 +248,24 @@ class LeanModel:
         matrix, so a knowledge base of thousands of topics stays small and fast)."""
         a = self.arrays
         data, indices, indptr = a["R_data"], a["R_indices"], a["R_indptr"]
-        out = np.zeros((len(rows), len(self.topics)))
+        n_topics = len(self.topics)
+        out = np.zeros((len(rows), n_topics))
         for k, row in enumerate(rows):
-            for i, v in row.items():
-                lo, hi = indptr[i], indptr[i + 1]
-                if hi > lo:
-                    out[k, indices[lo:hi]] += v * data[lo:hi]
+            if not row:
+                continue
+            # Every posting of every term in one gather, then one bincount. Products are taken
+            # in the matrix's dtype and summed per topic in term order, as a term-by-term loop
+            # would: the result is bit-for-bit the same, without a Python loop over terms.
+            cols = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
+            vals = np.fromiter(row.values(), dtype=np.float64, count=len(row))
+            lo = indptr[cols]
+            lengths = indptr[cols + 1] - lo
+            total = int(lengths.sum())
+            if not total:
+                continue
+            pos = np.repeat(lo - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+            weights = np.repeat(vals.astype(data.dtype), lengths) * data[pos]
+            out[k] = np.bincount(indices[pos], weights=weights, minlength=n_topics)
         return out
 
     def stage2_inputs(self, decision: np.ndarray, history: np.ndarray, n_tokens: np.ndarray
@@ -195,8 +303,9 @@ def _as_csr(rows: list[dict[int, float]], n_cols: int) -> Any:
     indptr = np.zeros(n + 1, dtype=np.int64)
     indptr[1:] = np.cumsum([len(r) for r in rows])
     nnz = int(indptr[-1])
-    indices = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=nnz)
-    data = np.fromiter((v for r in rows for v in r.values()), dtype=np.float64, count=nnz)
+    indices = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=nnz)
+    data = np.fromiter(chain.from_iterable(r.values() for r in rows), dtype=np.float64,
+                       count=nnz)
     return sparse.csr_matrix((data, indices, indptr), shape=(n, n_cols))
 
 

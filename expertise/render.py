@@ -173,11 +173,17 @@ def evaluation(report: dict[str, Any]) -> None:
         for col in ("threshold", "coverage", "accuracy"):
             cov.add_column(col, justify="right")
         for row in lvl["coverage"]:
-            cov.add_row(f"{row['threshold']:.1f}", f"{row['coverage']:.1%}", f"{row['accuracy']:.3f}")
+            cov.add_row(f"{row['threshold']:.1f}", f"{row['coverage']:.1%}",
+                        f"{row['accuracy']:.3f}")
         console.print(cov)
         extra = []
         if "topic" in res:
-            extra.append(f"topic top-1 {res['topic']['top1']:.3f}, top-3 {res['topic']['top3']:.3f}")
+            topic = res["topic"]
+            extra.append(f"topic top-1 {topic['top1']:.3f}, top-3 {topic['top3']:.3f}")
+            by_level = res.get("topic_by_level") or {}
+            if by_level:
+                extra.append("topic top-1 by caller level: " + ", ".join(
+                    f"{lv} {m['top1']:.3f}" for lv, m in by_level.items() if m["n"]))
         if "serving" in res:
             s = res["serving"]
             extra.append(f"served level = labelled level {s['served_level_match']:.3f}, "
@@ -319,7 +325,8 @@ def audit(rows: list[Any]) -> None:
     if not rows:
         console.print("no audit entries match", markup=False)
         return
-    table = Table(title=f"Audit log: {len(rows)} entries (times in UTC)", show_edge=False)
+    entries = "1 entry" if len(rows) == 1 else f"{len(rows)} entries"
+    table = Table(title=f"Audit log: {entries} (times in UTC)", show_edge=False)
     for col in ("time", "actor", "action"):
         table.add_column(col, no_wrap=True)
     for col in ("customer", "purpose", "detail"):
@@ -338,20 +345,20 @@ def _pct(value: Any) -> str:
 
 def models_table(rows: list[dict[str, Any]]) -> None:
     """`expertise models list`: one row per bundle, oldest first, the current one marked."""
-    from rich import box
-
     if not rows:
         console.print("no model bundles; build one with `make train`", markup=False)
         return
     sets = sorted({name for r in rows for name in r["metrics"]})
-    table = Table(title="Model bundles (* = current); per set: accuracy / severe misses",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+    console.print("Model bundles (* = current); per set: accuracy/severe misses", markup=False)
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
     table.add_column("version", no_wrap=True)
     table.add_column("created (UTC)", no_wrap=True)
     table.add_column("tickets", justify="right", no_wrap=True)
     for name in sets:
         table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("gate")
+    gated = any(r["decision"] for r in rows)
+    if gated:
+        table.add_column("gate")
     for r in rows:
         tickets = r["train_tickets"]
         cells = [("* " if r["current"] else "  ") + r["version"],
@@ -362,7 +369,8 @@ def models_table(rows: list[dict[str, Any]]) -> None:
             acc = m.get("accuracy")
             cells.append(("-" if acc is None else f"{acc:.3f}") + "/"
                          + _pct(m.get("severe_miss_rate")))
-        cells.append(r["decision"] or "")
+        if gated:
+            cells.append(r["decision"] or "")
         table.add_row(*cells, style="bold" if r["current"] else None)
     console.print(table)
 
@@ -414,19 +422,20 @@ def retrain(report: Any) -> None:
         f"{c.get('opted_out', 0)} opted out, {c.get('erased', 0)} erased, "
         f"{c.get('evaluation_overlap', 0)} in the evaluation sets)"))
     if report.checks:
-        table = Table(title="Candidate against the current model, same evaluation sets",
-                      show_edge=False)
-        for col in ("set", "metric", f"current {report.current}",
-                    f"candidate {report.candidate}", "change", "rule", ""):
-            table.add_column(col, justify="right" if col.startswith(("current", "candidate",
-                                                                     "change")) else "left")
+        console.print(Text(f"current model {report.current} against candidate "
+                           f"{report.candidate}, on the same evaluation sets:"))
+        table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
+        for col in ("set", "metric", "current", "candidate", "change", "rule", "result"):
+            table.add_column(col, no_wrap=True, justify="right" if col in (
+                "current", "candidate", "change") else "left")
         for chk in report.checks:
             acc = chk.metric == "accuracy"
             fmt = (lambda v: "-" if v is None else f"{v:.3f}") if acc else _pct
             change = ("-" if chk.current is None or chk.candidate is None else
                       f"{(chk.candidate - chk.current) * 100:+.1f} pt")
+            rule = chk.rule.replace(" point", " pt")
             table.add_row(chk.set, "accuracy" if acc else "severe misses", fmt(chk.current),
-                          fmt(chk.candidate), change, chk.rule,
+                          fmt(chk.candidate), change, rule,
                           Text("ok", style="green") if chk.passed else Text("FAIL", style="red"))
         console.print(table)
     elif report.candidate_metrics:
@@ -444,3 +453,59 @@ def retrain(report: Any) -> None:
         console.print(Text(f"  {reason}"))
     if report.comparison_path:
         console.print(Text(f"comparison saved to {report.comparison_path}", style="dim"))
+
+
+def score_progress(enabled: bool | None = None) -> Any:
+    """A context manager giving a progress callback for `expertise score`, or None.
+
+    A rich bar on stderr (rows done, rows per second, time left) when stderr is a terminal.
+    """
+    import contextlib
+    import time
+
+    @contextlib.contextmanager
+    def bar() -> Any:
+        if not (err_console.is_terminal if enabled is None else enabled):
+            yield None
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]} rows/s"), TextColumn("time left"),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=err_console, transient=True) as progress:
+            task = progress.add_task("score", total=None, rate="-")
+            started = time.perf_counter()
+
+            def update(done: int, expected: int | None) -> None:
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                total = max(expected, done) if expected else None
+                progress.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
+
+            yield update
+
+    return bar()
+
+
+def score_summary(report: Any) -> None:
+    """One line: rows scored and rejected, the level mix, topics without a match, time."""
+    from rich.text import Text
+
+    scored = report.rows_scored
+    mix = ", ".join(f"{level} {n / scored:.0%}" for level, n in report.levels.items()
+                    if n or level in LEVELS) if scored else "-"
+    rejected = f"{report.rows_rejected:,} rejected" + (
+        f" ({report.rejects_path})" if report.rejects_path else "")
+    line = (f"scored {scored:,} rows, {rejected}; levels: {mix}; "
+            f"{report.no_match:,} without a good topic match; "
+            f"{report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s) -> {report.output}")
+    console.print(Text(line), soft_wrap=True)
+    if report.renamed:
+        renamed = ", ".join(f"{old} -> {new}" for old, new in report.renamed.items())
+        err_console.print(Text(f"input columns renamed to keep them: {renamed}"), soft_wrap=True)

@@ -128,7 +128,8 @@ class Session:
             return Event("help", message=HELP)
         if cmd == "new":
             self._end_call()
-            self._state, self._prior, self.customer_id = {"id": None, "status": "anonymous"}, [], None
+            self._state = {"id": None, "status": "anonymous"}
+            self._prior, self.customer_id = [], None
             return Event("message", message="new call: anonymous caller until :customer ID")
         if cmd == "customer":
             if not arg:

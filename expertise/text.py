@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from expertise.config import MAX_TEXT_CHARS
@@ -101,12 +102,14 @@ _TRIED_LOWER = re.compile(_TRIED.pattern)
 _APPEARANCE_LOWER = re.compile(_APPEARANCE.pattern)
 #: Besides the ASCII letters, only these characters match an ASCII letter case-insensitively
 #: without lower-casing to it (dotless i, long s); U+0130 and U+212A lower-case to ASCII.
-#: The patterns a batch may pre-screen with one vectorised pass (see `regex_gates`), in the
-#: order of the flags it returns.
+#: The patterns a batch runs in one vectorised pass (see `regex_spans`), in the order of
+#: the spans it returns.
 _GATED = (_SPECIFIC_LOWER, _SELF_NOVICE_LOWER, _SELF_EXPERT_LOWER, _TRIED_LOWER,
           _APPEARANCE_LOWER)
 _FOLD_EXTRA = ("\u0131", "\u017f")
 _ANY_DIGIT = re.compile(r"\d")
+_WORDS = re.compile(r"[^\W\d_]+")
+_ASCII_WORDS = re.compile(r"[a-z]+")
 _ASCII_LETTERS = bytes(range(ord("A"), ord("Z") + 1)) + bytes(range(ord("a"), ord("z") + 1))
 _NOT_LETTER = bytes(b for b in range(128) if b not in _ASCII_LETTERS)
 _NOT_UPPER = bytes(b for b in range(128) if not ord("A") <= b <= ord("Z"))
@@ -189,14 +192,34 @@ def analyze(text: str) -> list[str]:
     return toks + [f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)]
 
 
+#: Frequent words of other languages callers write in (none is also a common English word).
+_FOREIGN = frozenset(
+    "le la les des et est une pas je ne pour que qui dans avec mon ma mes sur vous nous ça "
+    "el los las y es por una muy mi pero está tengo funciona del al "
+    "der das und ist nicht ich mit ein eine mein meine auf geht bitte funktioniert "
+    "il che di non della sono ho mio mia funziona "
+    "não com um uma meu minha está "
+    "een het niet ik mijn werkt".split()
+)
+
+
 def looks_english(text: str) -> bool:
-    """False only for text with enough words of which almost none are common English words."""
-    words = [w for w in re.findall(r"[^\W\d_]+", text.lower()) if len(w) > 1 or w in "ai"]
+    """False only when the text shows another language: its words are mostly in another
+    script, or frequent words of another language outnumber common English ones. Jargon-heavy
+    English ("PPPoE LCP echo timeouts, MTU 1492") has few common words but no foreign ones."""
+    lower = text.lower()
+    # In ASCII text the words are runs of a-z, and every word is ASCII.
+    ascii_text = lower.isascii()
+    found = (_ASCII_WORDS if ascii_text else _WORDS).findall(lower)
+    words = [w for w in found if len(w) > 1 or w in "ai"]
     if len(words) < 6:
         return True
-    common = sum(w in _ENGLISH for w in words)
-    ascii_share = sum(w.isascii() for w in words) / len(words)
-    return common / len(words) >= 0.08 and ascii_share >= 0.5
+    ascii_share = 1.0 if ascii_text else sum(w.isascii() for w in words) / len(words)
+    if ascii_share < 0.5:
+        return False
+    common = sum(map(_ENGLISH.__contains__, words))
+    foreign = sum(map(_FOREIGN.__contains__, words))
+    return not (foreign >= 2 and foreign > common)
 
 
 def _uniq(items: list[str], limit: int = 6) -> list[str]:
@@ -230,12 +253,17 @@ def wording_features(
     return _wording(text, lexicon, lower, found, raw, toks)
 
 
-def regex_gates(texts: list[str]) -> list[tuple[bool, ...]] | None:
-    """For each text, whether each costly wording pattern can match at all.
+Spans = Sequence[tuple[int, int]]
 
-    One vectorised pass with pyarrow's RE2 over the whole batch: a pattern flagged False
-    has no match, so `text_features` skips it. Only ASCII texts are screened (RE2's classes
-    are ASCII, Python's Unicode); the others are flagged True. Returns None without pyarrow.
+
+def regex_spans(texts: list[str]) -> list[tuple[Spans, ...] | None] | None:
+    """For each text, the match spans of each costly wording pattern, found in one pass.
+
+    pyarrow's RE2 runs the patterns over the whole batch in C++; a match's span is read from
+    the text with the matches marked. RE2 and Python's re find the same matches (leftmost
+    first, same greediness; these patterns use no look-around) when their character classes
+    agree, i.e. on ASCII text, so other texts get None and `text_features` runs Python's re.
+    Returns None without pyarrow.
     """
     try:
         import pyarrow as pa
@@ -243,27 +271,48 @@ def regex_gates(texts: list[str]) -> list[tuple[bool, ...]] | None:
     except ImportError:  # pragma: no cover - pyarrow is a dependency
         return None
     arr = pa.array(texts, type=pa.string())
-    ascii_ = pc.string_is_ascii(arr)
+    screened = pc.and_(pc.string_is_ascii(arr),
+                       pc.invert(pc.match_substring_regex(arr, pattern="[\x01\x02]")))
     lower = pc.utf8_lower(arr)
-    flags = []
+    per_pattern: list[list[Spans]] = []
     for pattern in _GATED:
         # Python's \s also matches \v and \x1c-\x1f; RE2's does not.
         re2 = pattern.pattern.replace(r"\s", r"[\s\x0b\x1c-\x1f]")
         hit = pc.match_substring_regex(lower, pattern=re2)
-        flags.append(pc.or_kleene(hit, pc.invert(ascii_)).to_pylist())
-    return list(zip(*flags, strict=True))
+        rows = pc.indices_nonzero(hit)
+        spans: list[Spans] = [()] * len(texts)
+        if len(rows):
+            marked = pc.replace_substring_regex(pc.take(lower, rows), pattern=re2,
+                                                replacement="\x01\\0\x02")
+            for k, text in zip(rows.to_pylist(), marked.to_pylist(), strict=True):
+                spans[k] = _marked_spans(text)
+        per_pattern.append(spans)
+    return [tuple(found[k] for found in per_pattern) if ok else None
+            for k, ok in enumerate(screened.to_pylist())]
+
+
+def _marked_spans(marked: str) -> list[tuple[int, int]]:
+    """(start, end) of each match in text whose matches are wrapped in \x01 ... \x02."""
+    parts = marked.split("\x01")
+    pos = len(parts[0])
+    spans = []
+    for part in parts[1:]:
+        match, rest = part.split("\x02", 1)
+        spans.append((pos, pos + len(match)))
+        pos += len(match) + len(rest)
+    return spans
 
 
 def text_features(text: str, lexicon: frozenset[str] = CURATED_TERMS,
-                  gates: tuple[bool, ...] | None = None
+                  spans: tuple[Spans, ...] | None = None
                   ) -> tuple[list[str], list[float], Evidence]:
     """`tokenize(text)` and `wording_features(text, lexicon)` in one pass over the text.
 
-    `gates` (from `regex_gates`) lets a batch skip patterns known not to match.
+    `spans` (from `regex_spans`) are the wording patterns' matches, found for a whole batch.
     """
     lower = text.lower()
     found, raw, toks = _tokens(lower)
-    values, evidence = _wording(text, lexicon, lower, found, raw, toks, gates)
+    values, evidence = _wording(text, lexicon, lower, found, raw, toks, spans)
     if "" in toks:  # a token that strips to nothing keeps its matched text
         return [t or f for f, t in zip(found, toks, strict=True)], values, evidence
     return toks, values, evidence
@@ -278,7 +327,7 @@ def _spans_lower(text: str, lower: str, pattern: re.Pattern[str]) -> list[str]:
 
 
 def _wording(text: str, lexicon: frozenset[str], lower: str, found: list[str], raw: list[str],
-             toks: list[str], gates: tuple[bool, ...] | None = None
+             toks: list[str], spans: tuple[Spans, ...] | None = None
              ) -> tuple[list[float], Evidence]:
     n = len(toks)
     # A term counts in its own spelling ("5g", "wpa2") or its digit shape ("0.0.0.0").
@@ -289,13 +338,19 @@ def _wording(text: str, lexicon: frozenset[str], lower: str, found: list[str], r
                    if a in heads and (g := f"{a} {b}") in lexicon]
     n_tech = len(tech_at) + len(bigram_tech)
     commands = [t for t in raw if t in COMMANDS]
-    if _case_safe(text, lower):
-        g_spec, g_nov, g_exp, g_tried, g_looks = gates or (True,) * 5
-        specific = _spans(lower, _SPECIFIC_LOWER) if g_spec else []
-        self_nov = _spans_lower(text, lower, _SELF_NOVICE_LOWER) if g_nov else []
-        self_exp = _spans_lower(text, lower, _SELF_EXPERT_LOWER) if g_exp else []
-        tried = _spans_lower(text, lower, _TRIED_LOWER) if g_tried else []
-        looks = _spans_lower(text, lower, _APPEARANCE_LOWER) if g_looks else []
+    if spans is not None:  # found by RE2 for the batch (ASCII text: same as below)
+        s_spec, s_nov, s_exp, s_tried, s_looks = spans
+        specific = [lower[a:b] for a, b in s_spec]
+        self_nov = [text[a:b] for a, b in s_nov]
+        self_exp = [text[a:b] for a, b in s_exp]
+        tried = [text[a:b] for a, b in s_tried]
+        looks = [text[a:b] for a, b in s_looks]
+    elif _case_safe(text, lower):
+        specific = _spans(lower, _SPECIFIC_LOWER)
+        self_nov = _spans_lower(text, lower, _SELF_NOVICE_LOWER)
+        self_exp = _spans_lower(text, lower, _SELF_EXPERT_LOWER)
+        tried = _spans_lower(text, lower, _TRIED_LOWER)
+        looks = _spans_lower(text, lower, _APPEARANCE_LOWER)
     else:
         specific = _spans(lower, _SPECIFIC)
         self_nov = _spans(text, _SELF_NOVICE)

@@ -331,6 +331,10 @@ class TicketReader:
         Rows per chunk (the last chunk may be shorter; JSON rows that fail to parse count).
     require_labels : bool
         Training data: the ``expertise_level`` column must exist and be set on every row.
+    track_ids : bool, default True
+        Remember every ticket id, to reject duplicates across chunks. False rejects only
+        duplicates within a chunk: for a caller that checks across chunks itself, in less
+        memory (batch scoring).
 
     Attributes
     ----------
@@ -353,6 +357,7 @@ class TicketReader:
         mapping: Mapping[str, str] | None = None,
         chunk_rows: int = CHUNK_ROWS,
         require_labels: bool = False,
+        track_ids: bool = True,
     ) -> None:
         self.path = Path(path)
         if not self.path.exists():
@@ -373,6 +378,7 @@ class TicketReader:
             )
         self.chunk_rows = chunk_rows
         self.require_labels = require_labels
+        self.track_ids = track_ids
         self.stats = ReadStats()
         self._seen: set[str] = set()
 
@@ -402,7 +408,8 @@ class TicketReader:
             if "ticket_id" not in frame.columns:  # JSON records that lack it: row rejects
                 frame = frame.assign(ticket_id="")
             self.stats.invalid_byte_rows += _count_replaced_rows(raw)
-            chunk = validate_frame(frame, seen_ids=self._seen, require_labels=self.require_labels)
+            seen = self._seen if self.track_ids else set()
+            chunk = validate_frame(frame, seen_ids=seen, require_labels=self.require_labels)
             if parse_rejects:
                 chunk = TicketChunk(chunk.frame, _concat_rejects(parse_rejects, chunk.rejects))
             self.stats.chunks += 1
@@ -582,6 +589,16 @@ class TicketReader:
             frame = frame.rename(columns={**displaced, **renames})
         if self.format == "freshdesk" and "Email" in frame.columns:
             frame = _freshdesk_customer_ids(frame)
+        return frame
+
+    def canonicalise(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Name the columns of a frame read elsewhere canonically (aliases, ``--map``).
+
+        For engines that read the file themselves (Dask): the result goes to
+        :func:`validate_frame`. Raises SchemaError when required columns are missing.
+        """
+        frame = self._canonicalise(raw)
+        self._check_columns(frame)
         return frame
 
     def _check_columns(self, frame: pd.DataFrame) -> None:

@@ -1,0 +1,507 @@
+"""Batch scoring (`expertise score`): real files of every layout, bad rows, interruptions,
+history within and across chunks, workers, the store, and the Dask engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from expertise.batch import (
+    OUTPUT_COLUMNS,
+    HistoryCarry,
+    score_file,
+)
+from expertise.cli import app
+from expertise.config import LEVELS
+from expertise.engine import Engine, _join
+from expertise.history import PriorTicket
+from expertise.store import Store
+
+DATA = Path(__file__).parent / "data"
+runner = CliRunner()
+EXE = Path(sys.executable).parent / "expertise"
+
+NOVICE = ("the box with the flashing lights has gone orange and nothing works, I don't know "
+          "what to do")
+EXPERT = ("Since the hub went to firmware 4.2.1 the PPPoE session drops every 40 minutes; I see "
+          "LCP echo timeouts in the log, the MTU is 1492, SNR is 6 dB and the DHCP lease renews "
+          "fine. A traceroute dies at hop 2.")
+TERSE = "internet down again"
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path).astype(object).where(lambda f: f.notna(), None)
+    if path.suffix == ".jsonl":
+        return pd.read_json(path, lines=True, dtype=False, precise_float=True)
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _export(tmp_path: Path, rows: list[dict[str, str]], name: str = "export.csv") -> Path:
+    path = tmp_path / name
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _history_rows() -> list[dict[str, str]]:
+    """Two customers: one writes like an expert, then tersely; one only tersely."""
+    rows = []
+    for k in range(3):
+        rows.append({"ticket_id": f"E{k}", "customer_id": "C-exp",
+                     "created_at": f"2024-01-0{k + 1}T09:00:00", "subject": "",
+                     "body": EXPERT, "note": f"n{k}"})
+    rows.append({"ticket_id": "E9", "customer_id": "C-exp", "created_at": "2024-02-01T09:00:00",
+                 "subject": "", "body": TERSE, "note": "later"})
+    rows.append({"ticket_id": "A1", "customer_id": "", "created_at": "2024-02-01T10:00:00",
+                 "subject": "", "body": TERSE, "note": "anon"})
+    for k in range(4):
+        rows.append({"ticket_id": f"N{k}", "customer_id": "C-nov",
+                     "created_at": f"2024-01-1{k}T09:00:00", "subject": "Help",
+                     "body": NOVICE, "note": ""})
+    return sorted(rows, key=lambda r: r["created_at"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------
+
+
+def test_scored_csv_keeps_every_input_column_and_adds_the_scores(models_env: Path,
+                                                                 tmp_path: Path) -> None:
+    src = tmp_path / "tickets.csv"
+    shutil.copy(DATA / "tickets.csv", src)
+    report = score_file(src)
+    assert report.output == tmp_path / "tickets.scored.csv"
+    out = _read(report.output)
+    original = pd.read_csv(src, dtype=str, keep_default_na=False)
+    # the labels collide with output columns: kept under another name, values unchanged
+    assert report.renamed == {"expertise_level": "expertise_level_input",
+                              "topic": "topic_input"}
+    assert list(out.columns) == (
+        [report.renamed.get(c, c) for c in original.columns] + list(OUTPUT_COLUMNS))
+    assert len(out) == report.rows_scored == len(original) - report.rows_rejected
+    kept = out.set_index("ticket_id")
+    for _, row in original.iterrows():
+        if row["ticket_id"] not in kept.index:
+            continue
+        for col in ("body", "subject", "priority", "agent", "resolved_article_id"):
+            assert kept.loc[row["ticket_id"], col] == row[col]
+        assert kept.loc[row["ticket_id"], "expertise_level_input"] == row["expertise_level"].lower()
+    assert set(out["expertise_level"]) <= set(LEVELS)
+    probs = out[["p_novice", "p_intermediate", "p_expert"]].astype(float).sum(axis=1)
+    assert ((probs - 1).abs() < 2e-3).all()
+    assert (out["article_id"] == out["topic"] + "/" + out["article_level"]).all()
+    for alternatives in out["alternatives"]:
+        assert all("/" in a for a in alternatives.split(";")) and ";;" not in alternatives
+    assert (out["reasons"] != "").mean() > 0.8
+    assert report.levels["novice"] > 0 and report.levels["expert"] > 0
+    assert sum(report.levels.values()) == report.rows_scored
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_the_output_extension_picks_the_format(models_env: Path, tmp_path: Path,
+                                               suffix: str) -> None:
+    out = tmp_path / f"scored{suffix}"
+    score_file(DATA / "tickets.csv", out=out)
+    frame = _read(out)
+    reference = _read(score_file(DATA / "tickets.csv", out=tmp_path / "ref.csv").output)
+    assert list(frame.columns) == list(reference.columns)
+    assert list(frame.columns)[-len(OUTPUT_COLUMNS):] == list(OUTPUT_COLUMNS)
+    for col in ("ticket_id", "body", "expertise_level", "article_id", "alternatives", "reasons"):
+        assert frame[col].astype(str).tolist() == reference[col].tolist()
+    assert frame["p_expert"].astype(float).tolist() == reference["p_expert"].astype(float).tolist()
+
+
+def test_unknown_output_extension_is_an_error(models_env: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["score", str(DATA / "tickets.csv"), "--out",
+                                 str(tmp_path / "out.xlsx")])
+    assert result.exit_code == 1
+    assert "end the name with .csv, .jsonl or .parquet" in result.output
+
+
+@pytest.mark.parametrize("name,fmt,ext", [
+    ("tickets.csv", "csv", ".csv"),
+    ("tickets.jsonl", "jsonl", ".jsonl"),
+    ("zendesk.json", "zendesk", ".jsonl"),
+    ("zendesk_incremental.jsonl", "zendesk", ".jsonl"),
+    ("freshdesk.csv", "freshdesk", ".csv"),
+    ("tickets.parquet", "parquet", ".parquet"),
+])
+def test_every_layout_the_readers_know(models_env: Path, tmp_path: Path, name: str, fmt: str,
+                                       ext: str) -> None:
+    if name == "tickets.parquet":
+        pd.read_csv(DATA / "tickets.csv", dtype=str, keep_default_na=False).to_parquet(
+            tmp_path / name)
+    else:
+        shutil.copy(DATA / name, tmp_path / name)
+    report = score_file(tmp_path / name)
+    assert report.input_format == fmt
+    assert report.output.name == f"{Path(name).stem}.scored{ext}"
+    out = _read(report.output)
+    assert len(out) == report.rows_scored > 0
+    assert out["article_id"].str.contains("/").all()
+    if fmt == "freshdesk":  # the e-mail address is replaced by a hashed customer id
+        assert "Email" not in out.columns and out["customer_id"].str.startswith("fd-").any()
+
+
+def test_the_input_is_never_overwritten(models_env: Path, tmp_path: Path) -> None:
+    src = tmp_path / "t.csv"
+    shutil.copy(DATA / "tickets.csv", src)
+    before = src.read_bytes()
+    result = runner.invoke(app, ["score", str(src), "--out", str(src)])
+    assert result.exit_code == 1
+    assert "is the input file" in result.output
+    assert src.read_bytes() == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad rows, nothing scored, --strict
+# ---------------------------------------------------------------------------------------------
+
+
+def _with_bad_rows(tmp_path: Path) -> Path:
+    rows = [
+        {"ticket_id": "G1", "customer_id": "C1", "created_at": "2024-03-01", "body": NOVICE},
+        {"ticket_id": "", "customer_id": "C1", "created_at": "2024-03-02", "body": NOVICE},
+        {"ticket_id": "G1", "customer_id": "C2", "created_at": "2024-03-03", "body": EXPERT},
+        {"ticket_id": "G4", "customer_id": "C2", "created_at": "next Tuesday", "body": EXPERT},
+        {"ticket_id": "G5", "customer_id": "C3", "created_at": "2024-03-05", "body": ""},
+        {"ticket_id": "G6", "customer_id": "C3", "created_at": "2024-03-06", "body": EXPERT},
+    ]
+    return _export(tmp_path, rows, "mixed.csv")
+
+
+def test_bad_rows_go_to_the_rejects_file_and_the_run_carries_on(models_env: Path,
+                                                                tmp_path: Path) -> None:
+    src = _with_bad_rows(tmp_path)
+    result = runner.invoke(app, ["score", str(src)])
+    assert result.exit_code == 0, result.output
+    assert "scored 2 rows, 4 rejected" in result.output
+    rejects = pd.read_csv(tmp_path / "mixed.scored.rejects.csv", dtype=str,
+                          keep_default_na=False)
+    assert rejects["row"].tolist() == ["2", "3", "4", "5"]
+    reasons = dict(zip(rejects["row"], rejects["reason"], strict=True))
+    assert reasons["2"] == "empty ticket_id"
+    assert reasons["3"] == "duplicate ticket_id"
+    assert reasons["4"].startswith("created_at is not a date")
+    assert reasons["5"] == "no subject and no body"
+    assert _read(tmp_path / "mixed.scored.csv")["ticket_id"].tolist() == ["G1", "G6"]
+
+
+def test_duplicates_across_chunks_are_rejected_as_the_reader_does(models_env: Path,
+                                                                   tmp_path: Path) -> None:
+    from expertise.tickets import read_tickets
+
+    ids = ["D1", "D2", "D1", "D3", "D2", "D4", "D4", "D1", "D5", "D3"]
+    dates = ["2024-01-01", "2024-01-02", "2024-01-03", "bad", "2024-01-05", "2024-01-06",
+             "2024-01-07", "nope", "2024-01-09", "2024-01-10"]
+    rows = [{"ticket_id": t, "customer_id": "C1", "created_at": d, "body": NOVICE}
+            for t, d in zip(ids, dates, strict=True)]
+    src = _export(tmp_path, rows, "dups.csv")
+    report = score_file(src, chunk_rows=3)
+    expected = read_tickets(src).rejects  # the reader, holding every id in memory
+    got = pd.read_csv(report.rejects_path, dtype={"row": "int64", "ticket_id": str,
+                                                  "reason": str}, keep_default_na=False)
+    pd.testing.assert_frame_equal(got, expected.reset_index(drop=True), check_dtype=False)
+    assert got["reason"].str.startswith("duplicate ticket_id; created_at is not a date").any()
+    assert _read(report.output)["ticket_id"].tolist() == ["D1", "D2", "D4", "D5"]
+
+
+def test_nothing_scored_exits_1_and_writes_no_output(models_env: Path, tmp_path: Path) -> None:
+    src = _export(tmp_path, [{"ticket_id": "", "body": "x"}, {"ticket_id": "B", "body": ""}],
+                  "bad.csv")
+    out = tmp_path / "bad.scored.csv"
+    result = runner.invoke(app, ["score", str(src), "--rejects", str(tmp_path / "why.csv")])
+    assert result.exit_code == 1
+    assert "no row could be scored (2 rejected)" in result.output
+    assert not out.exists()
+    assert len(pd.read_csv(tmp_path / "why.csv")) == 2
+
+
+def test_strict_stops_at_the_first_bad_row_and_writes_nothing(models_env: Path,
+                                                              tmp_path: Path) -> None:
+    src = _with_bad_rows(tmp_path)
+    result = runner.invoke(app, ["score", str(src), "--strict"])
+    assert result.exit_code == 1
+    assert "row 2" in result.output and "empty ticket_id" in result.output
+    assert not (tmp_path / "mixed.scored.csv").exists()
+    assert not (tmp_path / "mixed.scored.rejects.csv").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["mixed.csv"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Interrupted runs
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_interrupted_run_leaves_no_file_behind(models_env: Path, tmp_path: Path) -> None:
+    src = _export(tmp_path, _history_rows() * 1, "calls.csv")
+    calls = []
+
+    def stop(done: int, expected: int | None) -> None:
+        calls.append(done)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        score_file(src, chunk_rows=3, progress=stop)
+    assert calls == [3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calls.csv"]
+
+
+def _big_export(tmp_path: Path, rows: int) -> Path:
+    train = pd.read_csv(Path(__file__).parents[1] / "data" / "tickets_train.csv", dtype=str,
+                        keep_default_na=False)
+    frame = pd.concat([train] * (rows // len(train) + 1), ignore_index=True).head(rows)
+    frame["ticket_id"] = [f"X{i}" for i in range(len(frame))]
+    path = tmp_path / "big.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("sig,jobs", [(signal.SIGINT, 1), (signal.SIGINT, 2),
+                                      (signal.SIGKILL, 1)])
+def test_a_killed_run_leaves_no_half_file_under_the_final_name(models_env: Path, tmp_path: Path,
+                                                                sig: int, jobs: int) -> None:
+    src = _big_export(tmp_path, 30_000)
+    out = tmp_path / "big.scored.csv"
+    scratch = tmp_path / "scratch"  # $TMPDIR: where the history carried between chunks lives
+    scratch.mkdir()
+    proc = subprocess.Popen([str(EXE), "score", str(src), "--out", str(out), "--jobs", str(jobs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "TMPDIR": str(scratch)})
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob(".big.scored.csv.*.tmp")):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)  # some chunks written to the temporary file
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert not out.exists()
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, err
+        assert b"interrupted" in err
+        # temporary output and every worker's history file removed
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv", "scratch"]
+        assert not [p.name for p in scratch.iterdir() if p.name.startswith("expertise-")]
+
+
+# ---------------------------------------------------------------------------------------------
+# History
+# ---------------------------------------------------------------------------------------------
+
+
+def test_earlier_tickets_in_the_export_are_history_and_later_ones_are_not(
+        models_env: Path, tmp_path: Path) -> None:
+    out = _read(score_file(_export(tmp_path, _history_rows()), out=tmp_path / "o.csv").output)
+    by_id = out.set_index("ticket_id")
+    # the same terse words: the expert's history moves the estimate, the anonymous caller has none
+    assert float(by_id.loc["E9", "p_expert"]) > float(by_id.loc["A1", "p_expert"]) + 0.1
+    assert "earlier tickets" in by_id.loc["E9", "reasons"]
+    # the first ticket of each customer is scored as if alone: later tickets are not history
+    engine = Engine()
+    for tid, text in (("E0", EXPERT), ("N0", "Help. " + NOVICE)):
+        alone = engine.score_rows([text], customer_ids=[None], created_at=[None])[0]
+        assert float(by_id.loc[tid, "p_expert"]) == alone.probabilities["expert"]
+    engine.close()
+
+
+def test_history_carries_across_chunks_and_workers(models_env: Path, tmp_path: Path) -> None:
+    src = _export(tmp_path, _history_rows() * 1)
+    one = score_file(src, out=tmp_path / "one.csv")
+    small = score_file(src, out=tmp_path / "small.csv", chunk_rows=2)
+    two = score_file(src, out=tmp_path / "two.csv", chunk_rows=2, jobs=2)
+    assert one.rows_scored == small.rows_scored == two.rows_scored == 9
+    reference = (tmp_path / "one.csv").read_bytes()
+    assert (tmp_path / "small.csv").read_bytes() == reference
+    assert (tmp_path / "two.csv").read_bytes() == reference
+
+
+def test_jobs_2_gives_the_same_file_on_a_bigger_export(models_env: Path, tmp_path: Path) -> None:
+    src = _big_export(tmp_path, 1_200)
+    score_file(src, out=tmp_path / "j1.csv", chunk_rows=300)
+    report = score_file(src, out=tmp_path / "j2.csv", chunk_rows=300, jobs=2)
+    assert report.jobs == 2 and report.rows_scored == 1_200
+    assert (tmp_path / "j1.csv").read_bytes() == (tmp_path / "j2.csv").read_bytes()
+
+
+def test_a_ticket_gets_the_same_level_and_article_as_with_answer(models_env: Path,
+                                                                 tmp_path: Path) -> None:
+    src = _export(tmp_path, _history_rows())
+    db = tmp_path / "store.db"
+    with Store(db) as store:
+        store.ingest_file(src)
+    # with the store (the export ingested: no ticket counts twice) and without it
+    for extra in ([], ["--db", str(db)]):
+        out = tmp_path / f"scored{len(extra)}.csv"
+        result = runner.invoke(app, ["score", str(src), "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        scored = _read(out).set_index("ticket_id")
+        engine = Engine(db_path=db if extra else None)
+        seen: set[str] = set()
+        for tid, row in scored.sort_values("created_at").iterrows():
+            customer = row["customer_id"] or None
+            if not extra and customer in seen:
+                continue  # without the store, `answer` cannot know the earlier tickets
+            seen.add(customer or "")
+            answer = engine.answer(_join(row["subject"], row["body"]), customer_id=customer,
+                                   created_at=row["created_at"], audit=False)
+            assert answer.level == row["expertise_level"], tid
+            assert answer.article is not None and answer.article.id == row["article_id"], tid
+            if not extra and customer is None:
+                assert answer.probabilities == {lv: float(row[f"p_{lv}"]) for lv in LEVELS}
+        engine.close()
+
+
+def test_the_store_adds_history_and_consent_is_honoured(models_env: Path, tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    with Store(db) as store:
+        store.ingest_frame(pd.DataFrame([
+            {"ticket_id": f"S{k}", "customer_id": cid, "created_at": f"2023-12-0{k + 1}T09:00:00",
+             "subject": "", "body": EXPERT, "expertise_level": "expert"}
+            for k in range(3) for cid in ("C-known", "C-out")]), source="test")
+        store.set_consent("C-out", "opted_out")
+    rows = [{"ticket_id": f"T-{cid}", "customer_id": cid, "created_at": "2024-01-05T09:00:00",
+             "subject": "", "body": TERSE} for cid in ("C-known", "C-out", "C-new")]
+    src = _export(tmp_path, rows)
+    plain = _read(score_file(src, out=tmp_path / "plain.csv").output).set_index("customer_id")
+    with_db = score_file(src, out=tmp_path / "db.csv", db_path=db)
+    scored = _read(with_db.output).set_index("customer_id")
+    assert float(scored.loc["C-known", "p_expert"]) > float(plain.loc["C-known", "p_expert"]) + 0.1
+    assert "earlier tickets" in scored.loc["C-known", "reasons"]
+    # opted out: neutral answer, no level, nothing from their history
+    assert scored.loc["C-out", "expertise_level"] == ""
+    assert scored.loc["C-out", "p_expert"] == "" and scored.loc["C-out", "reasons"] == ""
+    assert scored.loc["C-out", "article_level"] == "intermediate"
+    assert scored.loc["C-new", "p_expert"] == plain.loc["C-new", "p_expert"]
+    assert with_db.levels["not estimated"] == 1
+    with Store(db) as store:
+        audit = [a for a in store.audit_rows() if a.action == "score"]
+    assert len(audit) == 1 and "3 tickets scored" in (audit[0].detail or "")
+
+
+def test_history_carry_returns_recent_tickets_in_time_order(tmp_path: Path) -> None:
+    with HistoryCarry(limit=2, folder=tmp_path) as carry:
+        assert carry.lookup(["C1"]) == ({}, {})
+        carry.add([("C1", "a", PriorTicket("2024-01-03", 2.0, True, "network", 0.1)),
+                   ("C1", "b", PriorTicket("2024-01-01", 0.0, False, None, 0.0)),
+                   ("C2", "c", PriorTicket("2024-01-02", 1.0, False, "tv", 0.2)),
+                   ("C1", "d", PriorTicket("2024-01-02", 1.5, False, "tv", 0.3))])
+        priors, ids = carry.lookup(["C1", "C3"], with_ids=True)
+        assert [p.created_at for p in priors["C1"]] == ["2024-01-02", "2024-01-03"]
+        assert priors["C1"][1] == PriorTicket("2024-01-03", 2.0, True, "network", 0.1)
+        assert ids == {"C1": {"a", "b", "d"}} and "C3" not in priors
+        folder = carry._dir
+    assert not os.path.exists(folder)
+
+
+# ---------------------------------------------------------------------------------------------
+# Redaction, CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def test_redact_replaces_personal_data_in_passed_through_text(models_env: Path,
+                                                              tmp_path: Path) -> None:
+    rows = [{"ticket_id": "R1", "customer_id": "C1", "created_at": "2024-01-01",
+             "subject": "Call me on 07700 900123", "body": "mail jane.doe@example.com please",
+             "agent_notes": "caller Jane Doe, jane.doe@example.com", "priority": "high"}]
+    src = _export(tmp_path, rows)
+    plain = _read(score_file(src, out=tmp_path / "plain.csv").output).iloc[0]
+    redacted = _read(score_file(src, out=tmp_path / "red.csv", redact=True).output).iloc[0]
+    assert plain["body"] == rows[0]["body"] and plain["subject"] == rows[0]["subject"]
+    assert redacted["body"] == "mail <EMAIL> please"
+    assert redacted["subject"] == "Call me on <PHONE>"
+    assert "<EMAIL>" in redacted["agent_notes"] and "@" not in redacted["agent_notes"]
+    assert redacted["priority"] == "high" and redacted["ticket_id"] == "R1"
+    for col in OUTPUT_COLUMNS:
+        assert plain[col] == redacted[col]
+
+
+def test_cli_json_report_and_summary_line(models_env: Path, tmp_path: Path) -> None:
+    src = _export(tmp_path, _history_rows())
+    result = runner.invoke(app, ["score", str(src), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["rows_scored"] == 9 and report["rows_rejected"] == 0
+    assert report["output"] == str(tmp_path / "export.scored.csv")
+    assert set(report["levels"]) == {*LEVELS, "not estimated"}
+    result = runner.invoke(app, ["score", str(src), "--out", str(tmp_path / "o.parquet")])
+    assert result.exit_code == 0, result.output
+    line = result.output.strip()
+    assert "\n" not in line
+    assert line.startswith("scored 9 rows, 0 rejected; levels: novice")
+    assert "without a good topic match" in line and "rows/s" in line
+
+
+def test_cli_score_in_a_subprocess(models_env: Path, tmp_path: Path) -> None:
+    src = _export(tmp_path, _history_rows())
+    proc = subprocess.run([str(EXE), "score", str(src), "--jobs", "2", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["jobs"] == 2
+    assert proc.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+def test_progress_bar_in_a_real_terminal(models_env: Path, tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    src = _big_export(tmp_path, 25_000)
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
+    child = pexpect.spawn(str(EXE), ["score", str(src)], env=env, encoding="utf-8", timeout=120)
+    try:
+        child.expect(r"scoring.*\d+/\d+.* rows/s.*time left")
+        child.expect(r"scored 25,000 rows, 0 rejected")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Dask
+# ---------------------------------------------------------------------------------------------
+
+
+def test_dask_engine_on_a_local_cluster_matches_the_local_engine(models_env: Path,
+                                                                 tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    rows = _history_rows()
+    rows += [{"ticket_id": "", "customer_id": "C9", "created_at": "2024-03-01",
+              "subject": "", "body": NOVICE, "note": "bad"}]
+    train = pd.read_csv(Path(__file__).parents[1] / "data" / "tickets_train.csv", dtype=str,
+                        keep_default_na=False).head(150)
+    rows += [{"ticket_id": r.ticket_id, "customer_id": r.customer_id, "created_at": r.created_at,
+              "subject": r.subject, "body": r.body, "note": r.channel}
+             for r in train.itertuples()]
+    src = _export(tmp_path, sorted(rows, key=lambda r: r["created_at"]))
+    local = score_file(src, out=tmp_path / "local.csv")
+    scratch = tmp_path / "scratch"  # the workers' $TMPDIR
+    scratch.mkdir()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None,
+                                  env={"TMPDIR": str(scratch)}) as cluster:
+        report = score_file(src, out=tmp_path / "dask.csv", engine="dask",
+                            scheduler=cluster.scheduler_address, chunk_rows=50)
+    assert report.engine == "dask"
+    assert (report.rows_scored, report.rows_rejected) == (local.rows_scored, local.rows_rejected)
+    assert report.levels == local.levels and report.no_match == local.no_match
+    parts = sorted((tmp_path / "dask.csv").glob("part-*.csv"))
+    assert len(parts) >= 2
+    dask_out = pd.concat([_read(p) for p in parts], ignore_index=True)
+    local_out = _read(tmp_path / "local.csv")
+    assert list(dask_out.columns) == list(local_out.columns)
+    key = ["ticket_id"]
+    pd.testing.assert_frame_equal(dask_out.sort_values(key).reset_index(drop=True),
+                                  local_out.sort_values(key).reset_index(drop=True))
+    assert (tmp_path / "dask.rejects.csv").read_text() == \
+        (tmp_path / "local.rejects.csv").read_text()
+    assert not list(tmp_path.glob(".*tmp*"))
+    assert not list(scratch.glob("expertise-*"))  # history files removed after each partition
