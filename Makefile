@@ -60,6 +60,14 @@ evaluate: setup ## Evaluate the current model on the bundled evaluation sets (an
 retrain: setup ## Ingest data/inbox, train a candidate, promote it only if it is not worse
 	$(CLI) retrain
 
+.PHONY: bench bench-quick
+
+bench: setup ## Measure speed and memory against baselines (long); writes bench/results.{json,md}
+	$(PY) bench/run.py
+
+bench-quick: setup ## A smaller benchmark run (under 2 minutes); writes bench/results-quick.*
+	$(PY) bench/run.py --quick
+
 lint: setup ## Run ruff and mypy
 	$(VENV)/bin/ruff check expertise tests
 	$(VENV)/bin/mypy

@@ -8,11 +8,14 @@ level probabilities (DESIGN.md), among the levels the topic has.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from expertise.config import LEVEL_UTILITY, LEVELS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: How strongly feedback moves a topic (log-odds per unit of net helpfulness).
 FEEDBACK_TOPIC_WEIGHT = 0.4
@@ -44,29 +47,66 @@ class LevelChoice:
     fallback: bool
 
 
-def adjust_topics(
-    topics: Sequence[str], proba: Sequence[float], available: Mapping[str, Sequence[str]],
+def topic_shifts(
+    topics: Sequence[str], available: Mapping[str, Sequence[str]],
     feedback: Mapping[str, FeedbackStats],
-) -> list[float]:
-    """Shift topic probabilities by the net helpfulness of their articles, then renormalise."""
-    if not feedback:
-        return list(proba)
-    logits = []
-    for topic, p in zip(topics, proba, strict=True):
+) -> np.ndarray:
+    """Each topic's log-odds shift: the weighted mean net helpfulness of its articles.
+
+    One pass over the topics: an engine computes it once per feedback refresh, not per answer.
+    """
+    import numpy as np
+
+    shift = np.zeros(len(topics))
+    with_feedback = {key.partition("/")[0] for key in feedback}
+    if not with_feedback:
+        return shift
+    for i, topic in enumerate(topics):
+        if topic not in with_feedback:
+            continue
         nets = [feedback[f"{topic}/{lv}"].net for lv in available.get(topic, ())
                 if f"{topic}/{lv}" in feedback]
-        shift = FEEDBACK_TOPIC_WEIGHT * (sum(nets) / len(nets)) if nets else 0.0
-        logits.append(math.log(max(p, 1e-12)) + shift)
-    top = max(logits)
-    exp = [math.exp(v - top) for v in logits]
-    total = sum(exp)
-    return [v / total for v in exp]
+        if nets:
+            shift[i] = FEEDBACK_TOPIC_WEIGHT * (sum(nets) / len(nets))
+    return shift
+
+
+def adjust_topics(
+    topics: Sequence[str], proba: Sequence[float], available: Mapping[str, Sequence[str]],
+    feedback: Mapping[str, FeedbackStats], *, shifts: np.ndarray | None = None,
+) -> list[float]:
+    """Shift topic probabilities by the net helpfulness of their articles, then renormalise.
+
+    `shifts`, when given, is `topic_shifts(topics, available, feedback)` computed beforehand.
+    """
+    if not feedback:
+        return list(proba)
+    import numpy as np
+
+    if len(topics) != len(proba):
+        raise ValueError(f"{len(topics)} topics but {len(proba)} probabilities")
+    if shifts is None:
+        shifts = topic_shifts(topics, available, feedback)
+    logits = np.log(np.maximum(np.asarray(proba, dtype=np.float64), 1e-12)) + shifts
+    exp = np.exp(logits - logits.max())
+    return (exp / exp.sum()).tolist()
 
 
 def rank_topics(topics: Sequence[str], proba: Sequence[float], k: int) -> list[tuple[str, float]]:
-    """The k most probable topics, best first, unique."""
-    order = sorted(range(len(topics)), key=lambda i: -proba[i])[: max(1, k)]
-    return [(topics[i], float(proba[i])) for i in order]
+    """The k most probable topics, best first, unique; equal scores keep the topics' order."""
+    import numpy as np
+
+    n = len(topics)
+    k = min(max(1, k), n)
+    if not k:
+        return []
+    p = np.asarray(proba, dtype=np.float64)
+    candidates = np.arange(n)
+    if n > 4 * k:  # sort only the scores that can reach the top k (ties at the cut included)
+        kth = np.partition(p, n - k)[n - k]
+        candidates = np.flatnonzero(p >= kth)
+    order = candidates[np.argsort(-p[candidates], kind="stable")][:k]
+    return [(topics[i], float(p[i])) for i in order]
 
 
 def choose_level(
