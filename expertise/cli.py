@@ -166,6 +166,13 @@ ModelOpt = Annotated[
 TrustOpt = Annotated[
     bool, typer.Option("--trust", help="Accept a bundle from outside the models folder.")
 ]
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="auto, csv, jsonl, parquet, zendesk or freshdesk.")
+]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="Name a column: NEW=OLD, e.g. ticket_id='Case ID' (repeatable)."),
+]
 AgentOpt = Annotated[
     str | None, typer.Option("--agent", help="Who is looking (default: your login name).")
 ]
@@ -354,14 +361,8 @@ def ingest(
                                              "or Freshdesk CSV."),
     ],
     db: DbOpt = None,
-    format_: Annotated[
-        str, typer.Option("--format", help="auto, csv, jsonl, parquet, zendesk or freshdesk.")
-    ] = "auto",
-    map_: Annotated[
-        list[str] | None,
-        typer.Option("--map", help="Name a column: NEW=OLD, e.g. ticket_id='Case ID' "
-                                   "(repeatable)."),
-    ] = None,
+    format_: FormatOpt = "auto",
+    map_: MapOpt = None,
     rejects: Annotated[
         Path | None,
         typer.Option("--rejects", help="Where refused rows are listed (default: "
@@ -403,14 +404,8 @@ def score(
         typer.Option("--out", help="Output; .csv, .jsonl or .parquet picks the format "
                                    "(default: INPUT's name + .scored.<ext>, next to it)."),
     ] = None,
-    format_: Annotated[
-        str, typer.Option("--format", help="auto, csv, jsonl, parquet, zendesk or freshdesk.")
-    ] = "auto",
-    map_: Annotated[
-        list[str] | None,
-        typer.Option("--map", help="Name a column: NEW=OLD, e.g. ticket_id='Case ID' "
-                                   "(repeatable)."),
-    ] = None,
+    format_: FormatOpt = "auto",
+    map_: MapOpt = None,
     rejects: Annotated[
         Path | None,
         typer.Option("--rejects", help="Where refused rows are listed (default: the "

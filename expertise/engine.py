@@ -219,22 +219,6 @@ class Engine:
                              purpose=purpose, detail=f"level={answer.level_served}")
         return answer
 
-    def answer_many(
-        self,
-        texts: Sequence[str],
-        priors: Sequence[Sequence[PriorTicket]],
-        *,
-        top: int = config.DEFAULT_TOP,
-        created_at: Sequence[str | None] | None = None,
-        states: Sequence[dict[str, Any]] | None = None,
-        explain: bool = True,
-    ) -> list[Answer]:
-        """Answer tickets whose earlier tickets are given."""
-        n = len(texts)
-        return self.score_rows(
-            texts, customer_ids=[None] * n, created_at=list(created_at or [None] * n),
-            external_priors=[list(p) for p in priors], states=states, top=top, explain=explain)
-
     def score_rows(
         self,
         texts: Sequence[str],
