@@ -17,10 +17,10 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,dask]'
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Create .venv and install the package with its dev extra
+setup: $(STAMP) ## Create .venv and install the package with its dev and dask extras
 
 models/current: | $(STAMP)
 	$(CLI) train --promote
