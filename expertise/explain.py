@@ -51,8 +51,11 @@ def _history_phrase(prior: Sequence[PriorTicket], domain: str | None) -> str:
 
 
 def plain_term(ngram: str, lexicon: frozenset[str]) -> bool:
-    """An n-gram worth quoting as wording: not a technical term, not only stopwords."""
-    return (len(ngram) > 3 and ngram not in lexicon
+    """An n-gram worth quoting as wording: not a technical term, not only stopwords, and no
+    digit shapes (a folded "by 0" means nothing to an agent; exact details have their own
+    reason)."""
+    return (ngram not in lexicon and len(ngram) > 3
+            and not any(c.isdigit() for c in ngram)
             and not all(is_stopword(w) for w in ngram.split()))
 
 
