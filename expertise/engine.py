@@ -176,7 +176,9 @@ class Engine:
         """Earlier tickets to PriorTicket: labels when known, else the wording model's estimate."""
         if not rows:
             return []
-        texts = [_join(r.get("subject"), r.get("body")) for r in rows]
+        # The same preparation as the current ticket's text, so a ticket read back from the
+        # store counts exactly as it does as an earlier row of an export.
+        texts = [prepare(redact(_join(r.get("subject"), r.get("body"))))[0] for r in rows]
         scores = self.lean.score_texts(texts)
         out = []
         for i, r in enumerate(rows):

@@ -147,3 +147,11 @@ def test_any_text_gets_a_level_or_a_flag(engine: Engine, text: str) -> None:
     if ans.level is not None:
         assert abs(sum(ans.probabilities.values()) - 1) < 1e-3
     assert ans.article is not None and len(ans.topics) <= 3
+
+
+def test_store_history_is_prepared_like_export_rows(engine: Engine) -> None:
+    """A ticket read back from the store counts as it would as an earlier export row."""
+    messy = {"created_at": "2026-01-01T00:00:00", "subject": "",
+             "body": "PPPoE   auth\n\nfails,   fw 4.2.1 " + "x " * 4000}
+    clean = dict(messy, body=" ".join(messy["body"].split())[:5000])
+    assert engine.priors_from_rows([messy]) == engine.priors_from_rows([clean])
