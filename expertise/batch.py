@@ -288,12 +288,14 @@ class ChunkScorer:
 
     def __init__(self, settings: ScoreSettings, *, engine: Engine | None = None,
                  carry_folder: Path | str | None = None) -> None:
+        from expertise.columnar import ColumnarScorer
         from expertise.engine import Engine
 
         self.settings = settings
         self.engine = engine or Engine(model_dir=settings.model_dir, kb_root=settings.kb_root,
                                        db_path=settings.db_path, trust=settings.trust)
         self._own_engine = engine is None
+        self.columnar = ColumnarScorer(self.engine)
         self._carry_folder = carry_folder
         self._carry: HistoryCarry | None = None
         self.customers_looked_up = 0
@@ -339,16 +341,15 @@ class ChunkScorer:
             if not when:  # a ticket without a time sees only carried tickets without one
                 earlier = [p for p in earlier if not p.created_at]
             external.append(from_store.get(cid, []) + earlier)
-        answers, own = self.engine.score_rows_and_priors(
+        out, own = self.columnar.score(
             texts, customer_ids=[c or None for c in cids], created_at=[t or None for t in created],
             labels=chunk.get("expertise_level"), topics=chunk.get("topic"),
-            external_priors=external, states=states, top=self.settings.top, explain=True)
+            external_priors=external, states=states, top=self.settings.top)
         self.carry.add(
             (cid, tid, prior)
             for k, (cid, tid, prior) in enumerate(zip(cids, tids, own, strict=True))
             if cid and (states is None or states[k]["status"] != "opted_out")
         )
-        out = answer_columns(answers)
         if chunk.get("redact"):
             from expertise.privacy import redact
 

@@ -263,27 +263,62 @@ class Engine:
 
         Batch scoring carries these over to the customer's tickets in later chunks.
         """
-        n = len(texts)
         prepared = [prepare(redact(t)) for t in texts]
         clean = [t for t, _ in prepared]
         scores = self.lean.score_texts(clean, keep_rows=explain)
-        topic_proba = scores.topic_proba * self.topic_mask
+        topic_proba, top_topic = self.served_topics(scores.topic_proba)
+        states = self.row_states(customer_ids, states)
+        own, priors, history = self.histories(
+            scores, top_topic, customer_ids=customer_ids, created_at=created_at, labels=labels,
+            topics=topics, external_priors=external_priors, states=states)
+        level_proba, s2_scaled = self.lean.level_proba(scores.decision, history, scores.n_tokens)
+        return [
+            self._compose(i, clean[i], prepared[i][1], scores, topic_proba[i], level_proba[i],
+                          s2_scaled[i], priors[i], states[i], top, explain)
+            for i in range(len(texts))
+        ], own
+
+    def served_topics(self, topic_proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Topic probabilities over the topics the knowledge base has, and each row's best."""
+        topic_proba = topic_proba * self.topic_mask
         topic_proba = topic_proba / np.maximum(topic_proba.sum(axis=1, keepdims=True), 1e-12)
-        top_topic = topic_proba.argmax(axis=1)
-        states = list(states) if states else [{"id": c, "status": "known" if c else "anonymous"}
-                                              for c in customer_ids]
+        return topic_proba, topic_proba.argmax(axis=1)
+
+    @staticmethod
+    def row_states(customer_ids: Sequence[str | None],
+                   states: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        if states:
+            return list(states)
+        return [{"id": c, "status": "known" if c else "anonymous"} for c in customer_ids]
+
+    def histories(
+        self,
+        scores: Any,
+        top_topic: np.ndarray,
+        *,
+        customer_ids: Sequence[str | None],
+        created_at: Sequence[str | None],
+        labels: Sequence[str | None] | None,
+        topics: Sequence[str | None] | None,
+        external_priors: Sequence[list[PriorTicket]] | None,
+        states: Sequence[dict[str, Any]],
+    ) -> tuple[list[PriorTicket], list[list[PriorTicket]], np.ndarray]:
+        """Each row as an earlier ticket (for later rows), each row's earlier tickets, and the
+        history features of every row (see `score_rows`)."""
+        n = len(customer_ids)
         own = []
+        level_scores = (scores.proba[:, 1] + 2 * scores.proba[:, 2]).tolist()
+        densities = scores.dense[:, 1].tolist()
+        model_topics = [self.lean.topics[k] for k in top_topic.tolist()]
         for i in range(n):
             label = labels[i] if labels else None
             if label in LEVEL_INDEX:
                 level_score, labelled = float(LEVEL_INDEX[str(label)]), True
             else:
-                p = scores.proba[i]
-                level_score, labelled = float(p[1] + 2 * p[2]), False
-            topic = (topics[i] if topics else None) or self.lean.topics[int(top_topic[i])]
+                level_score, labelled = level_scores[i], False
+            topic = (topics[i] if topics else None) or model_topics[i]
             own.append(PriorTicket(str(created_at[i] or ""), level_score, labelled,
-                                   TOPICS.get(topic, ("", ""))[0] or None,
-                                   float(scores.dense[i, 1])))
+                                   TOPICS.get(topic, ("", ""))[0] or None, densities[i]))
         order = sorted(range(n), key=lambda i: str(created_at[i] or ""))
         seen: dict[str, list[PriorTicket]] = {}
         priors: list[list[PriorTicket]] = [[] for _ in range(n)]
@@ -304,12 +339,7 @@ class Engine:
                 history[i] = history_features(
                     prior, now=before or now, domain=self.lean.topic_domains[int(top_topic[i])],
                     n_tokens=int(scores.n_tokens[i]))
-        level_proba, s2_scaled = self.lean.level_proba(scores.decision, history, scores.n_tokens)
-        return [
-            self._compose(i, clean[i], prepared[i][1], scores, topic_proba[i], level_proba[i],
-                          s2_scaled[i], priors[i], states[i], top, explain)
-            for i in range(n)
-        ], own
+        return own, priors, history
 
     def _compose(self, i: int, text: str, truncated: bool, scores: Any, topic_p: np.ndarray,
                  level_p: np.ndarray, s2_row: np.ndarray, prior: list[PriorTicket],
@@ -394,7 +424,7 @@ class Engine:
         level_index = int(np.argmax(level_p))
         w_dir, vocabulary = lean.w_direction_list, lean.vocabulary
         quoted = lean.quotable(level_index)
-        row = scores.rows[i] if scores.rows else {}
+        row = lean.row_entries(scores, i)
         # Reasons read only technical terms and wording that pulls towards the estimate.
         ngram = [(vocabulary[j], v * w_dir[j]) for j, v in row.items() if quoted[j]]
         dense_scaled = (scores.dense[i] - a["dense_mean"]) / a["dense_scale"]

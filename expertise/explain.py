@@ -33,7 +33,39 @@ def _first_max(counts: list[int]) -> int:
     return max(range(len(counts)), key=counts.__getitem__)
 
 
-def _history_phrase(prior: Sequence[PriorTicket], domain: str | None) -> str:
+#: Evidence quoted by a reason: (template, how many items it quotes).
+EVIDENCE_TEXT = {
+    "specific": ("quoted exact details: {}", 3),
+    "commands": ("ran or named diagnostics: {}", 3),
+    "self_novice": ("said {}", 1),
+    "self_expert": ("said {}", 1),
+    "tried": ("already tried: {}", 3),
+    "appearance": ("described equipment by how it looks: {}", 2),
+}
+NOTHING_TRIED = "mentions nothing tried yet"
+
+
+def tech_text(terms: Sequence[str]) -> str:
+    n = len(terms)
+    if not n:
+        return "used no technical terms"
+    return f"named {n} technical term{'s' if n > 1 else ''}: {_quote(terms)}"
+
+
+def evidence_text(kind: str, items: Sequence[str]) -> str:
+    template, limit = EVIDENCE_TEXT[kind]
+    return template.format(_quote(items, limit))
+
+
+def length_text(short: bool) -> str:
+    return "a short, plain message" if short else "a long, detailed message"
+
+
+def wording_text(grams: Sequence[str]) -> str:
+    return f"wording such as {_quote(grams)}"
+
+
+def history_text(prior: Sequence[PriorTicket], domain: str | None) -> str:
     counts = [0, 0, 0]
     for p in prior:
         counts[int(round(min(2.0, max(0.0, p.level_score))))] += 1
@@ -109,31 +141,21 @@ def reasons_for(
             candidates.append((strength, text))
 
     tech_value = dense_c["tech_terms"] + dense_c["tech_density"] + tech_ngrams
-    if evidence.tech_terms:
-        n = len(evidence.tech_terms)
-        add(tech_value, f"named {n} technical term{'s' if n > 1 else ''}: "
-                        f"{_quote(evidence.tech_terms)}")
-    else:
-        add(tech_value, "used no technical terms")
+    add(tech_value, tech_text(evidence.tech_terms))
     if evidence.specific:
         add(dense_c["specific"] + dense_c["digit_share"],
-            f"quoted exact details: {_quote(evidence.specific)}")
-    if evidence.commands:
-        add(dense_c["commands"], f"ran or named diagnostics: {_quote(evidence.commands)}")
-    if evidence.self_novice:
-        add(dense_c["self_novice"], f"said {_quote(evidence.self_novice, 1)}")
-    if evidence.self_expert:
-        add(dense_c["self_expert"], f"said {_quote(evidence.self_expert, 1)}")
+            evidence_text("specific", evidence.specific))
+    for kind in ("commands", "self_novice", "self_expert"):
+        if getattr(evidence, kind):
+            add(dense_c[kind], evidence_text(kind, getattr(evidence, kind)))
     if evidence.tried:
-        add(dense_c["tried"], f"already tried: {_quote(evidence.tried)}")
+        add(dense_c["tried"], evidence_text("tried", evidence.tried))
     elif toward < 0:
-        add(dense_c["tried"], "mentions nothing tried yet")
+        add(dense_c["tried"], NOTHING_TRIED)
     if evidence.appearance:
-        add(dense_c["appearance"],
-            f"described equipment by how it looks: {_quote(evidence.appearance, 2)}")
+        add(dense_c["appearance"], evidence_text("appearance", evidence.appearance))
     length = dense_c["n_tokens"] + dense_c["sentence_len"]
-    add(length, "a short, plain message" if length * toward < 0 or dense_scaled[8] < 0
-        else "a long, detailed message")
+    add(length, length_text(length * toward < 0 or dense_scaled[8] < 0))
     # heapq.nsmallest equals sorted(...)[:3], ties included.
     if plain_terms is None:
         other = [(g, c) for g, c in ngram_contrib
@@ -145,8 +167,8 @@ def reasons_for(
     other = [other[k] for k in heapq.nsmallest(3, range(len(other)), key=strength.__getitem__)]
     if other:
         # Word choice is the weakest kind of reason for an agent: it ranks after the others.
-        add(0.5 * sum(c for _, c in other), f"wording such as {_quote([g for g, _ in other])}")
+        add(0.5 * sum(c for _, c in other), wording_text([g for g, _ in other]))
     if prior:
-        add(history_weight, _history_phrase(prior, domain))
+        add(history_weight, history_text(prior, domain))
     candidates.sort(key=lambda x: -x[0])
     return [text for _, text in candidates[:MAX_REASONS]]

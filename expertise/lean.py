@@ -22,7 +22,7 @@ import numpy as np
 
 from expertise.classifier_math import cumulative_to_proba
 from expertise.history import HISTORY_FEATURES, terseness
-from expertise.text import DENSE_FEATURES, Evidence, regex_spans, text_features, tokenize
+from expertise.text import DENSE_FEATURES, Evidence, text_features, tokenize
 
 LEAN_JSON = "lean.json"
 #: Big arrays are stored as plain .npy files and memory-mapped, so a one-shot answer reads only
@@ -33,8 +33,8 @@ FLOAT32_ARRAYS = ("W",)
 #: 1 + log(count): the sublinear term frequency, tabulated for small counts.
 _N_SUBLINEAR = 64
 _SUBLINEAR = [0.0] + [1.0 + math.log(c) for c in range(1, _N_SUBLINEAR)]
-#: Batches at least this large find the wording patterns with pyarrow (`regex_spans`).
-GATE_MIN_BATCH = 64
+#: Batches at least this large are featurised column-wise (`expertise.columnar`).
+COLUMNAR_MIN_BATCH = 64
 S2_EXTRA = ("wording_1", "wording_2", "wording_terse")
 
 
@@ -48,8 +48,9 @@ class TextScores:
     retrieval: np.ndarray  # (n, T) lexical cosine to each topic
     dense: np.ndarray  # (n, D) raw hand-made features
     n_tokens: np.ndarray  # (n,)
-    evidence: list[Evidence] = field(default_factory=list)
+    evidence: Any = field(default_factory=list)  # list[Evidence] or columnar.BatchEvidence
     rows: list[dict[int, float]] = field(default_factory=list)  # tf-idf rows, for reasons
+    X: Any = None  # the tf-idf matrix (scipy CSR), when scored as one
 
 
 @dataclass
@@ -81,6 +82,10 @@ class LeanModel:
         self._quotable: list[list[bool]] | None = None
         self._s2_dir: np.ndarray | None = None
         self._dense_dir: np.ndarray | None = None
+        self._featurizer: Any = None
+        #: Batches at least this large are featurised column-wise (tests set it out of reach
+        #: to compare with the per-text path).
+        self.columnar_min_batch = COLUMNAR_MIN_BATCH
 
     @property
     def w_direction(self) -> np.ndarray:
@@ -197,25 +202,55 @@ class LeanModel:
                 if norm else {})
 
     def score_texts(self, texts: list[str], *, keep_rows: bool = False) -> TextScores:
-        a = self.arrays
+        """Scores of a batch of texts; `keep_rows` keeps each text's tf-idf row for reasons
+        (as `rows`, or as the matrix `X` for batches featurised column-wise)."""
+        if len(texts) >= self.columnar_min_batch:  # batches: pyarrow and numpy, same features
+            feats = self._columnar().transform(texts)
+            return self.score_features(feats.X, feats.dense, feats.evidence)
         rows: list[dict[int, float]] = []
         values: list[list[float]] = []
         evidence: list[Evidence] = []
-        # Batches run the costly wording patterns in one vectorised pass first.
-        spans = regex_spans(texts) if len(texts) >= GATE_MIN_BATCH else None
-        for k, text in enumerate(texts):
-            toks, vals, ev = text_features(text, self.lexicon, spans[k] if spans else None)
+        for text in texts:
+            toks, vals, ev = text_features(text, self.lexicon)
             rows.append(self._tfidf_tokens(toks))
             values.append(vals)
             evidence.append(ev)
         dense = np.array(values, dtype=np.float64).reshape(len(texts), len(DENSE_FEATURES))
-        if len(rows) > 8:  # batches: scipy's sparse products
-            X = _as_csr(rows, len(self.vocabulary))
-            linear = np.asarray(X @ a["W"]) + a["b"]
-            retrieval = np.asarray((X @ self._retrieval_matrix()).todense())
-        else:  # one-shot and session: plain numpy, no scipy import
-            linear = _dense_dot(rows, a["W"]) + a["b"]
-            retrieval = self._retrieval(rows)
+        if len(rows) > 8:  # small batches: scipy's sparse products
+            return self.score_features(_as_csr(rows, len(self.vocabulary)), dense, evidence,
+                                       rows=rows if keep_rows else [])
+        # one-shot and session: plain numpy, no scipy import
+        linear = _dense_dot(rows, self.arrays["W"]) + self.arrays["b"]
+        return self._scores(linear, self._retrieval(rows), dense, evidence,
+                            rows if keep_rows else [])
+
+    def _columnar(self) -> Any:
+        if self._featurizer is None:
+            from expertise.columnar import ColumnarFeaturizer
+
+            self._featurizer = ColumnarFeaturizer(self)
+        return self._featurizer
+
+    def row_entries(self, scores: TextScores, i: int) -> dict[int, float]:
+        """Text i's tf-idf row as {column: value}, in first-seen order."""
+        if scores.rows:
+            return scores.rows[i]
+        if scores.X is None:
+            return {}
+        lo, hi = scores.X.indptr[i], scores.X.indptr[i + 1]
+        return dict(zip(scores.X.indices[lo:hi].tolist(), scores.X.data[lo:hi].tolist(),
+                        strict=True))
+
+    def score_features(self, X: Any, dense: np.ndarray, evidence: Any, *,
+                       rows: list[dict[int, float]] | None = None) -> TextScores:
+        """Scores from a tf-idf matrix (scipy CSR) and the dense wording features."""
+        linear = np.asarray(X @ self.arrays["W"]) + self.arrays["b"]
+        retrieval = np.asarray((X @ self._retrieval_matrix()).todense())
+        return self._scores(linear, retrieval, dense, evidence, rows or [], X=X)
+
+    def _scores(self, linear: np.ndarray, retrieval: np.ndarray, dense: np.ndarray,
+                evidence: Any, rows: list[dict[int, float]], X: Any = None) -> TextScores:
+        a = self.arrays
         scaled = (dense - a["dense_mean"]) / a["dense_scale"]
         decision = linear[:, :2] + scaled @ a["W_dense"]
         # Topics without training tickets compete on retrieval alone: their supervised score is
@@ -230,8 +265,8 @@ class LeanModel:
         n_tokens = np.expm1(dense[:, 8]).round().astype(int)
         return TextScores(
             decision=decision, proba=cumulative_to_proba(decision), topic_proba=topic_proba,
-            retrieval=retrieval, dense=dense, n_tokens=n_tokens, evidence=evidence,
-            rows=rows if keep_rows else [],
+            retrieval=retrieval, dense=dense, n_tokens=n_tokens, evidence=evidence, rows=rows,
+            X=X,
         )
 
     def _retrieval_matrix(self) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from expertise.config import MAX_TEXT_CHARS
@@ -102,10 +101,6 @@ _TRIED_LOWER = re.compile(_TRIED.pattern)
 _APPEARANCE_LOWER = re.compile(_APPEARANCE.pattern)
 #: Besides the ASCII letters, only these characters match an ASCII letter case-insensitively
 #: without lower-casing to it (dotless i, long s); U+0130 and U+212A lower-case to ASCII.
-#: The patterns a batch runs in one vectorised pass (see `regex_spans`), in the order of
-#: the spans it returns.
-_GATED = (_SPECIFIC_LOWER, _SELF_NOVICE_LOWER, _SELF_EXPERT_LOWER, _TRIED_LOWER,
-          _APPEARANCE_LOWER)
 _FOLD_EXTRA = ("\u0131", "\u017f")
 _ANY_DIGIT = re.compile(r"\d")
 _WORDS = re.compile(r"[^\W\d_]+")
@@ -253,66 +248,12 @@ def wording_features(
     return _wording(text, lexicon, lower, found, raw, toks)
 
 
-Spans = Sequence[tuple[int, int]]
-
-
-def regex_spans(texts: list[str]) -> list[tuple[Spans, ...] | None] | None:
-    """For each text, the match spans of each costly wording pattern, found in one pass.
-
-    pyarrow's RE2 runs the patterns over the whole batch in C++; a match's span is read from
-    the text with the matches marked. RE2 and Python's re find the same matches (leftmost
-    first, same greediness; these patterns use no look-around) when their character classes
-    agree, i.e. on ASCII text, so other texts get None and `text_features` runs Python's re.
-    Returns None without pyarrow.
-    """
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-    except ImportError:  # pragma: no cover - pyarrow is a dependency
-        return None
-    arr = pa.array(texts, type=pa.string())
-    screened = pc.and_(pc.string_is_ascii(arr),
-                       pc.invert(pc.match_substring_regex(arr, pattern="[\x01\x02]")))
-    lower = pc.utf8_lower(arr)
-    per_pattern: list[list[Spans]] = []
-    for pattern in _GATED:
-        # Python's \s also matches \v and \x1c-\x1f; RE2's does not.
-        re2 = pattern.pattern.replace(r"\s", r"[\s\x0b\x1c-\x1f]")
-        hit = pc.match_substring_regex(lower, pattern=re2)
-        rows = pc.indices_nonzero(hit)
-        spans: list[Spans] = [()] * len(texts)
-        if len(rows):
-            marked = pc.replace_substring_regex(pc.take(lower, rows), pattern=re2,
-                                                replacement="\x01\\0\x02")
-            for k, text in zip(rows.to_pylist(), marked.to_pylist(), strict=True):
-                spans[k] = _marked_spans(text)
-        per_pattern.append(spans)
-    return [tuple(found[k] for found in per_pattern) if ok else None
-            for k, ok in enumerate(screened.to_pylist())]
-
-
-def _marked_spans(marked: str) -> list[tuple[int, int]]:
-    """(start, end) of each match in text whose matches are wrapped in \x01 ... \x02."""
-    parts = marked.split("\x01")
-    pos = len(parts[0])
-    spans = []
-    for part in parts[1:]:
-        match, rest = part.split("\x02", 1)
-        spans.append((pos, pos + len(match)))
-        pos += len(match) + len(rest)
-    return spans
-
-
-def text_features(text: str, lexicon: frozenset[str] = CURATED_TERMS,
-                  spans: tuple[Spans, ...] | None = None
+def text_features(text: str, lexicon: frozenset[str] = CURATED_TERMS
                   ) -> tuple[list[str], list[float], Evidence]:
-    """`tokenize(text)` and `wording_features(text, lexicon)` in one pass over the text.
-
-    `spans` (from `regex_spans`) are the wording patterns' matches, found for a whole batch.
-    """
+    """`tokenize(text)` and `wording_features(text, lexicon)` in one pass over the text."""
     lower = text.lower()
     found, raw, toks = _tokens(lower)
-    values, evidence = _wording(text, lexicon, lower, found, raw, toks, spans)
+    values, evidence = _wording(text, lexicon, lower, found, raw, toks)
     if "" in toks:  # a token that strips to nothing keeps its matched text
         return [t or f for f, t in zip(found, toks, strict=True)], values, evidence
     return toks, values, evidence
@@ -327,8 +268,7 @@ def _spans_lower(text: str, lower: str, pattern: re.Pattern[str]) -> list[str]:
 
 
 def _wording(text: str, lexicon: frozenset[str], lower: str, found: list[str], raw: list[str],
-             toks: list[str], spans: tuple[Spans, ...] | None = None
-             ) -> tuple[list[float], Evidence]:
+             toks: list[str]) -> tuple[list[float], Evidence]:
     n = len(toks)
     # A term counts in its own spelling ("5g", "wpa2") or its digit shape ("0.0.0.0").
     tech_at = [k for k, (r, t) in enumerate(zip(raw, toks, strict=True))
@@ -338,14 +278,7 @@ def _wording(text: str, lexicon: frozenset[str], lower: str, found: list[str], r
                    if a in heads and (g := f"{a} {b}") in lexicon]
     n_tech = len(tech_at) + len(bigram_tech)
     commands = [t for t in raw if t in COMMANDS]
-    if spans is not None:  # found by RE2 for the batch (ASCII text: same as below)
-        s_spec, s_nov, s_exp, s_tried, s_looks = spans
-        specific = [lower[a:b] for a, b in s_spec]
-        self_nov = [text[a:b] for a, b in s_nov]
-        self_exp = [text[a:b] for a, b in s_exp]
-        tried = [text[a:b] for a, b in s_tried]
-        looks = [text[a:b] for a, b in s_looks]
-    elif _case_safe(text, lower):
+    if _case_safe(text, lower):
         specific = _spans(lower, _SPECIFIC_LOWER)
         self_nov = _spans_lower(text, lower, _SELF_NOVICE_LOWER)
         self_exp = _spans_lower(text, lower, _SELF_EXPERT_LOWER)
