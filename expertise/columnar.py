@@ -30,6 +30,7 @@ from scipy import sparse
 
 from expertise.text import (
     _APPEARANCE_LOWER,
+    _FOREIGN,
     _SELF_EXPERT_LOWER,
     _SELF_NOVICE_LOWER,
     _SPECIFIC_LOWER,
@@ -38,7 +39,6 @@ from expertise.text import (
     COMMANDS,
     DENSE_FEATURES,
     Evidence,
-    _bigram_heads,
     _uniq,
     text_features,
 )
@@ -50,6 +50,10 @@ _MARK = "\x01"
 #: engine and has no case, so both find the same matches).
 _UNSAFE = r"[\x01]|[^\x00-\x7f\p{P}\p{Sc}]"
 _MAX_BYTES = 60_000
+#: Words of other languages (`text._FOREIGN`) as RE2 finds them in lower-case ASCII text: a
+#: text with none of them is English to `text.looks_english`, which need not run on it.
+_FOREIGN_WORD = "(?:^|[^a-z])(?:" + "|".join(
+    sorted(w for w in _FOREIGN if w.isascii())) + ")(?:[^a-z]|$)"
 #: Evidence kinds found by pattern, in Evidence's order: (name, pattern, from lower-case text).
 _PATTERNS: tuple[tuple[str, Any, bool], ...] = (
     ("specific", _SPECIFIC_LOWER, True),
@@ -82,14 +86,16 @@ class _Grouped:
     def __init__(self, rows: np.ndarray, values: list[str], n: int) -> None:
         order = np.argsort(rows, kind="stable")
         self.values = [values[k] for k in order.tolist()] if len(values) else []
-        self.start = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n), out=self.start[1:])
+        start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=start[1:])
+        self.counts = np.diff(start)
+        self.start = start.tolist()
 
     def get(self, i: int) -> list[str]:
         return self.values[self.start[i]:self.start[i + 1]]
 
     def count(self) -> np.ndarray:
-        return np.diff(self.start)
+        return self.counts
 
 
 class BatchEvidence:
@@ -131,6 +137,8 @@ class BatchFeatures:
     X: Any  # scipy.sparse.csr_matrix (n, vocabulary)
     dense: np.ndarray  # (n, len(DENSE_FEATURES))
     evidence: BatchEvidence
+    #: Rows that may not be English (`text.looks_english` must decide); the others are.
+    maybe_foreign: np.ndarray
 
 
 class ColumnarFeaturizer:
@@ -139,13 +147,34 @@ class ColumnarFeaturizer:
     def __init__(self, lean: Any) -> None:
         self.lean = lean
         self.n_cols = len(lean.vocabulary)
-        self.vocab = pa.array(lean.vocabulary, type=pa.string())
         self.idf = np.asarray(lean.arrays["idf"], dtype=np.float64)
-        self.lexicon = pa.array(sorted(lean.lexicon), type=pa.string())
-        self.heads = pa.array(sorted(_bigram_heads(lean.lexicon)), type=pa.string())
-        self.commands = pa.array(sorted(COMMANDS), type=pa.string())
-        self.vocab_heads = pa.array(sorted({t.split(" ", 1)[0] for t in lean.vocabulary
-                                            if " " in t}), type=pa.string())
+        # One table of words for every look-up: the vocabulary (so a word's index is its
+        # column), then the lexicon's terms, both words of every two-word term and the
+        # commands it lacks. Two-word terms are found by their words' indices: no string is
+        # built for a pair.
+        vocab_pairs = [(t.split(" ")[0], t.split(" ")[1], c)
+                       for c, t in enumerate(lean.vocabulary) if t.count(" ") == 1]
+        lex_pairs = [tuple(t.split(" ")) for t in lean.lexicon if t.count(" ") == 1]
+        parts = {w for a, b, _ in vocab_pairs for w in (a, b)} | {w for p in lex_pairs for w in p}
+        known = set(lean.vocabulary)
+        extra = sorted((set(lean.lexicon) | parts | COMMANDS) - known)
+        words = list(lean.vocabulary) + extra
+        self.words = pa.array(words, type=pa.string())
+        self.word_list = words
+        index = {w: i for i, w in enumerate(words)}
+        self.n_words = len(words)
+        # flags per word, with one more entry (False) for "not in the table" (index -1)
+        self.in_lexicon = np.array([w in lean.lexicon for w in words] + [False])
+        self.command = np.array([w in COMMANDS for w in words] + [False])
+        self.vocab_head = np.zeros(len(words) + 1, dtype=bool)
+        self.vocab_head[[index[a] for a, _, _ in vocab_pairs]] = True
+        self.lex_head = np.zeros(len(words) + 1, dtype=bool)
+        self.lex_head[[index[a] for a, _ in lex_pairs]] = True
+        self.vocab_pair_keys = pa.array([index[a] * self.n_words + index[b]
+                                         for a, b, _ in vocab_pairs], type=pa.int64())
+        self.vocab_pair_cols = np.array([c for _, _, c in vocab_pairs], dtype=np.int64)
+        self.lex_pair_keys = pa.array([index[a] * self.n_words + index[b] for a, b in lex_pairs],
+                                      type=pa.int64())
         self.token_pattern = "(?i)" + _TOKEN.pattern
         self.patterns = [(name, _re2(p.pattern) if lower else "(?i)" + _re2(p.pattern), lower)
                          for name, p, lower in _PATTERNS]
@@ -160,8 +189,9 @@ class ColumnarFeaturizer:
         slow = np.setdiff1d(np.arange(n), fast)
         evidence = BatchEvidence(n)
         dense = np.zeros((n, len(DENSE_FEATURES)))
+        maybe_foreign = np.ones(n, dtype=bool)
         sub = arr if not len(slow) else arr.take(pa.array(fast))
-        rows, cols, vals = self._fast(sub, fast, n, dense, evidence)
+        rows, cols, vals = self._fast(sub, fast, n, dense, evidence, maybe_foreign)
         if len(slow):
             s_rows, s_cols, s_vals = self._slow(texts, slow, dense, evidence)
             rows = np.concatenate([rows, s_rows])
@@ -173,7 +203,7 @@ class ColumnarFeaturizer:
         np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
         X = sparse.csr_matrix((vals, cols, indptr), shape=(n, self.n_cols))
         X.has_sorted_indices = False  # first-seen order: it fixes the floating-point sums
-        return BatchFeatures(X=X, dense=dense, evidence=evidence)
+        return BatchFeatures(X=X, dense=dense, evidence=evidence, maybe_foreign=maybe_foreign)
 
     # ---- the per-text path, for texts RE2 cannot take ----------------------------------------
     def _slow(self, texts: Sequence[str], slow: np.ndarray, dense: np.ndarray,
@@ -193,6 +223,19 @@ class ColumnarFeaturizer:
                 np.array(vals, dtype=np.float64))
 
     # ---- the columnar path -------------------------------------------------------------------
+    def _pairs(self, word: np.ndarray, at: np.ndarray, keys: Any, cols: np.ndarray | None
+               ) -> np.ndarray:
+        """For each position in `at`, the two-word term (token there, token after) as its
+        column in `cols` (or its index in `keys`), -1 where there is none."""
+        if not len(at) or not len(keys):
+            return np.full(len(at), -1, dtype=np.int64)
+        first, second = word[at], word[at + 1]
+        key = np.where((first >= 0) & (second >= 0), first * self.n_words + second, -1)
+        pos = _ids(pa.array(key), keys)
+        if cols is None:
+            return pos
+        return np.where(pos >= 0, cols[pos], -1)
+
     def _count(self, rows: np.ndarray, cols: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Distinct (row, column) pairs in first-seen order, and how often each occurs."""
@@ -205,7 +248,8 @@ class ColumnarFeaturizer:
         return keys // self.n_cols, keys % self.n_cols, np.bincount(codes)
 
     def _fast(self, sub: Any, fast: np.ndarray, n: int, dense: np.ndarray,
-              evidence: BatchEvidence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              evidence: BatchEvidence, maybe_foreign: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = len(sub)
         # Tokens: mark every match of the token pattern, split on the marks; pieces at odd
         # positions within a row are the tokens, in the text's own case (ASCII: same spans).
@@ -217,25 +261,26 @@ class ColumnarFeaturizer:
         odd = ((np.arange(len(piece_row)) - offsets[:-1][piece_row]) & 1).astype(bool)
         orig = pc.list_flatten(pieces).filter(pa.array(odd))
         trow = piece_row[odd]
-        found = pc.ascii_lower(orig)
-        raw = pc.ascii_trim(found, characters="'.:-")
+        raw = pc.ascii_trim(pc.ascii_lower(orig), characters="'.:-")
+        # Each token's index in the word table, as written (`raw_word`) and with its digits
+        # folded to their shape (`word`, the n-gram model's token); they differ only where
+        # the token has digits.
+        raw_word = _ids(raw, self.words)
         digit = pc.match_substring_regex(raw, pattern="[0-9]")
         digit_np = digit.to_numpy(zero_copy_only=False)
+        word = raw_word.copy()
         if digit_np.any():
             shaped = pc.replace_substring_regex(raw.filter(digit), pattern="[0-9]+",
                                                 replacement="0")
-            toks = pc.replace_with_mask(raw, digit, shaped)
-        else:
-            toks = raw
+            word[digit_np] = _ids(shaped, self.words)
         n_tok = np.bincount(trow, minlength=m)
         same_row = trow[:-1] == trow[1:] if len(trow) else np.zeros(0, dtype=bool)
 
         # tf-idf: each row's unigram columns then its bigram columns, counted in first-seen
         # order (the order fixes the floating-point sums, as in `LeanModel._tfidf_tokens`).
-        uni = _ids(toks, self.vocab)
-        head = pc.is_in(toks, value_set=self.vocab_heads).to_numpy(zero_copy_only=False)
-        pair = np.flatnonzero(head[:-1] & same_row) if len(trow) else np.zeros(0, np.int64)
-        bi = _ids(_join_pairs(toks, pair), self.vocab)
+        uni = np.where(word < self.n_cols, word, -1)
+        pair = np.flatnonzero(self.vocab_head[word][:-1] & same_row)
+        bi = self._pairs(word, pair, self.vocab_pair_keys, self.vocab_pair_cols)
         u_row, u_col, u_n = self._count(trow[uni >= 0], uni[uni >= 0])
         b_row, b_col, b_n = self._count(trow[pair[bi >= 0]], bi[bi >= 0])
         nu = np.bincount(u_row, minlength=m)
@@ -259,20 +304,22 @@ class ColumnarFeaturizer:
         values = values / norm[rows]
 
         # Wording features (`text._wording`), counted per row.
-        lex_raw = pc.is_in(raw, value_set=self.lexicon).to_numpy(zero_copy_only=False)
-        lex_tok = pc.is_in(toks, value_set=self.lexicon).to_numpy(zero_copy_only=False)
-        tech = lex_raw | lex_tok
-        raw_head = pc.is_in(raw, value_set=self.heads).to_numpy(zero_copy_only=False)
-        bpair = np.flatnonzero(raw_head[:-1] & same_row) if len(trow) else np.zeros(0, np.int64)
-        bjoined = _join_pairs(raw, bpair)
-        bhit = pc.is_in(bjoined, value_set=self.lexicon).to_numpy(zero_copy_only=False)
-        bigram_tech = bjoined.filter(pa.array(bhit))
-        bt_row = trow[bpair[bhit]]
+        tech = self.in_lexicon[raw_word] | self.in_lexicon[word]
+        bpair = np.flatnonzero(self.lex_head[raw_word][:-1] & same_row)
+        bhit = self._pairs(raw_word, bpair, self.lex_pair_keys, None) >= 0
+        bpair = bpair[bhit]
+        words = self.word_list
+        bigram_tech = [f"{words[a]} {words[b]}"
+                       for a, b in zip(raw_word[bpair].tolist(), raw_word[bpair + 1].tolist(),
+                                       strict=True)]
+        bt_row = trow[bpair]
         n_tech = np.bincount(trow[tech], minlength=m) + np.bincount(bt_row, minlength=m)
-        is_cmd = pc.is_in(raw, value_set=self.commands).to_numpy(zero_copy_only=False)
+        is_cmd = self.command[raw_word]
         with_digits = np.bincount(trow[digit_np], minlength=m)
 
         lower = pc.ascii_lower(sub)
+        maybe_foreign[fast] = pc.match_substring_regex(lower, pattern=_FOREIGN_WORD).to_numpy(
+            zero_copy_only=False)
         found_counts: dict[str, np.ndarray] = {}
         for name, pattern, on_lower in self.patterns:
             rows_k, values_k = _matches(lower if on_lower else sub, pattern)
@@ -280,9 +327,9 @@ class ColumnarFeaturizer:
             evidence._kinds[name] = _Grouped(fast[rows_k], values_k, n)
         shown = pc.ascii_trim(orig.filter(pa.array(tech)), characters="'.:-").to_pylist()
         evidence._kinds["tech_terms"] = _Grouped(fast[trow[tech]], shown, n)
-        evidence._bigram_tech = _Grouped(fast[bt_row], bigram_tech.to_pylist(), n)
+        evidence._bigram_tech = _Grouped(fast[bt_row], bigram_tech, n)
         evidence._kinds["commands"] = _Grouped(fast[trow[is_cmd]],
-                                               raw.filter(pa.array(is_cmd)).to_pylist(), n)
+                                               [words[k] for k in raw_word[is_cmd].tolist()], n)
 
         sentences = pc.split_pattern_regex(sub, pattern=r"[.!?\n]+")
         s_rows = np.repeat(np.arange(m), np.diff(sentences.offsets.to_numpy()))
@@ -324,14 +371,6 @@ def _ids(tokens: Any, vocab: Any) -> np.ndarray:
     return pc.fill_null(pc.index_in(tokens, value_set=vocab), -1).to_numpy().astype(np.int64)
 
 
-def _join_pairs(tokens: Any, at: np.ndarray) -> Any:
-    """"a b" for each token at position `at` and the token after it."""
-    if not len(at):
-        return pa.array([], type=pa.string())
-    idx = pa.array(at)
-    return pc.binary_join_element_wise(tokens.take(idx), tokens.take(pa.array(at + 1)), " ")
-
-
 def _byte_classes(*classes: bytes) -> np.ndarray:
     """A table from byte to up to four counters packed in 16-bit fields of a uint64."""
     table = np.zeros(256, dtype=np.uint64)
@@ -350,21 +389,59 @@ def _per_string(strings: Any, classes: tuple[np.ndarray, int]) -> np.ndarray:
     """(n, k): how many bytes of each string fall in each of k ASCII byte classes.
 
     No byte of a non-ASCII character in UTF-8 is below 0x80, so these count characters. The
-    counters share one running sum (16 bits each; a text holds at most 5,000 characters): the
-    sum may wrap around, but the difference between two of its values is still exact.
+    k counters share one 64-bit sum per string, 16 bits each (a string here is at most
+    `_MAX_BYTES` long, so no counter overflows into the next).
     """
     table, k = classes
     n = len(strings)
     _, offsets_buf, data_buf = strings.buffers()
+    out = np.zeros((n, k), dtype=np.int64)
     if data_buf is None or not n:
-        return np.zeros((n, k), dtype=np.int64)
+        return out
     offsets = np.frombuffer(offsets_buf, dtype=np.int32)[strings.offset:strings.offset + n + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]:offsets[-1]]
-    running = np.zeros(len(data) + 1, dtype=np.uint64)
-    np.cumsum(table[data], out=running[1:])
-    packed = running[offsets[1:] - offsets[0]] - running[offsets[:-1] - offsets[0]]
-    return np.column_stack([((packed >> np.uint64(16 * j)) & np.uint64(0xFFFF)).astype(np.int64)
-                            for j in range(k)])
+    starts = (offsets[:-1] - offsets[0]).astype(np.int64)
+    filled = np.flatnonzero(np.diff(offsets) > 0)  # reduceat needs non-empty segments
+    if not len(filled):
+        return out
+    packed = np.add.reduceat(table[data], starts[filled])
+    for j in range(k):
+        out[filled, j] = ((packed >> np.uint64(16 * j)) & np.uint64(0xFFFF)).astype(np.int64)
+    return out
+
+
+def _top_per_row(idx: np.ndarray, row: np.ndarray, key: np.ndarray, k: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The k entries of largest `key` in each row (ties: the earlier entry), as (entries, rows,
+    ranks) sorted by row and rank; `idx` lists the candidate entries in row order.
+
+    Equals a stable sort by (row, -key) cut at k, without sorting: k rounds of a per-row max.
+    """
+    chosen: list[np.ndarray] = []
+    ranks: list[np.ndarray] = []
+    left = idx
+    for r in range(k):
+        if not len(left):
+            break
+        rows = row[left]
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        vals = key[left]
+        best = np.maximum.reduceat(vals, starts)
+        at_max = vals == np.repeat(best, np.diff(np.r_[starts, len(left)]))
+        hits = np.flatnonzero(at_max)
+        first = hits[np.r_[True, rows[hits][1:] != rows[hits][:-1]]]
+        chosen.append(left[first])
+        ranks.append(np.full(len(first), r, dtype=np.int64))
+        keep = np.ones(len(left), dtype=bool)
+        keep[first] = False
+        left = left[keep]
+    if not chosen:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    entries = np.concatenate(chosen)
+    rank = np.concatenate(ranks)
+    order = np.lexsort((rank, row[entries]))
+    return entries[order], row[entries][order], rank[order]
 
 
 def _rank_in_row(rows: np.ndarray, per_row: np.ndarray) -> np.ndarray:
@@ -487,7 +564,9 @@ class ColumnarScorer:
         no_match = best_score < engine.topic_threshold
 
         # Levels: estimate where the text is English and the caller did not opt out.
-        english = np.array([looks_english(t) for t in clean], dtype=bool)
+        english = np.ones(n, dtype=bool)
+        for i in np.flatnonzero(feats.maybe_foreign).tolist():
+            english[i] = looks_english(clean[i])
         opted = np.array([s.get("status") == "opted_out" for s in states], dtype=bool)
         estimate = english & ~opted
         level_index = level_p.argmax(axis=1)
@@ -589,11 +668,7 @@ class ColumnarScorer:
         tech_ngrams = np.bincount(e_row[tech], weights=contrib[tech], minlength=n)
         t_row = toward[e_row]
         plain = quoted & self.plain_cols[e_col] & ((contrib * t_row > 0) | (t_row == 0))
-        p_idx = np.flatnonzero(plain)
-        p_idx = p_idx[np.lexsort((p_idx, -np.abs(contrib[p_idx]), e_row[p_idx]))]
-        p_rows = e_row[p_idx]
-        p_rank = _rank_in_row(p_rows, np.bincount(p_rows, minlength=n))
-        p_idx, p_rows, p_rank = p_idx[p_rank < 3], p_rows[p_rank < 3], p_rank[p_rank < 3]
+        p_idx, p_rows, p_rank = _top_per_row(np.flatnonzero(plain), e_row, np.abs(contrib), 3)
         wording_sum = np.zeros(n)
         for r in range(3):  # summed strongest first, as `sum` over the sorted list does
             at = p_rank == r
@@ -628,25 +703,28 @@ class ColumnarScorer:
         strength = np.where(keep, strength, -np.inf)
         order = np.argsort(-strength, axis=1, kind="stable")[:, :MAX_REASONS]
 
-        sel = rows
-        for i, kinds, kept in zip(sel.tolist(), order[sel].tolist(),
-                                  np.take_along_axis(keep[sel], order[sel], axis=1).tolist(),
+        # Texts only for the reasons shown. Plain lists: indexing numpy per item is slow.
+        has_tried, is_short, best_l = has["tried"].tolist(), short.tolist(), best.tolist()
+        nothing_tried, tech_kind = NOTHING_TRIED, _K["tech"]
+        for i, kinds, kept in zip(rows.tolist(), order[rows].tolist(),
+                                  np.take_along_axis(keep[rows], order[rows], axis=1).tolist(),
                                   strict=True):
             texts: list[str] = []
             for kind, ok in zip(kinds, kept, strict=True):
                 if not ok:
                     break
-                name = _KINDS[kind]
-                if name == "tech":
+                if kind == tech_kind:
                     texts.append(tech_text(evidence.items(i, "tech_terms")))
-                elif name == "tried" and not has["tried"][i]:
-                    texts.append(NOTHING_TRIED)
+                    continue
+                name = _KINDS[kind]
+                if name == "tried" and not has_tried[i]:
+                    texts.append(nothing_tried)
                 elif name == "length":
-                    texts.append(length_text(bool(short[i])))
+                    texts.append(length_text(is_short[i]))
                 elif name == "wording":
                     texts.append(wording_text(grams.get(i)))
                 elif name == "history":
-                    slug = lean.topics[best[i]]
+                    slug = lean.topics[best_l[i]]
                     texts.append(history_text(priors[i], TOPICS.get(slug, ("", ""))[0] or None))
                 else:
                     texts.append(evidence_text(name, evidence.items(i, name)))

@@ -218,13 +218,17 @@ def looks_english(text: str) -> bool:
 
 
 def _uniq(items: list[str], limit: int = 6) -> list[str]:
+    """The first `limit` distinct items (ignoring case and surrounding spaces), stripped."""
     out: list[str] = []
+    seen: set[str] = set()
     for item in items:
         item = item.strip()
-        if item and item.lower() not in (o.lower() for o in out):
+        key = item.lower()
+        if item and key not in seen:
             out.append(item)
-        if len(out) >= limit:
-            break
+            seen.add(key)
+            if len(out) >= limit:
+                break
     return out
 
 
