@@ -277,6 +277,31 @@ class HistoryCarry:
 # ---------------------------------------------------------------------------------------------
 
 
+def _keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the system.
+
+    Scoring a chunk allocates arrays of tens of megabytes and frees them; by default glibc maps
+    each from the kernel and unmaps it on free, so every chunk pays page faults again (about a
+    tenth of batch scoring's CPU time was system time). Keeping them in the heap costs no extra
+    peak memory: the next chunk reuses the same space. Elsewhere than glibc, nothing happens.
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    mallopt(m_mmap_threshold, 256 << 20)
+    mallopt(m_trim_threshold, 512 << 20)
+    mallopt(m_top_pad, 64 << 20)
+
+
 class ChunkScorer:
     """Scores chunks of one export in order, carrying each customer's history forward.
 
@@ -291,6 +316,7 @@ class ChunkScorer:
         from expertise.columnar import ColumnarScorer
         from expertise.engine import Engine
 
+        _keep_freed_memory()
         self.settings = settings
         self.engine = engine or Engine(model_dir=settings.model_dir, kb_root=settings.kb_root,
                                        db_path=settings.db_path, trust=settings.trust)
@@ -890,6 +916,8 @@ def score_file(
         raise InputError(f"--jobs must be at least 1, got {jobs}")
     if engine not in ("local", "dask"):
         raise InputError(f"unknown engine {engine!r}; use local or dask")
+    if engine == "local":
+        _keep_freed_memory()  # this process reads and writes the chunks
     if engine == "dask":
         return _score_dask(
             input_path, out=out, format=format, mapping=mapping, rejects=rejects, top=top,

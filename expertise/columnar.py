@@ -65,8 +65,7 @@ _PATTERNS: tuple[tuple[str, Any, bool], ...] = (
 #: How many items of each kind of evidence a reason may quote (`text._wording`).
 _LIMITS = {"tech_terms": 6, "specific": 6, "commands": 6, "self_novice": 2, "self_expert": 2,
            "tried": 4, "appearance": 2}
-#: Characters Python's str.strip() removes from ASCII text.
-_NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f ]"
+_SENTENCE = r"[^.!?\n]*[^.!?\n\t\x0b\x0c\r\x1c-\x1f ][^.!?\n]*"
 _N_SUBLINEAR = 64
 _SUBLINEAR = np.array([0.0] + [1.0 + math.log(c) for c in range(1, _N_SUBLINEAR)])
 #: log1p of small counts as Python's math.log1p gives it (numpy's vectorised log1p can differ
@@ -331,10 +330,9 @@ class ColumnarFeaturizer:
         evidence._kinds["commands"] = _Grouped(fast[trow[is_cmd]],
                                                [words[k] for k in raw_word[is_cmd].tolist()], n)
 
-        sentences = pc.split_pattern_regex(sub, pattern=r"[.!?\n]+")
-        s_rows = np.repeat(np.arange(m), np.diff(sentences.offsets.to_numpy()))
-        s_full = pc.match_substring_regex(pc.list_flatten(sentences), pattern=_NOT_BLANK)
-        n_sent = np.bincount(s_rows[s_full.to_numpy(zero_copy_only=False)], minlength=m)
+        # sentences: the pieces between runs of [.!?\n] that are not blank, i.e. maximal runs
+        # of other characters holding a non-blank one
+        n_sent = pc.count_substring_regex(sub, pattern=_SENTENCE).to_numpy()
         n_letters, n_upper, n_excl, n_quest = _per_string(sub, _TEXT_CLASSES).T
 
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -609,14 +607,16 @@ class ColumnarScorer:
         cols["article_level"] = [LEVELS[c] for c in chosen_l]
         alternatives = []
         extra = (low | ~estimate).tolist()
+        ranked_l, served_l, adjusted_top = ranked.tolist(), served.tolist(), \
+            np.take_along_axis(adjusted, ranked, axis=1).tolist()
         for i, (t, c) in enumerate(zip(best_l, chosen_l, strict=True)):
             out = list(self.neighbour_ids[t, c])
             limit = top + (2 if extra[i] else 1)
             # the served topics after the best one, as `Engine._alternatives` walks them
-            following = [r for r, ok in zip(ranked[i].tolist(), served[i].tolist(), strict=True)
-                         if ok][1:]
-            for r in following:
-                if len(out) >= limit or adjusted[i, r] < MIN_ALTERNATIVE_SCORE:
+            following = [(r, p) for r, ok, p in zip(ranked_l[i], served_l[i], adjusted_top[i],
+                                                    strict=True) if ok][1:]
+            for r, p in following:
+                if len(out) >= limit or p < MIN_ALTERNATIVE_SCORE:
                     break
                 out.append(self.next_id[r, c])
             alternatives.append(";".join(out))

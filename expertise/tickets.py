@@ -220,6 +220,27 @@ def parse_timestamp(value: object) -> str | None:
     return dt.isoformat(timespec="seconds")
 
 
+def _canonical_timestamps(values: Any) -> Any:
+    """Per value, whether it is a valid ``YYYY-MM-DDTHH:MM:SS`` (what parse_timestamp gives
+    back unchanged), decided for the whole column at once."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    shaped = pc.match_substring_regex(pa.array(values.to_numpy(dtype=object), type=pa.string()),
+                                      pattern=_CANONICAL_TS).to_numpy(zero_copy_only=False)
+    if not shaped.any():
+        return shaped
+    valid = pd.to_datetime(values[shaped], format="%Y-%m-%dT%H:%M:%S", errors="coerce").notna()
+    out = np.zeros(len(values), dtype=bool)
+    out[np.flatnonzero(shaped)[valid.to_numpy()]] = True
+    return out
+
+
+_CANONICAL_TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$"
+
+
 def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
     """Parse ``--map new=old`` options into ``{canonical: their_column}``.
 
@@ -732,12 +753,18 @@ def validate_frame(
     flag(no_text.to_numpy(), "no subject and no body")
 
     created = out["created_at"]
-    parsed = {value: parse_timestamp(value) for value in pd.unique(created) if value}
-    bad_date = np.fromiter(
-        (bool(v) and parsed[v] is None for v in created.tolist()), dtype=bool, count=n
-    )
-    flag(bad_date, "created_at is not a date (use ISO-8601, e.g. 2024-03-15T10:30:00)")
-    out["created_at"] = created.map(lambda v: (parsed.get(v) or "") if v else "")
+    # Timestamps already in the canonical form stay as they are (checked in bulk); only the
+    # others go through parse_timestamp, once per distinct value.
+    other = ~_canonical_timestamps(created)
+    if other.any():
+        values = created[other]
+        parsed = {value: parse_timestamp(value) for value in pd.unique(values) if value}
+        bad_date = np.zeros(n, dtype=bool)
+        bad_date[other] = [bool(v) and parsed[v] is None for v in values.tolist()]
+        flag(bad_date, "created_at is not a date (use ISO-8601, e.g. 2024-03-15T10:30:00)")
+        created = created.copy()
+        created[other] = [(parsed.get(v) or "") if v else "" for v in values.tolist()]
+        out["created_at"] = created
 
     channels = {value: normalise_channel(value) for value in pd.unique(out["channel"])}
     out["channel"] = out["channel"].map(channels)
