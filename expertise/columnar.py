@@ -50,6 +50,8 @@ _MARK = "\x01"
 #: engine and has no case, so both find the same matches).
 _UNSAFE = r"[\x01]|[^\x00-\x7f\p{P}\p{Sc}]"
 _MAX_BYTES = 60_000
+#: The characters Python's str.strip() removes that can occur in a text RE2 takes.
+_PY_SPACE = " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
 #: Words of other languages (`text._FOREIGN`) as RE2 finds them in lower-case ASCII text: a
 #: text with none of them is English to `text.looks_english`, which need not run on it.
 _FOREIGN_WORD = "(?:^|[^a-z])(?:" + "|".join(
@@ -126,6 +128,48 @@ class BatchEvidence:
 
     def __getitem__(self, i: int) -> Evidence:
         return Evidence(**{kind: self.items(i, kind) for kind in _LIMITS})
+
+    def quoted(self, kind: str, shown: int) -> tuple[list[str], list[int]]:
+        """For every row: the first `shown` items of this kind as `explain._quote` joins them
+        (without its ", ..." mark), and how many items `Evidence` holds (unique, capped).
+
+        Computed for the whole batch at once, like `text._uniq` row by row: items stripped,
+        empty ones dropped, repeats (ignoring case) dropped, at most the kind's limit. Rows
+        that took the per-text path read their `Evidence` instead (see `items`).
+        """
+        import pandas as pd
+
+        group = self._kinds[kind]
+        rows = np.repeat(np.arange(self.n), group.counts)
+        values = group.values
+        if kind == "tech_terms" and self._bigram_tech is not None:
+            extra = self._bigram_tech
+            both = np.concatenate([rows, np.repeat(np.arange(self.n), extra.counts)])
+            order = np.argsort(both, kind="stable")  # a row's terms, then its two-word terms
+            pooled = values + extra.values
+            rows, values = both[order], [pooled[k] for k in order.tolist()]
+        joined = [""] * self.n
+        counts = np.zeros(self.n, dtype=np.int64)
+        if values:
+            items = pc.utf8_trim(pa.array(values, type=pa.string()), characters=_PY_SPACE)
+            keys = pc.ascii_lower(items).to_numpy(zero_copy_only=False)
+            codes, _ = pd.factorize(keys)
+            repeat = pd.Series(rows * (int(codes.max()) + 1) + codes).duplicated().to_numpy()
+            keep = ~repeat & (pc.binary_length(items).to_numpy(zero_copy_only=False) > 0)
+            k_rows = rows[keep]
+            rank = _rank_in_row(k_rows, np.bincount(k_rows, minlength=self.n))
+            capped = rank < _LIMITS[kind]
+            counts = np.bincount(k_rows[capped], minlength=self.n)
+            show = rank < shown
+            picked = items.filter(pa.array(keep)).filter(pa.array(show))
+            spaced = pc.match_substring(picked, pattern=" ")
+            picked = pc.if_else(spaced, pc.binary_join_element_wise("'", picked, "'", ""),
+                                picked)
+            offsets = np.zeros(self.n + 1, dtype=np.int32)
+            np.cumsum(np.bincount(k_rows[show], minlength=self.n), out=offsets[1:])
+            lists = pa.ListArray.from_arrays(pa.array(offsets), picked)
+            joined = pc.binary_join(lists, ", ").to_pylist()
+        return joined, counts.tolist()
 
 
 @dataclass
@@ -630,13 +674,17 @@ class ColumnarScorer:
         """`explain.reasons_for` for the given rows, each figure computed as it computes it."""
         from expertise.config import TOPICS
         from expertise.explain import (
+            EVIDENCE_TEXT,
             MAX_REASONS,
             MIN_CONTRIBUTION,
             NOTHING_TRIED,
+            TECH_QUOTED,
             evidence_text,
             history_text,
             length_text,
+            more,
             tech_text,
+            tech_text_quoted,
             wording_text,
         )
         from expertise.text import DENSE_FEATURES
@@ -703,8 +751,13 @@ class ColumnarScorer:
         strength = np.where(keep, strength, -np.inf)
         order = np.argsort(-strength, axis=1, kind="stable")[:, :MAX_REASONS]
 
-        # Texts only for the reasons shown. Plain lists: indexing numpy per item is slow.
+        # Texts only for the reasons shown. Evidence is quoted for the whole batch at once;
+        # rows that took the per-text path quote their own `Evidence`.
         has_tried, is_short, best_l = has["tried"].tolist(), short.tolist(), best.tolist()
+        quoted = {kind: evidence.quoted(kind, TECH_QUOTED if kind == "tech_terms"
+                                        else EVIDENCE_TEXT[kind][1])
+                  for kind in _LIMITS}
+        slow = evidence._slow
         nothing_tried, tech_kind = NOTHING_TRIED, _K["tech"]
         for i, kinds, kept in zip(rows.tolist(), order[rows].tolist(),
                                   np.take_along_axis(keep[rows], order[rows], axis=1).tolist(),
@@ -714,7 +767,12 @@ class ColumnarScorer:
                 if not ok:
                     break
                 if kind == tech_kind:
-                    texts.append(tech_text(evidence.items(i, "tech_terms")))
+                    if i in slow:
+                        texts.append(tech_text(evidence.items(i, "tech_terms")))
+                    else:
+                        joined, counts = quoted["tech_terms"]
+                        texts.append(tech_text_quoted(
+                            counts[i], more(joined[i], counts[i], TECH_QUOTED)))
                     continue
                 name = _KINDS[kind]
                 if name == "tried" and not has_tried[i]:
@@ -726,7 +784,11 @@ class ColumnarScorer:
                 elif name == "history":
                     slug = lean.topics[best_l[i]]
                     texts.append(history_text(priors[i], TOPICS.get(slug, ("", ""))[0] or None))
-                else:
+                elif i in slow:
                     texts.append(evidence_text(name, evidence.items(i, name)))
+                else:
+                    template, limit = EVIDENCE_TEXT[name]
+                    joined, counts = quoted[name]
+                    texts.append(template.format(more(joined[i], counts[i], limit)))
             out[i] = texts
         return out

@@ -25,7 +25,16 @@ _HIST_INDEX = {name: i for i, (name, _) in enumerate(HISTORY_FEATURES)}
 def _quote(items: Sequence[str], limit: int = 3) -> str:
     items = list(items)
     shown = ", ".join(f"'{s}'" if " " in s else s for s in items[:limit])
-    return shown + (", ..." if len(items) > limit else "")
+    return more(shown, len(items), limit)
+
+
+def more(shown: str, count: int, limit: int) -> str:
+    """The first `limit` of `count` items, joined, and a mark when some are left out."""
+    return shown + (", ..." if count > limit else "")
+
+
+#: How many technical terms a reason quotes.
+TECH_QUOTED = 3
 
 
 def _first_max(counts: list[int]) -> int:
@@ -46,10 +55,14 @@ NOTHING_TRIED = "mentions nothing tried yet"
 
 
 def tech_text(terms: Sequence[str]) -> str:
-    n = len(terms)
+    return tech_text_quoted(len(terms), _quote(terms, TECH_QUOTED))
+
+
+def tech_text_quoted(n: int, quoted: str) -> str:
+    """`tech_text` of n terms whose quoted form (`_quote`) is given."""
     if not n:
         return "used no technical terms"
-    return f"named {n} technical term{'s' if n > 1 else ''}: {_quote(terms)}"
+    return f"named {n} technical term{'s' if n > 1 else ''}: {quoted}"
 
 
 def evidence_text(kind: str, items: Sequence[str]) -> str:

@@ -7,7 +7,6 @@ expected level. Weights fall with age (half-life about four months).
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,9 +36,7 @@ class PriorTicket:
     tech_density: float = 0.0
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _parse(ts: str) -> datetime | None:
-    # cached: an earlier ticket's time is read again for each later ticket of its customer
     if not ts:
         return None
     try:
