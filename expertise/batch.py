@@ -297,8 +297,8 @@ def _keep_freed_memory() -> None:
     except (OSError, AttributeError):  # not glibc (e.g. musl)
         return
     m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    mallopt(m_mmap_threshold, 64 << 20)
-    mallopt(m_trim_threshold, 128 << 20)
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 64 << 20)
     mallopt(m_top_pad, 16 << 20)
 
 

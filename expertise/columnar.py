@@ -266,6 +266,67 @@ class ColumnarFeaturizer:
                 np.array(vals, dtype=np.float64))
 
     # ---- the columnar path -------------------------------------------------------------------
+    def _tokens(self, sub: Any) -> tuple[Any, Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(tokens in the text's case, tokens as written (lower case, stripped), each token's
+        row, its index in the word table as written and with digits folded, digit mask).
+
+        Every match of the token pattern is marked and the text split on the marks: pieces at
+        odd positions within a row are the tokens (ASCII: the same spans as on lower case).
+        The folded token (`word`, the n-gram model's) differs from the written one only where
+        the token has digits. Intermediate arrays are freed on return (peak memory).
+        """
+        marked = pc.replace_substring_regex(sub, pattern=self.token_pattern,
+                                            replacement=f"{_MARK}\\0{_MARK}")
+        pieces = pc.split_pattern(marked, pattern=_MARK)
+        del marked
+        offsets = pieces.offsets.to_numpy()
+        piece_row = np.repeat(np.arange(len(sub), dtype=np.int64), np.diff(offsets))
+        odd = ((np.arange(len(piece_row)) - offsets[:-1][piece_row]) & 1).astype(bool)
+        orig = pc.list_flatten(pieces).filter(pa.array(odd))
+        trow = piece_row[odd]
+        del pieces, piece_row, odd
+        raw = pc.ascii_trim(pc.ascii_lower(orig), characters="'.:-")
+        raw_word = _ids(raw, self.words)
+        digit = pc.match_substring_regex(raw, pattern="[0-9]")
+        digit_np = digit.to_numpy(zero_copy_only=False)
+        word = raw_word.copy()
+        if digit_np.any():
+            shaped = pc.replace_substring_regex(raw.filter(digit), pattern="[0-9]+",
+                                                replacement="0")
+            word[digit_np] = _ids(shaped, self.words)
+        return orig, raw, trow, raw_word, word, digit_np
+
+    def _tfidf(self, m: int, trow: np.ndarray, word: np.ndarray, same_row: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, value) of the tf-idf entries: each row's unigram columns then its
+        bigram columns, counted in first-seen order (the order fixes the floating-point sums,
+        as in `LeanModel._tfidf_tokens`)."""
+        uni = np.where(word < self.n_cols, word, -1)
+        pair = np.flatnonzero(self.vocab_head[word][:-1] & same_row)
+        bi = self._pairs(word, pair, self.vocab_pair_keys, self.vocab_pair_cols)
+        u_row, u_col, u_n = self._count(trow[uni >= 0], uni[uni >= 0])
+        b_row, b_col, b_n = self._count(trow[pair[bi >= 0]], bi[bi >= 0])
+        del uni, pair, bi
+        nu = np.bincount(u_row, minlength=m)
+        nb = np.bincount(b_row, minlength=m)
+        start = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(nu + nb, out=start[1:])
+        u_pos = start[u_row] + _rank_in_row(u_row, nu)
+        b_pos = start[b_row] + nu[b_row] + _rank_in_row(b_row, nb)
+        total = int(start[-1])
+        rows = np.empty(total, dtype=np.int64)
+        cols = np.empty(total, dtype=np.int64)
+        counts = np.empty(total, dtype=np.int64)
+        rows[u_pos], cols[u_pos], counts[u_pos] = u_row, u_col, u_n
+        rows[b_pos], cols[b_pos], counts[b_pos] = b_row, b_col, b_n
+        if counts.size and counts.max() >= _N_SUBLINEAR:
+            tf = np.array([1.0 + math.log(c) for c in counts.tolist()])
+        else:
+            tf = _SUBLINEAR[counts]
+        values = tf * self.idf[cols]
+        norm = np.sqrt(np.bincount(rows, weights=values * values, minlength=m))
+        return rows, cols, values / norm[rows]
+
     def _pairs(self, word: np.ndarray, at: np.ndarray, keys: Any, cols: np.ndarray | None
                ) -> np.ndarray:
         """For each position in `at`, the two-word term (token there, token after) as its
@@ -294,57 +355,10 @@ class ColumnarFeaturizer:
               evidence: BatchEvidence, maybe_foreign: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = len(sub)
-        # Tokens: mark every match of the token pattern, split on the marks; pieces at odd
-        # positions within a row are the tokens, in the text's own case (ASCII: same spans).
-        marked = pc.replace_substring_regex(sub, pattern=self.token_pattern,
-                                            replacement=f"{_MARK}\\0{_MARK}")
-        pieces = pc.split_pattern(marked, pattern=_MARK)
-        offsets = pieces.offsets.to_numpy()
-        piece_row = np.repeat(np.arange(m), np.diff(offsets))
-        odd = ((np.arange(len(piece_row)) - offsets[:-1][piece_row]) & 1).astype(bool)
-        orig = pc.list_flatten(pieces).filter(pa.array(odd))
-        trow = piece_row[odd]
-        raw = pc.ascii_trim(pc.ascii_lower(orig), characters="'.:-")
-        # Each token's index in the word table, as written (`raw_word`) and with its digits
-        # folded to their shape (`word`, the n-gram model's token); they differ only where
-        # the token has digits.
-        raw_word = _ids(raw, self.words)
-        digit = pc.match_substring_regex(raw, pattern="[0-9]")
-        digit_np = digit.to_numpy(zero_copy_only=False)
-        word = raw_word.copy()
-        if digit_np.any():
-            shaped = pc.replace_substring_regex(raw.filter(digit), pattern="[0-9]+",
-                                                replacement="0")
-            word[digit_np] = _ids(shaped, self.words)
+        orig, raw, trow, raw_word, word, digit_np = self._tokens(sub)
         n_tok = np.bincount(trow, minlength=m)
         same_row = trow[:-1] == trow[1:] if len(trow) else np.zeros(0, dtype=bool)
-
-        # tf-idf: each row's unigram columns then its bigram columns, counted in first-seen
-        # order (the order fixes the floating-point sums, as in `LeanModel._tfidf_tokens`).
-        uni = np.where(word < self.n_cols, word, -1)
-        pair = np.flatnonzero(self.vocab_head[word][:-1] & same_row)
-        bi = self._pairs(word, pair, self.vocab_pair_keys, self.vocab_pair_cols)
-        u_row, u_col, u_n = self._count(trow[uni >= 0], uni[uni >= 0])
-        b_row, b_col, b_n = self._count(trow[pair[bi >= 0]], bi[bi >= 0])
-        nu = np.bincount(u_row, minlength=m)
-        nb = np.bincount(b_row, minlength=m)
-        start = np.zeros(m + 1, dtype=np.int64)
-        np.cumsum(nu + nb, out=start[1:])
-        u_pos = start[u_row] + _rank_in_row(u_row, nu)
-        b_pos = start[b_row] + nu[b_row] + _rank_in_row(b_row, nb)
-        total = int(start[-1])
-        rows = np.empty(total, dtype=np.int64)
-        cols = np.empty(total, dtype=np.int64)
-        counts = np.empty(total, dtype=np.int64)
-        rows[u_pos], cols[u_pos], counts[u_pos] = u_row, u_col, u_n
-        rows[b_pos], cols[b_pos], counts[b_pos] = b_row, b_col, b_n
-        if counts.size and counts.max() >= _N_SUBLINEAR:
-            tf = np.array([1.0 + math.log(c) for c in counts.tolist()])
-        else:
-            tf = _SUBLINEAR[counts]
-        values = tf * self.idf[cols]
-        norm = np.sqrt(np.bincount(rows, weights=values * values, minlength=m))
-        values = values / norm[rows]
+        rows, cols, values = self._tfidf(m, trow, word, same_row)
 
         # Wording features (`text._wording`), counted per row.
         tech = self.in_lexicon[raw_word] | self.in_lexicon[word]
