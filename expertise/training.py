@@ -22,7 +22,7 @@ from expertise.lean import LeanModel, fuse_topics
 from expertise.text import prepare
 
 DEFAULTS: dict[str, Any] = {
-    "stage1_C": 4.0, "stage2_C": 1.0, "topic_C": 0.5, "folds": 5, "seed": 20261129,
+    "stage1_C": 8.0, "stage2_C": 1.0, "topic_C": 0.5, "folds": 5, "seed": 20261129,
     "label_keep": 0.5, "min_label_p": 0.05, "kb_examples": True,
 }
 
