@@ -1351,6 +1351,36 @@ def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind:
     return pd.DataFrame({k: [v] for k, v in counts.items()}, dtype="int64")
 
 
+#: Rows per Parquet part when the Dask engine cuts CSV input (bounded worker memory).
+DASK_PART_ROWS = 100_000
+
+
+def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS) -> list[str]:
+    """Cut CSV files into Parquet parts of `rows` rows, in order, with the parser options the
+    readers use (every column text, nothing read as missing, a BOM skipped, bad bytes
+    replaced). Streams: one chunk in memory at a time."""
+    import pandas as pd
+
+    from expertise.tickets import _sniff_separator
+
+    folder.mkdir(parents=True)
+    parts: list[str] = []
+    options = {"dtype": str, "keep_default_na": False, "na_filter": False,
+               "encoding": "utf-8-sig", "encoding_errors": "replace"}
+    for name in files:
+        sep = _sniff_separator(Path(name))
+        for chunk in pd.read_csv(name, sep=sep, chunksize=rows, **options):
+            path = folder / f"part-{len(parts):06d}.parquet"
+            chunk.to_parquet(path, index=False)
+            parts.append(str(path))
+    if not parts:  # header only: one empty part keeps the columns
+        path = folder / "part-000000.parquet"
+        pd.read_csv(files[0], sep=_sniff_separator(Path(files[0])), nrows=0,
+                    **options).to_parquet(path, index=False)
+        parts.append(str(path))
+    return parts
+
+
 def _score_dask(
     input_path: Path, *, out: Path | str | None, format: str, mapping: dict[str, str] | None,
     rejects: Path | str | None, top: int, jobs: int, scheduler: str | None,
@@ -1377,6 +1407,7 @@ def _score_dask(
     settings, version = _settings(model_dir, trust, kb_root, db_path, top, redact)
 
     client = cluster = None
+    split_dir: Path | None = None
     try:
         if scheduler:
             client = Client(scheduler)
@@ -1387,13 +1418,11 @@ def _score_dask(
         if fmt == "parquet":
             raw = dd.read_parquet(files)
         else:
-            from expertise.tickets import _sniff_separator
-
-            # one partition per file: quoted line breaks in ticket texts make splitting a
-            # CSV file at byte offsets unsafe
-            raw = dd.read_csv(files, sep=_sniff_separator(Path(files[0])), dtype=str,
-                              keep_default_na=False, na_filter=False, blocksize=None,
-                              encoding="utf-8-sig", encoding_errors="replace")
+            # Quoted line breaks in ticket texts make cutting a CSV file at byte offsets
+            # unsafe, and one partition per file holds a whole export in one worker's memory;
+            # so the client cuts it into Parquet parts in one streaming pass first.
+            split_dir = out_path.parent / f".{out_path.name}.{os.getpid()}.parts"
+            raw = dd.read_parquet(_split_csv(files, split_dir))
         lengths = raw.map_partitions(len).compute().tolist()
         offsets = [sum(lengths[:k]) for k in range(len(lengths))]
         empty = _dask_prepare(raw._meta.copy(), [0], str(input_path), fmt, mapping)
@@ -1427,6 +1456,8 @@ def _score_dask(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     finally:
+        if split_dir is not None:
+            shutil.rmtree(split_dir, ignore_errors=True)
         if client is not None:
             client.close()
         if cluster is not None:

@@ -504,4 +504,20 @@ def test_dask_engine_on_a_local_cluster_matches_the_local_engine(models_env: Pat
     assert (tmp_path / "dask.rejects.csv").read_text() == \
         (tmp_path / "local.rejects.csv").read_text()
     assert not list(tmp_path.glob(".*tmp*"))
+    assert not list(tmp_path.glob(".*.parts"))  # the CSV cut into parts is removed
     assert not list(scratch.glob("expertise-*"))  # history files removed after each partition
+
+
+def test_dask_cuts_a_csv_into_parquet_parts_in_order(tmp_path: Path) -> None:
+    from expertise.batch import _split_csv
+
+    rows = [{"ticket_id": f"T{i:03d}", "customer_id": f"C{i % 7}", "created_at": "2024-03-01",
+             "subject": "", "body": f"line one\nline two, \"quoted\" {i}" if i % 5 == 0
+             else f"ticket {i}", "note": ""} for i in range(95)]
+    src = _export(tmp_path, rows)
+    parts = _split_csv([str(src)], tmp_path / "parts", rows=20)
+    assert len(parts) == 5
+    back = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    whole = pd.read_csv(src, dtype=str, keep_default_na=False)
+    assert back.astype(str).equals(whole.astype(str))
+    assert back.loc[5, "body"].startswith("line one\nline two")
