@@ -5,6 +5,7 @@ Run from the repository root::
     python bench/batch_bench.py                        # 100,000 and 1,000,000 rows, jobs 1 and 2
     python bench/batch_bench.py --rows 20000 --jobs 2  # a quick look
     python bench/batch_bench.py --json
+    python bench/batch_bench.py --engine dask --jobs 2 --no-baseline   # the Dask engine
 
 Each measurement generates its own export (tickets of about 300 characters built from the
 bundled ticket texts, with some e-mail addresses and phone numbers to redact, customers with
@@ -166,10 +167,13 @@ def _env() -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def score_once(export: Path, jobs: int, out: Path) -> dict[str, Any]:
-    """`expertise score EXPORT --jobs N` in a subprocess, measured."""
+def score_once(export: Path, jobs: int, out: Path, engine: str = "local") -> dict[str, Any]:
+    """`expertise score EXPORT --jobs N [--engine dask]` in a subprocess, measured (with Dask:
+    a local cluster of N workers, and the output a folder of Parquet parts)."""
+    if engine == "dask":
+        out = out.with_suffix(".parquet")
     cmd = [sys.executable, "-m", "expertise", "score", str(export), "--out", str(out),
-           "--jobs", str(jobs), "--json"]
+           "--jobs", str(jobs), "--engine", engine, "--json"]
     result = measure(cmd, env=_env())
     report = json.loads(result.pop("stdout"))
     rows = int(report["rows_scored"])
@@ -226,7 +230,7 @@ def baseline_once(export: Path, model_path: Path, out: Path) -> dict[str, Any]:
 
 
 def run(rows: int, jobs: int, *, baseline: bool = False, workdir: Path | None = None,
-        keep: bool = False) -> dict[str, Any]:
+        keep: bool = False, engine: str = "local") -> dict[str, Any]:
     """Score a generated export of `rows` tickets with `jobs` workers; optionally the baseline.
 
     Returns a dict with ``ours`` (seconds, cpu_seconds, rows_per_s, rows_per_cpu_s,
@@ -238,9 +242,9 @@ def run(rows: int, jobs: int, *, baseline: bool = False, workdir: Path | None = 
         export = folder / f"tickets_{rows}.csv"
         if not export.exists():
             make_export(export, rows)
-        result: dict[str, Any] = {"rows": rows, "jobs": jobs,
+        result: dict[str, Any] = {"rows": rows, "jobs": jobs, "engine": engine,
                                   "export_mb": round(export.stat().st_size / 2**20, 1)}
-        result["ours"] = score_once(export, jobs, folder / f"scored_{rows}_{jobs}.csv")
+        result["ours"] = score_once(export, jobs, folder / f"scored_{rows}_{jobs}.csv", engine)
         if baseline:
             model = folder / "baseline.joblib"
             if not model.exists():
@@ -262,16 +266,19 @@ def _ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
 
 
 def run_all(rows: tuple[int, ...] = DEFAULT_ROWS, jobs: tuple[int, ...] = DEFAULT_JOBS,
-            *, baseline: bool = True) -> dict[str, Any]:
+            *, baseline: bool = True, engine: str = "local") -> dict[str, Any]:
     """Every size with every job count, the baseline once per size; targets checked."""
     folder = Path(tempfile.mkdtemp(prefix="batch-bench-"))
     results: list[dict[str, Any]] = []
     try:
         for n in rows:
             for k, j in enumerate(jobs):
-                results.append(run(n, j, baseline=baseline and k == 0, workdir=folder))
+                results.append(run(n, j, baseline=baseline and k == 0, workdir=folder,
+                                   engine=engine))
             for name in folder.glob(f"*_{n}*.csv"):
                 name.unlink()
+            for name in folder.glob(f"*_{n}*.parquet"):
+                shutil.rmtree(name, ignore_errors=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return {"results": results, "checks": _checks(results)}
@@ -315,9 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=list(DEFAULT_ROWS))
     parser.add_argument("--jobs", type=int, nargs="+", default=list(DEFAULT_JOBS))
     parser.add_argument("--no-baseline", action="store_true", help="Skip the naive baseline.")
+    parser.add_argument("--engine", choices=("local", "dask"), default="local",
+                        help="dask: a local cluster of --jobs workers, Parquet output folder")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args(argv)
-    summary = run_all(tuple(args.rows), tuple(args.jobs), baseline=not args.no_baseline)
+    summary = run_all(tuple(args.rows), tuple(args.jobs), baseline=not args.no_baseline,
+                      engine=args.engine)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -302,6 +302,22 @@ def _keep_freed_memory() -> None:
     mallopt(m_top_pad, 16 << 20)
 
 
+def _quiet_gc() -> None:
+    """Keep Python's cycle collector off the long-lived objects and out of the hot loop.
+
+    A chunk makes hundreds of thousands of small objects (lists, floats, strings); each
+    collection of the older generations walks every live object, the loaded model and
+    knowledge base included, which cost about a seventh of the scoring time. `gc.freeze`
+    moves what exists now (the engine) out of the collector's sight, and a higher first
+    threshold makes collections rarer. Scoring makes no reference cycles (reference counting
+    frees its garbage at once), so memory stays where it was.
+    """
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+
+
 class ChunkScorer:
     """Scores chunks of one export in order, carrying each customer's history forward.
 
@@ -322,6 +338,7 @@ class ChunkScorer:
                                        db_path=settings.db_path, trust=settings.trust)
         self._own_engine = engine is None
         self.columnar = ColumnarScorer(self.engine)
+        _quiet_gc()
         self._carry_folder = carry_folder
         self._carry: HistoryCarry | None = None
         self.customers_looked_up = 0
@@ -918,6 +935,7 @@ def score_file(
         raise InputError(f"unknown engine {engine!r}; use local or dask")
     if engine == "local":
         _keep_freed_memory()  # this process reads and writes the chunks
+        _quiet_gc()
     if engine == "dask":
         return _score_dask(
             input_path, out=out, format=format, mapping=mapping, rejects=rejects, top=top,
