@@ -225,43 +225,64 @@ def bench_session(ctx: Context) -> tuple[dict[str, Any], list[Figure]]:
 
 def bench_batch(ctx: Context) -> tuple[dict[str, Any], list[Figure]]:
     """`expertise score` rows/s and peak memory, jobs 1 and 2, against the naive baseline."""
-    try:
-        import batch_bench
-    except ImportError:
-        # HOOK: bench/batch_bench.py (run(rows, jobs) -> dict, with its naive baseline) is
-        # written separately; until it exists this section reports that it was skipped.
-        return {"skipped": "bench/batch_bench.py is missing"}, []
+    import batch_bench
+
     sizes = (20_000,) if ctx.quick else (100_000, 1_000_000)
     jobs = (1, 2)
-    target_rate = getattr(batch_bench, "TARGET_ROWS_PER_S", None)
-    target_mb = getattr(batch_bench, "TARGET_PEAK_MB", None)
     results: list[dict[str, Any]] = []
-    figures: list[Figure] = []
     for n in sizes:
         folder = Path(tempfile.mkdtemp(prefix="batch-", dir=ctx.tmp))
         try:
-            size_results = [batch_bench.run(n, j, baseline=k == 0, workdir=folder)
-                            for k, j in enumerate(jobs)]
+            results += [batch_bench.run(n, j, baseline=k == 0, workdir=folder)
+                        for k, j in enumerate(jobs)]
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        results += size_results
+    return {"results": results}, batch_figures(results)
+
+
+#: The issue's throughput target is for an export of this many rows (smaller runs include the
+#: workers' start-up, about 2.5 s, and are reported without a target).
+RATE_TARGET_ROWS = 1_000_000
+
+
+def batch_figures(results: list[dict[str, Any]]) -> list[Figure]:
+    """The batch section's figures from its measurements (also used by --rerender)."""
+    import batch_bench
+
+    target_rate = getattr(batch_bench, "TARGET_ROWS_PER_S", None)
+    target_mb = getattr(batch_bench, "TARGET_PEAK_MB", None)
+    figures: list[Figure] = []
+    sizes = sorted({r["rows"] for r in results})
+    for n in sizes:
+        size_results = [r for r in results if r["rows"] == n]
         base = next(r["baseline"] for r in size_results if "baseline" in r)
         for r in size_results:
             ours = r["ours"]
-            rate_ok = ours["rows_per_s"] >= target_rate if target_rate else None
+            checked = bool(target_rate) and r["jobs"] == 2 and n >= RATE_TARGET_ROWS
             figures.append(Figure(
                 "batch", f"score {n:,} rows, --jobs {r['jobs']}", ours["rows_per_s"], "rows/s",
                 "naive sklearn, pandas", base["rows_per_s"],
-                f">= {target_rate:,} rows/s" if target_rate and r["jobs"] == 2 else "",
-                rate_ok if r["jobs"] == 2 else None,
-                f"{ours['rows_per_cpu_s']:,} rows per CPU-s"))
+                f">= {target_rate:,} rows/s" if checked else "",
+                ours["rows_per_s"] >= target_rate if checked and target_rate else None,
+                f"{ours['rows_per_cpu_s']:,} rows per CPU-s"
+                + ("" if checked or n >= RATE_TARGET_ROWS else "; start-up included")))
             figures.append(Figure(
                 "batch", f"peak memory {n:,} rows, --jobs {r['jobs']}",
                 ours["peak_tree_rss_mb"], "MB", "naive sklearn, pandas",
                 base["peak_tree_rss_mb"], f"< {target_mb:,} MB" if target_mb else "",
                 ours["peak_tree_rss_mb"] < target_mb if target_mb else None,
                 "summed RSS of the process tree"))
-    return {"results": results}, figures
+    if len(sizes) >= 2:
+        small, big = sizes[0], sizes[-1]
+        for j in sorted({r["jobs"] for r in results}):
+            peak = {r["rows"]: r["ours"]["peak_tree_rss_mb"] for r in results if r["jobs"] == j}
+            if small in peak and big in peak:
+                growth = peak[big] / peak[small] - 1
+                figures.append(Figure(
+                    "batch", f"peak memory growth {small:,} -> {big:,} rows, --jobs {j}",
+                    round(100 * growth, 1), "%", "", None, "<= 20%", growth <= 0.2,
+                    f"{peak[small]:,} -> {peak[big]:,} MB"))
+    return figures
 
 
 def bench_store(ctx: Context) -> tuple[dict[str, Any], list[Figure]]:
@@ -417,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--merge", action="store_true",
                         help="replace only the sections run now in an existing results file")
+    parser.add_argument("--rerender", action="store_true",
+                        help="measure nothing: rebuild the batch figures and the Markdown table "
+                             "from the stored results file (after a change in how they read)")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in BENCHES]
@@ -424,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     out = args.out or BENCH / ("results-quick.json" if args.quick else "results.json")
     from expertise.io import atomic_write_text
+
+    if args.rerender:
+        return _rerender(out)
 
     started = time.perf_counter()
     report: dict[str, Any] = {
@@ -475,6 +502,23 @@ def main(argv: list[str] | None = None) -> int:
     if report["errors"]:
         return 1
     return 1 if args.strict and met < len(checked) else 0
+
+
+def _rerender(out: Path) -> int:
+    from expertise.io import atomic_write_text
+
+    report = json.loads(out.read_text(encoding="utf-8"))
+    batch = report["sections"].get("batch", {}).get("results")
+    if batch:
+        figures = [{**asdict(f), "ratio": f.ratio} for f in batch_figures(batch)]
+        at = next((k for k, f in enumerate(report["figures"]) if f["section"] == "batch"),
+                  len(report["figures"]))
+        rest = [f for f in report["figures"] if f["section"] != "batch"]
+        report["figures"] = rest[:at] + figures + rest[at:]
+    atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out.with_suffix(".md"), markdown(report))
+    print(f"Rebuilt {_rel(out)} and {_rel(out.with_suffix('.md'))} from the stored results.")
+    return 0
 
 
 def _merged(old: dict[str, Any], new: dict[str, Any], chosen: list[str]) -> dict[str, Any]:
