@@ -21,9 +21,8 @@ script measures generalisation on the training split alone:
     ``kb_examples=False``. The knowledge base's symptom lines, which cover the held-out topics
     too, are otherwise added to stage 1's training rows; this row shows how much of any lead
     comes from them rather than from the ticket-trained wording model;
-  - ``tfidf_lr`` and ``majority``: the baselines exactly as `expertise.evaluation._baselines`
-    builds them (the per-row probabilities come from a copy of that code, checked on every fold
-    to reproduce `_baselines`' own metrics).
+  - ``tfidf_lr`` and ``majority``: the baselines of `expertise evaluate`
+    (`expertise.evaluation.baseline_proba`).
   Per fold and pooled: accuracy, macro-F1, severe-miss rate (novice <-> expert) and expected
   calibration error, all from `expertise.evaluation.level_metrics`.
 * Paired comparison of the pooled predictions: a paired bootstrap (1,000 resamples of tickets,
@@ -57,7 +56,7 @@ from threadpoolctl import threadpool_limits
 
 from expertise.config import LEVELS, PROJECT_DIR
 from expertise.engine import Engine, _join
-from expertise.evaluation import _baselines, _frame_answers, level_metrics
+from expertise.evaluation import _frame_answers, baseline_proba, level_metrics
 from expertise.knowledge_base import KnowledgeBase, load_knowledge_base
 from expertise.privacy import redact
 from expertise.text import prepare
@@ -77,39 +76,6 @@ LABELS = {
 
 
 # ---- models -----------------------------------------------------------------------------------
-
-def baseline_proba(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per-row probabilities (columns in LEVELS order) of the two baselines of `_baselines`.
-
-    The same code as `expertise.evaluation._baselines`, which returns only metrics; `main`
-    checks on every split that these probabilities give exactly its numbers.
-    """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    y_train = train["expertise_level"].tolist()
-    majority = max(LEVELS, key=y_train.count)
-    p_major = np.tile(np.array([float(lv == majority) for lv in LEVELS]), (len(test), 1))
-    plain = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=2000))
-    plain.fit(ticket_texts(train), y_train)
-    p_plain = plain.predict_proba(ticket_texts(test))
-    p_plain = p_plain[:, [list(plain.classes_).index(lv) for lv in LEVELS]]
-    return {"majority": p_major, "tfidf_lr": p_plain}
-
-
-def check_baselines(train: pd.DataFrame, test: pd.DataFrame,
-                    proba: dict[str, np.ndarray]) -> None:
-    """Raise if `baseline_proba` no longer reproduces `_baselines` (the code drifted apart)."""
-    reference = _baselines(train, test)
-    y = test["expertise_level"].tolist()
-    for name, p in proba.items():
-        ours = level_metrics(y, p)
-        for key in HEADLINE:
-            if ours[key] != reference[name][key]:
-                raise RuntimeError(f"baseline {name}: {key} {ours[key]} differs from "
-                                   f"_baselines' {reference[name][key]}")
-
 
 def engine_proba(engine: Engine, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Level probabilities of the full model through the engine with no customer ids, and a
@@ -204,7 +170,6 @@ def leave_topic_out(train: pd.DataFrame, kb: KnowledgeBase, k: int, *, ablation:
                                                                fold_test)
             estimated &= est2
         base = baseline_proba(fold_train, fold_test)
-        check_baselines(fold_train, fold_test, base)
         probas.update(base)
         # Every model is scored on the same rows: those the engine gave an estimate for.
         fold_test = fold_test[estimated].reset_index(drop=True)
@@ -234,7 +199,6 @@ def handwritten(train: pd.DataFrame) -> dict[str, Any]:
              for s, b in zip(frame["subject"], frame["body"], strict=True)]
     probas = {"ours": p_ours, "ours_stage1": engine.lean.score_texts(clean).proba}
     base = baseline_proba(train, frame)
-    check_baselines(train, frame, base)
     probas.update(base)
     frame = frame[estimated].reset_index(drop=True)
     probas = {name: p[estimated] for name, p in probas.items()}

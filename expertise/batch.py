@@ -1383,8 +1383,8 @@ def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS) -
 
     folder.mkdir(parents=True)
     parts: list[str] = []
-    options = {"dtype": str, "keep_default_na": False, "na_filter": False,
-               "encoding": "utf-8-sig", "encoding_errors": "replace"}
+    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_filter": False,
+                               "encoding": "utf-8-sig", "encoding_errors": "replace"}
     for name in files:
         sep = _sniff_separator(Path(name))
         for chunk in pd.read_csv(name, sep=sep, chunksize=rows, **options):

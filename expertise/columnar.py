@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
 
+from expertise.config import DEFAULT_TOP
 from expertise.text import (
     _APPEARANCE_LOWER,
     _FOREIGN,
@@ -584,7 +585,7 @@ class ColumnarScorer:
         topics: Sequence[str | None] | None = None,
         external_priors: Sequence[list[Any]] | None = None,
         states: Sequence[dict[str, Any]] | None = None,
-        top: int = 3,
+        top: int = DEFAULT_TOP,
     ) -> tuple[dict[str, list[Any]], list[Any]]:
         """(columns, each row as an earlier ticket); the columns are those of
         `batch.answer_columns` (`_no_match` included)."""

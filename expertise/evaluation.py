@@ -106,7 +106,9 @@ def _frame_answers(engine: Any, frame: Any, *, with_history: bool = True) -> lis
                              created_at=list(frame["created_at"]), top=3, explain=False)
 
 
-def _baselines(train: Any, test: Any) -> dict[str, Any]:
+def baseline_proba(train: Any, test: Any) -> dict[str, np.ndarray]:
+    """Level probabilities (columns in LEVELS order) of the two baselines, fitted on `train`:
+    the majority class, and plain TF-IDF + logistic regression."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -120,8 +122,13 @@ def _baselines(train: Any, test: Any) -> dict[str, Any]:
     plain.fit(ticket_texts(train), y_train)
     p_plain = plain.predict_proba(ticket_texts(test))
     p_plain = p_plain[:, [list(plain.classes_).index(lv) for lv in LEVELS]]
+    return {"majority": p_major, "tfidf_lr": p_plain}
+
+
+def _baselines(train: Any, test: Any) -> dict[str, Any]:
+    proba = baseline_proba(train, test)
     y = test["expertise_level"].tolist()
-    return {"majority": level_metrics(y, p_major), "tfidf_lr": level_metrics(y, p_plain)}
+    return {name: level_metrics(y, p) for name, p in proba.items()}
 
 
 def evaluate_frame(engine: Any, frame: Any, *, train: Any = None) -> dict[str, Any]:
