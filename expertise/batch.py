@@ -1379,7 +1379,7 @@ def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS) -
     replaced). Streams: one chunk in memory at a time."""
     import pandas as pd
 
-    from expertise.tickets import _sniff_separator
+    from expertise.tickets import _sniff_separator, malformed_csv
 
     folder.mkdir(parents=True)
     parts: list[str] = []
@@ -1387,10 +1387,13 @@ def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS) -
                                "encoding": "utf-8-sig", "encoding_errors": "replace"}
     for name in files:
         sep = _sniff_separator(Path(name))
-        for chunk in pd.read_csv(name, sep=sep, chunksize=rows, **options):
-            path = folder / f"part-{len(parts):06d}.parquet"
-            chunk.to_parquet(path, index=False)
-            parts.append(str(path))
+        try:
+            for chunk in pd.read_csv(name, sep=sep, chunksize=rows, **options):
+                path = folder / f"part-{len(parts):06d}.parquet"
+                chunk.to_parquet(path, index=False)
+                parts.append(str(path))
+        except pd.errors.ParserError as exc:
+            raise malformed_csv(name, exc) from None
     if not parts:  # header only: one empty part keeps the columns
         path = folder / "part-000000.parquet"
         pd.read_csv(files[0], sep=_sniff_separator(Path(files[0])), nrows=0,

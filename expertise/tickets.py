@@ -220,6 +220,13 @@ def parse_timestamp(value: object) -> str | None:
     return dt.isoformat(timespec="seconds")
 
 
+def malformed_csv(path: Path | str, exc: Exception) -> InputError:
+    """The one-line error for a CSV the parser gives up on."""
+    detail = " ".join(str(exc).split())
+    return InputError(f"{path}: malformed CSV ({detail}); look for an unclosed quote or a "
+                      "row with a different separator")
+
+
 def _canonical_timestamps(values: Any) -> Any:
     """Per value, whether it is a valid ``YYYY-MM-DDTHH:MM:SS`` (what parse_timestamp gives
     back unchanged), decided for the whole column at once."""
@@ -456,6 +463,8 @@ class TicketReader:
             )
         except pd.errors.EmptyDataError:
             raise SchemaError(f"{self.path}: the file is empty (no header row)") from None
+        except pd.errors.ParserError as exc:  # the header rows are read at once
+            raise malformed_csv(self.path, exc) from None
         offset = 0
         with reader:
             while True:
@@ -464,7 +473,7 @@ class TicketReader:
                 except StopIteration:
                     break
                 except pd.errors.ParserError as exc:
-                    raise InputError(f"{self.path}: malformed CSV: {exc}".strip()) from None
+                    raise malformed_csv(self.path, exc) from None
                 frame.columns = [str(c).strip() for c in frame.columns]
                 frame[ROW_COLUMN] = range(offset + 1, offset + len(frame) + 1)
                 offset += len(frame)

@@ -228,6 +228,24 @@ def test_nothing_scored_exits_1_and_writes_no_output(models_env: Path, tmp_path:
     assert len(pd.read_csv(tmp_path / "why.csv")) == 2
 
 
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_malformed_csv_is_a_one_line_error_and_leaves_nothing(models_env: Path,
+                                                                 tmp_path: Path,
+                                                                 engine: str) -> None:
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    src = tmp_path / "broken.csv"
+    src.write_text('ticket_id,customer_id,created_at,subject,body\n'
+                   'T1,C1,2024-01-01,hi,"the quote never closes\n', encoding="utf-8")
+    out = tmp_path / "broken.scored.parquet"
+    result = runner.invoke(app, ["score", str(src), "--engine", engine, "--out", str(out)])
+    assert result.exit_code == 1
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and str(src) in lines[0] and "malformed CSV" in lines[0]
+    assert "unclosed quote" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.csv"]
+
+
 def test_strict_stops_at_the_first_bad_row_and_writes_nothing(models_env: Path,
                                                               tmp_path: Path) -> None:
     src = _with_bad_rows(tmp_path)
