@@ -283,7 +283,8 @@ def _keep_freed_memory() -> None:
     Scoring a chunk allocates arrays of tens of megabytes and frees them; by default glibc maps
     each from the kernel and unmaps it on free, so every chunk pays page faults again (about a
     tenth of batch scoring's CPU time was system time). Keeping them in the heap costs no extra
-    peak memory: the next chunk reuses the same space. Elsewhere than glibc, nothing happens.
+    peak memory: the next chunk reuses the same space. The setting is process-wide and only
+    about when memory goes back to the system. Elsewhere than glibc, nothing happens.
     """
     import ctypes
     import ctypes.util
@@ -302,20 +303,28 @@ def _keep_freed_memory() -> None:
     mallopt(m_top_pad, 16 << 20)
 
 
-def _quiet_gc() -> None:
-    """Keep Python's cycle collector off the long-lived objects and out of the hot loop.
+@contextlib.contextmanager
+def _quiet_gc() -> Iterator[None]:
+    """Keep Python's cycle collector off the long-lived objects and out of the hot loop, for
+    the duration of a run; the collector's settings are restored afterwards.
 
     A chunk makes hundreds of thousands of small objects (lists, floats, strings); each
     collection of the older generations walks every live object, the loaded model and
     knowledge base included, which cost about a seventh of the scoring time. `gc.freeze`
-    moves what exists now (the engine) out of the collector's sight, and a higher first
-    threshold makes collections rarer. Scoring makes no reference cycles (reference counting
-    frees its garbage at once), so memory stays where it was.
+    moves what exists now (enter this once the engine is loaded) out of the collector's
+    sight, and a higher first threshold makes collections rarer. Scoring makes no reference
+    cycles (reference counting frees its garbage at once), so memory stays where it was.
     """
     import gc
 
+    thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 class ChunkScorer:
@@ -332,13 +341,11 @@ class ChunkScorer:
         from expertise.columnar import ColumnarScorer
         from expertise.engine import Engine
 
-        _keep_freed_memory()
         self.settings = settings
         self.engine = engine or Engine(model_dir=settings.model_dir, kb_root=settings.kb_root,
                                        db_path=settings.db_path, trust=settings.trust)
         self._own_engine = engine is None
         self.columnar = ColumnarScorer(self.engine)
-        _quiet_gc()
         self._carry_folder = carry_folder
         self._carry: HistoryCarry | None = None
         self.customers_looked_up = 0
@@ -478,23 +485,25 @@ def _worker_main(settings: ScoreSettings, worker: int, tasks: Any, results: Any,
     # turned into an exit that still removes this worker's history file).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    _keep_freed_memory()
     try:
         scorer = ChunkScorer(settings, carry_folder=carry_folder)
     except BaseException as exc:  # report, so the parent does not wait forever
         results.put((-1, _describe(exc)))
         return
     try:
-        while True:
-            task = tasks.get()
-            if task is None:
-                break
-            seq, chunk = task
-            try:
-                out = scorer.score(chunk)
-            except BaseException as exc:
-                results.put((-1, _describe(exc)))
-                return
-            results.put((seq, {**out, "_worker": worker}))
+        with _quiet_gc():
+            while True:
+                task = tasks.get()
+                if task is None:
+                    break
+                seq, chunk = task
+                try:
+                    out = scorer.score(chunk)
+                except BaseException as exc:
+                    results.put((-1, _describe(exc)))
+                    return
+                results.put((seq, {**out, "_worker": worker}))
         results.put((-2, scorer.customers_looked_up))
     finally:
         scorer.close()
@@ -933,9 +942,6 @@ def score_file(
         raise InputError(f"--jobs must be at least 1, got {jobs}")
     if engine not in ("local", "dask"):
         raise InputError(f"unknown engine {engine!r}; use local or dask")
-    if engine == "local":
-        _keep_freed_memory()  # this process reads and writes the chunks
-        _quiet_gc()
     if engine == "dask":
         return _score_dask(
             input_path, out=out, format=format, mapping=mapping, rejects=rejects, top=top,
@@ -969,17 +975,19 @@ def score_file(
             with _atomic(out_path) as out_tmp:
                 writer = _Writer(out_tmp, kind)
                 try:
+                    _keep_freed_memory()  # this process reads and writes the chunks
                     scorer = _make_scorer(settings, jobs, carry_folder)
                     try:
-                        for frame, scored in scorer.run(
-                                _frames(reader, rej_writer, strict, input_path)):
-                            if renamed is None:
-                                renamed = _output_names([c for c in frame.columns
-                                                         if c != "_row"])
-                            writer.write(_assemble(frame, scored, renamed))
-                            tally.add(scored)
-                            if progress:
-                                progress(tally.rows + rej_writer.rows, expected)
+                        with _quiet_gc():  # entered once the engine is loaded
+                            for frame, scored in scorer.run(
+                                    _frames(reader, rej_writer, strict, input_path)):
+                                if renamed is None:
+                                    renamed = _output_names([c for c in frame.columns
+                                                             if c != "_row"])
+                                writer.write(_assemble(frame, scored, renamed))
+                                tally.add(scored)
+                                if progress:
+                                    progress(tally.rows + rej_writer.rows, expected)
                         scorer.finish()
                     finally:
                         scorer.close()

@@ -539,3 +539,15 @@ def test_dask_cuts_a_csv_into_parquet_parts_in_order(tmp_path: Path) -> None:
     whole = pd.read_csv(src, dtype=str, keep_default_na=False)
     assert back.astype(str).equals(whole.astype(str))
     assert back.loc[5, "body"].startswith("line one\nline two")
+
+
+def test_scoring_leaves_the_callers_garbage_collector_as_it_was(models_env: Path,
+                                                                tmp_path: Path) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    src = _export(tmp_path, _history_rows())
+    report = score_file(src, out=tmp_path / "out.csv")
+    assert report.rows_scored == len(_history_rows())
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
