@@ -136,9 +136,11 @@ class BatchEvidence:
 
         Computed for the whole batch at once, like `text._uniq` row by row: items stripped,
         empty ones dropped, repeats (ignoring case) dropped, at most the kind's limit. Rows
-        that took the per-text path read their `Evidence` instead (see `items`).
+        that took the per-text path quote their own `Evidence`.
         """
         import pandas as pd
+
+        from expertise.explain import join_quoted
 
         group = self._kinds[kind]
         rows = np.repeat(np.arange(self.n), group.counts)
@@ -170,7 +172,11 @@ class BatchEvidence:
             np.cumsum(np.bincount(k_rows[show], minlength=self.n), out=offsets[1:])
             lists = pa.ListArray.from_arrays(pa.array(offsets), picked)
             joined = pc.binary_join(lists, ", ").to_pylist()
-        return joined, counts.tolist()
+        count_list = counts.tolist()
+        for i, ev in self._slow.items():  # rows that took the per-text path
+            items = getattr(ev, kind)
+            joined[i], count_list[i] = join_quoted(items[:shown]), len(items)
+        return joined, count_list
 
 
 @dataclass
@@ -592,7 +598,7 @@ class ColumnarScorer:
         from expertise.config import LEVEL_UTILITY, LEVELS
         from expertise.engine import MIN_ALTERNATIVE_SCORE
         from expertise.privacy import redact
-        from expertise.ranker import FEEDBACK_LEVEL_WEIGHT, choose_level
+        from expertise.ranker import FEEDBACK_LEVEL_WEIGHT, choose_level, shift_topics
         from expertise.text import looks_english, prepare
 
         engine, lean = self.engine, self.engine.lean
@@ -608,11 +614,8 @@ class ColumnarScorer:
         level_p, s2 = lean.level_proba(scores.decision, history, scores.n_tokens)
 
         # Topics: feedback shifts, ranking, the best topic the knowledge base has.
-        adjusted = topic_proba
-        if engine.feedback:
-            logits = np.log(np.maximum(topic_proba, 1e-12)) + engine._topic_shifts()
-            exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-            adjusted = exp / exp.sum(axis=1, keepdims=True)
+        shifts = engine.feedback_shifts()
+        adjusted = topic_proba if shifts is None else shift_topics(topic_proba, shifts)
         k = min(max(top, 1) + 1, adjusted.shape[1])
         ranked = np.argsort(-adjusted, axis=1, kind="stable")[:, :k]
         served = engine.topic_mask[ranked]
@@ -694,11 +697,9 @@ class ColumnarScorer:
             MIN_CONTRIBUTION,
             NOTHING_TRIED,
             TECH_QUOTED,
-            evidence_text,
             history_text,
             length_text,
             more,
-            tech_text,
             tech_text_quoted,
             wording_text,
         )
@@ -766,13 +767,11 @@ class ColumnarScorer:
         strength = np.where(keep, strength, -np.inf)
         order = np.argsort(-strength, axis=1, kind="stable")[:, :MAX_REASONS]
 
-        # Texts only for the reasons shown. Evidence is quoted for the whole batch at once;
-        # rows that took the per-text path quote their own `Evidence`.
+        # Texts only for the reasons shown; evidence is quoted for the whole batch at once.
         has_tried, is_short, best_l = has["tried"].tolist(), short.tolist(), best.tolist()
         quoted = {kind: evidence.quoted(kind, TECH_QUOTED if kind == "tech_terms"
                                         else EVIDENCE_TEXT[kind][1])
                   for kind in _LIMITS}
-        slow = evidence._slow
         nothing_tried, tech_kind = NOTHING_TRIED, _K["tech"]
         for i, kinds, kept in zip(rows.tolist(), order[rows].tolist(),
                                   np.take_along_axis(keep[rows], order[rows], axis=1).tolist(),
@@ -782,12 +781,9 @@ class ColumnarScorer:
                 if not ok:
                     break
                 if kind == tech_kind:
-                    if i in slow:
-                        texts.append(tech_text(evidence.items(i, "tech_terms")))
-                    else:
-                        joined, counts = quoted["tech_terms"]
-                        texts.append(tech_text_quoted(
-                            counts[i], more(joined[i], counts[i], TECH_QUOTED)))
+                    joined, counts = quoted["tech_terms"]
+                    texts.append(tech_text_quoted(
+                        counts[i], more(joined[i], counts[i], TECH_QUOTED)))
                     continue
                 name = _KINDS[kind]
                 if name == "tried" and not has_tried[i]:
@@ -799,8 +795,6 @@ class ColumnarScorer:
                 elif name == "history":
                     slug = lean.topics[best_l[i]]
                     texts.append(history_text(priors[i], TOPICS.get(slug, ("", ""))[0] or None))
-                elif i in slow:
-                    texts.append(evidence_text(name, evidence.items(i, name)))
                 else:
                     template, limit = EVIDENCE_TEXT[name]
                     joined, counts = quoted[name]

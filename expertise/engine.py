@@ -139,7 +139,8 @@ class Engine:
     def refresh_feedback(self) -> None:
         self.feedback = self._load_feedback()
 
-    def _topic_shifts(self) -> np.ndarray | None:
+    def feedback_shifts(self) -> np.ndarray | None:
+        """Each topic's log-odds shift from agents' feedback (None without feedback)."""
         if not self.feedback:
             return None
         if self._shifts is None or self._shifts[0] is not self.feedback:
@@ -348,7 +349,7 @@ class Engine:
         if truncated:
             notes.append(f"the text was cut to its first {config.MAX_TEXT_CHARS} characters")
         adjusted = adjust_topics(self.lean.topics, topic_p.tolist(), self.available,
-                                 self.feedback, shifts=self._topic_shifts())
+                                 self.feedback, shifts=self.feedback_shifts())
         ranked = [(t, s) for t, s in rank_topics(self.lean.topics, adjusted, max(top, 1) + 1)
                   if t in self.available]
         best_topic, best_score = ranked[0]

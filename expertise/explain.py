@@ -24,8 +24,12 @@ _HIST_INDEX = {name: i for i, (name, _) in enumerate(HISTORY_FEATURES)}
 
 def _quote(items: Sequence[str], limit: int = 3) -> str:
     items = list(items)
-    shown = ", ".join(f"'{s}'" if " " in s else s for s in items[:limit])
-    return more(shown, len(items), limit)
+    return more(join_quoted(items[:limit]), len(items), limit)
+
+
+def join_quoted(items: Sequence[str]) -> str:
+    """Items joined for a reason; those of several words in quotes."""
+    return ", ".join(f"'{s}'" if " " in s else s for s in items)
 
 
 def more(shown: str, count: int, limit: int) -> str:

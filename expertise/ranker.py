@@ -87,9 +87,16 @@ def adjust_topics(
         raise ValueError(f"{len(topics)} topics but {len(proba)} probabilities")
     if shifts is None:
         shifts = topic_shifts(topics, available, feedback)
-    logits = np.log(np.maximum(np.asarray(proba, dtype=np.float64), 1e-12)) + shifts
-    exp = np.exp(logits - logits.max())
-    return (exp / exp.sum()).tolist()
+    return shift_topics(np.asarray(proba, dtype=np.float64)[None, :], shifts)[0].tolist()
+
+
+def shift_topics(proba: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Rows of topic probabilities (n, T) moved by per-topic log-odds shifts, renormalised."""
+    import numpy as np
+
+    logits = np.log(np.maximum(proba, 1e-12)) + shifts
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def rank_topics(topics: Sequence[str], proba: Sequence[float], k: int) -> list[tuple[str, float]]:
