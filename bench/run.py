@@ -78,7 +78,7 @@ class Figure:
 
     def line(self) -> str:
         base = (f"{_fmt(self.baseline_value)} {self.unit} ({self.baseline})"
-                if self.baseline_value is not None else f"({self.baseline})")
+                if self.baseline_value is not None else f"({self.baseline or 'no baseline'})")
         ratio = f"x{self.ratio:.2f}" if self.ratio is not None else "-"
         verdict = {True: "PASS", False: "FAIL", None: ""}[self.passed]
         target = f"target {self.target} {verdict}" if self.target else ""
