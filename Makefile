@@ -38,7 +38,7 @@ test: setup ## Lint the knowledge base and run the test suite
 	$(PY) -m pytest -q
 
 data: setup ## Rebuild the bundled sample data from the phrase bank (deterministic)
-	$(PY) -c "from pathlib import Path; from expertise.simulate import build_sample_data; print(build_sample_data(Path('data')))"
+	$(PY) -c "from pathlib import Path; from expertise.tickets.simulate import build_sample_data; print(build_sample_data(Path('data')))"
 
 # models/.built is a stamp: make reruns training only when an input is newer than it, and
 # `train --if-changed` then compares fingerprints with the current model, so a fresh clone

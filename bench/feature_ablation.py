@@ -21,12 +21,12 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from expertise.classifier import OrdinalClassifier
+from expertise.modeling.estimators import OrdinalClassifier
 from expertise.config import LEVELS, PROJECT_DIR
-from expertise.features import WordingFeatures, learn_lexicon
+from expertise.modeling.features import WordingFeatures, learn_lexicon
 from expertise.knowledge_base import load_knowledge_base
-from expertise.text import tokenize
-from expertise.training import redact_frame, ticket_texts
+from expertise.scoring.text import tokenize
+from expertise.modeling.fit import redact_frame, ticket_texts
 
 
 def _unigrams(text: str) -> list[str]:

@@ -11,7 +11,7 @@ script measures generalisation on the training split alone:
   K groups; each fold trains on the tickets of the other topics and scores the held-out topics'
   tickets, whose subject words the models never saw in a ticket. In every fold, on the same
   rows:
-  - ``ours``: `expertise.training.fit` on the fold's training tickets (stage 1, stage 2 and the
+  - ``ours``: `expertise.modeling.fit` on the fold's training tickets (stage 1, stage 2 and the
     topic model, exactly as `expertise train` does), scored through the real `Engine` with no
     customer ids (anonymous: no history, so the comparison with the text-only baseline is
     fair);
@@ -22,9 +22,9 @@ script measures generalisation on the training split alone:
     too, are otherwise added to stage 1's training rows; this row shows how much of any lead
     comes from them rather than from the ticket-trained wording model;
   - ``tfidf_lr`` and ``majority``: the baselines of `expertise evaluate`
-    (`expertise.evaluation.baseline_proba`).
+    (`expertise.modeling.evaluate.baseline_proba`).
   Per fold and pooled: accuracy, macro-F1, severe-miss rate (novice <-> expert) and expected
-  calibration error, all from `expertise.evaluation.level_metrics`.
+  calibration error, all from `expertise.modeling.evaluate.level_metrics`.
 * Paired comparison of the pooled predictions: a paired bootstrap (1,000 resamples of tickets,
   fixed seed) of the accuracy difference ours - TF-IDF+LR with its 95% percentile interval,
   McNemar's exact test (b = ours right and baseline wrong, c = the reverse), and the same
@@ -56,11 +56,11 @@ from threadpoolctl import threadpool_limits
 
 from expertise.config import LEVELS, PROJECT_DIR
 from expertise.engine import Engine, _join
-from expertise.evaluation import _frame_answers, baseline_proba, level_metrics
+from expertise.modeling.evaluate import _frame_answers, baseline_proba, level_metrics
 from expertise.knowledge_base import KnowledgeBase, load_knowledge_base
 from expertise.privacy import redact
-from expertise.text import prepare
-from expertise.training import TrainResult, fit, read_labelled, redact_frame, ticket_texts
+from expertise.scoring.text import prepare
+from expertise.modeling.fit import TrainResult, fit, read_labelled, redact_frame, ticket_texts
 
 SEED = 20261129
 N_BOOT = 1000
@@ -316,7 +316,7 @@ def main() -> None:
     kb = load_knowledge_base(PROJECT_DIR / "knowledge_base")
     # As `expertise train` reads its data; `expertise evaluate` trains its baseline on this too.
     train = redact_frame(read_labelled(PROJECT_DIR / "data" / "tickets_train.csv"))
-    with threadpool_limits(limits=1, user_api="blas"):  # see expertise.training.fit
+    with threadpool_limits(limits=1, user_api="blas"):  # see expertise.modeling.fit
         pooled, rows, folds = leave_topic_out(train, kb, args.folds, ablation=not args.no_ablation)
         y = rows["expertise_level"].tolist()
         truth = _truth(rows)

@@ -271,7 +271,7 @@ def bench_large(calls: list[list[str]], n_topics: int, *, train_rows: int | None
 
     from expertise.engine import Engine
     from expertise.knowledge_base import load_knowledge_base
-    from expertise.training import fit, redact_frame
+    from expertise.modeling.fit import fit, redact_frame
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         started = time.perf_counter()

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from expertise.store import Store
+    from expertise.store.db import Store
 except ImportError:  # running from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from expertise.store import Store
+    from expertise.store.db import Store
 
 LEVELS = ("novice", "intermediate", "expert")
 CHANNELS = ("email", "chat", "web", "phone")
@@ -203,7 +203,7 @@ def write_export(path: Path, n_rows: int, *, seed: int = 0) -> None:
 
 def bench_ingest(n_rows: int = 100_000, *, seed: int = 0) -> dict[str, Any]:
     """Time ``Store.ingest_file`` on a synthetic CSV export into a fresh store."""
-    from expertise.tickets import TicketReader
+    from expertise.tickets.readers import TicketReader
 
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "export.csv"

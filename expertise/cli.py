@@ -288,10 +288,10 @@ def train(
     Example: expertise train --promote
     """
     from expertise import render
-    from expertise.training import train_bundle
+    from expertise.modeling.fit import train_bundle
 
     if if_changed:
-        from expertise.lifecycle import training_status
+        from expertise.lifecycle.retrain import training_status
 
         reasons = training_status(data=data or None, root=out)
         if not reasons:
@@ -328,7 +328,7 @@ def evaluate(
     Example: expertise evaluate --data recent_labelled.csv
     """
     from expertise import render
-    from expertise.evaluation import evaluate_bundle
+    from expertise.modeling.evaluate import evaluate_bundle
 
     report = evaluate_bundle(model_dir=model, data=data, trust=trust)
     if json_:
@@ -375,8 +375,8 @@ def ingest(
     Example: expertise ingest exports/tickets.csv --db support.db
     """
     from expertise import render
-    from expertise.store import Store
-    from expertise.tickets import parse_mapping
+    from expertise.store.db import Store
+    from expertise.tickets.readers import parse_mapping
 
     mapping = parse_mapping(map_ or [])
     path = _db(db, required=True)
@@ -448,8 +448,8 @@ def score(
     Example: expertise score exports/tickets.csv --jobs 2
     """
     from expertise import render
-    from expertise.batch import score_file
-    from expertise.tickets import parse_mapping
+    from expertise.batch.run import score_file
+    from expertise.tickets.readers import parse_mapping
 
     mapping = parse_mapping(map_ or [])
     with render.score_progress(None if not json_ else False) as progress:
@@ -493,8 +493,8 @@ def feedback(
         raise _usage("give exactly one of --helpful or --not-helpful")
     from expertise import render
     from expertise.knowledge_base import load_knowledge_base
-    from expertise.store import Store
-    from expertise.trust import current_actor
+    from expertise.store.db import Store
+    from expertise.rights.erasure import current_actor
 
     load_knowledge_base(_kb_root(kb)).article(article)  # an unknown article id fails here
     path = _db(db, required=True)
@@ -537,8 +537,8 @@ def consent(
     if opt_out == opt_in:
         raise _usage("give exactly one of --opt-out or --opt-in")
     from expertise import render
-    from expertise.store import Store
-    from expertise.trust import set_consent
+    from expertise.store.db import Store
+    from expertise.rights.erasure import set_consent
 
     path = _db(db, required=True)
     assert path is not None
@@ -566,7 +566,7 @@ def explain(
     Example: expertise explain --customer C00042 --db support.db
     """
     from expertise import render
-    from expertise.disclosure import disclose
+    from expertise.rights.disclosure import disclose
     from expertise.engine import Engine
 
     engine = Engine(model_dir=model, db_path=_db(db, required=True), trust=trust)
@@ -594,8 +594,8 @@ def forget(
     expertise forget --customer C00042 --db support.db
     """
     from expertise import render
-    from expertise.store import Store
-    from expertise.trust import forget_customer
+    from expertise.store.db import Store
+    from expertise.rights.erasure import forget_customer
 
     path = _db(db, required=True)
     assert path is not None
@@ -627,7 +627,7 @@ def audit(
     from dataclasses import asdict
 
     from expertise import render
-    from expertise.store import Store
+    from expertise.store.db import Store
 
     path = _db(db, required=True)
     assert path is not None
@@ -654,7 +654,7 @@ def models_list(json_: JsonOpt = False) -> None:
     Example: expertise models list
     """
     from expertise import render
-    from expertise.lifecycle import list_models
+    from expertise.lifecycle.retrain import list_models
 
     rows = list_models()
     if json_:
@@ -674,7 +674,7 @@ def models_promote(
     Example: expertise models promote 20261129-183000
     """
     from expertise import render
-    from expertise.lifecycle import promote
+    from expertise.lifecycle.retrain import promote
 
     result = promote(version)
     if json_:
@@ -691,7 +691,7 @@ def models_rollback(json_: JsonOpt = False) -> None:
     Example: expertise models rollback
     """
     from expertise import render
-    from expertise.lifecycle import rollback
+    from expertise.lifecycle.retrain import rollback
 
     result = rollback()
     if json_:
@@ -713,7 +713,7 @@ def models_prune(
     Example: expertise models prune --keep 3
     """
     from expertise import render
-    from expertise.lifecycle import prune
+    from expertise.lifecycle.retrain import prune
 
     result = prune(keep)
     if json_:
@@ -757,7 +757,7 @@ def retrain(
     Example: expertise retrain --inbox data/inbox --db support.db
     """
     from expertise import render
-    from expertise.lifecycle import retrain as run_retrain
+    from expertise.lifecycle.retrain import retrain as run_retrain
 
     sets = None
     if eval_:

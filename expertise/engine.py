@@ -13,9 +13,9 @@ import numpy as np
 from expertise import config
 from expertise.config import LEVEL_INDEX, LEVELS, TOPICS
 from expertise.errors import InputError
-from expertise.history import HISTORY_FEATURES, PriorTicket, history_features
+from expertise.scoring.history import HISTORY_FEATURES, PriorTicket, history_features
 from expertise.privacy import redact
-from expertise.ranker import (
+from expertise.scoring.ranking import (
     FeedbackStats,
     adjust_topics,
     choose_level,
@@ -23,8 +23,8 @@ from expertise.ranker import (
     rank_topics,
     topic_shifts,
 )
-from expertise.text import looks_english, prepare
-from expertise.trust import current_actor
+from expertise.scoring.text import looks_english, prepare
+from expertise.rights.erasure import current_actor
 
 HISTORY_LIMIT = 50
 #: Next topics below this probability are not worth the agent's attention.
@@ -96,7 +96,7 @@ class Engine:
         lean: Any = None,
         kb: Any = None,
     ) -> None:
-        from expertise.artifacts import load_current, open_bundle
+        from expertise.bundles.format import load_current, open_bundle
         from expertise.knowledge_base import load_knowledge_base
 
         if lean is not None:  # a model fresh from training, not yet saved
@@ -117,7 +117,7 @@ class Engine:
         self.topic_threshold = topic_threshold
         self.store = None
         if db_path is not None:
-            from expertise.store import Store
+            from expertise.store.db import Store
 
             self.store = Store(db_path)
         self.feedback: dict[str, FeedbackStats] = self._load_feedback()
@@ -418,7 +418,7 @@ class Engine:
 
     def _reasons(self, i: int, scores: Any, s2_row: np.ndarray, level_p: np.ndarray,
                  prior: list[PriorTicket], topic: str) -> list[str]:
-        from expertise.explain import reasons_for
+        from expertise.scoring.reasons import reasons_for
 
         a = self.lean.arrays
         lean = self.lean

@@ -273,7 +273,7 @@ def nearest_level(available: list[str] | tuple[str, ...], wanted: str) -> str:
 def level_stats(kb: KnowledgeBase) -> dict[str, Any]:
     """How the levels differ: mean words per sentence and the share of technical terms per
     level, and in how many topics the technical share rises novice < intermediate < expert."""
-    from expertise.text import CURATED_TERMS, tokenize
+    from expertise.scoring.text import CURATED_TERMS, tokenize
 
     per_level: dict[str, dict[str, list[float]]] = {lv: {"wps": [], "tech": []} for lv in LEVELS}
     rising = 0

@@ -156,7 +156,7 @@ class Session:
         if cmd == "why":
             if not self.customer_id:
                 raise InputError(":why needs a customer: use :customer ID first")
-            from expertise.disclosure import disclose
+            from expertise.rights.disclosure import disclose
 
             return Event("disclosure", data={"disclosure": disclose(
                 self.engine, self.customer_id, actor=self.agent)})

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from expertise.batch import (
+from expertise.batch.run import (
     OUTPUT_COLUMNS,
     HistoryCarry,
     score_file,
@@ -24,8 +24,8 @@ from expertise.batch import (
 from expertise.cli import app
 from expertise.config import LEVELS
 from expertise.engine import Engine, _join
-from expertise.history import PriorTicket
-from expertise.store import Store
+from expertise.scoring.history import PriorTicket
+from expertise.store.db import Store
 
 DATA = Path(__file__).parent / "data"
 runner = CliRunner()
@@ -200,7 +200,7 @@ def test_bad_rows_go_to_the_rejects_file_and_the_run_carries_on(models_env: Path
 
 def test_duplicates_across_chunks_are_rejected_as_the_reader_does(models_env: Path,
                                                                    tmp_path: Path) -> None:
-    from expertise.tickets import read_tickets
+    from expertise.tickets.readers import read_tickets
 
     ids = ["D1", "D2", "D1", "D3", "D2", "D4", "D4", "D1", "D5", "D3"]
     dates = ["2024-01-01", "2024-01-02", "2024-01-03", "bad", "2024-01-05", "2024-01-06",
@@ -527,7 +527,7 @@ def test_dask_engine_on_a_local_cluster_matches_the_local_engine(models_env: Pat
 
 
 def test_dask_cuts_a_csv_into_parquet_parts_in_order(tmp_path: Path) -> None:
-    from expertise.batch import _split_csv
+    from expertise.batch.run import _split_csv
 
     rows = [{"ticket_id": f"T{i:03d}", "customer_id": f"C{i % 7}", "created_at": "2024-03-01",
              "subject": "", "body": f"line one\nline two, \"quoted\" {i}" if i % 5 == 0

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from expertise.classifier import OrdinalClassifier
-from expertise.classifier_math import cumulative_to_proba
-from expertise.features import HistoryFeatures, WordingFeatures, learn_lexicon
-from expertise.text import looks_english, prepare, wording_features
+from expertise.modeling.estimators import OrdinalClassifier
+from expertise.scoring.ordinal import cumulative_to_proba
+from expertise.modeling.features import HistoryFeatures, WordingFeatures, learn_lexicon
+from expertise.scoring.text import looks_english, prepare, wording_features
 
 ORDINAL_ONLY = {
     "check_classifiers_classes": "classes are ordered; this check's labels follow no order, so a "

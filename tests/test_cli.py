@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from expertise import __version__
 from expertise.cli import app
-from expertise.store import Store
+from expertise.store.db import Store
 
 runner = CliRunner()
 EXE = Path(sys.executable).parent / "expertise"

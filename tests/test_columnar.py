@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from expertise.batch import answer_columns
-from expertise.columnar import ColumnarFeaturizer, ColumnarScorer, _per_string, _top_per_row
+from expertise.batch.run import answer_columns
+from expertise.scoring.columnar import ColumnarFeaturizer, ColumnarScorer, _per_string, _top_per_row
 from expertise.config import PROJECT_DIR
 from expertise.engine import Engine, _join
-from expertise.lean import _as_csr
+from expertise.scoring.model import _as_csr
 from expertise.privacy import redact
-from expertise.ranker import FeedbackStats
-from expertise.text import looks_english, prepare, text_features
+from expertise.scoring.ranking import FeedbackStats
+from expertise.scoring.text import looks_english, prepare, text_features
 
 #: Texts that probe where RE2 and Python's re could part: case, digits, placeholders, quotes
 #: and currency outside ASCII, letters outside ASCII, control whitespace, the marker character.
@@ -140,7 +140,7 @@ def test_top_per_row_is_a_stable_sort_cut_at_k() -> None:
 def test_byte_class_counts_per_string() -> None:
     import pyarrow as pa
 
-    from expertise.columnar import _TEXT_CLASSES
+    from expertise.scoring.columnar import _TEXT_CLASSES
 
     texts = ["Hello World!", "", "ÀB c??", "x" * 5000]
     counts = _per_string(pa.array(texts).slice(0), _TEXT_CLASSES)
@@ -150,7 +150,7 @@ def test_byte_class_counts_per_string() -> None:
 
 
 def test_batch_cli_path_scores_with_columns(models_env: Path, tmp_path: Path) -> None:
-    from expertise.batch import score_file
+    from expertise.batch.run import score_file
 
     frame = _rows().head(300).assign(customer_id="")  # anonymous: `answer` sees the same
     src = tmp_path / "in.csv"

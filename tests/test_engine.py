@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from expertise.config import LEVELS
 from expertise.engine import Engine
 from expertise.errors import InputError
-from expertise.store import Store
+from expertise.store.db import Store
 
 NOVICE = ("the box with the lights has gone orange and the internet has stopped, "
           "im not good with tech")

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from expertise.artifacts import load_current, open_bundle, set_current
+from expertise.bundles.format import load_current, open_bundle, set_current
 from expertise.errors import ArtifactError, ModelNotFoundError
-from expertise.lean import LeanModel
-from expertise.training import ticket_texts
+from expertise.scoring.model import LeanModel
+from expertise.modeling.fit import ticket_texts
 
 
 def test_lean_scores_match_scikit_learn(models_root: Path, small_train) -> None:  # type: ignore[no-untyped-def]

@@ -22,11 +22,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from expertise import artifacts
+from expertise.bundles import format as artifacts
 from expertise.cli import app
 from expertise.config import PROJECT_DIR
 from expertise.errors import InputError, ModelNotFoundError
-from expertise.lifecycle import (
+from expertise.lifecycle.retrain import (
     Check,
     collect_training_data,
     gate,
@@ -37,7 +37,7 @@ from expertise.lifecycle import (
     retrain,
     rollback,
 )
-from expertise.store import Store
+from expertise.store.db import Store
 
 KB = PROJECT_DIR / "knowledge_base"
 DATA = PROJECT_DIR / "data"
@@ -260,7 +260,7 @@ def test_models_that_learned_from_left_out_customers_are_found(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """A refused candidate says so when the current model learned from customers who opted
     out or were erased since (the bundles' fingerprints use this install's salt)."""
-    from expertise.lifecycle import _learned_from
+    from expertise.lifecycle.retrain import _learned_from
 
     monkeypatch.setenv("XDG_DATA_HOME", str(world.xdg))
     left_out = {world.opted_out, world.erased}

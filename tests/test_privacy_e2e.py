@@ -24,9 +24,9 @@ from expertise.config import PROJECT_DIR
 from expertise.engine import Engine
 from expertise.knowledge_base import load_knowledge_base
 from expertise.privacy import redact
-from expertise.store import Store
-from expertise.training import train_bundle
-from expertise.trust import customer_salt, hash_customer, models_trained_on
+from expertise.store.db import Store
+from expertise.modeling.fit import train_bundle
+from expertise.rights.erasure import customer_salt, hash_customer, models_trained_on
 
 runner = CliRunner()
 EXE = Path(sys.executable).parent / "expertise"

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from expertise.config import LEVELS
-from expertise.ranker import FeedbackStats, adjust_topics, choose_level, neighbours, rank_topics
+from expertise.scoring.ranking import FeedbackStats, adjust_topics, choose_level, neighbours, rank_topics
 
 
 def test_confident_levels_are_served_as_estimated() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from expertise.config import LEVELS, PROJECT_DIR, TOPICS
-from expertise.simulate import build_sample_data, generate, load_phrase_bank
+from expertise.tickets.simulate import build_sample_data, generate, load_phrase_bank
 
 
 def test_generation_is_deterministic_and_realistic(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Tests for expertise.store on real SQLite files under tmp_path."""
+"""Tests for expertise.store.db on real SQLite files under tmp_path."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from expertise.errors import InputError, StoreError, UnknownCustomerError, UnknownTicketError
 from expertise.privacy import redact
-from expertise.store import (
+from expertise.store.db import (
     MIGRATIONS,
     SCHEMA_VERSION,
     Store,

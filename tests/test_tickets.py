@@ -1,4 +1,4 @@
-"""Tests for expertise.tickets (readers, aliases, validation) and expertise.io (atomic writes)."""
+"""Tests for expertise.tickets.readers (readers, aliases, validation) and expertise.io (atomic writes)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from expertise.errors import InputError, SchemaError
 from expertise.io import atomic_path, atomic_write_text
-from expertise.tickets import (
+from expertise.tickets.readers import (
     CANONICAL,
     LABELS,
     REJECT_COLUMNS,
@@ -442,7 +442,7 @@ def test_reading_does_not_import_pandas_at_module_level() -> None:
     import sys
 
     code = (
-        "import sys, expertise.tickets, expertise.store, expertise.io\n"
+        "import sys, expertise.tickets.readers, expertise.store.db, expertise.io\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'pandas', 'pyarrow'}))\n"
     )
     out = subprocess.run(

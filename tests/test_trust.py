@@ -20,16 +20,16 @@ import pytest
 from conftest import KB
 from typer.testing import CliRunner
 
-from expertise.artifacts import MANIFEST, PICKLE, open_bundle
+from expertise.bundles.format import MANIFEST, PICKLE, open_bundle
 from expertise.cli import app
 from expertise.config import LEVELS
-from expertise.disclosure import PLAIN_LEVEL, disclose
+from expertise.rights.disclosure import PLAIN_LEVEL, disclose
 from expertise.engine import Engine
 from expertise.errors import ArtifactError, StoreError, UnknownCustomerError
-from expertise.history import HISTORY_FEATURES
-from expertise.store import Store
-from expertise.text import DENSE_FEATURES
-from expertise.trust import (
+from expertise.scoring.history import HISTORY_FEATURES
+from expertise.store.db import Store
+from expertise.scoring.text import DENSE_FEATURES
+from expertise.rights.erasure import (
     current_actor,
     customer_salt,
     exclude_from_training,

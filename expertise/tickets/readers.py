@@ -5,7 +5,7 @@ Every reader turns an export into the canonical columns (:data:`CANONICAL`, then
 and the rejected ones with a reason. A whole-file problem (a required column missing) raises
 :class:`~expertise.errors.SchemaError`; a bad row never does.
 
->>> from expertise.tickets import TicketReader
+>>> from expertise.tickets.readers import TicketReader
 >>> reader = TicketReader("tests/data/tickets.csv")        # doctest: +SKIP
 >>> for chunk in reader.chunks():                           # doctest: +SKIP
 ...     handle(chunk.frame); log(chunk.rejects)

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from expertise.classifier_math import cumulative_to_proba
+from expertise.scoring.ordinal import cumulative_to_proba
 
 
 class OrdinalClassifier(ClassifierMixin, BaseEstimator):

@@ -6,7 +6,7 @@ default database and readable by its owner only, so a bundle copied elsewhere do
 its customers, while this install can still answer "which model versions learned from this
 customer?" when the customer asks to be forgotten.
 
-The functions here combine a :class:`~expertise.store.Store` operation with its audit row, so
+The functions here combine a :class:`~expertise.store.db.Store` operation with its audit row, so
 the CLI and the live session record the same facts. This module imports only the standard
 library at start-up.
 
@@ -33,7 +33,7 @@ from expertise.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from expertise.store import Store
+    from expertise.store.db import Store
 
 __all__ = [
     "ConsentChange",
@@ -120,7 +120,7 @@ def models_trained_on(
     Reads only the manifests (nothing is unpickled). Without a salt on this install no bundle
     can have been fingerprinted here, so every bundle is reported as unverifiable.
     """
-    from expertise.artifacts import list_bundles
+    from expertise.bundles.format import list_bundles
 
     if salt is None:
         path = salt_path()
@@ -257,7 +257,7 @@ def excluded_customers(store: Store) -> set[str]:
 
 def exclude_from_training(frame: pd.DataFrame, store: Store) -> pd.DataFrame:
     """Drop the rows of opted-out and erased customers from a training frame (e.g. an export
-    read directly with :func:`expertise.training.read_labelled`); anonymous rows are kept."""
+    read directly with :func:`expertise.modeling.fit.read_labelled`); anonymous rows are kept."""
     if "customer_id" not in frame.columns or not len(frame):
         return frame
     opted_out = store.opted_out_customers()

@@ -1,7 +1,7 @@
 """Columnar featurisation: a whole batch of texts at once, with pyarrow's RE2 kernels and numpy.
 
 Batch scoring spends most of its time turning text into features. The per-text path
-(`expertise.text.text_features` and `LeanModel._tfidf_tokens`) is a Python loop over tokens;
+(`expertise.scoring.text_features` and `LeanModel._tfidf_tokens`) is a Python loop over tokens;
 here each step runs once over every token of the batch in C++: the token pattern marks the
 tokens, a split lists them, `index_in` looks them up in the vocabulary, and numpy counts,
 weights and normalises. The result is the same tf-idf matrix and the same wording features,
@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from scipy import sparse
 
 from expertise.config import DEFAULT_TOP
-from expertise.text import (
+from expertise.scoring.text import (
     _APPEARANCE_LOWER,
     _FOREIGN,
     _SELF_EXPERT_LOWER,
@@ -140,7 +140,7 @@ class BatchEvidence:
         """
         import pandas as pd
 
-        from expertise.explain import join_quoted
+        from expertise.scoring.reasons import join_quoted
 
         group = self._kinds[kind]
         rows = np.repeat(np.arange(self.n), group.counts)
@@ -551,7 +551,7 @@ class ColumnarScorer:
 
     def __init__(self, engine: Any) -> None:
         from expertise.config import LEVELS
-        from expertise.ranker import neighbours
+        from expertise.scoring.ranking import neighbours
 
         self.engine = engine
         lean = engine.lean
@@ -598,8 +598,8 @@ class ColumnarScorer:
         from expertise.config import LEVEL_UTILITY, LEVELS
         from expertise.engine import MIN_ALTERNATIVE_SCORE
         from expertise.privacy import redact
-        from expertise.ranker import FEEDBACK_LEVEL_WEIGHT, choose_level, shift_topics
-        from expertise.text import looks_english, prepare
+        from expertise.scoring.ranking import FEEDBACK_LEVEL_WEIGHT, choose_level, shift_topics
+        from expertise.scoring.text import looks_english, prepare
 
         engine, lean = self.engine, self.engine.lean
         n = len(texts)
@@ -691,7 +691,7 @@ class ColumnarScorer:
                  priors: list[list[Any]], best: np.ndarray, rows: np.ndarray) -> list[list[str]]:
         """`explain.reasons_for` for the given rows, each figure computed as it computes it."""
         from expertise.config import TOPICS
-        from expertise.explain import (
+        from expertise.scoring.reasons import (
             EVIDENCE_TEXT,
             MAX_REASONS,
             MIN_CONTRIBUTION,
@@ -703,7 +703,7 @@ class ColumnarScorer:
             tech_text_quoted,
             wording_text,
         )
-        from expertise.text import DENSE_FEATURES
+        from expertise.scoring.text import DENSE_FEATURES
 
         lean = self.engine.lean
         a = lean.arrays

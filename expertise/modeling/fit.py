@@ -13,13 +13,13 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from expertise.classifier import ExpertiseModel, OrdinalClassifier
+from expertise.modeling.estimators import ExpertiseModel, OrdinalClassifier
 from expertise.config import LEVEL_INDEX, LEVELS, TOPICS
 from expertise.errors import InputError
-from expertise.features import build_text_features, history_matrix, learn_lexicon
+from expertise.modeling.features import build_text_features, history_matrix, learn_lexicon
 from expertise.knowledge_base import KnowledgeBase
-from expertise.lean import LeanModel, fuse_topics
-from expertise.text import prepare
+from expertise.scoring.model import LeanModel, fuse_topics
+from expertise.scoring.text import prepare
 
 DEFAULTS: dict[str, Any] = {
     "stage1_C": 8.0, "stage2_C": 1.0, "topic_C": 0.5, "folds": 5, "seed": 20261129,
@@ -140,7 +140,7 @@ def _fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResul
     else:
         stage1 = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(X, y)
 
-    from expertise.classifier_math import cumulative_to_proba
+    from expertise.scoring.ordinal import cumulative_to_proba
 
     p_oof = cumulative_to_proba(oof)
     dense = features.transformer_list[1][1].named_steps["signals"].transform(texts)
@@ -268,7 +268,7 @@ def _export(features: Any, stage1: OrdinalClassifier, topic_model: Any,
 
 def read_labelled(path: Path, *, mapping: dict[str, str] | None = None) -> pd.DataFrame:
     """Read a labelled export with the ticket readers (any supported layout); rejects dropped."""
-    from expertise.tickets import iter_tickets
+    from expertise.tickets.readers import iter_tickets
 
     frames = [chunk.frame for chunk in iter_tickets(path, mapping=mapping, require_labels=True)]
     if not frames or not sum(len(f) for f in frames):
@@ -318,9 +318,10 @@ def train_bundle(
     **overrides: Any,
 ) -> TrainReport:
     """Fit on the bundled training split (or `data`/`frame`), evaluate, and save a bundle."""
-    from expertise import artifacts, config
+    from expertise import config
+    from expertise.bundles import format as artifacts
     from expertise.knowledge_base import fingerprint_knowledge_base, load_knowledge_base
-    from expertise.trust import customer_salt, hash_customer, salt_id
+    from expertise.rights.erasure import customer_salt, hash_customer, salt_id
 
     started = time.perf_counter()
     kb_root = kb_root or config.kb_dir()
@@ -340,7 +341,7 @@ def train_bundle(
     if evaluate:
         from threadpoolctl import threadpool_limits
 
-        from expertise.evaluation import evaluate_lean, plots
+        from expertise.modeling.evaluate import evaluate_lean, plots
 
         with threadpool_limits(limits=1, user_api="blas"):  # see fit()
             metrics = evaluate_lean(result.lean, kb_root=kb_root, train=frame,

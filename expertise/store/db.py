@@ -457,7 +457,7 @@ class Store:
         Parameters
         ----------
         frame : pandas.DataFrame
-            Canonical columns (``ticket_id`` required; see :mod:`expertise.tickets`).
+            Canonical columns (``ticket_id`` required; see :mod:`expertise.tickets.readers`).
         source : str
             Recorded with each new or changed ticket.
 
@@ -469,7 +469,7 @@ class Store:
             rows, ``rejected`` rows refused by validation or belonging to erased customers.
             Ingesting the same rows twice adds nothing the second time.
         """
-        from expertise.tickets import validate_frame
+        from expertise.tickets.readers import validate_frame
 
         if len(frame) == 0:
             return IngestCounts()
@@ -493,7 +493,7 @@ class Store:
         Rejected rows go to ``rejects_path`` (default :func:`default_rejects_path`), written
         only if there are any. Returns counts, the rejects file and the elapsed seconds.
         """
-        from expertise.tickets import TicketReader, _rejects_frame, write_rejects
+        from expertise.tickets.readers import TicketReader, _rejects_frame, write_rejects
 
         started = time.perf_counter()
         path = Path(path)
@@ -647,7 +647,7 @@ class Store:
         customer_id : str
         before : str, optional
             Only tickets created strictly before this time (any format
-            :func:`expertise.tickets.parse_timestamp` reads; a bare date means midnight).
+            :func:`expertise.tickets.readers.parse_timestamp` reads; a bare date means midnight).
             Tickets without a ``created_at`` are then left out, since they cannot be placed.
         limit : int
             At most this many, the most recent ones.
@@ -668,7 +668,7 @@ class Store:
                 (customer_id, limit),
             )
         else:
-            from expertise.tickets import parse_timestamp
+            from expertise.tickets.readers import parse_timestamp
 
             cutoff = parse_timestamp(before)
             if cutoff is None:
@@ -880,7 +880,7 @@ class Store:
             clauses.append("customer_id = ?")
             params.append(customer_id)
         if since is not None:
-            from expertise.tickets import parse_timestamp
+            from expertise.tickets.readers import parse_timestamp
 
             cutoff = parse_timestamp(since)
             if cutoff is None:

@@ -98,7 +98,7 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
     UnknownCustomerError
         If the store does not know the customer.
     """
-    from expertise.trust import current_actor
+    from expertise.rights.erasure import current_actor
 
     store = engine.store
     if store is None:

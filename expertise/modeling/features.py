@@ -19,8 +19,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from expertise.history import HISTORY_FEATURES, PriorTicket, history_features
-from expertise.text import CURATED_TERMS, DENSE_FEATURES, analyze, tokenize, wording_features
+from expertise.scoring.history import HISTORY_FEATURES, PriorTicket, history_features
+from expertise.scoring.text import CURATED_TERMS, DENSE_FEATURES, analyze, tokenize, wording_features
 
 _STOP = frozenset(
     "the a an and or but is are was were be to of in on at for with this that your you it if "

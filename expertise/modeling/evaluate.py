@@ -113,7 +113,7 @@ def baseline_proba(train: Any, test: Any) -> dict[str, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from expertise.training import ticket_texts
+    from expertise.modeling.fit import ticket_texts
 
     y_train = train["expertise_level"].tolist()
     majority = max(LEVELS, key=y_train.count)
@@ -161,7 +161,7 @@ def evaluate_frame(engine: Any, frame: Any, *, train: Any = None) -> dict[str, A
 
 def _terse(engine: Any, frame: Any, answers: list[Any], usable: set[int]) -> dict[str, Any]:
     """Tickets of a few words from callers with earlier tickets: with and without history."""
-    from expertise.text import tokenize
+    from expertise.scoring.text import tokenize
 
     first_seen: dict[str, str] = {}
     for cid, ts in zip(frame["customer_id"], frame["created_at"], strict=True):
@@ -186,7 +186,7 @@ def _acc(y: list[str], pred: list[str | None]) -> float:
 def evaluate_lean(lean: Any, *, kb_root: Any, train: Any, sets: dict[str, Any]) -> dict[str, Any]:
     """Evaluate a freshly fitted lean model on labelled files (through the real engine)."""
     from expertise.engine import Engine
-    from expertise.training import read_labelled
+    from expertise.modeling.fit import read_labelled
 
     engine = Engine(lean=lean, kb_root=kb_root)
     report: dict[str, Any] = {"sets": {}}
@@ -268,7 +268,7 @@ def _evaluate_bundle(*, model_dir: Any, data: Any, kb_root: Any, trust: bool,
 
     from expertise import config
     from expertise.engine import Engine
-    from expertise.training import default_eval_sets, read_labelled, redact_frame
+    from expertise.modeling.fit import default_eval_sets, read_labelled, redact_frame
 
     engine = Engine(model_dir=model_dir, kb_root=kb_root, trust=trust)
     sets = {Path(data).stem: Path(data)} if data else default_eval_sets()

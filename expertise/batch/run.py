@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from expertise.config import DEFAULT_TOP, LEVELS
 from expertise.errors import ExpertiseError, InputError
-from expertise.history import PriorTicket
+from expertise.scoring.history import PriorTicket
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -173,7 +173,7 @@ def default_output_path(input_path: Path | str, input_format: str) -> Path:
 
 def default_rejects_path(output: Path | str) -> Path:
     """``<output name>.rejects.csv`` next to the output."""
-    from expertise.store import default_rejects_path as rejects_next_to
+    from expertise.store.db import default_rejects_path as rejects_next_to
 
     return rejects_next_to(output)
 
@@ -338,7 +338,7 @@ class ChunkScorer:
 
     def __init__(self, settings: ScoreSettings, *, engine: Engine | None = None,
                  carry_folder: Path | str | None = None) -> None:
-        from expertise.columnar import ColumnarScorer
+        from expertise.scoring.columnar import ColumnarScorer
         from expertise.engine import Engine
 
         self.settings = settings
@@ -842,7 +842,7 @@ def _settings(model_dir: Path | None, trust: bool, kb_root: Path | None,
               db_path: Path | str | None, top: int, redact: bool) -> tuple[ScoreSettings, str]:
     """Resolve the bundle (checked here, once: workers then open that very folder), the
     knowledge base and the store to absolute paths that every worker can use."""
-    from expertise.artifacts import load_current, open_bundle
+    from expertise.bundles.format import load_current, open_bundle
     from expertise.config import kb_dir
 
     bundle = open_bundle(model_dir, trust=trust) if model_dir else load_current()
@@ -934,7 +934,7 @@ def score_file(
         Unreadable input, an output that would overwrite the input, no row scored, or (with
         ``strict``) a bad row.
     """
-    from expertise.tickets import TicketReader
+    from expertise.tickets.readers import TicketReader
 
     started = time.perf_counter()
     input_path = Path(input_path)
@@ -1040,7 +1040,7 @@ class _RejectsWriter:
         self.rows = 0
 
     def write(self, rejects: pd.DataFrame) -> None:
-        from expertise.tickets import REJECT_COLUMNS
+        from expertise.tickets.readers import REJECT_COLUMNS
 
         if not len(rejects):
             return
@@ -1103,7 +1103,7 @@ class _SeenIds:
         """The chunk with rows whose id appeared in an earlier chunk moved to its rejects."""
         import pandas as pd
 
-        from expertise.tickets import TicketChunk
+        from expertise.tickets.readers import TicketChunk
 
         frame, rejects = chunk.frame, chunk.rejects
         ids = frame["ticket_id"].tolist()
@@ -1240,7 +1240,7 @@ class _LocalRun:
 def _audit(db_path: Path, actor: str | None, input_path: Path, rows: int, customers: int
            ) -> None:
     from expertise.engine import current_actor
-    from expertise.store import Store
+    from expertise.store.db import Store
 
     with Store(db_path) as store:
         store.audit(actor or current_actor(), "score", purpose="batch scoring",
@@ -1267,7 +1267,7 @@ _SCORERS: dict[tuple[Any, ...], ChunkScorer] = {}
 
 def _dask_inputs(path: Path, format: str) -> tuple[list[str], str]:
     """The files of a CSV/Parquet input (a file or a folder) and their format."""
-    from expertise.tickets import detect_format
+    from expertise.tickets.readers import detect_format
 
     if path.is_dir():
         files = sorted(str(p) for p in path.iterdir()
@@ -1294,7 +1294,7 @@ def _dask_prepare(raw: pd.DataFrame, offsets: list[int], path: str, fmt: str,
     """Canonical, validated rows of one partition; rejected rows flagged in ``_reason``."""
     import pandas as pd
 
-    from expertise.tickets import ROW_COLUMN, TicketReader, validate_frame
+    from expertise.tickets.readers import ROW_COLUMN, TicketReader, validate_frame
 
     number = partition_info["number"] if partition_info else 0
     start = offsets[number] if number < len(offsets) else 0
@@ -1331,7 +1331,7 @@ def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind:
     """Score one customer-partitioned partition, write its part files, return its counts."""
     import pandas as pd
 
-    from expertise.tickets import REJECT_COLUMNS, ROW_COLUMN
+    from expertise.tickets.readers import REJECT_COLUMNS, ROW_COLUMN
 
     number = partition_info["number"] if partition_info else 0
     counts = dict.fromkeys(_DASK_COUNTS, 0)
@@ -1387,7 +1387,7 @@ def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS) -
     replaced). Streams: one chunk in memory at a time."""
     import pandas as pd
 
-    from expertise.tickets import _sniff_separator, malformed_csv
+    from expertise.tickets.readers import _sniff_separator, malformed_csv
 
     folder.mkdir(parents=True)
     parts: list[str] = []

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from expertise.classifier_math import cumulative_to_proba
-from expertise.history import HISTORY_FEATURES, terseness
-from expertise.text import DENSE_FEATURES, Evidence, text_features, tokenize
+from expertise.scoring.ordinal import cumulative_to_proba
+from expertise.scoring.history import HISTORY_FEATURES, terseness
+from expertise.scoring.text import DENSE_FEATURES, Evidence, text_features, tokenize
 
 LEAN_JSON = "lean.json"
 #: Big arrays are stored as plain .npy files and memory-mapped, so a one-shot answer reads only
@@ -33,7 +33,7 @@ FLOAT32_ARRAYS = ("W",)
 #: 1 + log(count): the sublinear term frequency, tabulated for small counts.
 _N_SUBLINEAR = 64
 _SUBLINEAR = [0.0] + [1.0 + math.log(c) for c in range(1, _N_SUBLINEAR)]
-#: Batches at least this large are featurised column-wise (`expertise.columnar`).
+#: Batches at least this large are featurised column-wise (`expertise.scoring.columnar`).
 COLUMNAR_MIN_BATCH = 64
 S2_EXTRA = ("wording_1", "wording_2", "wording_terse")
 
@@ -55,7 +55,7 @@ class TextScores:
 
 @dataclass
 class LeanModel:
-    """Arrays and vocabulary of a fitted model; see `expertise.training.export_lean`."""
+    """Arrays and vocabulary of a fitted model; see `expertise.modeling.fit.export_lean`."""
 
     levels: list[str]
     topics: list[str]
@@ -98,7 +98,7 @@ class LeanModel:
     def plain_terms(self) -> frozenset[str]:
         """The vocabulary's n-grams that reasons may quote as wording (`explain.plain_term`)."""
         if self._plain is None:
-            from expertise.explain import plain_term
+            from expertise.scoring.reasons import plain_term
 
             self._plain = frozenset(g for g in self.vocabulary if plain_term(g, self.lexicon))
         return self._plain
@@ -226,7 +226,7 @@ class LeanModel:
 
     def _columnar(self) -> Any:
         if self._featurizer is None:
-            from expertise.columnar import ColumnarFeaturizer
+            from expertise.scoring.columnar import ColumnarFeaturizer
 
             self._featurizer = ColumnarFeaturizer(self)
         return self._featurizer

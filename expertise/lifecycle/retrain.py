@@ -18,7 +18,7 @@
    ``models/<candidate>.comparison.json``.
 
 Promotions and rollbacks are recorded in ``models/history.jsonl``
-(:func:`expertise.artifacts.set_current`); :func:`rollback` walks back through them.
+(:func:`expertise.bundles.format.set_current`); :func:`rollback` walks back through them.
 
 >>> report = retrain(dry_run=True)          # doctest: +SKIP
 >>> report.decision                          # doctest: +SKIP
@@ -37,14 +37,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expertise import artifacts, config
+from expertise import config
+from expertise.bundles import format as artifacts
 from expertise.config import LEVELS
 from expertise.errors import ExpertiseError, InputError, ModelNotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from expertise.store import Store
+    from expertise.store.db import Store
 
 __all__ = [
     "MAX_ACCURACY_DROP",
@@ -346,7 +347,7 @@ def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None 
     file ingested twice adds nothing. Rows naming an erased customer, an unknown level, an
     unreadable flag, or neither a flag nor a level are rejected (written to `rejects_path`).
     """
-    from expertise.tickets import _rejects_frame, write_rejects
+    from expertise.tickets.readers import _rejects_frame, write_rejects
 
     frame = _read_feedback(path)
     seen = {
@@ -445,7 +446,7 @@ def _ingest_inbox(store: Store, files: Sequence[Path], done: Path) -> list[Inbox
 
 def _survey_inbox(files: Sequence[Path]) -> list[InboxFile]:
     """What a dry run reports: each file's kind and row count, nothing written."""
-    from expertise.tickets import TicketReader
+    from expertise.tickets.readers import TicketReader
 
     out = []
     for path in files:
@@ -497,7 +498,7 @@ def collect_training_data(
     """
     import pandas as pd
 
-    from expertise.training import read_labelled
+    from expertise.modeling.fit import read_labelled
 
     base = _empty_labelled() if base is None else base
     columns = list(_empty_labelled().columns)
@@ -562,7 +563,7 @@ def staleness(frame: pd.DataFrame | None, manifest: dict[str, Any], *,
     base or code (a bundle that recorded no code fingerprint counts as changed code).
     An empty list means it is up to date. `frame=None` skips the data check."""
     from expertise.knowledge_base import fingerprint_knowledge_base
-    from expertise.training import (
+    from expertise.modeling.fit import (
         check_training_frame,
         code_fingerprint,
         fingerprint_frame,
@@ -590,7 +591,7 @@ def training_status(*, data: Sequence[Path] | None = None, root: Path | None = N
     for `data` (default: the bundled training split); empty when it is up to date."""
     import pandas as pd
 
-    from expertise.training import read_labelled
+    from expertise.modeling.fit import read_labelled
 
     root = _root(root)
     try:
@@ -652,7 +653,7 @@ def gate(current: dict[str, Any], candidate: dict[str, Any], *,
 
 def _summary_with_counts(report: dict[str, Any]) -> dict[str, Any]:
     """`summarise` figures plus each set's number of estimated tickets (for pooling)."""
-    from expertise.evaluation import summarise
+    from expertise.modeling.evaluate import summarise
 
     summary = summarise(report)
     for name, res in report.get("sets", {}).items():
@@ -663,7 +664,7 @@ def _summary_with_counts(report: dict[str, Any]) -> dict[str, Any]:
 def _learned_from(manifest: dict[str, Any], customers: set[str]) -> int:
     """How many of `customers` a bundle's customer fingerprints include (0 when the bundle was
     fingerprinted on another install, which cannot be checked here)."""
-    from expertise.trust import customer_salt, hash_customer, salt_id
+    from expertise.rights.erasure import customer_salt, hash_customer, salt_id
 
     if not customers:
         return 0
@@ -678,8 +679,8 @@ def _learned_from(manifest: dict[str, Any], customers: set[str]) -> int:
 def _evaluate_current(root: Path, version: str, sets: dict[str, Path],
                       kb_root: Path) -> dict[str, Any]:
     from expertise.engine import Engine
-    from expertise.evaluation import evaluate_frame
-    from expertise.training import read_labelled
+    from expertise.modeling.evaluate import evaluate_frame
+    from expertise.modeling.fit import read_labelled
 
     engine = Engine(model_dir=root / version, kb_root=kb_root, trust=True)
     try:
@@ -752,18 +753,18 @@ def retrain(
         ``[]`` for none).
     eval_sets : dict, optional
         Name -> labelled file; the fixed sets both models are scored on (default
-        :func:`expertise.training.default_eval_sets`).
+        :func:`expertise.modeling.fit.default_eval_sets`).
     dry_run : bool
         Report what would be ingested and trained on; write nothing.
     force : bool
         Train and compare even when nothing changed since the current model.
     **train_overrides
-        Passed to :func:`expertise.training.fit` (e.g. ``folds=3``).
+        Passed to :func:`expertise.modeling.fit` (e.g. ``folds=3``).
     """
     import pandas as pd
 
-    from expertise.store import Store
-    from expertise.training import default_eval_sets, read_labelled, train_bundle
+    from expertise.store.db import Store
+    from expertise.modeling.fit import default_eval_sets, read_labelled, train_bundle
 
     root = _root(root)
     kb_root = kb_root or config.kb_dir()

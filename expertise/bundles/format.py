@@ -44,7 +44,7 @@ class Bundle:
         return str(self.manifest["version"])
 
     def lean(self) -> Any:
-        from expertise.lean import LeanModel
+        from expertise.scoring.model import LeanModel
 
         return LeanModel.load(self.path)
 

@@ -13,8 +13,8 @@ from collections.abc import Container, Sequence
 import numpy as np
 
 from expertise.config import LEVELS
-from expertise.history import HISTORY_FEATURES, PriorTicket
-from expertise.text import DENSE_FEATURES, Evidence, is_stopword
+from expertise.scoring.history import HISTORY_FEATURES, PriorTicket
+from expertise.scoring.text import DENSE_FEATURES, Evidence, is_stopword
 
 MIN_CONTRIBUTION = 0.12
 MAX_REASONS = 4
