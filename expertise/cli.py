@@ -288,10 +288,10 @@ def train(
     Example: expertise train --promote
     """
     from expertise import render
-    from expertise.modeling.fit import train_bundle
+    from expertise.lifecycle.train import train_bundle
 
     if if_changed:
-        from expertise.lifecycle.retrain import training_status
+        from expertise.lifecycle.train import training_status
 
         reasons = training_status(data=data or None, root=out)
         if not reasons:
@@ -494,7 +494,6 @@ def feedback(
     from expertise import render
     from expertise.knowledge_base import load_knowledge_base
     from expertise.store.db import Store
-    from expertise.rights.erasure import current_actor
 
     load_knowledge_base(_kb_root(kb)).article(article)  # an unknown article id fails here
     path = _db(db, required=True)
@@ -502,7 +501,7 @@ def feedback(
     with Store(path) as store:
         known = store.has_ticket(ticket_id)
         row_id = store.add_feedback(ticket_id, article_id=article, helpful=helpful,
-                                    corrected_level=level, agent=agent or current_actor())
+                                    corrected_level=level, agent=agent)
     data = {"id": row_id, "ticket_id": ticket_id, "article_id": article, "helpful": helpful,
             "corrected_level": level, "ticket_in_store": known}
     if json_:
@@ -537,8 +536,8 @@ def consent(
     if opt_out == opt_in:
         raise _usage("give exactly one of --opt-out or --opt-in")
     from expertise import render
+    from expertise.rights.consent import set_consent
     from expertise.store.db import Store
-    from expertise.rights.erasure import set_consent
 
     path = _db(db, required=True)
     assert path is not None
@@ -566,8 +565,8 @@ def explain(
     Example: expertise explain --customer C00042 --db support.db
     """
     from expertise import render
-    from expertise.rights.disclosure import disclose
     from expertise.engine import Engine
+    from expertise.rights.disclosure import disclose
 
     engine = Engine(model_dir=model, db_path=_db(db, required=True), trust=trust)
     try:
@@ -594,8 +593,8 @@ def forget(
     expertise forget --customer C00042 --db support.db
     """
     from expertise import render
-    from expertise.store.db import Store
     from expertise.rights.erasure import forget_customer
+    from expertise.store.db import Store
 
     path = _db(db, required=True)
     assert path is not None
@@ -654,7 +653,7 @@ def models_list(json_: JsonOpt = False) -> None:
     Example: expertise models list
     """
     from expertise import render
-    from expertise.lifecycle.retrain import list_models
+    from expertise.lifecycle.models import list_models
 
     rows = list_models()
     if json_:
@@ -674,7 +673,7 @@ def models_promote(
     Example: expertise models promote 20261129-183000
     """
     from expertise import render
-    from expertise.lifecycle.retrain import promote
+    from expertise.lifecycle.models import promote
 
     result = promote(version)
     if json_:
@@ -691,7 +690,7 @@ def models_rollback(json_: JsonOpt = False) -> None:
     Example: expertise models rollback
     """
     from expertise import render
-    from expertise.lifecycle.retrain import rollback
+    from expertise.lifecycle.models import rollback
 
     result = rollback()
     if json_:
@@ -713,7 +712,7 @@ def models_prune(
     Example: expertise models prune --keep 3
     """
     from expertise import render
-    from expertise.lifecycle.retrain import prune
+    from expertise.lifecycle.models import prune
 
     result = prune(keep)
     if json_:

@@ -74,7 +74,15 @@ CONFIDENCE_THRESHOLD = 0.55
 #: Below this topic score the ranker answers "no good match" instead of guessing.
 TOPIC_THRESHOLD = 0.25
 DEFAULT_TOP = 3
+#: A customer's earlier tickets read as history: the most recent ones, at most this many.
+HISTORY_LIMIT = 50
+#: Rows per chunk when an export is read (ingest, readers).
 CHUNK_ROWS = 50_000
+#: Rows scored at a time in batch scoring: scoring holds about 10 kB per row, so this bounds
+#: memory; larger chunks are no faster.
+BATCH_CHUNK_ROWS = 10_000
+#: Rows per Parquet part when the Dask engine cuts CSV input (bounded worker memory).
+DASK_PART_ROWS = 100_000
 
 #: U(served, true): serving an expert text to a novice is the worst outcome.
 LEVEL_UTILITY: tuple[tuple[float, ...], ...] = (

@@ -1,10 +1,16 @@
-"""The answer engine: one place that turns a ticket into an answer, for the CLI and batch alike."""
+"""The answer engine: a model bundle, the knowledge base and the store, loaded once.
+
+`Engine.score` runs the scoring pipeline (`expertise.scoring.pipeline`) over a batch and
+returns its columns; `Engine.answer` is a batch of one turned into an `Answer` with the
+article to read out. The engine owns what the pipeline does not: reading the bundle, the
+knowledge base and agents' feedback, customers' consent and earlier tickets from the store,
+and the audit row of each look-up.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,22 +19,13 @@ import numpy as np
 from expertise import config
 from expertise.config import LEVEL_INDEX, LEVELS, TOPICS
 from expertise.errors import InputError
-from expertise.scoring.history import HISTORY_FEATURES, PriorTicket, history_features
 from expertise.privacy import redact
-from expertise.scoring.ranking import (
-    FeedbackStats,
-    adjust_topics,
-    choose_level,
-    neighbours,
-    rank_topics,
-    topic_shifts,
-)
-from expertise.scoring.text import looks_english, prepare
-from expertise.rights.erasure import current_actor
-
-HISTORY_LIMIT = 50
-#: Next topics below this probability are not worth the agent's attention.
-MIN_ALTERNATIVE_SCORE = 0.02
+from expertise.scoring.features import featurize
+from expertise.scoring.history import PriorTicket
+from expertise.scoring.pipeline import Scored, Scorer
+from expertise.scoring.ranking import Catalogue, FeedbackStats
+from expertise.scoring.text import prepare, ticket_text
+from expertise.store.db import default_actor
 
 
 @dataclass
@@ -65,10 +62,6 @@ class Answer:
         return asdict(self)
 
 
-def _iso_now() -> str:
-    return datetime.now().replace(microsecond=0).isoformat()
-
-
 class Engine:
     """Loads the model bundle, knowledge base and (optionally) the store once; answers tickets.
 
@@ -82,6 +75,8 @@ class Engine:
         The SQLite store for history, consent, feedback and audit; None means no store.
     trust : bool
         Accept a bundle outside the models folder.
+    lean, kb : optional
+        A model fresh from training (not saved) and an already loaded knowledge base.
     """
 
     def __init__(
@@ -96,7 +91,8 @@ class Engine:
         lean: Any = None,
         kb: Any = None,
     ) -> None:
-        from expertise.bundles.format import load_current, open_bundle
+        from expertise.bundles.format import open_bundle
+        from expertise.bundles.registry import load_current
         from expertise.knowledge_base import load_knowledge_base
 
         if lean is not None:  # a model fresh from training, not yet saved
@@ -109,44 +105,35 @@ class Engine:
             self.manifest = bundle.manifest
             self.lean = bundle.lean()
         self.kb = kb if kb is not None else load_knowledge_base(kb_root or config.kb_dir())
-        self.available = {slug: [lv for lv in LEVELS if lv in t.articles]
-                          for slug, t in self.kb.topics.items()}
-        # Topics the model knows but the knowledge base lacks are never served.
-        self.topic_mask = np.array([t in self.available for t in self.lean.topics], dtype=bool)
-        self.confidence_threshold = confidence_threshold
-        self.topic_threshold = topic_threshold
+        available = {slug: [lv for lv in LEVELS if lv in t.articles]
+                     for slug, t in self.kb.topics.items()}
+        ids = {(slug, lv): a.id for slug, t in self.kb.topics.items()
+               for lv, a in t.articles.items()}
+        self.catalogue = Catalogue.build(self.lean.topics, available, ids)
+        self.scorer = Scorer(self.lean, self.catalogue, confidence_threshold=confidence_threshold,
+                             topic_threshold=topic_threshold)
         self.store = None
         if db_path is not None:
             from expertise.store.db import Store
 
             self.store = Store(db_path)
-        self.feedback: dict[str, FeedbackStats] = self._load_feedback()
-        # Topic shifts from feedback, recomputed only when `self.feedback` is replaced.
-        self._shifts: tuple[dict[str, FeedbackStats], np.ndarray] | None = None
+        self.refresh_feedback()
 
     # ---- store-backed pieces -------------------------------------------------------------
-    def _load_feedback(self) -> dict[str, FeedbackStats]:
-        if self.store is None:
-            return {}
-        stats: dict[str, list[int]] = {}
-        for row in self.store.feedback_rows():
-            if row.helpful is None or not row.article_id:
-                continue
-            counts = stats.setdefault(row.article_id, [0, 0])
-            counts[0 if row.helpful else 1] += 1
-        return {k: FeedbackStats(h, n) for k, (h, n) in stats.items()}
+    @property
+    def feedback(self) -> Mapping[str, FeedbackStats]:
+        return self.scorer.feedback
 
     def refresh_feedback(self) -> None:
-        self.feedback = self._load_feedback()
-
-    def feedback_shifts(self) -> np.ndarray | None:
-        """Each topic's log-odds shift from agents' feedback (None without feedback)."""
-        if not self.feedback:
-            return None
-        if self._shifts is None or self._shifts[0] is not self.feedback:
-            self._shifts = (self.feedback, topic_shifts(self.lean.topics, self.available,
-                                                        self.feedback))
-        return self._shifts[1]
+        """Re-read agents' helpful / not-helpful votes from the store."""
+        stats: dict[str, list[int]] = {}
+        if self.store is not None:
+            for row in self.store.feedback_rows():
+                if row.helpful is None or not row.article_id:
+                    continue
+                counts = stats.setdefault(row.article_id, [0, 0])
+                counts[0 if row.helpful else 1] += 1
+        self.scorer.set_feedback({k: FeedbackStats(h, n) for k, (h, n) in stats.items()})
 
     def customer_state(self, customer_id: str | None) -> dict[str, Any]:
         """anonymous, unknown (not in the store), known, or opted_out."""
@@ -157,45 +144,49 @@ class Engine:
         customer = self.store.customer(customer_id)
         if customer is None:
             return {"id": customer_id, "status": "unknown"}
-        if getattr(customer, "consent", "granted") == "opted_out":
+        if customer.consent == "opted_out":
             return {"id": customer_id, "status": "opted_out"}
         return {"id": customer_id, "status": "known"}
 
     def prior_tickets(self, customer_id: str, *, before: str | None) -> list[PriorTicket]:
-        """A customer's earlier tickets from the store, as history features see them."""
+        """A customer's earlier tickets from the store, as history sees them."""
         if self.store is None:
             return []
-        items = self.store.history(customer_id, before=before, limit=HISTORY_LIMIT)
+        items = self.store.history(customer_id, before=before, limit=config.HISTORY_LIMIT)
         return self.priors_from_rows([
             {"created_at": it.created_at, "subject": it.subject, "body": it.body,
-             "expertise_level": it.expertise_level, "predicted_level": it.predicted_level,
-             "topic": it.topic}
+             "expertise_level": it.expertise_level, "topic": it.topic}
             for it in items
         ])
 
-    def priors_from_rows(self, rows: Sequence[dict[str, Any]]) -> list[PriorTicket]:
-        """Earlier tickets to PriorTicket: labels when known, else the wording model's estimate."""
+    def priors_from_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[PriorTicket]:
+        """Earlier tickets as history sees them: their label when known, else the wording
+        model's estimate. Prepared exactly as a current ticket is, so a ticket read back from
+        the store counts as it does as an earlier row of an export."""
         if not rows:
             return []
-        # The same preparation as the current ticket's text, so a ticket read back from the
-        # store counts exactly as it does as an earlier row of an export.
-        texts = [prepare(redact(_join(r.get("subject"), r.get("body"))))[0] for r in rows]
-        scores = self.lean.score_texts(texts)
+        texts = [prepare(redact(ticket_text(r.get("subject"), r.get("body"))))[0] for r in rows]
+        f = featurize(texts, self.lean.words, self.lean.idf)
+        wording = self.lean.wording(f)
+        model_topic = wording.topic_proba.argmax(axis=1).tolist()
         out = []
         for i, r in enumerate(rows):
             label = r.get("expertise_level") or ""
             if label in LEVEL_INDEX:
                 level_score, labelled = float(LEVEL_INDEX[label]), True
             else:
-                p = scores.proba[i]
+                p = wording.proba[i]
                 level_score, labelled = float(p[1] + 2 * p[2]), False
-            topic = r.get("topic") or self.lean.topics[int(np.argmax(scores.topic_proba[i]))]
+            topic = r.get("topic") or self.lean.topics[model_topic[i]]
             out.append(PriorTicket(str(r.get("created_at") or ""), level_score, labelled,
-                                   TOPICS.get(topic, ("", ""))[0] or None,
-                                   float(scores.dense[i, 1])))
+                                   TOPICS.get(topic, ("", ""))[0] or None, float(f.dense[i, 1])))
         return out
 
     # ---- answering ---------------------------------------------------------------------------
+    def score(self, texts: Sequence[str], **kwargs: Any) -> Scored:
+        """The pipeline over a batch (`Scorer.score`)."""
+        return self.scorer.score(texts, **kwargs)
+
     def answer(
         self,
         text: str,
@@ -215,235 +206,54 @@ class Engine:
         if state["status"] == "known" and customer_id:
             prior = self.prior_tickets(customer_id, before=created_at)
         state["history_tickets"] = len(prior)
-        answer = self.score_rows([text], customer_ids=[None], created_at=[created_at],
-                                 external_priors=[prior], states=[state], top=top)[0]
+        answer = self.answer_with([text], prior=prior, state=state, created_at=created_at,
+                                  top=top)
         if audit and self.store is not None and customer_id:
-            self.store.audit(actor or current_actor(), "answer", customer_id=customer_id,
+            self.store.audit(actor or default_actor(), "answer", customer_id=customer_id,
                              purpose=purpose, detail=f"level={answer.level_served}")
         return answer
 
-    def score_rows(
-        self,
-        texts: Sequence[str],
-        *,
-        customer_ids: Sequence[str | None],
-        created_at: Sequence[str | None],
-        labels: Sequence[str | None] | None = None,
-        topics: Sequence[str | None] | None = None,
-        external_priors: Sequence[list[PriorTicket]] | None = None,
-        states: Sequence[dict[str, Any]] | None = None,
-        top: int = config.DEFAULT_TOP,
-        explain: bool = True,
-    ) -> list[Answer]:
-        """The shared scoring path of `answer` and batch scoring.
+    def answer_with(self, texts: Sequence[str], *, prior: Sequence[PriorTicket],
+                    state: Mapping[str, Any], created_at: str | None = None,
+                    top: int = config.DEFAULT_TOP, explain: bool = True) -> Answer:
+        """The answer for one ticket (its text, or a call's lines joined) given the caller's
+        earlier tickets and consent state; nothing is looked up or audited."""
+        scored = self.score([" ".join(texts)], customer_ids=[None], created_at=[created_at],
+                            external_priors=[list(prior)], states=[dict(state)], top=top,
+                            explain=explain)
+        return self.answer_from(scored, 0, top=top)
 
-        Each row's history is its `external_priors` (e.g. from the store) plus the earlier rows of
-        the same customer in this batch (ordered by `created_at`, never later ones). An earlier
-        row counts with its label when `labels` gives one, else with the wording estimate.
-        Rows whose state is opted_out neither use nor give history.
-        """
-        return self.score_rows_and_priors(
-            texts, customer_ids=customer_ids, created_at=created_at, labels=labels,
-            topics=topics, external_priors=external_priors, states=states, top=top,
-            explain=explain)[0]
-
-    def score_rows_and_priors(
-        self,
-        texts: Sequence[str],
-        *,
-        customer_ids: Sequence[str | None],
-        created_at: Sequence[str | None],
-        labels: Sequence[str | None] | None = None,
-        topics: Sequence[str | None] | None = None,
-        external_priors: Sequence[list[PriorTicket]] | None = None,
-        states: Sequence[dict[str, Any]] | None = None,
-        top: int = config.DEFAULT_TOP,
-        explain: bool = True,
-    ) -> tuple[list[Answer], list[PriorTicket]]:
-        """`score_rows`, also returning each row as the earlier ticket later rows see.
-
-        Batch scoring carries these over to the customer's tickets in later chunks.
-        """
-        prepared = [prepare(redact(t)) for t in texts]
-        clean = [t for t, _ in prepared]
-        scores = self.lean.score_texts(clean, keep_rows=explain)
-        topic_proba, top_topic = self.served_topics(scores.topic_proba)
-        states = self.row_states(customer_ids, states)
-        own, priors, history = self.histories(
-            scores, top_topic, customer_ids=customer_ids, created_at=created_at, labels=labels,
-            topics=topics, external_priors=external_priors, states=states)
-        level_proba, s2_scaled = self.lean.level_proba(scores.decision, history, scores.n_tokens)
-        return [
-            self._compose(i, clean[i], prepared[i][1], scores, topic_proba[i], level_proba[i],
-                          s2_scaled[i], priors[i], states[i], top, explain)
-            for i in range(len(texts))
-        ], own
-
-    def served_topics(self, topic_proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Topic probabilities over the topics the knowledge base has, and each row's best."""
-        topic_proba = topic_proba * self.topic_mask
-        topic_proba = topic_proba / np.maximum(topic_proba.sum(axis=1, keepdims=True), 1e-12)
-        return topic_proba, topic_proba.argmax(axis=1)
-
-    @staticmethod
-    def row_states(customer_ids: Sequence[str | None],
-                   states: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
-        if states:
-            return list(states)
-        return [{"id": c, "status": "known" if c else "anonymous"} for c in customer_ids]
-
-    def histories(
-        self,
-        scores: Any,
-        top_topic: np.ndarray,
-        *,
-        customer_ids: Sequence[str | None],
-        created_at: Sequence[str | None],
-        labels: Sequence[str | None] | None,
-        topics: Sequence[str | None] | None,
-        external_priors: Sequence[list[PriorTicket]] | None,
-        states: Sequence[dict[str, Any]],
-    ) -> tuple[list[PriorTicket], list[list[PriorTicket]], np.ndarray]:
-        """Each row as an earlier ticket (for later rows), each row's earlier tickets, and the
-        history features of every row (see `score_rows`)."""
-        n = len(customer_ids)
-        own = []
-        level_scores = (scores.proba[:, 1] + 2 * scores.proba[:, 2]).tolist()
-        densities = scores.dense[:, 1].tolist()
-        model_topics = [self.lean.topics[k] for k in top_topic.tolist()]
-        for i in range(n):
-            label = labels[i] if labels else None
-            if label in LEVEL_INDEX:
-                level_score, labelled = float(LEVEL_INDEX[str(label)]), True
-            else:
-                level_score, labelled = level_scores[i], False
-            topic = (topics[i] if topics else None) or model_topics[i]
-            own.append(PriorTicket(str(created_at[i] or ""), level_score, labelled,
-                                   TOPICS.get(topic, ("", ""))[0] or None, densities[i]))
-        order = sorted(range(n), key=lambda i: str(created_at[i] or ""))
-        seen: dict[str, list[PriorTicket]] = {}
-        priors: list[list[PriorTicket]] = [[] for _ in range(n)]
-        history = np.zeros((n, len(HISTORY_FEATURES)))
-        now = _iso_now()
-        for i in order:
-            if states[i].get("status") == "opted_out":
-                continue
-            before = str(created_at[i] or "")
-            prior = [p for p in (external_priors[i] if external_priors else [])
-                     if not before or not p.created_at or p.created_at < before]
-            cid = customer_ids[i]
-            if cid:
-                prior = prior + seen.get(cid, [])
-                seen.setdefault(cid, []).append(own[i])
-            priors[i] = prior
-            if prior:
-                history[i] = history_features(
-                    prior, now=before or now, domain=self.lean.topic_domains[int(top_topic[i])],
-                    n_tokens=int(scores.n_tokens[i]))
-        return own, priors, history
-
-    def _compose(self, i: int, text: str, truncated: bool, scores: Any, topic_p: np.ndarray,
-                 level_p: np.ndarray, s2_row: np.ndarray, prior: list[PriorTicket],
-                 state: dict[str, Any], top: int, explain: bool) -> Answer:
-        notes: list[str] = []
-        if truncated:
-            notes.append(f"the text was cut to its first {config.MAX_TEXT_CHARS} characters")
-        adjusted = adjust_topics(self.lean.topics, topic_p.tolist(), self.available,
-                                 self.feedback, shifts=self.feedback_shifts())
-        ranked = [(t, s) for t, s in rank_topics(self.lean.topics, adjusted, max(top, 1) + 1)
-                  if t in self.available]
-        best_topic, best_score = ranked[0]
-        no_match = best_score < self.topic_threshold
-        english = looks_english(text)
-        opted_out = state.get("status") == "opted_out"
-        if state.get("status") == "unknown" and state.get("id"):
-            notes.append(f"customer {state['id']} is not in the store; answered as anonymous")
-        reasons: list[str] = []
-        if not english:
-            notes.append("the text does not look like English; the level was not estimated")
-        if opted_out:
-            notes.append("the caller opted out of personalisation: neutral answer, no profile used")
-        estimate = english and not opted_out
-        if estimate:
-            probabilities = {lv: round(float(p), 4) for lv, p in zip(LEVELS, level_p, strict=True)}
-            level = LEVELS[int(np.argmax(level_p))]
-            confidence = float(np.max(level_p))
-        else:
-            probabilities, level, confidence = None, None, None
-        served_p = level_p if estimate else np.array([0.0, 1.0, 0.0])
-        choice = choose_level(served_p.tolist(), self.available[best_topic], topic=best_topic,
-                              feedback=self.feedback)
-        if choice.fallback:
-            notes.append(f"{best_topic} has no {choice.preferred} article; serving the nearest "
-                         f"level, {choice.level}")
-        low = bool(estimate and confidence is not None
-                   and confidence < self.confidence_threshold)
-        if low:
-            notes.append(f"low confidence ({confidence:.0%}): check the neighbouring level too")
-        if no_match:
-            notes.append(f"no good topic match (best {best_topic}, score {best_score:.2f}); "
-                         "ask the caller for more detail")
-        if estimate and explain:
-            reasons = self._reasons(i, scores, s2_row, level_p, prior, best_topic)
-        article = self.kb.topics[best_topic].articles[choice.level]
-        alternatives = self._alternatives(best_topic, choice.level, ranked, top,
-                                          include_levels=low or not estimate)
+    def answer_from(self, scored: Scored, i: int, *, top: int = config.DEFAULT_TOP) -> Answer:
+        """Row i of a scored batch as an `Answer`, with the articles it names."""
+        estimate = bool(scored.estimate[i])
+        p = scored.level_p[i]
+        topics = scored.catalogue.topics
+        best = int(scored.best[i])
+        chosen = LEVELS[int(scored.choice.chosen[i])]
+        article = self.kb.topics[topics[best]].articles[chosen]
+        alternatives = []
+        for article_id, why in scored.alternatives[i]:
+            alt = self.kb.article(article_id)
+            alternatives.append(ArticleRef(alt.id, alt.topic, alt.level, alt.title, alt.summary,
+                                           why))
         return Answer(
-            level=level, confidence=round(confidence, 4) if confidence is not None else None,
-            probabilities=probabilities, reasons=reasons, notes=notes,
-            topics=[{"topic": t, "title": self.kb.topics[t].title, "score": round(s, 4)}
-                    for t, s in ranked[:top]],
+            level=LEVELS[int(np.argmax(p))] if estimate else None,
+            confidence=round(float(np.max(p)), 4) if estimate else None,
+            probabilities=({lv: round(float(v), 4) for lv, v in zip(LEVELS, p, strict=True)}
+                           if estimate else None),
+            reasons=scored.reasons[i], notes=scored.notes[i],
+            topics=[{"topic": topics[t], "title": self.kb.topics[topics[t]].title,
+                     "score": round(float(scored.topic_p[i, t]), 4)}
+                    for t in scored.ranked[i, :top].tolist()],
             article=ArticleRef(article.id, article.topic, article.level, article.title,
                                article.summary),
-            body=article.body, alternatives=alternatives, no_match=no_match, customer=state,
-            model_version=self.version, level_served=choice.level, low_confidence=low,
-            expected_fit={k: round(v, 4) for k, v in choice.expected_fit.items()},
-        )
-
-    def _alternatives(self, topic: str, level: str, ranked: list[tuple[str, float]], top: int,
-                      *, include_levels: bool) -> list[ArticleRef]:
-        out: list[ArticleRef] = []
-        for lv in neighbours(level, self.available[topic]):
-            a = self.kb.topics[topic].articles[lv]
-            why = "simpler version" if LEVEL_INDEX[lv] < LEVEL_INDEX[level] else "more technical"
-            out.append(ArticleRef(a.id, a.topic, a.level, a.title, a.summary, why))
-        for t, s in ranked[1:]:
-            if len(out) >= top + (2 if include_levels else 1) or s < MIN_ALTERNATIVE_SCORE:
-                break
-            lv = level if level in self.available[t] else self.available[t][0]
-            a = self.kb.topics[t].articles[lv]
-            out.append(ArticleRef(a.id, a.topic, a.level, a.title, a.summary,
-                                  f"next topic ({s:.0%})"))
-        return out
-
-    def _reasons(self, i: int, scores: Any, s2_row: np.ndarray, level_p: np.ndarray,
-                 prior: list[PriorTicket], topic: str) -> list[str]:
-        from expertise.scoring.reasons import reasons_for
-
-        a = self.lean.arrays
-        lean = self.lean
-        level_index = int(np.argmax(level_p))
-        w_dir, vocabulary = lean.w_direction_list, lean.vocabulary
-        quoted = lean.quotable(level_index)
-        row = lean.row_entries(scores, i)
-        # Reasons read only technical terms and wording that pulls towards the estimate.
-        ngram = [(vocabulary[j], v * w_dir[j]) for j, v in row.items() if quoted[j]]
-        dense_scaled = (scores.dense[i] - a["dense_mean"]) / a["dense_scale"]
-        return reasons_for(
-            level_index=level_index, dense_scaled=dense_scaled, w_dense=a["W_dense"],
-            ngram_contrib=ngram, lexicon=lean.lexicon, evidence=scores.evidence[i],
-            s2_scaled=s2_row, s2_coef=a["s2_coef"], s2_names=lean.stage2_names,
-            prior=prior, domain=TOPICS.get(topic, ("", ""))[0] or None,
-            plain_terms=lean.plain_terms, s2_dir=lean.s2_direction,
-            dense_dir=lean.dense_direction,
+            body=article.body, alternatives=alternatives, no_match=bool(scored.no_match[i]),
+            customer=scored.states[i], model_version=self.version, level_served=chosen,
+            low_confidence=bool(scored.low[i]),
+            expected_fit={lv: round(float(v), 4)
+                          for lv, v in zip(LEVELS, scored.choice.fits[i], strict=True)},
         )
 
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
-
-
-def _join(subject: Any, body: Any) -> str:
-    subject = "" if subject is None else str(subject).strip()
-    body = "" if body is None else str(body)
-    return f"{subject}. {body}" if subject else body

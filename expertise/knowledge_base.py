@@ -273,7 +273,8 @@ def nearest_level(available: list[str] | tuple[str, ...], wanted: str) -> str:
 def level_stats(kb: KnowledgeBase) -> dict[str, Any]:
     """How the levels differ: mean words per sentence and the share of technical terms per
     level, and in how many topics the technical share rises novice < intermediate < expert."""
-    from expertise.scoring.text import CURATED_TERMS, tokenize
+    from expertise.scoring.text import CURATED_TERMS
+    from expertise.scoring.tokens import token_strings
 
     per_level: dict[str, dict[str, list[float]]] = {lv: {"wps": [], "tech": []} for lv in LEVELS}
     rising = 0
@@ -285,7 +286,7 @@ def level_stats(kb: KnowledgeBase) -> dict[str, Any]:
             if article is None:
                 continue
             sentences = [s for s in re.split(r"[.!?]+\s|\n+", article.body) if count_words(s)]
-            toks = tokenize(article.body)
+            toks = token_strings(article.body)[1]
             share = sum(t in CURATED_TERMS for t in toks) / max(1, len(toks))
             per_level[lv]["wps"].append(count_words(article.body) / max(1, len(sentences)))
             per_level[lv]["tech"].append(share)

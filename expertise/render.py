@@ -419,7 +419,7 @@ def retrain(report: Any) -> None:
         f"training data: {c.get('total', 0)} tickets from {c.get('customers', 0)} customers "
         f"({c.get('base', 0)} from the training exports, {c.get('store', 0)} labelled in the "
         f"store, {c.get('corrected', 0)} labels corrected by agents; left out: "
-        f"{c.get('opted_out', 0)} opted out, {c.get('erased', 0)} erased, "
+        f"{c.get('excluded', 0)} of opted-out or erased customers, "
         f"{c.get('evaluation_overlap', 0)} in the evaluation sets)"))
     if report.checks:
         console.print(Text(f"current model {report.current} against candidate "

@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from expertise.config import LEVELS
-from expertise.engine import Answer, Engine, current_actor
+from expertise.engine import Answer, Engine
 from expertise.errors import ExpertiseError, InputError
 from expertise.privacy import redact
+from expertise.store.db import default_actor
 
 HELP = """Type what the caller says, a line at a time; the estimate updates after each line.
   :customer ID    look up a customer (history, consent)
@@ -44,7 +45,7 @@ class Session:
     def __init__(self, engine: Engine, *, customer_id: str | None = None,
                  agent: str | None = None) -> None:
         self.engine = engine
-        self.agent = agent or current_actor()
+        self.agent = agent or default_actor()
         self.customer_id: str | None = None
         self.lines: list[str] = []
         self.last: Answer | None = None
@@ -80,10 +81,8 @@ class Session:
         return Event("message", message=text)
 
     def _update(self, message: str = "") -> Event:
-        text = " ".join(self.lines)
-        self.last = self.engine.score_rows(
-            [text], customer_ids=[None], created_at=[None], external_priors=[self._prior],
-            states=[dict(self._state)], top=3)[0]
+        self.last = self.engine.answer_with(self.lines, prior=self._prior, state=self._state,
+                                            top=3)
         return Event("answer", answer=self.last, message=message)
 
     def _end_call(self) -> None:

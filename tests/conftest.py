@@ -36,7 +36,7 @@ def models_root(tmp_path_factory: pytest.TempPathFactory, small_train: pd.DataFr
     """A models folder holding one small real bundle, made current (trained once per session)."""
     import os
 
-    from expertise.modeling.fit import train_bundle
+    from expertise.lifecycle.train import train_bundle
 
     root = tmp_path_factory.mktemp("models")
     salt_home = tmp_path_factory.mktemp("salt-home")

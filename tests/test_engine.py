@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import DATA, KB
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +13,7 @@ from expertise.config import LEVELS
 from expertise.engine import Engine
 from expertise.errors import InputError
 from expertise.store.db import Store
+from tests.conftest import DATA, KB
 
 NOVICE = ("the box with the lights has gone orange and the internet has stopped, "
           "im not good with tech")

@@ -16,17 +16,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import KB
 from typer.testing import CliRunner
 
+from expertise.bundles.fingerprints import customer_salt, hash_customer
 from expertise.cli import app
 from expertise.config import PROJECT_DIR
 from expertise.engine import Engine
 from expertise.knowledge_base import load_knowledge_base
+from expertise.lifecycle.train import train_bundle
 from expertise.privacy import redact
+from expertise.rights.erasure import models_trained_on
 from expertise.store.db import Store
-from expertise.modeling.fit import train_bundle
-from expertise.rights.erasure import customer_salt, hash_customer, models_trained_on
+from tests.conftest import KB
 
 runner = CliRunner()
 EXE = Path(sys.executable).parent / "expertise"
@@ -274,11 +275,12 @@ def test_planted_pii_never_leaves_the_input(tmp_path: Path, models: Path) -> Non
     texts = [t.format(m=MARKER) for t, _ in LIFE_TEXTS] + [TERSE]
     engine = Engine(kb_root=KB, db_path=db)
     try:
-        scored = engine.score_rows(texts, customer_ids=[CID] * len(texts),
-                                   created_at=[None] * len(texts))
+        scored = engine.score(texts, customer_ids=[CID] * len(texts),
+                              created_at=[None] * len(texts))
+        answers = [engine.answer_from(scored, i) for i in range(len(texts))]
     finally:
         engine.close()
-    (work / "scored.jsonl").write_text("\n".join(json.dumps(a.to_dict()) for a in scored))
+    (work / "scored.jsonl").write_text("\n".join(json.dumps(a.to_dict()) for a in answers))
     for i, text in enumerate(texts):
         assert run(f"answer-{i}", "answer", text, "--customer", CID, "--json").returncode == 0
         assert run(f"answer-panel-{i}", "answer", text, "--customer", CID).returncode == 0

@@ -27,8 +27,6 @@ from expertise.errors import ArtifactError, ModelNotFoundError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-CURRENT = "current"
-HISTORY = "history.jsonl"
 PICKLE = "model.joblib"
 
 
@@ -70,11 +68,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def new_version(now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    return now.strftime("%Y%m%d-%H%M%S")
 
 
 def save_bundle(
@@ -175,89 +168,3 @@ def _verify(path: Path, manifest: dict[str, Any], names: list[str]) -> None:
         raise ArtifactError(f"{path / MANIFEST} lists no model files; retrain")
 
 
-def current_version(root: Path | None = None) -> str | None:
-    pointer = (root or models_dir()) / CURRENT
-    if not pointer.exists():
-        return None
-    return pointer.read_text(encoding="utf-8").strip() or None
-
-
-def load_current(root: Path | None = None) -> Bundle:
-    root = root or models_dir()
-    version = current_version(root)
-    if version is None:
-        raise ModelNotFoundError(
-            f"no current model in {root}; build one with `make train` "
-            f"(or `expertise train --promote`)"
-        )
-    if not (root / version).is_dir():
-        raise ModelNotFoundError(
-            f"{root / CURRENT} names {version!r}, which is not in {root}; run `make train`"
-        )
-    return open_bundle(root / version, root=root)
-
-
-def set_current(version: str, root: Path | None = None, *, action: str = "promote",
-                reason: str = "") -> None:
-    """Point `models/current` at `version` (atomically) and record it in `models/history.jsonl`.
-
-    The history is what `expertise models rollback` walks back through; `action` is
-    "promote" or "rollback".
-    """
-    root = root or models_dir()
-    if not (root / version / MANIFEST).exists():
-        raise ModelNotFoundError(f"no bundle {version!r} in {root}; see `expertise models list`")
-    previous = current_version(root)
-    tmp = root / f".{CURRENT}.tmp-{os.getpid()}"
-    tmp.write_text(version + "\n", encoding="utf-8")
-    tmp.replace(root / CURRENT)
-    if previous != version:
-        _append_history(root, {"at": datetime.now(UTC).isoformat(timespec="seconds"),
-                               "action": action, "version": version, "previous": previous,
-                               "reason": reason})
-
-
-def read_history(root: Path | None = None) -> list[dict[str, Any]]:
-    """The promotions and rollbacks recorded in `models/history.jsonl`, oldest first."""
-    path = (root or models_dir()) / HISTORY
-    if not path.exists():
-        return []
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            raise ArtifactError(
-                f"{path} line {number} is not valid JSON; fix or delete that line"
-            ) from None
-        if isinstance(entry, dict) and entry.get("version"):
-            entries.append(entry)
-    return entries
-
-
-def _append_history(root: Path, entry: dict[str, Any]) -> None:
-    # Rewritten whole through a temporary file so a crash never leaves half a line.
-    from expertise.io import atomic_write_text
-
-    path = root / HISTORY
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if old and not old.endswith("\n"):
-        old += "\n"
-    atomic_write_text(path, old + json.dumps(entry, sort_keys=True) + "\n")
-
-
-def list_bundles(root: Path | None = None) -> list[dict[str, Any]]:
-    root = root or models_dir()
-    out: list[dict[str, Any]] = []
-    if not root.is_dir():
-        return out
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        manifest_path = folder / MANIFEST
-        if manifest_path.exists():
-            try:
-                out.append(json.loads(manifest_path.read_text(encoding="utf-8")))
-            except json.JSONDecodeError:
-                continue
-    return out

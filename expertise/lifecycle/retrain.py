@@ -30,17 +30,16 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertise import config
-from expertise.bundles import format as artifacts
+from expertise.bundles.registry import current_version, load_current, new_version, set_current
 from expertise.config import LEVELS
-from expertise.errors import ExpertiseError, InputError, ModelNotFoundError
+from expertise.errors import ExpertiseError, InputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,19 +50,12 @@ __all__ = [
     "MAX_ACCURACY_DROP",
     "Check",
     "InboxFile",
-    "ModelAction",
-    "PruneResult",
     "RetrainReport",
     "TrainingData",
     "collect_training_data",
     "gate",
     "ingest_feedback_file",
-    "list_models",
-    "promote",
-    "prune",
     "retrain",
-    "rollback",
-    "staleness",
 ]
 
 #: The largest accuracy drop (on any fixed evaluation set) a candidate may show and still win.
@@ -82,169 +74,6 @@ def _root(root: Path | None) -> Path:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# ---- listing, promotion, rollback, pruning ----------------------------------------------------
-
-
-def list_models(root: Path | None = None) -> list[dict[str, Any]]:
-    """Every bundle in the models folder, oldest first.
-
-    Each row: ``version``, ``created``, ``train_tickets``, ``train_customers``, ``metrics``
-    (per evaluation set: accuracy and severe-miss rate), ``current`` (bool) and ``decision``
-    (the retrain gate's verdict, when the bundle came from `retrain`).
-    """
-    root = _root(root)
-    current = artifacts.current_version(root)
-    rows = []
-    for manifest in artifacts.list_bundles(root):
-        version = str(manifest.get("version", ""))
-        facts = manifest.get("facts") or {}
-        metrics = {
-            name: {"accuracy": m.get("accuracy"), "severe_miss_rate": m.get("severe_miss_rate")}
-            for name, m in (manifest.get("metrics") or {}).items()
-            if isinstance(m, dict)
-        }
-        decision = None
-        comparison = root / f"{version}{COMPARISON_SUFFIX}"
-        if comparison.exists():
-            try:
-                decision = json.loads(comparison.read_text(encoding="utf-8")).get("decision")
-            except json.JSONDecodeError:
-                decision = "unreadable comparison file"
-        rows.append({
-            "version": version, "created": manifest.get("created", ""),
-            "train_tickets": facts.get("train_tickets"),
-            "train_customers": facts.get("train_customers"),
-            "metrics": metrics, "current": version == current, "decision": decision,
-        })
-    rows.sort(key=lambda r: (str(r["created"]), r["version"]))
-    return rows
-
-
-@dataclass
-class ModelAction:
-    """What `promote` or `rollback` did."""
-
-    action: str
-    version: str
-    previous: str | None
-    changed: bool
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def promote(version: str, root: Path | None = None, *, reason: str = "manual") -> ModelAction:
-    """Make `version` current after verifying its manifest and file hashes.
-
-    Raises
-    ------
-    ModelNotFoundError
-        No such bundle.
-    ArtifactError
-        The bundle fails verification (a file changed or is missing).
-    """
-    root = _root(root)
-    if not (root / version / artifacts.MANIFEST).exists():
-        known = ", ".join(r["version"] for r in list_models(root)) or "none"
-        raise ModelNotFoundError(
-            f"no bundle {version!r} in {root} (bundles: {known}); see `expertise models list`"
-        )
-    artifacts.open_bundle(root / version, root=root)
-    previous = artifacts.current_version(root)
-    if previous == version:
-        return ModelAction("promote", version, previous, False, [f"{version} is already current"])
-    artifacts.set_current(version, root, action="promote", reason=reason)
-    return ModelAction("promote", version, previous, True)
-
-
-def _promotion_stack(entries: Iterable[dict[str, Any]]) -> list[str]:
-    """Replay the history: a promotion pushes a version, a rollback pops one."""
-    stack: list[str] = []
-    for entry in entries:
-        version, previous = str(entry["version"]), entry.get("previous")
-        if entry.get("action") == "rollback":
-            if stack and stack[-1] == previous:
-                stack.pop()
-        elif previous and (not stack or stack[-1] != previous):
-            # the pointer moved without a record (edited by hand): treat it as a promotion
-            stack.append(str(previous))
-        if not stack or stack[-1] != version:
-            stack.append(version)
-    return stack
-
-
-def rollback(root: Path | None = None) -> ModelAction:
-    """Return to the version that was current before the latest promotion.
-
-    Repeated rollbacks walk further back through ``models/history.jsonl``. Versions pruned
-    since are skipped (and named in the notes).
-
-    Raises
-    ------
-    ModelNotFoundError
-        No current model, or nothing earlier to return to.
-    """
-    root = _root(root)
-    current = artifacts.current_version(root)
-    if current is None:
-        raise ModelNotFoundError(f"no current model in {root}; nothing to roll back")
-    stack = _promotion_stack(artifacts.read_history(root))
-    if not stack or stack[-1] != current:
-        stack.append(current)
-    stack.pop()
-    notes: list[str] = []
-    while stack:
-        target = stack.pop()
-        if target == current:
-            continue
-        if (root / target / artifacts.MANIFEST).exists():
-            artifacts.open_bundle(root / target, root=root)
-            artifacts.set_current(target, root, action="rollback",
-                                  reason=f"rollback from {current}")
-            return ModelAction("rollback", target, current, True, notes)
-        notes.append(f"skipped {target}: no longer in {root} (pruned?)")
-    raise ModelNotFoundError(
-        f"nothing to roll back to: {root / artifacts.HISTORY} records no earlier version that "
-        f"still exists; choose one with `expertise models promote VERSION`"
-    )
-
-
-@dataclass
-class PruneResult:
-    kept: list[str]
-    removed: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def prune(keep: int, root: Path | None = None) -> PruneResult:
-    """Delete all but the `keep` newest bundles; the current one is always kept as well.
-
-    A bundle's comparison file goes with it. Each folder is renamed to a hidden name before it
-    is deleted, so an interrupted prune never leaves a half bundle that looks whole.
-    """
-    if keep < 0:
-        raise InputError(f"--keep must be zero or more, got {keep}")
-    root = _root(root)
-    rows = list_models(root)
-    newest_first = [r["version"] for r in reversed(rows)]
-    current = artifacts.current_version(root)
-    kept = set(newest_first[:keep]) | ({current} if current else set())
-    removed = []
-    for version in newest_first:
-        if version in kept:
-            continue
-        folder = root / version
-        doomed = root / f".{version}.pruning-{os.getpid()}"
-        folder.rename(doomed)
-        shutil.rmtree(doomed)
-        (root / f"{version}{COMPARISON_SUFFIX}").unlink(missing_ok=True)
-        removed.append(version)
-    return PruneResult([v for v in reversed(newest_first) if v in kept], list(reversed(removed)))
 
 
 # ---- inbox ------------------------------------------------------------------------------------
@@ -355,7 +184,6 @@ def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None 
          r.created_at or "")
         for r in store.feedback_rows()
     }
-    erased = set(store.erased_hashes())
     result = InboxFile(str(path), "feedback", rows=len(frame))
     rejects: list[tuple[int, str, str]] = []
     for number, row in enumerate(frame.itertuples(index=False), 2):
@@ -372,7 +200,7 @@ def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None 
             reason = f"corrected_level {row.corrected_level!r} is not one of {', '.join(LEVELS)}"
         elif flag is None and level is None:
             reason = "neither a helpful flag nor a corrected level"
-        elif customer and store.hash_customer(customer) in erased:
+        elif customer and store.is_erased(customer):
             reason = "customer erased (right to erasure); not stored"
         if reason:
             rejects.append((number, ticket, reason))
@@ -498,17 +326,17 @@ def collect_training_data(
     """
     import pandas as pd
 
-    from expertise.modeling.fit import read_labelled
+    from expertise.tickets.labelled import read_labelled
 
     base = _empty_labelled() if base is None else base
     columns = list(_empty_labelled().columns)
     base = base.reindex(columns=columns).fillna("").astype(str)
     counts = {"base": len(base), "store": 0, "store_replaces_base": 0, "corrected": 0,
-              "opted_out": 0, "erased": 0, "evaluation_overlap": 0}
+              "excluded": 0, "evaluation_overlap": 0}
     stored = _empty_labelled()
     left_out: set[str] = set()
     if store is not None:
-        stored = store.training_frame(exclude_opted_out=True)
+        stored = store.training_frame()
         # the store's frame already carries agents' corrections
         counts["corrected"] = int((stored["label_source"] == "feedback").sum())
         stored = stored.reindex(columns=columns)
@@ -516,19 +344,11 @@ def collect_training_data(
         dup = base["ticket_id"].isin(set(stored["ticket_id"]))
         counts["store_replaces_base"] = int(dup.sum())
         base = base[~dup]
-        opted = {r[0] for r in store.connection.execute(
-            "SELECT customer_id FROM customers WHERE consent = 'opted_out'")}
-        left_out |= opted
-        mask = base["customer_id"].isin(opted)
-        counts["opted_out"] = int(mask.sum())
+        excluded = store.training_exclusions(base["customer_id"])
+        left_out |= excluded
+        mask = base["customer_id"].isin(excluded)
+        counts["excluded"] = int(mask.sum())
         base = base[~mask]
-        erased = set(store.erased_hashes())
-        if erased:
-            hits = {c for c in set(base["customer_id"]) if c and store.hash_customer(c) in erased}
-            left_out |= hits
-            mask = base["customer_id"].isin(hits)
-            counts["erased"] = int(mask.sum())
-            base = base[~mask]
         corrections: dict[str, str] = {}
         for row in store.feedback_rows():
             if row.corrected_level and row.ticket_id:
@@ -555,52 +375,6 @@ def collect_training_data(
     counts["total"] = len(frame)
     counts["customers"] = int(frame.loc[frame["customer_id"] != "", "customer_id"].nunique())
     return TrainingData(frame, counts, left_out)
-
-
-def staleness(frame: pd.DataFrame | None, manifest: dict[str, Any], *,
-              kb_root: Path | None = None) -> list[str]:
-    """Why a bundle is out of date for this training frame: changed training data, knowledge
-    base or code (a bundle that recorded no code fingerprint counts as changed code).
-    An empty list means it is up to date. `frame=None` skips the data check."""
-    from expertise.knowledge_base import fingerprint_knowledge_base
-    from expertise.modeling.fit import (
-        check_training_frame,
-        code_fingerprint,
-        fingerprint_frame,
-        redact_frame,
-    )
-
-    reasons = []
-    if frame is not None:
-        fingerprint = fingerprint_frame(redact_frame(check_training_frame(frame)))
-        if fingerprint != manifest.get("training_data"):
-            reasons.append("training data changed")
-    if fingerprint_knowledge_base(kb_root or config.kb_dir()) != manifest.get("knowledge_base"):
-        reasons.append("knowledge base changed")
-    recorded = (manifest.get("facts") or {}).get("code_fingerprint")
-    if recorded is None:
-        reasons.append("the current model records no code fingerprint")
-    elif recorded != code_fingerprint():
-        reasons.append("code changed")
-    return reasons
-
-
-def training_status(*, data: Sequence[Path] | None = None, root: Path | None = None,
-                    kb_root: Path | None = None) -> list[str]:
-    """What `expertise train --if-changed` checks: reasons the current model is out of date
-    for `data` (default: the bundled training split); empty when it is up to date."""
-    import pandas as pd
-
-    from expertise.modeling.fit import read_labelled
-
-    root = _root(root)
-    try:
-        manifest = artifacts.load_current(root).manifest
-    except ModelNotFoundError:
-        return [f"no current model in {root}"]
-    paths = list(data) if data else [config.data_dir() / "tickets_train.csv"]
-    frame = pd.concat([read_labelled(p) for p in paths], ignore_index=True)
-    return staleness(frame, manifest, kb_root=kb_root)
 
 
 # ---- the gate -------------------------------------------------------------------------------
@@ -664,7 +438,7 @@ def _summary_with_counts(report: dict[str, Any]) -> dict[str, Any]:
 def _learned_from(manifest: dict[str, Any], customers: set[str]) -> int:
     """How many of `customers` a bundle's customer fingerprints include (0 when the bundle was
     fingerprinted on another install, which cannot be checked here)."""
-    from expertise.rights.erasure import customer_salt, hash_customer, salt_id
+    from expertise.bundles.fingerprints import customer_salt, hash_customer, salt_id
 
     if not customers:
         return 0
@@ -680,7 +454,7 @@ def _evaluate_current(root: Path, version: str, sets: dict[str, Path],
                       kb_root: Path) -> dict[str, Any]:
     from expertise.engine import Engine
     from expertise.modeling.evaluate import evaluate_frame
-    from expertise.modeling.fit import read_labelled
+    from expertise.tickets.labelled import read_labelled
 
     engine = Engine(model_dir=root / version, kb_root=kb_root, trust=True)
     try:
@@ -717,7 +491,7 @@ class RetrainReport:
 
 
 def _new_version(root: Path) -> str:
-    version = artifacts.new_version()
+    version = new_version()
     candidate, n = version, 2
     while (root / candidate).exists():
         candidate, n = f"{version}-{n}", n + 1
@@ -763,8 +537,9 @@ def retrain(
     """
     import pandas as pd
 
+    from expertise.lifecycle.train import staleness, train_bundle
     from expertise.store.db import Store
-    from expertise.modeling.fit import default_eval_sets, read_labelled, train_bundle
+    from expertise.tickets.labelled import default_eval_sets, read_labelled
 
     root = _root(root)
     kb_root = kb_root or config.kb_dir()
@@ -792,7 +567,7 @@ def retrain(
             store.close()
 
     report = RetrainReport("dry run", False, [], items, data.counts,
-                           current=artifacts.current_version(root), db=str(db_path),
+                           current=current_version(root), db=str(db_path),
                            eval_sets={k: str(v) for k, v in sets.items()})
     if len(data.frame) == 0:
         raise InputError(
@@ -801,7 +576,7 @@ def retrain(
         )
     current_manifest = None
     if report.current is not None:
-        current_manifest = artifacts.load_current(root).manifest
+        current_manifest = load_current(root).manifest
     if dry_run and files:
         report.reasons = [f"would ingest {len(files)} export(s), then train a candidate and "
                           "compare it unless nothing changed"]
@@ -853,6 +628,6 @@ def retrain(
     atomic_write_text(comparison, json.dumps({"at": _now(), **report.to_dict()}, indent=2,
                                              default=str))
     if report.promoted:
-        artifacts.set_current(trained.version, root, action="promote",
+        set_current(trained.version, root, action="promote",
                               reason="retrain: passed the gate")
     return report

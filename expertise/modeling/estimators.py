@@ -1,24 +1,33 @@
-"""The expertise model: an ordinal classifier over wording, stacked with history.
+"""The scikit-learn estimators of the expertise model (training and research only).
 
-Stage 1 reads the wording (n-grams and hand-made signals) with cumulative binary logistic models
-(P(level > novice), P(level > intermediate)), which respects that the levels are ordered.
-Stage 2 is a small ordinal model over stage 1's two scores and the history features, fitted on
-out-of-fold stage-1 scores so that it learns how far to trust wording versus history; being
-low-dimensional and fitted on held-out scores, its probabilities are well calibrated.
+`OrdinalClassifier` reads ordered levels with cumulative binary logistic models (Frank and
+Hall, 2001). `NgramFeatures` and `WordingFeatures` are transformers over the scoring
+pipeline's own featurizer (`expertise.scoring.features`): fitting learns a vocabulary, idf
+weights or a lexicon; transforming is the very code that scores tickets, so a model is
+trained on exactly the numbers it is served. `HistoryFeatures` gives each training row the
+history features of its customer's earlier rows.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from expertise.scoring.ordinal import cumulative_to_proba
+from expertise.scoring.features import DENSE_FEATURES, featurize
+from expertise.scoring.history import HISTORY_FEATURES, PriorTicket, history_features
+from expertise.scoring.model import cumulative_to_proba
+from expertise.scoring.text import CURATED_TERMS
+from expertise.scoring.tokens import WordTable, analyze, token_strings
 
 
 class OrdinalClassifier(ClassifierMixin, BaseEstimator):
@@ -121,3 +130,155 @@ class ExpertiseModel:
     stage2_scale: Any  # StandardScaler
     stage2: OrdinalClassifier
     lexicon: list[str]
+
+
+_STOP = frozenset(
+    "the a an and or but is are was were be to of in on at for with this that your you it if "
+    "then than not no as by from can will may should into out up down it's its via per each".split()
+)
+
+
+def learn_lexicon(
+    expert_texts: Iterable[str], novice_texts: Iterable[str],
+    intermediate_texts: Iterable[str] = (), *, min_docs: int = 4, ratio: float = 4.0,
+) -> list[str]:
+    """Terms frequent in expert articles and rare in novice ones (document frequency).
+
+    Words that intermediate articles use freely count half against a term, so everyday words
+    that experts also use ("settings", "mode") stay out of the lexicon.
+    """
+    expert_df: Counter[str] = Counter()
+    novice_df: Counter[str] = Counter()
+    inter_df: Counter[str] = Counter()
+    for text in expert_texts:
+        expert_df.update(set(token_strings(text)[1]))
+    for text in novice_texts:
+        novice_df.update(set(token_strings(text)[1]))
+    for text in intermediate_texts:
+        inter_df.update(set(token_strings(text)[1]))
+    learned = [
+        term for term, df in expert_df.items()
+        if df >= min_docs and (df + 1) / (novice_df[term] + inter_df[term] / 2 + 1) >= ratio
+        and term not in _STOP and len(term) > 1 and re.search(r"[a-z]", term)
+    ]
+    return sorted(learned)
+
+
+class NgramFeatures(TransformerMixin, BaseEstimator):
+    """Word unigrams and bigrams of the digit-shaped tokens, sublinear tf-idf, l2-normalised.
+
+    `fit` learns the vocabulary (terms in at least `min_df` texts) and the idf weights;
+    `transform` is the scoring pipeline's featurizer.
+
+    Parameters
+    ----------
+    min_df : int
+        Least number of texts a term must occur in.
+    """
+
+    def __init__(self, min_df: int = 2) -> None:
+        self.min_df = min_df
+
+    def fit(self, X: Any, y: Any = None) -> NgramFeatures:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(analyzer=analyze, sublinear_tf=True, min_df=self.min_df,
+                                     dtype=np.float64).fit(_as_texts(X))
+        vocabulary = [""] * len(vectorizer.vocabulary_)
+        for term, column in vectorizer.vocabulary_.items():
+            vocabulary[column] = term
+        self.vocabulary_ = vocabulary
+        self.idf_ = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self.n_features_in_ = 1
+        return self
+
+    def transform(self, X: Any) -> Any:
+        from scipy import sparse
+
+        check_is_fitted(self, "idf_")
+        texts = _as_texts(X)
+        f = featurize(texts, WordTable(self.vocabulary_, ()), self.idf_)
+        return sparse.csr_matrix((f.data, f.indices, f.indptr),
+                                 shape=(len(texts), len(self.vocabulary_)))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "vocabulary_")
+        return np.array(self.vocabulary_, dtype=object)
+
+
+class WordingFeatures(TransformerMixin, BaseEstimator):
+    """Hand-made wording signals (technical terms, specificity, self-assessment, ...):
+    `expertise.scoring.features.DENSE_FEATURES`, as the scoring pipeline computes them.
+
+    Parameters
+    ----------
+    lexicon : list of str or None
+        Technical terms besides the curated ones; None means the curated list only.
+    """
+
+    def __init__(self, lexicon: list[str] | None = None) -> None:
+        self.lexicon = lexicon
+
+    def fit(self, X: Any, y: Any = None) -> WordingFeatures:
+        self.lexicon_ = frozenset(self.lexicon) | CURATED_TERMS if self.lexicon else CURATED_TERMS
+        self.n_features_in_ = 1
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "lexicon_")
+        words = WordTable((), self.lexicon_)
+        return featurize(_as_texts(X), words, np.zeros(0)).dense
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.array([name for name, _ in DENSE_FEATURES], dtype=object)
+
+
+class HistoryFeatures(TransformerMixin, BaseEstimator):
+    """History features for each row from the earlier rows of the same customer.
+
+    Expects a DataFrame with `customer_id`, `created_at`, `domain`, `level_score`, `labelled`,
+    `tech_density` and `n_tokens`. Rows without a customer id are anonymous (all zeros).
+    """
+
+    def fit(self, X: Any, y: Any = None) -> HistoryFeatures:
+        self.n_features_in_ = len(X.columns) if hasattr(X, "columns") else 1
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "n_features_in_")
+        return history_matrix(X)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.array([name for name, _ in HISTORY_FEATURES], dtype=object)
+
+
+def history_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """History features for every row, using only earlier rows of the same customer."""
+    out = np.zeros((len(frame), len(HISTORY_FEATURES)), dtype=np.float64)
+    order = np.argsort(frame["created_at"].to_numpy(dtype=str), kind="stable")
+    seen: dict[str, list[PriorTicket]] = {}
+    cust = frame["customer_id"].to_numpy(dtype=object)
+    created = frame["created_at"].to_numpy(dtype=object)
+    domain = frame["domain"].to_numpy(dtype=object)
+    score = frame["level_score"].to_numpy(dtype=float)
+    labelled = frame["labelled"].to_numpy(dtype=bool)
+    density = frame["tech_density"].to_numpy(dtype=float)
+    n_tok = frame["n_tokens"].to_numpy(dtype=int)
+    for i in order:
+        cid = cust[i]
+        if not cid or (isinstance(cid, float) and np.isnan(cid)):
+            continue
+        prior = seen.setdefault(str(cid), [])
+        out[i] = history_features(prior, now=str(created[i]), domain=domain[i] or None,
+                                  n_tokens=int(n_tok[i]))
+        prior.append(PriorTicket(str(created[i]), float(score[i]), bool(labelled[i]),
+                                 domain[i] or None, float(density[i])))
+    return out
+
+
+def _as_texts(X: Any) -> list[str]:
+    if isinstance(X, pd.DataFrame):
+        X = X.iloc[:, 0]
+    return ["" if v is None else str(v) for v in np.asarray(X, dtype=object).ravel()]
+
+

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 
 from expertise.config import LEVELS
+from expertise.scoring.text import ticket_text
+from expertise.scoring.tokens import token_strings
 
 THRESHOLDS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -95,15 +97,19 @@ def serving_metrics(y_level: list[str], served: list[str]) -> dict[str, Any]:
     }
 
 
-def _frame_answers(engine: Any, frame: Any, *, with_history: bool = True) -> list[Any]:
-    """Score a labelled frame through the engine; earlier tickets' labels are NOT used as
-    history (only the model's own estimates), so history gets no help from the answer key."""
-    from expertise.engine import _join
-
-    texts = [_join(s, b) for s, b in zip(frame["subject"], frame["body"], strict=True)]
+def _frame_scored(engine: Any, frame: Any, *, with_history: bool = True) -> Any:
+    """Score a labelled frame through the engine's pipeline; earlier tickets' labels are NOT
+    used as history (only the model's own estimates), so history gets no help from the
+    answer key."""
+    texts = [ticket_text(s, b) for s, b in zip(frame["subject"], frame["body"], strict=True)]
     customers = list(frame["customer_id"]) if with_history else [None] * len(frame)
-    return engine.score_rows(texts, customer_ids=[c or None for c in customers],
-                             created_at=list(frame["created_at"]), top=3, explain=False)
+    return engine.score(texts, customer_ids=[c or None for c in customers],
+                        created_at=list(frame["created_at"]), top=3, explain=False)
+
+
+def _levels(scored: Any) -> list[str | None]:
+    return [LEVELS[k] if e else None
+            for k, e in zip(scored.level_index.tolist(), scored.estimate.tolist(), strict=True)]
 
 
 def baseline_proba(train: Any, test: Any) -> dict[str, np.ndarray]:
@@ -113,14 +119,14 @@ def baseline_proba(train: Any, test: Any) -> dict[str, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from expertise.modeling.fit import ticket_texts
+    from expertise.modeling.fit import training_texts
 
     y_train = train["expertise_level"].tolist()
     majority = max(LEVELS, key=y_train.count)
     p_major = np.tile(np.array([float(lv == majority) for lv in LEVELS]), (len(test), 1))
     plain = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=2000))
-    plain.fit(ticket_texts(train), y_train)
-    p_plain = plain.predict_proba(ticket_texts(test))
+    plain.fit(training_texts(train), y_train)
+    p_plain = plain.predict_proba(training_texts(test))
     p_plain = p_plain[:, [list(plain.classes_).index(lv) for lv in LEVELS]]
     return {"majority": p_major, "tfidf_lr": p_plain}
 
@@ -133,16 +139,18 @@ def _baselines(train: Any, test: Any) -> dict[str, Any]:
 
 def evaluate_frame(engine: Any, frame: Any, *, train: Any = None) -> dict[str, Any]:
     """Level, topic and serving metrics of one labelled frame, plus baselines and terse tickets."""
-    answers = _frame_answers(engine, frame)
-    usable = [i for i, a in enumerate(answers) if a.probabilities is not None]
+    scored = _frame_scored(engine, frame)
+    columns = scored.columns()
+    usable = np.flatnonzero(scored.estimate).tolist()
     y = [frame["expertise_level"].iloc[i] for i in usable]
-    proba = np.array([[answers[i].probabilities[lv] for lv in LEVELS] for i in usable])
+    proba = np.array([[columns[f"p_{lv}"][i] for lv in LEVELS] for i in usable])
     out: dict[str, Any] = {"n": len(frame), "not_estimated": len(frame) - len(usable),
                            "level": level_metrics(y, proba) if usable else {}}
     if usable:
         out["reliability"] = reliability(np.array([LEVELS.index(v) for v in y]), proba)
     if "topic" in frame and frame["topic"].astype(bool).any():
-        ranked = [[t["topic"] for t in a.topics] for a in answers]
+        topics = scored.catalogue.topics
+        ranked = [[topics[t] for t in row] for row in scored.ranked[:, :3].tolist()]
         out["topic"] = topic_metrics(list(frame["topic"]), ranked)
         out["topic_by_level"] = {
             lv: topic_metrics([frame["topic"].iloc[i] for i in range(len(frame))
@@ -151,17 +159,17 @@ def evaluate_frame(engine: Any, frame: Any, *, train: Any = None) -> dict[str, A
                                if frame["expertise_level"].iloc[i] == lv])
             for lv in LEVELS}
     out["serving"] = serving_metrics(list(frame["expertise_level"]),
-                                     [a.level_served for a in answers])
+                                     columns["article_level"])
     if train is not None:
         out["baselines"] = _baselines(train, frame)
     if frame["customer_id"].astype(bool).any():
-        out["terse"] = _terse(engine, frame, answers, set(usable))
+        out["terse"] = _terse(engine, frame, _levels(scored), set(usable))
     return out
 
 
-def _terse(engine: Any, frame: Any, answers: list[Any], usable: set[int]) -> dict[str, Any]:
+def _terse(engine: Any, frame: Any, levels: list[str | None], usable: set[int]
+           ) -> dict[str, Any]:
     """Tickets of a few words from callers with earlier tickets: with and without history."""
-    from expertise.scoring.text import tokenize
 
     first_seen: dict[str, str] = {}
     for cid, ts in zip(frame["customer_id"], frame["created_at"], strict=True):
@@ -170,13 +178,13 @@ def _terse(engine: Any, frame: Any, answers: list[Any], usable: set[int]) -> dic
     rows = [i for i in sorted(usable)
             if frame["customer_id"].iloc[i]
             and frame["created_at"].iloc[i] > first_seen[frame["customer_id"].iloc[i]]
-            and len(tokenize(str(frame["body"].iloc[i]))) <= 8]
+            and len(token_strings(str(frame["body"].iloc[i]))[1]) <= 8]
     if not rows:
         return {"n": 0}
     y = [frame["expertise_level"].iloc[i] for i in rows]
-    alone = _frame_answers(engine, frame.iloc[rows], with_history=False)
-    return {"n": len(rows), "with_history": _acc(y, [answers[i].level for i in rows]),
-            "without_history": _acc(y, [a.level for a in alone])}
+    alone = _levels(_frame_scored(engine, frame.iloc[rows], with_history=False))
+    return {"n": len(rows), "with_history": _acc(y, [levels[i] for i in rows]),
+            "without_history": _acc(y, alone)}
 
 
 def _acc(y: list[str], pred: list[str | None]) -> float:
@@ -186,7 +194,7 @@ def _acc(y: list[str], pred: list[str | None]) -> float:
 def evaluate_lean(lean: Any, *, kb_root: Any, train: Any, sets: dict[str, Any]) -> dict[str, Any]:
     """Evaluate a freshly fitted lean model on labelled files (through the real engine)."""
     from expertise.engine import Engine
-    from expertise.modeling.fit import read_labelled
+    from expertise.tickets.labelled import read_labelled
 
     engine = Engine(lean=lean, kb_root=kb_root)
     report: dict[str, Any] = {"sets": {}}
@@ -268,12 +276,12 @@ def _evaluate_bundle(*, model_dir: Any, data: Any, kb_root: Any, trust: bool,
 
     from expertise import config
     from expertise.engine import Engine
-    from expertise.modeling.fit import default_eval_sets, read_labelled, redact_frame
+    from expertise.tickets.labelled import default_eval_sets, read_labelled
 
     engine = Engine(model_dir=model_dir, kb_root=kb_root, trust=trust)
     sets = {Path(data).stem: Path(data)} if data else default_eval_sets()
     train_path = config.data_dir() / "tickets_train.csv"
-    train = redact_frame(read_labelled(train_path)) if baselines and train_path.exists() else None
+    train = read_labelled(train_path) if baselines and train_path.exists() else None
     report: dict[str, Any] = {"model": engine.version, "sets": {}}
     for name, path in sets.items():
         report["sets"][name] = evaluate_frame(engine, read_labelled(path), train=train)

@@ -98,8 +98,6 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
     UnknownCustomerError
         If the store does not know the customer.
     """
-    from expertise.rights.erasure import current_actor
-
     store = engine.store
     if store is None:
         raise StoreError("explain needs the store: pass --db PATH or set EXPERTISE_DB")
@@ -110,7 +108,7 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
             f"customer {shown!r} is not in the store {store.path}: we hold nothing about them "
             "(check the id, or ingest their tickets with `expertise ingest`)"
         )
-    store.audit(actor or current_actor(), "explain", customer_id=customer_id, purpose=purpose)
+    store.audit(actor, "explain", customer_id=customer_id, purpose=purpose)
     held = int(customer.ticket_count)
     if customer.consent == "opted_out":
         # Not profiled: the history is neither read nor scored, only counted.
@@ -124,8 +122,8 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
     level = confidence = None
     if prior:
         # A new contact that has said nothing yet: what the history alone suggests.
-        ans = engine.score_rows([""], customer_ids=[None], created_at=[None],
-                                external_priors=[prior], explain=False)[0]
+        ans = engine.answer_with([""], prior=prior, state={"id": None, "status": "anonymous"},
+                                 explain=False)
         level, confidence = ans.level, ans.confidence
     labelled = any(p.labelled for p in prior)
     sections = _sections(len(prior), held, first, last, level, confidence, labelled)

@@ -1,103 +1,22 @@
-"""Trust: customer fingerprints, consent, erasure and the audit trail.
+"""Erasure: forget a customer in the store and name the model versions that learned from them.
 
-A model bundle records which customers it learned from as salted SHA-256 fingerprints
-(``manifest["customers"] = {"salt_id", "hashes"}``). The salt is per install, kept next to the
-default database and readable by its owner only, so a bundle copied elsewhere does not reveal
-its customers, while this install can still answer "which model versions learned from this
-customer?" when the customer asks to be forgotten.
-
-The functions here combine a :class:`~expertise.store.db.Store` operation with its audit row, so
-the CLI and the live session record the same facts. This module imports only the standard
-library at start-up.
-
->>> salt = "0123456789abcdef"
->>> hash_customer("C00042", salt) == hash_customer("C00042", salt)
-True
->>> hash_customer("C00042", salt) == hash_customer("C00042", "another salt")
-False
+The store's part (tickets, feedback, profile, audit rows) is `Store.forget`; this module adds
+the models' part from the bundles' customer fingerprints (`expertise.bundles.fingerprints`).
 """
 
 from __future__ import annotations
 
-import getpass
-import hashlib
-import os
-import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expertise import config
-from expertise.errors import InputError
+from expertise.bundles.fingerprints import hash_customer, salt_id, salt_path
+from expertise.bundles.registry import list_bundles
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from expertise.store.db import Store
 
-__all__ = [
-    "ConsentChange",
-    "Erasure",
-    "ModelUse",
-    "current_actor",
-    "customer_salt",
-    "exclude_from_training",
-    "excluded_customers",
-    "forget_customer",
-    "hash_customer",
-    "models_trained_on",
-    "salt_id",
-    "salt_path",
-    "set_consent",
-]
-
-
-# ---------------------------------------------------------------------------------------------
-# Salt and fingerprints
-# ---------------------------------------------------------------------------------------------
-
-
-def salt_path() -> Path:
-    """The per-install salt file, next to the default database."""
-    return config.default_db_path().parent / "salt"
-
-
-def customer_salt(path: Path | None = None) -> str:
-    """The per-install salt (created on first use, readable by its owner only)."""
-    path = path or salt_path()
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    salt = secrets.token_hex(16)
-    tmp = path.with_name(f".salt.tmp-{os.getpid()}")
-    tmp.write_text(salt + "\n", encoding="utf-8")
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
-    return salt
-
-
-def salt_id(salt: str) -> str:
-    """A short public name for a salt: tells which install fingerprinted a bundle."""
-    return hashlib.sha256(salt.encode()).hexdigest()[:12]
-
-
-def hash_customer(customer_id: str, salt: str) -> str:
-    """A salted fingerprint of a customer id: lets a bundle list who it learned from without
-    storing the ids themselves."""
-    return hashlib.sha256(f"{salt}\x1f{customer_id}".encode()).hexdigest()
-
-
-def current_actor() -> str:
-    """The login name, for audit rows when no ``--agent`` is given."""
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"
-
-
-# ---------------------------------------------------------------------------------------------
-# Which model versions learned from a customer
-# ---------------------------------------------------------------------------------------------
+__all__ = ["Erasure", "ModelUse", "forget_customer", "models_trained_on"]
 
 
 @dataclass(frozen=True)
@@ -120,8 +39,6 @@ def models_trained_on(
     Reads only the manifests (nothing is unpickled). Without a salt on this install no bundle
     can have been fingerprinted here, so every bundle is reported as unverifiable.
     """
-    from expertise.bundles.format import list_bundles
-
     if salt is None:
         path = salt_path()
         salt = path.read_text(encoding="utf-8").strip() if path.exists() else None
@@ -135,58 +52,6 @@ def models_trained_on(
         elif wanted in set(customers.get("hashes") or ()):
             use.trained_on.append(version)
     return use
-
-
-# ---------------------------------------------------------------------------------------------
-# Consent
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ConsentChange:
-    """The outcome of :func:`set_consent`. ``previous`` is None for a customer new to the store."""
-
-    customer_id: str
-    consent: str
-    previous: str | None
-
-    @property
-    def changed(self) -> bool:
-        return self.previous != self.consent
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "changed": self.changed}
-
-
-def set_consent(
-    store: Store,
-    customer_id: str,
-    *,
-    opted_out: bool,
-    actor: str | None = None,
-    purpose: str | None = None,
-) -> ConsentChange:
-    """Record a customer's choice about personalisation, and audit it.
-
-    An opted-out customer is not profiled: their history is not read, no level is estimated
-    or stored for them, the agent gets the neutral (intermediate) article with the other
-    levels offered, and their tickets are left out of training. A customer the store does
-    not know yet is created, so that an opt-out given before their first ticket is honoured.
-    """
-    if not customer_id or not customer_id.strip():
-        raise InputError("--customer is empty; give the customer's id")
-    before = store.customer(customer_id)
-    consent = "opted_out" if opted_out else "granted"
-    store.set_consent(customer_id, consent)
-    change = ConsentChange(customer_id, consent, before.consent if before else None)
-    store.audit(actor or current_actor(), "consent", customer_id=customer_id, purpose=purpose,
-                detail=f"{change.previous or 'new customer'} -> {consent}")
-    return change
-
-
-# ---------------------------------------------------------------------------------------------
-# Erasure
-# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -231,42 +96,10 @@ def forget_customer(
     UnknownCustomerError
         If the store holds nothing about the customer.
     """
-    report = store.forget(customer_id, actor=actor or current_actor())
+    report = store.forget(customer_id, actor=actor)
     return Erasure(
         tickets_deleted=report.tickets_deleted,
         feedback_deleted=report.feedback_deleted,
         audit_rows_anonymised=report.audit_rows_anonymised,
         models=models_trained_on(customer_id, root=models_root),
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Training exclusions
-# ---------------------------------------------------------------------------------------------
-
-
-def excluded_customers(store: Store) -> set[str]:
-    """Customer ids that must not be trained on: those who opted out.
-
-    Erased customers are excluded too, but the store no longer knows their ids (only salted
-    hashes): :meth:`Store.training_frame` has none of their tickets left, and
-    :func:`exclude_from_training` recognises them in an external export.
-    """
-    return store.opted_out_customers()
-
-
-def exclude_from_training(frame: pd.DataFrame, store: Store) -> pd.DataFrame:
-    """Drop the rows of opted-out and erased customers from a training frame (e.g. an export
-    read directly with :func:`expertise.modeling.fit.read_labelled`); anonymous rows are kept."""
-    if "customer_id" not in frame.columns or not len(frame):
-        return frame
-    opted_out = store.opted_out_customers()
-    erased = set(store.erased_hashes())
-    ids = frame["customer_id"].fillna("").astype(str)
-    bad = {
-        c for c in ids.unique()
-        if c and (c in opted_out or (erased and store.hash_customer(c) in erased))
-    }  # fmt: skip
-    if not bad:
-        return frame
-    return frame[~ids.isin(bad)].reset_index(drop=True)

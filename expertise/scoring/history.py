@@ -8,6 +8,7 @@ expected level. Weights fall with age (half-life about four months).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,3 +82,52 @@ def history_features(
         dens / weight_sum,
         level_mean * terseness(n_tokens),
     ]
+
+
+def batch_history(
+    level_scores: list[float], densities: list[float], domains: list[str | None], *,
+    customer_ids: Sequence[str | None], created_at: Sequence[str | None],
+    labels: Sequence[str | None] | None, label_domains: list[str | None] | None,
+    external_priors: Sequence[Sequence[PriorTicket]] | None, opted_out: Sequence[bool],
+    row_domains: list[str | None], n_tokens: list[int], now: str,
+) -> tuple[list[PriorTicket], list[list[PriorTicket]], list[list[float]]]:
+    """Each row as an earlier ticket (for later rows), each row's earlier tickets, and the
+    history features of every row.
+
+    A row's earlier tickets are its `external_priors` (e.g. from the store) plus the earlier
+    rows of the same customer in this batch (by `created_at`, never later ones). An earlier
+    row counts with its label when `labels` gives one, else with the wording estimate. Rows of
+    customers who opted out neither use nor give history.
+    """
+    from expertise.config import LEVEL_INDEX
+
+    n = len(customer_ids)
+    own = []
+    for i in range(n):
+        label = labels[i] if labels else None
+        if label in LEVEL_INDEX:
+            level_score, labelled = float(LEVEL_INDEX[str(label)]), True
+        else:
+            level_score, labelled = level_scores[i], False
+        domain = (label_domains[i] if label_domains else None) or domains[i]
+        own.append(PriorTicket(str(created_at[i] or ""), level_score, labelled, domain,
+                               densities[i]))
+    order = sorted(range(n), key=lambda i: str(created_at[i] or ""))
+    seen: dict[str, list[PriorTicket]] = {}
+    priors: list[list[PriorTicket]] = [[] for _ in range(n)]
+    features = [[0.0] * len(HISTORY_FEATURES) for _ in range(n)]
+    for i in order:
+        if opted_out[i]:
+            continue
+        before = str(created_at[i] or "")
+        prior = [p for p in (external_priors[i] if external_priors else [])
+                 if not before or not p.created_at or p.created_at < before]
+        cid = customer_ids[i]
+        if cid:
+            prior = prior + seen.get(cid, [])
+            seen.setdefault(cid, []).append(own[i])
+        priors[i] = prior
+        if prior:
+            features[i] = history_features(prior, now=before or now, domain=row_domains[i],
+                                           n_tokens=n_tokens[i])
+    return own, priors, features

@@ -1,21 +1,20 @@
-"""Topic choice and level choice.
+"""Topic choice and level choice for a batch, as arrays.
 
-Topic probabilities come from the lean model (lexical retrieval fused with the supervised topic
-model, `lean.fuse_topics`); here they are adjusted by agents' feedback and cut at a threshold
-below which the answer is "no good match". The served level maximises expected fit under the
-level probabilities (DESIGN.md), among the levels the topic has.
+Topic probabilities come from the model (lexical retrieval fused with the supervised topic
+model); here agents' feedback shifts them, the best topic the knowledge base has is chosen,
+and a score below the threshold means "no good match". The served level maximises expected
+fit, sum over true levels of p(true) x U(served, true) (DESIGN.md), among the levels the topic
+has; feedback on an article moves its level's fit a little.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import numpy as np
 
 from expertise.config import LEVEL_UTILITY, LEVELS
-
-if TYPE_CHECKING:
-    import numpy as np
 
 #: How strongly feedback moves a topic (log-odds per unit of net helpfulness).
 FEEDBACK_TOPIC_WEIGHT = 0.4
@@ -23,6 +22,8 @@ FEEDBACK_TOPIC_WEIGHT = 0.4
 FEEDBACK_LEVEL_WEIGHT = 0.15
 #: Pseudo-count: feedback needs a few votes before it moves anything much.
 FEEDBACK_PRIOR = 5.0
+#: Next topics below this probability are not worth the agent's attention.
+MIN_ALTERNATIVE_SCORE = 0.02
 
 
 @dataclass(frozen=True)
@@ -40,105 +41,103 @@ class FeedbackStats:
 
 
 @dataclass(frozen=True)
-class LevelChoice:
-    level: str
-    expected_fit: dict[str, float]
-    preferred: str  # best level had every level been present
-    fallback: bool
+class Catalogue:
+    """What the knowledge base offers, in the model's topic order.
 
-
-def topic_shifts(
-    topics: Sequence[str], available: Mapping[str, Sequence[str]],
-    feedback: Mapping[str, FeedbackStats],
-) -> np.ndarray:
-    """Each topic's log-odds shift: the weighted mean net helpfulness of its articles.
-
-    One pass over the topics: an engine computes it once per feedback refresh, not per answer.
+    ``levels_present[t, l]``: topic t has an article at level l; ``article_ids[t][l]`` its
+    id (None where absent). Topics the model knows but the knowledge base lacks are never
+    served.
     """
-    import numpy as np
 
-    shift = np.zeros(len(topics))
-    with_feedback = {key.partition("/")[0] for key in feedback}
-    if not with_feedback:
-        return shift
-    for i, topic in enumerate(topics):
-        if topic not in with_feedback:
-            continue
-        nets = [feedback[f"{topic}/{lv}"].net for lv in available.get(topic, ())
-                if f"{topic}/{lv}" in feedback]
+    topics: tuple[str, ...]
+    levels_present: np.ndarray
+    article_ids: tuple[tuple[str | None, ...], ...]
+
+    @property
+    def served(self) -> np.ndarray:
+        return np.asarray(self.levels_present.any(axis=1))
+
+    @classmethod
+    def build(cls, topics: Sequence[str], available: Mapping[str, Sequence[str]],
+              article_id: Mapping[tuple[str, str], str]) -> Catalogue:
+        present = np.zeros((len(topics), len(LEVELS)), dtype=bool)
+        ids: list[tuple[str | None, ...]] = []
+        for t, slug in enumerate(topics):
+            have = set(available.get(slug, ()))
+            present[t] = [lv in have for lv in LEVELS]
+            ids.append(tuple(article_id.get((slug, lv)) for lv in LEVELS))
+        return cls(tuple(topics), present, tuple(ids))
+
+
+def topic_shifts(catalogue: Catalogue, feedback: Mapping[str, FeedbackStats]) -> np.ndarray:
+    """Each topic's log-odds shift: the weighted mean net helpfulness of its articles."""
+    shift = np.zeros(len(catalogue.topics))
+    for t, slug in enumerate(catalogue.topics):
+        nets = [feedback[f"{slug}/{lv}"].net
+                for lv, here in zip(LEVELS, catalogue.levels_present[t].tolist(), strict=True)
+                if here and f"{slug}/{lv}" in feedback]
         if nets:
-            shift[i] = FEEDBACK_TOPIC_WEIGHT * (sum(nets) / len(nets))
+            shift[t] = FEEDBACK_TOPIC_WEIGHT * (sum(nets) / len(nets))
     return shift
 
 
-def adjust_topics(
-    topics: Sequence[str], proba: Sequence[float], available: Mapping[str, Sequence[str]],
-    feedback: Mapping[str, FeedbackStats], *, shifts: np.ndarray | None = None,
-) -> list[float]:
-    """Shift topic probabilities by the net helpfulness of their articles, then renormalise.
-
-    `shifts`, when given, is `topic_shifts(topics, available, feedback)` computed beforehand.
-    """
-    if not feedback:
-        return list(proba)
-    import numpy as np
-
-    if len(topics) != len(proba):
-        raise ValueError(f"{len(topics)} topics but {len(proba)} probabilities")
-    if shifts is None:
-        shifts = topic_shifts(topics, available, feedback)
-    return shift_topics(np.asarray(proba, dtype=np.float64)[None, :], shifts)[0].tolist()
+def level_shifts(catalogue: Catalogue, feedback: Mapping[str, FeedbackStats]) -> np.ndarray:
+    """(T, 3): how feedback moves the expected fit of each topic's article at each level."""
+    out = np.zeros((len(catalogue.topics), len(LEVELS)))
+    for t, slug in enumerate(catalogue.topics):
+        for j, lv in enumerate(LEVELS):
+            stats = feedback.get(f"{slug}/{lv}")
+            if stats is not None:
+                out[t, j] = FEEDBACK_LEVEL_WEIGHT * stats.net
+    return out
 
 
 def shift_topics(proba: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     """Rows of topic probabilities (n, T) moved by per-topic log-odds shifts, renormalised."""
-    import numpy as np
-
     logits = np.log(np.maximum(proba, 1e-12)) + shifts
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def rank_topics(topics: Sequence[str], proba: Sequence[float], k: int) -> list[tuple[str, float]]:
-    """The k most probable topics, best first, unique; equal scores keep the topics' order."""
-    import numpy as np
-
-    n = len(topics)
-    k = min(max(1, k), n)
-    if not k:
-        return []
-    p = np.asarray(proba, dtype=np.float64)
-    candidates = np.arange(n)
-    if n > 4 * k:  # sort only the scores that can reach the top k (ties at the cut included)
-        kth = np.partition(p, n - k)[n - k]
-        candidates = np.flatnonzero(p >= kth)
-    order = candidates[np.argsort(-p[candidates], kind="stable")][:k]
-    return [(topics[i], float(p[i])) for i in order]
+def rank_topics(proba: np.ndarray, served: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) indices of each row's k most probable served topics, best first; equal scores
+    keep the topics' order."""
+    masked = np.where(served, proba, -np.inf)
+    k = min(max(1, k), int(served.sum()) or 1)
+    return np.argsort(-masked, axis=1, kind="stable")[:, :k]
 
 
-def choose_level(
-    level_proba: Sequence[float], available: Sequence[str], *, topic: str = "",
-    feedback: Mapping[str, FeedbackStats] | None = None,
-    utility: Sequence[Sequence[float]] = LEVEL_UTILITY,
-) -> LevelChoice:
-    """The served level: maximum expected fit, sum_t p(t) U(served, t), among levels present."""
-    fits = {}
-    for s, served in enumerate(LEVELS):
-        fit = sum(p * utility[s][t] for t, p in enumerate(level_proba))
-        if feedback and topic and f"{topic}/{served}" in feedback:
-            fit += FEEDBACK_LEVEL_WEIGHT * feedback[f"{topic}/{served}"].net
-        fits[served] = fit
-    preferred = max(LEVELS, key=lambda lv: fits[lv])
-    present = [lv for lv in LEVELS if lv in available] or list(LEVELS)
-    def closeness(lv: str) -> int:
-        return -abs(LEVELS.index(lv) - LEVELS.index(preferred))
+@dataclass
+class LevelChoice:
+    """The served level of each row, by expected fit, among the levels its topic has."""
 
-    level = max(present, key=lambda lv: (fits[lv], closeness(lv)))
-    return LevelChoice(level, fits, preferred, level != preferred)
+    chosen: np.ndarray  # (n,) level index served
+    preferred: np.ndarray  # (n,) best level had every level been present
+    fits: np.ndarray  # (n, 3) expected fit of each level
+
+    @property
+    def fallback(self) -> np.ndarray:
+        return self.chosen != self.preferred
 
 
-def neighbours(level: str, available: Sequence[str]) -> list[str]:
+def choose_levels(level_p: np.ndarray, present: np.ndarray, shifts: np.ndarray | None = None,
+                  utility: Sequence[Sequence[float]] = LEVEL_UTILITY) -> LevelChoice:
+    """Expected fit sum_t p(t) U(served, t) (+ feedback shifts) per served level; the best
+    present level, ties going to the level nearest the preferred one, then the simpler."""
+    fits = np.column_stack([level_p[:, 0] * u[0] + level_p[:, 1] * u[1] + level_p[:, 2] * u[2]
+                            for u in utility])
+    if shifts is not None:
+        fits = fits + shifts
+    preferred = fits.argmax(axis=1)
+    present = present | ~present.any(axis=1, keepdims=True)  # no article at all: any level
+    masked = np.where(present, fits, -np.inf)
+    best = masked.max(axis=1, keepdims=True)
+    distance = np.abs(np.arange(len(LEVELS))[None, :] - preferred[:, None])
+    candidates = present & (masked == best)
+    chosen = np.where(candidates, distance, len(LEVELS)).argmin(axis=1)
+    return LevelChoice(chosen, preferred, fits)
+
+
+def neighbours(level: int, present: Sequence[bool]) -> list[int]:
     """The levels one step down and up from `level` that are present, simpler first."""
-    i = LEVELS.index(level)
-    return [lv for lv in (LEVELS[j] for j in (i - 1, i + 1) if 0 <= j < len(LEVELS))
-            if lv in available]
+    return [j for j in (level - 1, level + 1) if 0 <= j < len(LEVELS) and present[j]]

@@ -1,51 +1,30 @@
-"""Plain-language reasons for a level estimate, derived from the model's own contributions.
+"""Plain-language reasons for the level estimates of a batch, from the model's own terms.
 
 Every reason names a signal whose contribution (input times coefficient, in the direction of
-the estimate) is among the largest for this ticket, so no reason is shown that the model did not
-use. Contributions are measured against the average training ticket (inputs are standardised).
+the estimate) is among the largest for its row, so no reason is shown that the model did not
+use; contributions are measured against the average training ticket (inputs are
+standardised). Strengths are computed for the whole batch as arrays; the text of a reason is
+built only for the reasons shown.
+
+These are the agent's reasons for one estimate; the customer's own statement of what is used
+about them is `expertise.rights.disclosure`.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from expertise.config import LEVELS
-from expertise.scoring.history import HISTORY_FEATURES, PriorTicket
-from expertise.scoring.text import DENSE_FEATURES, Evidence, is_stopword
+from expertise.config import LEVELS, TOPICS
+from expertise.scoring.features import DENSE_INDEX, Features, Grouped
+from expertise.scoring.history import PriorTicket
 
 MIN_CONTRIBUTION = 0.12
 MAX_REASONS = 4
-_DENSE_INDEX = {name: i for i, (name, _) in enumerate(DENSE_FEATURES)}
-_HIST_INDEX = {name: i for i, (name, _) in enumerate(HISTORY_FEATURES)}
-
-
-def _quote(items: Sequence[str], limit: int = 3) -> str:
-    items = list(items)
-    return more(join_quoted(items[:limit]), len(items), limit)
-
-
-def join_quoted(items: Sequence[str]) -> str:
-    """Items joined for a reason; those of several words in quotes."""
-    return ", ".join(f"'{s}'" if " " in s else s for s in items)
-
-
-def more(shown: str, count: int, limit: int) -> str:
-    """The first `limit` of `count` items, joined, and a mark when some are left out."""
-    return shown + (", ..." if count > limit else "")
-
-
 #: How many technical terms a reason quotes.
 TECH_QUOTED = 3
-
-
-def _first_max(counts: list[int]) -> int:
-    """Index of the first largest count (as numpy's argmax), without numpy's per-call cost."""
-    return max(range(len(counts)), key=counts.__getitem__)
-
-
 #: Evidence quoted by a reason: (template, how many items it quotes).
 EVIDENCE_TEXT = {
     "specific": ("quoted exact details: {}", 3),
@@ -56,22 +35,34 @@ EVIDENCE_TEXT = {
     "appearance": ("described equipment by how it looks: {}", 2),
 }
 NOTHING_TRIED = "mentions nothing tried yet"
+#: The reasons considered, in the order they are offered (equal strengths keep this order).
+KINDS = ("tech", "specific", "commands", "self_novice", "self_expert", "tried", "appearance",
+         "length", "wording", "history")
+_K = {kind: k for k, kind in enumerate(KINDS)}
+_WORDING_INPUTS = ("wording_1", "wording_2", "wording_terse")
+
+
+def join_quoted(items: Sequence[str]) -> str:
+    """Items joined for a reason; those of several words in quotes."""
+    return ", ".join(f"'{s}'" if " " in s else s for s in items)
+
+
+def quote(items: Sequence[str], limit: int) -> str:
+    """The first `limit` items, joined, with a mark when some are left out."""
+    items = list(items)
+    return join_quoted(items[:limit]) + (", ..." if len(items) > limit else "")
 
 
 def tech_text(terms: Sequence[str]) -> str:
-    return tech_text_quoted(len(terms), _quote(terms, TECH_QUOTED))
-
-
-def tech_text_quoted(n: int, quoted: str) -> str:
-    """`tech_text` of n terms whose quoted form (`_quote`) is given."""
+    n = len(terms)
     if not n:
         return "used no technical terms"
-    return f"named {n} technical term{'s' if n > 1 else ''}: {quoted}"
+    return f"named {n} technical term{'s' if n > 1 else ''}: {quote(terms, TECH_QUOTED)}"
 
 
 def evidence_text(kind: str, items: Sequence[str]) -> str:
     template, limit = EVIDENCE_TEXT[kind]
-    return template.format(_quote(items, limit))
+    return template.format(quote(items, limit))
 
 
 def length_text(short: bool) -> str:
@@ -79,7 +70,7 @@ def length_text(short: bool) -> str:
 
 
 def wording_text(grams: Sequence[str]) -> str:
-    return f"wording such as {_quote(grams)}"
+    return f"wording such as {quote(grams, 3)}"
 
 
 def history_text(prior: Sequence[PriorTicket], domain: str | None) -> str:
@@ -87,7 +78,7 @@ def history_text(prior: Sequence[PriorTicket], domain: str | None) -> str:
     for p in prior:
         counts[int(round(min(2.0, max(0.0, p.level_score))))] += 1
     n = len(prior)
-    main = _first_max(counts)
+    main = max(range(3), key=counts.__getitem__)
     word = "ticket" if n == 1 else "tickets"
     text = f"{n} earlier {word}, {counts[main]} read as {LEVELS[main]}"
     same = [p for p in prior if domain and p.domain == domain]
@@ -95,97 +86,114 @@ def history_text(prior: Sequence[PriorTicket], domain: str | None) -> str:
         dom_counts = [0, 0, 0]
         for p in same:
             dom_counts[int(round(min(2.0, max(0.0, p.level_score))))] += 1
-        text += f"; in this area ({domain}) mostly {LEVELS[_first_max(dom_counts)]}"
+        mostly = LEVELS[max(range(3), key=dom_counts.__getitem__)]
+        text += f"; in this area ({domain}) mostly {mostly}"
     return text
 
 
-def plain_term(ngram: str, lexicon: frozenset[str]) -> bool:
-    """An n-gram worth quoting as wording: not a technical term, not only stopwords, and no
-    digit shapes (a folded "by 0" means nothing to an agent; exact details have their own
-    reason)."""
-    return (ngram not in lexicon and len(ngram) > 3
-            and not any(c.isdigit() for c in ngram)
-            and not all(is_stopword(w) for w in ngram.split()))
+def batch_reasons(lean: Any, f: Features, level_p: np.ndarray, s2: np.ndarray,
+                  priors: Sequence[Sequence[PriorTicket]], topics: np.ndarray,
+                  rows: np.ndarray) -> list[list[str]]:
+    """Up to MAX_REASONS reasons, strongest first, for each of `rows` (others get none).
 
-
-def reasons_for(
-    *,
-    level_index: int,
-    dense_scaled: np.ndarray,
-    w_dense: np.ndarray,
-    ngram_contrib: list[tuple[str, float]],
-    lexicon: frozenset[str],
-    evidence: Evidence,
-    s2_scaled: np.ndarray,
-    s2_coef: np.ndarray,
-    s2_names: Sequence[str],
-    prior: Sequence[PriorTicket],
-    domain: str | None,
-    plain_terms: Container[str] | None = None,
-    s2_dir: np.ndarray | None = None,
-    dense_dir: np.ndarray | None = None,
-) -> list[str]:
-    """Up to MAX_REASONS plain-language reasons, strongest first.
-
-    `plain_terms` may hold, precomputed, the n-grams that `plain_term` accepts (a batch
-    passes the vocabulary's), and `s2_dir` and `dense_dir` the mean coefficients
-    (``s2_coef.mean(axis=0)``, ``w_dense.mean(axis=1)``); the result is the same.
+    `s2` holds stage 2's standardised inputs, `topics` each row's served topic (index).
     """
-    # +1 pushes towards expert, -1 towards novice; for intermediate take what pulls to the middle.
-    toward = {0: -1.0, 1: 0.0, 2: 1.0}[level_index]
-    if s2_dir is None:
-        s2_dir = s2_coef.mean(axis=0)
-    # Python floats multiply exactly as numpy's float64 scalars do, at a fraction of the cost.
-    s2_contrib = {name: z * w for name, z, w in zip(s2_names, s2_scaled.tolist(),
-                                                     s2_dir.tolist(), strict=True)}
-    history_weight = sum(v for k, v in s2_contrib.items() if k not in ("wording_1", "wording_2",
-                                                                         "wording_terse"))
-    # Stage-1 contributions, scaled by how much stage 2 leans on wording.
-    if dense_dir is None:
-        dense_dir = w_dense.mean(axis=1)
-    scaled_list, dir_list = dense_scaled.tolist(), dense_dir.tolist()
-    dense_c = {name: scaled_list[i] * dir_list[i] for name, i in _DENSE_INDEX.items()}
-    tech_ngrams = sum(c for g, c in ngram_contrib if g in lexicon)
-    candidates: list[tuple[float, str]] = []
+    n = f.n
+    out: list[list[str]] = [[] for _ in range(n)]
+    if not len(rows):
+        return out
+    a = lean.arrays
+    d = DENSE_INDEX
+    level_index = level_p.argmax(axis=1)
+    # +1 pushes towards expert, -1 towards novice; for intermediate any strong signal counts,
+    # since the middle level is where pulls up and pulls down meet
+    toward = np.array([-1.0, 0.0, 1.0])[level_index]
+    dense_scaled = (f.dense - a["dense_mean"]) / a["dense_scale"]
+    dc = dense_scaled * lean.dense_direction
+    s2c = s2 * lean.s2_direction
+    history_weight = np.zeros(n)
+    for j, name in enumerate(lean.stage2_names):
+        if name not in _WORDING_INPUTS:
+            history_weight = history_weight + s2c[:, j]
 
-    def add(value: float, text: str) -> None:
-        if not text:
-            return
-        # Towards the estimate for novice or expert; for intermediate, any strong signal, since
-        # the middle level is where pulls up and pulls down meet.
-        strength = value * toward if toward else abs(value)
-        if strength >= MIN_CONTRIBUTION:
-            candidates.append((strength, text))
+    # n-gram contributions, in each row's entry order
+    e_row, e_col = f.rows(), f.indices
+    contrib = f.data * lean.w_direction[e_col]
+    quotable = lean.quotable
+    quoted = quotable[level_index[e_row], e_col]
+    lexicon_cols = lean.words.in_lexicon[:len(lean.vocabulary)]
+    tech = quoted & lexicon_cols[e_col]
+    tech_ngrams = np.bincount(e_row[tech], weights=contrib[tech], minlength=n)
+    t_row = toward[e_row]
+    plain = (quoted & ~lexicon_cols[e_col] & quotable[1][e_col]
+             & ((contrib * t_row > 0) | (t_row == 0)))
+    p_idx, p_rows, p_rank = _top_per_row(np.flatnonzero(plain), e_row, np.abs(contrib), 3)
+    wording_sum = np.zeros(n)
+    for r in range(3):  # summed strongest first
+        at = p_rank == r
+        wording_sum[p_rows[at]] = wording_sum[p_rows[at]] + contrib[p_idx[at]]
+    grams = Grouped(p_rows, [lean.vocabulary[j] for j in e_col[p_idx].tolist()], n)
 
-    tech_value = dense_c["tech_terms"] + dense_c["tech_density"] + tech_ngrams
-    add(tech_value, tech_text(evidence.tech_terms))
-    if evidence.specific:
-        add(dense_c["specific"] + dense_c["digit_share"],
-            evidence_text("specific", evidence.specific))
-    for kind in ("commands", "self_novice", "self_expert"):
-        if getattr(evidence, kind):
-            add(dense_c[kind], evidence_text(kind, getattr(evidence, kind)))
-    if evidence.tried:
-        add(dense_c["tried"], evidence_text("tried", evidence.tried))
-    elif toward < 0:
-        add(dense_c["tried"], NOTHING_TRIED)
-    if evidence.appearance:
-        add(dense_c["appearance"], evidence_text("appearance", evidence.appearance))
-    length = dense_c["n_tokens"] + dense_c["sentence_len"]
-    add(length, length_text(length * toward < 0 or dense_scaled[8] < 0))
-    # heapq.nsmallest equals sorted(...)[:3], ties included.
-    if plain_terms is None:
-        other = [(g, c) for g, c in ngram_contrib
-                 if (c * toward > 0 or not toward) and plain_term(g, lexicon)]
-    else:
-        other = [(g, c) for g, c in ngram_contrib
-                 if (c * toward > 0 or not toward) and g in plain_terms]
-    strength = [-abs(c) for _, c in other]
-    other = [other[k] for k in heapq.nsmallest(3, range(len(other)), key=strength.__getitem__)]
-    if other:
-        # Word choice is the weakest kind of reason for an agent: it ranks after the others.
-        add(0.5 * sum(c for _, c in other), wording_text([g for g, _ in other]))
-    if prior:
-        add(history_weight, history_text(prior, domain))
-    candidates.sort(key=lambda x: -x[0])
-    return [text for _, text in candidates[:MAX_REASONS]]
+    ev = f.evidence
+    has = {kind: ev.has(kind) for kind in ev.kinds}
+    value = np.zeros((n, len(KINDS)))
+    applies = np.zeros((n, len(KINDS)), dtype=bool)
+    value[:, _K["tech"]] = dc[:, d["tech_terms"]] + dc[:, d["tech_density"]] + tech_ngrams
+    applies[:, _K["tech"]] = True
+    value[:, _K["specific"]] = dc[:, d["specific"]] + dc[:, d["digit_share"]]
+    applies[:, _K["specific"]] = has["specific"]
+    for kind in ("commands", "self_novice", "self_expert", "appearance"):
+        value[:, _K[kind]] = dc[:, d[kind]]
+        applies[:, _K[kind]] = has[kind]
+    value[:, _K["tried"]] = dc[:, d["tried"]]
+    applies[:, _K["tried"]] = has["tried"] | (toward < 0)
+    length = dc[:, d["n_tokens"]] + dc[:, d["sentence_len"]]
+    value[:, _K["length"]] = length
+    applies[:, _K["length"]] = True
+    short = (length * toward < 0) | (dense_scaled[:, d["n_tokens"]] < 0)
+    value[:, _K["wording"]] = 0.5 * wording_sum
+    applies[:, _K["wording"]] = grams.counts > 0
+    value[:, _K["history"]] = history_weight
+    applies[:, _K["history"]] = np.array([bool(p) for p in priors], dtype=bool)
+    strength = np.where(toward[:, None] != 0, value * toward[:, None], np.abs(value))
+    keep = applies & (strength >= MIN_CONTRIBUTION)
+    order = np.argsort(-np.where(keep, strength, -np.inf), axis=1, kind="stable")[:, :MAX_REASONS]
+
+    topic_list = topics.tolist()
+    for i, kinds in zip(rows.tolist(), order[rows].tolist(), strict=True):
+        texts: list[str] = []
+        for k in kinds:
+            if not keep[i, k]:
+                break
+            name = KINDS[k]
+            if name == "tech":
+                texts.append(tech_text(ev.items(i, "tech_terms")))
+            elif name == "tried" and not has["tried"][i]:
+                texts.append(NOTHING_TRIED)
+            elif name == "length":
+                texts.append(length_text(bool(short[i])))
+            elif name == "wording":
+                texts.append(wording_text(grams.get(i)))
+            elif name == "history":
+                slug = lean.topics[topic_list[i]]
+                texts.append(history_text(priors[i], TOPICS.get(slug, ("", ""))[0] or None))
+            else:
+                texts.append(evidence_text(name, ev.items(i, name)))
+        out[i] = texts
+    return out
+
+
+def _top_per_row(idx: np.ndarray, row: np.ndarray, key: np.ndarray, k: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The k entries of largest `key` in each row (ties: the earlier entry), as (entries, rows,
+    ranks) sorted by row and rank; `idx` lists the candidate entries in row order."""
+    if not len(idx):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    order = np.lexsort((idx, -key[idx], row[idx]))  # by row, strongest first, then earlier
+    ranked = idx[order]
+    rows = row[ranked]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    rank = np.arange(len(ranked)) - np.repeat(starts, np.diff(np.r_[starts, len(ranked)]))
+    keep = rank < k
+    return ranked[keep], rows[keep], rank[keep]

@@ -16,11 +16,12 @@ Every statement is parameterised; no value is ever formatted into SQL.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import hashlib
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONSENTS",
+    "default_actor",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "AuditRow",
@@ -310,6 +312,14 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) ->
     return len(migrations)
 
 
+def default_actor() -> str:
+    """Who an audit row names when no agent is given: the login name."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
 def default_rejects_path(path: Path | str) -> Path:
     """Where ingest and scoring write rejected rows by default: ``tickets.rejects.csv``."""
     path = Path(path)
@@ -443,6 +453,11 @@ class Store:
     def erased_hashes(self) -> list[str]:
         """Salted hashes of every erased customer, oldest erasure first."""
         return [r[0] for r in self._query("SELECT customer_hash FROM erasures ORDER BY id")]
+
+    def is_erased(self, customer_id: str) -> bool:
+        """Whether this customer was erased here (their rows are refused from now on)."""
+        erased = self._erased_set()
+        return bool(erased) and self.hash_customer(customer_id) in erased
 
     def _erased_set(self) -> set[str]:
         if self._erased is None:
@@ -699,20 +714,26 @@ class Store:
         """Whether the store holds a ticket with this id."""
         return bool(self._query("SELECT 1 FROM tickets WHERE ticket_id = ?", (ticket_id,)))
 
-    def opted_out_customers(self) -> set[str]:
-        """Ids of the customers who opted out of personalisation (and of training)."""
-        rows = self._query("SELECT customer_id FROM customers WHERE consent = 'opted_out'")
-        return {str(r[0]) for r in rows}
+    def training_exclusions(self, customer_ids: Iterable[str]) -> set[str]:
+        """Which of these customer ids must never be trained on: those who opted out of
+        personalisation, and those erased (recognised by their erasure record). The one rule
+        for every source of training data: the store's tickets and external exports alike.
+        """
+        ids = {c for c in customer_ids if c}
+        if not ids:
+            return set()
+        opted = {str(r[0]) for r in self._query(
+            "SELECT customer_id FROM customers WHERE consent = 'opted_out'")}
+        return {c for c in ids if c in opted or self.is_erased(c)}
 
-    def training_frame(self, *, exclude_opted_out: bool = True) -> pd.DataFrame:
-        """Labelled tickets as a data frame for training.
+    def training_frame(self) -> pd.DataFrame:
+        """Labelled tickets as a data frame for training, without excluded customers.
 
         A ticket is labelled when it was imported with an ``expertise_level`` or an agent
         corrected its level through feedback; the latest correction wins. Columns: the
         canonical ones, ``expertise_level``, ``topic``, ``resolved_article_id`` and
-        ``label_source`` ("import" or "feedback"); missing values are ``""``. Tickets of
-        customers who opted out are left out unless ``exclude_opted_out=False``; anonymous
-        tickets are kept.
+        ``label_source`` ("import" or "feedback"); missing values are ``""``. Customers of
+        :meth:`training_exclusions` are left out; anonymous tickets are kept.
         """
         import pandas as pd
 
@@ -723,22 +744,21 @@ class Store:
             "CASE WHEN f.corrected_level IS NULL THEN 'import' ELSE 'feedback' END "
             "AS label_source "
             "FROM tickets t "
-            "LEFT JOIN customers c ON c.customer_id = t.customer_id "
             "LEFT JOIN (SELECT ticket_id, corrected_level FROM feedback WHERE id IN ("
             "  SELECT max(id) FROM feedback WHERE corrected_level IS NOT NULL "
             "  GROUP BY ticket_id)) f ON f.ticket_id = t.ticket_id "
             "WHERE COALESCE(f.corrected_level, t.expertise_level) IS NOT NULL "
+            "ORDER BY t.created_at, t.ticket_id"
         )
-        if exclude_opted_out:
-            sql += "AND (c.consent IS NULL OR c.consent = 'granted') "
-        sql += "ORDER BY t.created_at, t.ticket_id"
         columns = [
             "ticket_id", "customer_id", "created_at", "channel", "subject", "body",
             "expertise_level", "topic", "resolved_article_id", "label_source",
         ]  # fmt: skip
-        rows = self._query(sql)
-        frame = pd.DataFrame(rows, columns=columns, dtype=object)
-        return frame.fillna("").astype(str)
+        frame = pd.DataFrame(self._query(sql), columns=columns, dtype=object).fillna("").astype(str)
+        excluded = self.training_exclusions(frame["customer_id"])
+        if excluded:
+            frame = frame[~frame["customer_id"].isin(excluded)].reset_index(drop=True)
+        return frame
 
     # -- consent, predictions, feedback -------------------------------------------------------
 
@@ -850,7 +870,7 @@ class Store:
 
     def audit(
         self,
-        actor: str,
+        actor: str | None,
         action: str,
         customer_id: str | None = None,
         purpose: str | None = None,
@@ -858,10 +878,12 @@ class Store:
     ) -> int:
         """Append to the audit log (who did what, about whom, why); return the row id.
 
-        ``detail`` must not repeat the customer id: erasure clears ``customer_id`` only.
+        ``actor`` None means the login name (:func:`default_actor`). ``detail`` must not
+        repeat the customer id: erasure clears ``customer_id`` only.
         """
-        if not actor or not action:
-            raise InputError("audit entries need an actor and an action")
+        actor = actor or default_actor()
+        if not action:
+            raise InputError("audit entries need an action")
         with self._transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
@@ -894,7 +916,7 @@ class Store:
 
     # -- erasure ------------------------------------------------------------------------------
 
-    def forget(self, customer_id: str, *, actor: str = "system") -> ForgetReport:
+    def forget(self, customer_id: str, *, actor: str | None = None) -> ForgetReport:
         """Erase a customer, in one transaction.
 
         Deletes their feedback (and feedback on their tickets), their tickets and their
@@ -908,6 +930,7 @@ class Store:
             If the store holds nothing about ``customer_id``.
         """
         customer_hash = self.hash_customer(customer_id)
+        actor = actor or default_actor()
         now = _now()
         with self._transaction() as conn:
             known = conn.execute(

@@ -17,30 +17,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import KB
 from typer.testing import CliRunner
 
+from expertise.bundles.fingerprints import customer_salt, hash_customer, salt_id, salt_path
 from expertise.bundles.format import MANIFEST, PICKLE, open_bundle
 from expertise.cli import app
 from expertise.config import LEVELS
-from expertise.rights.disclosure import PLAIN_LEVEL, disclose
 from expertise.engine import Engine
 from expertise.errors import ArtifactError, StoreError, UnknownCustomerError
+from expertise.rights.consent import set_consent
+from expertise.rights.disclosure import PLAIN_LEVEL, disclose
+from expertise.rights.erasure import forget_customer, models_trained_on
+from expertise.scoring.features import DENSE_FEATURES
 from expertise.scoring.history import HISTORY_FEATURES
-from expertise.store.db import Store
-from expertise.scoring.text import DENSE_FEATURES
-from expertise.rights.erasure import (
-    current_actor,
-    customer_salt,
-    exclude_from_training,
-    excluded_customers,
-    forget_customer,
-    hash_customer,
-    models_trained_on,
-    salt_id,
-    salt_path,
-    set_consent,
-)
+from expertise.store.db import Store, default_actor
+from tests.conftest import KB
 
 EXPERT_TEXT = ("Hub on fw 4.2.1 drops the PPPoE session, SNR margin 3 dB, DHCP lease renews fine, "
                "traceroute dies at hop 2. Please check the line.")
@@ -161,21 +152,20 @@ def test_set_consent_audits_and_clears_what_was_inferred(db: Path) -> None:
         ("agent-1", "consent", "C-EXP", "asked", "granted -> opted_out"),
         ("agent-1", "consent", "C-EXP", None, "opted_out -> opted_out"),
     ]
-    assert rows[2].actor == current_actor() and rows[2].detail == "new customer -> opted_out"
+    assert rows[2].actor == default_actor() and rows[2].detail == "new customer -> opted_out"
 
 
 def test_opted_out_and_erased_customers_are_excluded_from_training(db: Path) -> None:
     with Store(db) as store:
         set_consent(store, "C-NOV", opted_out=True)
-        assert excluded_customers(store) == {"C-NOV"}
+        assert store.training_exclusions(["C-NOV", "C-EXP", ""]) == {"C-NOV"}
         frame = store.training_frame()
         assert set(frame["customer_id"]) == {"C-EXP", ""}
         forget_customer(store, "C-EXP")
         assert set(store.training_frame()["customer_id"]) == {""}
-        export = pd.DataFrame({"ticket_id": ["a", "b", "c", "d"],
-                               "customer_id": ["C-EXP", "C-NOV", "C-OTHER", ""]})
-        kept = exclude_from_training(export, store)
-    assert kept["ticket_id"].tolist() == ["c", "d"]
+        # an external export is judged by the same rule: the erased id by its erasure record
+        excluded = store.training_exclusions(["C-EXP", "C-NOV", "C-OTHER", ""])
+    assert excluded == {"C-EXP", "C-NOV"}
 
 
 def test_forget_customer_reports_counts_and_models(db: Path, tmp_path: Path) -> None:
@@ -407,7 +397,7 @@ def test_cli_explain(models_env: Path, db: Path) -> None:
     unknown = cli("explain", "--customer", "NOBODY", "--db", db)
     assert unknown.exit_code == 1 and "not in the store" in unknown.output
     assert [(r["actor"], r["action"]) for r in _audit(db)] == [
-        ("a9", "explain"), (current_actor(), "explain")]
+        ("a9", "explain"), (default_actor(), "explain")]
 
 
 def test_cli_forget(models_env: Path, db: Path) -> None:
@@ -436,7 +426,7 @@ def test_cli_audit_filters(models_env: Path, db: Path) -> None:
     rows = _audit(db)
     assert [(r["actor"], r["action"], r["customer_id"], r["purpose"]) for r in rows] == [
         ("a1", "answer", "C-EXP", "billing call"),
-        (current_actor(), "answer", "C-NOV", None),
+        (default_actor(), "answer", "C-NOV", None),
         ("a2", "consent", "C-NOV", None),
     ]
     only = json.loads(cli("audit", "--customer", "C-NOV", "--db", db, "--json").stdout)

@@ -1,4 +1,4 @@
-"""Tests for expertise.tickets.readers (readers, aliases, validation) and expertise.io (atomic writes)."""
+"""Tests for expertise.tickets.readers (readers, aliases, validation) and expertise.io."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from expertise.tickets.readers import (
     write_rejects,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def read_all(path: Path, **kwargs: object) -> tuple[pd.DataFrame, pd.DataFrame, TicketReader]:

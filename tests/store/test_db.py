@@ -18,11 +18,12 @@ from expertise.store.db import (
     MIGRATIONS,
     SCHEMA_VERSION,
     Store,
+    default_actor,
     default_rejects_path,
     migrate,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 @pytest.fixture
@@ -281,7 +282,7 @@ def test_consent_controls_training_data(loaded: Store) -> None:
     consenting = loaded.training_frame()
     assert "C-102" not in set(consenting["customer_id"])
     assert len(consenting) == 24 - 3
-    assert len(loaded.training_frame(exclude_opted_out=False)) == 24
+    assert loaded.training_exclusions(["C-102", "C-101", ""]) == {"C-102"}
     loaded.set_consent("C-102", "granted")
     assert len(loaded.training_frame()) == 24
     with pytest.raises(InputError, match="consent"):
@@ -353,7 +354,9 @@ def test_audit_rows_filter(store: Store) -> None:
     assert len(store.audit_rows(since="2000-01-01")) == 3
     assert store.audit_rows(since="2999-01-01") == []
     with pytest.raises(InputError):
-        store.audit("", "x")
+        store.audit("ana", "")
+    store.audit(None, "export")  # the login name when no agent is given
+    assert store.audit_rows()[-1].actor == default_actor()
 
 
 @pytest.mark.parametrize(

@@ -16,18 +16,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from expertise.batch.run import (
-    OUTPUT_COLUMNS,
-    HistoryCarry,
-    score_file,
-)
+from expertise.batch.chunks import OUTPUT_COLUMNS, HistoryCarry
+from expertise.batch.run import score_file
 from expertise.cli import app
-from expertise.config import LEVELS
-from expertise.engine import Engine, _join
+from expertise.config import LEVELS, PROJECT_DIR
+from expertise.engine import Engine
 from expertise.scoring.history import PriorTicket
+from expertise.scoring.text import ticket_text
 from expertise.store.db import Store
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 runner = CliRunner()
 EXE = Path(sys.executable).parent / "expertise"
 
@@ -277,7 +275,7 @@ def test_an_interrupted_run_leaves_no_file_behind(models_env: Path, tmp_path: Pa
 
 
 def _big_export(tmp_path: Path, rows: int) -> Path:
-    train = pd.read_csv(Path(__file__).parents[1] / "data" / "tickets_train.csv", dtype=str,
+    train = pd.read_csv(PROJECT_DIR / "data" / "tickets_train.csv", dtype=str,
                         keep_default_na=False)
     frame = pd.concat([train] * (rows // len(train) + 1), ignore_index=True).head(rows)
     frame["ticket_id"] = [f"X{i}" for i in range(len(frame))]
@@ -328,7 +326,7 @@ def test_earlier_tickets_in_the_export_are_history_and_later_ones_are_not(
     # the first ticket of each customer is scored as if alone: later tickets are not history
     engine = Engine()
     for tid, text in (("E0", EXPERT), ("N0", "Help. " + NOVICE)):
-        alone = engine.score_rows([text], customer_ids=[None], created_at=[None])[0]
+        alone = engine.answer(text)
         assert float(by_id.loc[tid, "p_expert"]) == alone.probabilities["expert"]
     engine.close()
 
@@ -371,7 +369,7 @@ def test_a_ticket_gets_the_same_level_and_article_as_with_answer(models_env: Pat
             if not extra and customer in seen:
                 continue  # without the store, `answer` cannot know the earlier tickets
             seen.add(customer or "")
-            answer = engine.answer(_join(row["subject"], row["body"]), customer_id=customer,
+            answer = engine.answer(ticket_text(row["subject"], row["body"]), customer_id=customer,
                                    created_at=row["created_at"], audit=False)
             assert answer.level == row["expertise_level"], tid
             assert answer.article is not None and answer.article.id == row["article_id"], tid
@@ -494,7 +492,7 @@ def test_dask_engine_on_a_local_cluster_matches_the_local_engine(models_env: Pat
     rows = _history_rows()
     rows += [{"ticket_id": "", "customer_id": "C9", "created_at": "2024-03-01",
               "subject": "", "body": NOVICE, "note": "bad"}]
-    train = pd.read_csv(Path(__file__).parents[1] / "data" / "tickets_train.csv", dtype=str,
+    train = pd.read_csv(PROJECT_DIR / "data" / "tickets_train.csv", dtype=str,
                         keep_default_na=False).head(150)
     rows += [{"ticket_id": r.ticket_id, "customer_id": r.customer_id, "created_at": r.created_at,
               "subject": r.subject, "body": r.body, "note": r.channel}
@@ -527,7 +525,7 @@ def test_dask_engine_on_a_local_cluster_matches_the_local_engine(models_env: Pat
 
 
 def test_dask_cuts_a_csv_into_parquet_parts_in_order(tmp_path: Path) -> None:
-    from expertise.batch.run import _split_csv
+    from expertise.batch.dask import _split_csv
 
     rows = [{"ticket_id": f"T{i:03d}", "customer_id": f"C{i % 7}", "created_at": "2024-03-01",
              "subject": "", "body": f"line one\nline two, \"quoted\" {i}" if i % 5 == 0

@@ -1,0 +1,326 @@
+"""The Dask engine: the same chunk scorer on a Dask cluster, exact history for any order.
+
+One pass over the data: read (CSV or Parquet files or folders) -> name and validate columns
+per partition (bad rows travel on, flagged) -> shuffle by customer, so that all of a
+customer's tickets share a partition -> per partition: sort by time, score in chunks with
+`ChunkScorer` (one per worker process, model loaded once), write a part file, and return
+counts. Output and rejects parts go to a temporary folder renamed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from expertise.batch.chunks import (
+    ChunkScorer,
+    Tally,
+    assemble,
+    chunk_payload,
+    output_names,
+    redact_columns,
+)
+from expertise.batch.settings import (
+    NOT_ESTIMATED,
+    ScoreReport,
+    ScoreSettings,
+    audit_run,
+    check_paths,
+    default_output_path,
+    default_rejects_path,
+    output_kind,
+    resolve_settings,
+)
+from expertise.config import DASK_PART_ROWS, LEVELS
+from expertise.errors import InputError
+from expertise.tickets.writers import TableWriter
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+#: Reader formats the Dask engine can split into partitions.
+DASK_FORMATS = ("csv", "freshdesk", "parquet")
+
+
+_DASK_COUNTS = ("rows", "rejected", "no_match", *LEVELS, "not_estimated", "customers")
+
+
+_SCORERS: dict[tuple[Any, ...], ChunkScorer] = {}
+
+
+def _dask_inputs(path: Path, format: str) -> tuple[list[str], str]:
+    """The files of a CSV/Parquet input (a file or a folder) and their format."""
+    from expertise.tickets.readers import detect_format
+
+    if path.is_dir():
+        files = sorted(str(p) for p in path.iterdir()
+                       if p.is_file() and not p.name.startswith((".", "_"))
+                       and p.suffix.lower() in (".csv", ".parquet", ".pq"))
+        if not files:
+            raise InputError(f"{path}: no .csv or .parquet files in this folder")
+        fmt = format if format != "auto" else detect_format(files[0])
+    else:
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        files = [str(path)]
+        fmt = format if format != "auto" else detect_format(path)
+    if fmt not in DASK_FORMATS:
+        raise InputError(
+            f"{path}: --engine dask reads CSV or Parquet files or folders, not {fmt}; "
+            "score it with --engine local, or convert it to Parquet first")
+    return files, fmt
+
+
+def _dask_prepare(raw: pd.DataFrame, offsets: list[int], path: str, fmt: str,
+                  mapping: dict[str, str] | None, partition_info: dict[str, Any] | None = None
+                  ) -> pd.DataFrame:
+    """Canonical, validated rows of one partition; rejected rows flagged in ``_reason``."""
+    import pandas as pd
+
+    from expertise.tickets.readers import ROW_COLUMN, TicketReader, validate_frame
+
+    number = partition_info["number"] if partition_info else 0
+    start = offsets[number] if number < len(offsets) else 0
+    raw = raw.reset_index(drop=True)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    raw[ROW_COLUMN] = range(start + 1, start + len(raw) + 1)
+    reader = TicketReader(path, format=fmt, mapping=mapping)
+    chunk = validate_frame(reader.canonicalise(raw), seen_ids=set())
+    good = chunk.frame.assign(_reason="")
+    bad = pd.DataFrame({ROW_COLUMN: chunk.rejects["row"].astype("int64"),
+                        "ticket_id": chunk.rejects["ticket_id"].astype(str),
+                        "_reason": chunk.rejects["reason"].astype(str)})
+    frame = pd.concat([good, bad], ignore_index=True) if len(bad) else good
+    for name in good.columns:
+        if name not in (ROW_COLUMN, "_reason") and len(bad) and good[name].dtype == object:
+            frame[name] = frame[name].where(frame[name].notna(), None)
+    anonymous = frame["customer_id"].isna() | (frame["customer_id"] == "")
+    frame["_key"] = frame["customer_id"].where(~anonymous, "~" + frame[ROW_COLUMN].astype(str))
+    return frame
+
+
+def _dask_scorer(settings: ScoreSettings) -> ChunkScorer:
+    """This worker thread's scorer (the model is loaded once per worker)."""
+    import threading
+
+    key = (settings, os.getpid(), threading.get_ident())
+    if key not in _SCORERS:
+        _SCORERS[key] = ChunkScorer(settings)
+    return _SCORERS[key]
+
+
+def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind: str,
+                chunk_rows: int, partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Score one customer-partitioned partition, write its part files, return its counts."""
+    import pandas as pd
+
+    from expertise.tickets.readers import REJECT_COLUMNS, ROW_COLUMN
+
+    number = partition_info["number"] if partition_info else 0
+    counts = dict.fromkeys(_DASK_COUNTS, 0)
+    bad = frame[frame["_reason"] != ""]
+    if len(bad):
+        rejects = pd.DataFrame({"row": bad[ROW_COLUMN].astype("int64"),
+                                "ticket_id": bad["ticket_id"].astype(str),
+                                "reason": bad["_reason"].astype(str)}).sort_values("row")
+        rejects.loc[:, list(REJECT_COLUMNS)].to_csv(
+            os.path.join(folder, f"rejects-{number:05d}.csv"), index=False, encoding="utf-8")
+        counts["rejected"] = len(rejects)
+    good = frame[frame["_reason"] == ""].drop(columns=["_reason", "_key"])
+    if len(good):
+        good = good.sort_values(["created_at", ROW_COLUMN], kind="stable")
+        scorer = _dask_scorer(settings)
+        redact_cols = redact_columns(good) if settings.redact else []
+        renamed = output_names([c for c in good.columns if c != ROW_COLUMN])
+        pieces = []
+        looked_up = scorer.customers_looked_up
+        tally = Tally()
+        try:
+            for start in range(0, len(good), chunk_rows):
+                part = good.iloc[start:start + chunk_rows].reset_index(drop=True)
+                scored = scorer.score(chunk_payload(part, redact_cols))
+                tally.add(scored)
+                out = assemble(part, scored, renamed)
+                out[ROW_COLUMN] = part[ROW_COLUMN].to_numpy()
+                pieces.append(out)
+        finally:
+            scorer.reset_carry()  # this partition's customers are no other partition's
+        result = pd.concat(pieces, ignore_index=True).sort_values(ROW_COLUMN, kind="stable")
+        ext = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}[kind]
+        writer = TableWriter(Path(folder) / f"part-{number:05d}.{ext}", kind)
+        try:
+            writer.write(result.drop(columns=[ROW_COLUMN]).reset_index(drop=True))
+        finally:
+            writer.close()
+        counts.update(rows=tally.rows, no_match=tally.no_match,
+                      not_estimated=tally.levels.get(NOT_ESTIMATED, 0),
+                      customers=scorer.customers_looked_up - looked_up)
+        for level in LEVELS:
+            counts[level] = tally.levels.get(level, 0)
+    return pd.DataFrame({k: [v] for k, v in counts.items()}, dtype="int64")
+
+
+def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS) -> list[str]:
+    """Cut CSV files into Parquet parts of `rows` rows, in order, with the parser options the
+    readers use (every column text, nothing read as missing, a BOM skipped, bad bytes
+    replaced). Streams: one chunk in memory at a time."""
+    import pandas as pd
+
+    from expertise.tickets.readers import _sniff_separator, malformed_csv
+
+    folder.mkdir(parents=True)
+    parts: list[str] = []
+    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_filter": False,
+                               "encoding": "utf-8-sig", "encoding_errors": "replace"}
+    for name in files:
+        sep = _sniff_separator(Path(name))
+        try:
+            for chunk in pd.read_csv(name, sep=sep, chunksize=rows, **options):
+                path = folder / f"part-{len(parts):06d}.parquet"
+                chunk.to_parquet(path, index=False)
+                parts.append(str(path))
+        except pd.errors.ParserError as exc:
+            raise malformed_csv(name, exc) from None
+    if not parts:  # header only: one empty part keeps the columns
+        path = folder / "part-000000.parquet"
+        pd.read_csv(files[0], sep=_sniff_separator(Path(files[0])), nrows=0,
+                    **options).to_parquet(path, index=False)
+        parts.append(str(path))
+    return parts
+
+
+def score_dask(
+    input_path: Path, *, out: Path | str | None, format: str, mapping: dict[str, str] | None,
+    rejects: Path | str | None, top: int, jobs: int, scheduler: str | None,
+    db_path: Path | str | None, redact: bool, strict: bool, model_dir: Path | None,
+    trust: bool, kb_root: Path | None, chunk_rows: int, actor: str | None, started: float,
+) -> ScoreReport:
+    try:
+        import dask
+        import dask.dataframe as dd
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("--engine dask needs the dask extra: pip install 'expertise[dask]'"
+                         ) from None
+    import pandas as pd
+
+    files, fmt = _dask_inputs(input_path, format)
+    out_path = Path(out) if out else default_output_path(input_path, fmt)
+    kind = output_kind(out_path)
+    if kind == "jsonl":
+        raise InputError("--engine dask writes a folder of CSV or Parquet parts; "
+                         "name the output .csv or .parquet")
+    rejects_path = Path(rejects) if rejects else default_rejects_path(out_path)
+    check_paths(input_path, out_path, rejects_path)
+    settings, version = resolve_settings(model_dir, trust, kb_root, db_path, top, redact)
+
+    client = cluster = None
+    split_dir: Path | None = None
+    try:
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        if fmt == "parquet":
+            raw = dd.read_parquet(files)
+        else:
+            # Quoted line breaks in ticket texts make cutting a CSV file at byte offsets
+            # unsafe, and one partition per file holds a whole export in one worker's memory;
+            # so the client cuts it into Parquet parts in one streaming pass first.
+            split_dir = out_path.parent / f".{out_path.name}.{os.getpid()}.parts"
+            raw = dd.read_parquet(_split_csv(files, split_dir))
+        lengths = raw.map_partitions(len).compute().tolist()
+        offsets = [sum(lengths[:k]) for k in range(len(lengths))]
+        empty = _dask_prepare(raw._meta.copy(), [0], str(input_path), fmt, mapping)
+        canon = raw.map_partitions(_dask_prepare, offsets, str(input_path), fmt, mapping,
+                                   meta=empty)
+        parts = max(jobs * 2, raw.npartitions, 1)
+        shuffled = canon.shuffle(on="_key", npartitions=parts)
+        tmp = out_path.parent / f".{out_path.name}.{os.getpid()}.{int(time.time())}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            meta = pd.DataFrame({k: pd.Series(dtype="int64") for k in _DASK_COUNTS})
+            stats = shuffled.map_partitions(_dask_score, settings, str(tmp), kind, chunk_rows,
+                                            meta=meta)
+            (totals,) = dask.compute(stats)
+            sums = {k: int(totals[k].sum()) for k in _DASK_COUNTS}
+            rejected = sums["rejected"]
+            if strict and rejected:
+                first = _dask_first_reject(tmp)
+                raise InputError(f"{input_path}: row {first[0]} (ticket {first[1] or '?'}): "
+                                 f"{first[2]} (--strict stops at the first bad row)")
+            if rejected:
+                _dask_merge_rejects(tmp, rejects_path)
+            if sums["rows"] == 0:
+                where = f"; see {rejects_path}" if rejected else ""
+                raise InputError(
+                    f"{input_path}: no row could be scored ({rejected} rejected){where}")
+            for stray in tmp.glob("rejects-*.csv"):
+                stray.unlink()
+            _replace_dir(tmp, out_path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        if split_dir is not None:
+            shutil.rmtree(split_dir, ignore_errors=True)
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    if db_path and sums["customers"]:
+        audit_run(Path(db_path), actor, input_path, sums["rows"], sums["customers"])
+    report = ScoreReport(
+        input=input_path, output=out_path, rejects_path=rejects_path if rejected else None,
+        input_format=fmt, output_kind=kind, engine="dask", jobs=jobs,
+        rows_read=sum(lengths), rows_scored=sums["rows"], rows_rejected=rejected,
+        levels={**{lv: sums[lv] for lv in LEVELS}, NOT_ESTIMATED: sums["not_estimated"]},
+        no_match=sums["no_match"], model_version=version)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _dask_first_reject(folder: Path) -> tuple[int, str, str]:
+    import pandas as pd
+
+    frames = [pd.read_csv(p, dtype=str, keep_default_na=False)
+              for p in sorted(folder.glob("rejects-*.csv"))]
+    both = pd.concat(frames, ignore_index=True)
+    both["row"] = both["row"].astype("int64")
+    first = both.sort_values("row").iloc[0]
+    return int(first["row"]), str(first["ticket_id"]), str(first["reason"])
+
+
+def _dask_merge_rejects(folder: Path, rejects_path: Path) -> None:
+    """The partitions' rejects as one CSV, by row number."""
+    import pandas as pd
+
+    from expertise.io import atomic_path
+
+    frames = [pd.read_csv(p, dtype=str, keep_default_na=False)
+              for p in sorted(folder.glob("rejects-*.csv"))]
+    both = pd.concat(frames, ignore_index=True)
+    both["row"] = both["row"].astype("int64")
+    with atomic_path(rejects_path) as tmp:
+        both.sort_values("row", kind="stable").to_csv(tmp, index=False, encoding="utf-8")
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Move a finished folder to its final name, replacing what was there."""
+    old = None
+    if final.exists() or final.is_symlink():
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)

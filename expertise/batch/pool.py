@@ -1,0 +1,293 @@
+"""Scoring in worker processes: each loads the model once; a customer always goes to the same
+worker, so each worker's history carry holds complete histories. Also the two runtime
+settings batch processes tune (glibc's free memory, the cycle collector).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from expertise.batch.chunks import (
+    ChunkScorer,
+    chunk_payload,
+    merge_parts,
+    redact_columns,
+    take_rows,
+)
+from expertise.batch.settings import ScoreSettings
+from expertise.errors import ExpertiseError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the system.
+
+    Scoring a chunk allocates arrays of tens of megabytes and frees them; by default glibc maps
+    each from the kernel and unmaps it on free, so every chunk pays page faults again (about a
+    tenth of batch scoring's CPU time was system time). Keeping them in the heap costs no extra
+    peak memory: the next chunk reuses the same space. The setting is process-wide and only
+    about when memory goes back to the system. Elsewhere than glibc, nothing happens.
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 64 << 20)
+    mallopt(m_top_pad, 16 << 20)
+
+
+@contextlib.contextmanager
+def quiet_gc() -> Iterator[None]:
+    """Keep Python's cycle collector off the long-lived objects and out of the hot loop, for
+    the duration of a run; the collector's settings are restored afterwards.
+
+    A chunk makes hundreds of thousands of small objects (lists, floats, strings); each
+    collection of the older generations walks every live object, the loaded model and
+    knowledge base included, which cost about a seventh of the scoring time. `gc.freeze`
+    moves what exists now (enter this once the engine is loaded) out of the collector's
+    sight, and a higher first threshold makes collections rarer. Scoring makes no reference
+    cycles (reference counting frees its garbage at once), so memory stays where it was.
+    """
+    import gc
+
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+def _worker_main(settings: ScoreSettings, worker: int, tasks: Any, results: Any,
+                 carry_folder: str | None) -> None:
+    """A worker process: build the engine once, then score chunks until told to stop."""
+    import signal
+    import sys
+
+    # Ctrl-C reaches the whole process group; the parent stops the workers itself (SIGTERM,
+    # turned into an exit that still removes this worker's history file).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    keep_freed_memory()
+    try:
+        scorer = ChunkScorer(settings, carry_folder=carry_folder)
+    except BaseException as exc:  # report, so the parent does not wait forever
+        results.put((-1, _describe(exc)))
+        return
+    try:
+        with quiet_gc():
+            while True:
+                task = tasks.get()
+                if task is None:
+                    break
+                seq, chunk = task
+                try:
+                    out = scorer.score(chunk)
+                except BaseException as exc:
+                    results.put((-1, _describe(exc)))
+                    return
+                results.put((seq, {**out, "_worker": worker}))
+        results.put((-2, scorer.customers_looked_up))
+    finally:
+        scorer.close()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ExpertiseError):
+        return str(exc)
+    return f"a scoring worker failed: {type(exc).__name__}: {exc}"
+
+
+class _Pool:
+    """N worker processes; chunk parts go to a fixed worker so its carry stays complete."""
+
+    def __init__(self, settings: ScoreSettings, jobs: int, carry_folder: Path | None) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.jobs = jobs
+        self.results = ctx.Queue()
+        self.tasks = [ctx.Queue(maxsize=2) for _ in range(jobs)]
+        self.procs = [
+            ctx.Process(target=_worker_main, daemon=True, name=f"expertise-score-{w}",
+                        args=(settings, w, self.tasks[w], self.results,
+                              str(carry_folder) if carry_folder else None))
+            for w in range(jobs)
+        ]
+        for proc in self.procs:
+            proc.start()
+        self.customers_looked_up = 0
+
+    def submit(self, worker: int, seq: int, chunk: dict[str, Any]) -> None:
+        self._put(self.tasks[worker], (seq, chunk))
+
+    def _put(self, queue: Any, item: Any) -> None:
+        import queue as queue_mod
+
+        while True:
+            try:
+                queue.put(item, timeout=1.0)
+                return
+            except queue_mod.Full:
+                self._check_alive()
+
+    def get(self) -> tuple[int, dict[str, Any]]:
+        seq, payload = self.get_raw()
+        if seq < 0:
+            raise ExpertiseError(f"unexpected message from a scoring worker: {seq}")
+        return seq, payload
+
+    def _check_alive(self) -> None:
+        for proc in self.procs:
+            if not proc.is_alive():
+                raise ExpertiseError(
+                    f"scoring worker {proc.name} stopped unexpectedly (exit code "
+                    f"{proc.exitcode}); try fewer --jobs or check free memory")
+
+    def finish(self) -> None:
+        for queue in self.tasks:
+            self._put(queue, None)
+        done = 0
+        while done < self.jobs:
+            seq, payload = self.get_raw()
+            if seq == -2:
+                self.customers_looked_up += int(payload)
+                done += 1
+        for proc in self.procs:
+            proc.join(timeout=30)
+
+    def get_raw(self) -> tuple[int, Any]:
+        import queue as queue_mod
+
+        while True:
+            try:
+                item: tuple[int, Any] = self.results.get(timeout=1.0)
+            except queue_mod.Empty:
+                self._check_alive()
+                continue
+            if item[0] == -1:
+                raise ExpertiseError(str(item[1]))
+            return item
+
+    def terminate(self) -> None:
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in self.procs:
+            proc.join(timeout=10)
+        for queue in [*self.tasks, self.results]:
+            queue.cancel_join_thread()
+            queue.close()
+
+
+def _partition(customers: Sequence[str], jobs: int) -> list[list[int]]:
+    """Row positions per worker: by a stable hash of the customer, anonymous rows round-robin."""
+    parts: list[list[int]] = [[] for _ in range(jobs)]
+    for k, cid in enumerate(customers):
+        w = zlib.crc32(cid.encode("utf-8")) % jobs if cid else k % jobs
+        parts[w].append(k)
+    return parts
+
+
+class LocalRun:
+    """Scores frames in order, in this process (jobs=1) or in a pool of workers."""
+
+    #: Chunks in flight at once with workers: enough to keep them busy, few for flat memory.
+    IN_FLIGHT = 2
+
+    def __init__(self, settings: ScoreSettings, jobs: int, carry_folder: Path | None) -> None:
+        self.settings = settings
+        self.jobs = jobs
+        self.redact_cols: list[str] | None = None
+        self.scorer: ChunkScorer | None = None
+        self.pool: _Pool | None = None
+        self.customers_looked_up = 0
+        if jobs == 1:
+            self.scorer = ChunkScorer(settings, carry_folder=carry_folder)
+        else:
+            self.pool = _Pool(settings, jobs, carry_folder)
+
+    def run(self, frames: Iterable[pd.DataFrame]
+            ) -> Iterator[tuple[pd.DataFrame, dict[str, list[Any]]]]:
+        """Yield (frame, scored columns) in input order."""
+        if self.scorer is not None:
+            for frame in frames:
+                yield frame, self.scorer.score(self._payload(frame))
+            return
+        assert self.pool is not None
+        # seq -> (frame, row positions per worker, results per worker)
+        pending: dict[int, tuple[pd.DataFrame, list[list[int]], dict[int, Any]]] = {}
+        next_out = 0
+        for seq, frame in enumerate(frames):
+            chunk = self._payload(frame)
+            parts = _partition(chunk["customer_id"], self.jobs)
+            pending[seq] = (frame, parts, {})
+            for w, positions in enumerate(parts):
+                if positions:
+                    self.pool.submit(w, seq, take_rows(chunk, positions))
+            while True:
+                if next_out in pending and self._complete(pending[next_out]):
+                    yield self._merged(pending.pop(next_out))
+                    next_out += 1
+                elif len(pending) > self.IN_FLIGHT:
+                    self._collect(pending)
+                else:
+                    break
+        while pending:
+            if self._complete(pending[next_out]):
+                yield self._merged(pending.pop(next_out))
+                next_out += 1
+            else:
+                self._collect(pending)
+
+    def _collect(self, pending: dict[int, tuple[Any, list[list[int]], dict[int, Any]]]) -> None:
+        assert self.pool is not None
+        seq, result = self.pool.get()
+        pending[seq][2][int(result.pop("_worker"))] = result
+
+    @staticmethod
+    def _complete(entry: tuple[Any, list[list[int]], dict[int, Any]]) -> bool:
+        _, parts, got = entry
+        return all(w in got for w, positions in enumerate(parts) if positions)
+
+    @staticmethod
+    def _merged(entry: tuple[pd.DataFrame, list[list[int]], dict[int, Any]]
+                ) -> tuple[pd.DataFrame, dict[str, list[Any]]]:
+        frame, parts, got = entry
+        used = [w for w, positions in enumerate(parts) if positions]
+        return frame, merge_parts(len(frame), [parts[w] for w in used], [got[w] for w in used])
+
+    def _payload(self, frame: pd.DataFrame) -> dict[str, Any]:
+        if self.redact_cols is None:
+            self.redact_cols = redact_columns(frame) if self.settings.redact else []
+        return chunk_payload(frame, self.redact_cols)
+
+    def finish(self) -> None:
+        if self.pool is not None:
+            self.pool.finish()
+            self.customers_looked_up = self.pool.customers_looked_up
+        elif self.scorer is not None:
+            self.customers_looked_up = self.scorer.customers_looked_up
+
+    def close(self) -> None:
+        if self.scorer is not None:
+            self.scorer.close()
+        if self.pool is not None:
+            self.pool.terminate()

@@ -1,0 +1,144 @@
+"""What a batch-scoring run needs and reports: settings, output paths, the run's audit row."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from expertise.config import DEFAULT_TOP
+from expertise.errors import InputError
+from expertise.tickets.writers import OUTPUT_KINDS
+
+#: Canonical columns that are never redacted (ids, times, channel names).
+#: Canonical columns that are never redacted (ids, times, channel names).
+NOT_TEXT = frozenset({"ticket_id", "customer_id", "created_at", "channel", "expertise_level",
+                       "topic", "resolved_article_id"})
+
+
+NOT_ESTIMATED = "not estimated"
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """What a scorer needs to build its engine: picklable, so workers can rebuild it.
+
+    ``model_dir`` is the resolved bundle folder (checked by the parent process), so every
+    worker scores with the same model even if ``models/current`` changes during the run.
+    """
+
+    model_dir: Path | None = None
+    kb_root: Path | None = None
+    db_path: Path | None = None
+    trust: bool = False
+    top: int = DEFAULT_TOP
+    redact: bool = False
+
+
+@dataclass
+class ScoreReport:
+    """What a scoring run did (also the JSON of ``expertise score --json``)."""
+
+    input: Path
+    output: Path
+    rejects_path: Path | None
+    input_format: str
+    output_kind: str
+    engine: str
+    jobs: int
+    rows_read: int = 0
+    rows_scored: int = 0
+    rows_rejected: int = 0
+    #: Rows per estimated level, and "not estimated" (opted out, not English).
+    levels: dict[str, int] = field(default_factory=dict)
+    #: Rows whose best topic scored below the topic threshold ("no good match").
+    no_match: int = 0
+    #: Input columns renamed because an output column has their name.
+    renamed: dict[str, str] = field(default_factory=dict)
+    model_version: str = ""
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_scored / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(input=str(self.input), output=str(self.output),
+                    rejects_path=str(self.rejects_path) if self.rejects_path else None,
+                    rows_per_second=round(self.rows_per_second, 1),
+                    seconds=round(self.seconds, 3))
+        return data
+
+
+#: The default output kind for each input format.
+_KIND_FOR_FORMAT = {"csv": "csv", "freshdesk": "csv", "jsonl": "jsonl", "zendesk": "jsonl",
+                    "parquet": "parquet"}
+
+
+def output_kind(path: Path | str) -> str:
+    """csv, jsonl or parquet, from the output file's extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_KINDS:
+        raise InputError(
+            f"{path}: cannot tell the output format from {suffix or 'no extension'!r}; "
+            "end the name with .csv, .jsonl or .parquet"
+        )
+    return OUTPUT_KINDS[suffix]
+
+
+def default_output_path(input_path: Path | str, input_format: str) -> Path:
+    """``<name>.scored.<ext>`` next to the input; the extension follows the input's format."""
+    path = Path(input_path)
+    kind = _KIND_FOR_FORMAT.get(input_format, "csv")
+    ext = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet"}[kind]
+    return path.with_name(f"{path.stem}.scored{ext}")
+
+
+def default_rejects_path(output: Path | str) -> Path:
+    """``<output name>.rejects.csv`` next to the output."""
+    from expertise.store.db import default_rejects_path as rejects_next_to
+
+    return rejects_next_to(output)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def resolve_settings(model_dir: Path | None, trust: bool, kb_root: Path | None,
+              db_path: Path | str | None, top: int, redact: bool) -> tuple[ScoreSettings, str]:
+    """Resolve the bundle (checked here, once: workers then open that very folder), the
+    knowledge base and the store to absolute paths that every worker can use."""
+    from expertise.bundles.format import open_bundle
+    from expertise.bundles.registry import load_current
+    from expertise.config import kb_dir
+
+    bundle = open_bundle(model_dir, trust=trust) if model_dir else load_current()
+    settings = ScoreSettings(
+        model_dir=bundle.path.resolve(), kb_root=Path(kb_root or kb_dir()).resolve(),
+        db_path=Path(db_path).resolve() if db_path else None, trust=True, top=top,
+        redact=redact)
+    return settings, bundle.version
+
+
+def check_paths(input_path: Path, out_path: Path, rejects_path: Path) -> None:
+    if _same_file(input_path, out_path):
+        raise InputError(f"{out_path} is the input file; choose another --out")
+    if _same_file(input_path, rejects_path) or _same_file(out_path, rejects_path):
+        raise InputError(f"{rejects_path}: the rejects file cannot be the input or the output; "
+                         "choose another --rejects")
+
+
+def audit_run(db_path: Path, actor: str | None, input_path: Path, rows: int, customers: int
+           ) -> None:
+    from expertise.store.db import Store
+
+    with Store(db_path) as store:
+        store.audit(actor, "score", purpose="batch scoring",
+                    detail=f"{input_path.name}: {rows} tickets scored, history of "
+                           f"{customers} customers looked up")

@@ -1,0 +1,122 @@
+"""The models folder as a registry: which bundle is current, the promotions log, the list.
+
+`models/current` is a one-line file naming the bundle in use; every change of it (train
+--promote, retrain, models promote / rollback) appends a line to `models/promotions.jsonl`,
+which rollback walks back through. Bundles themselves are `expertise.bundles.format`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from expertise.bundles.format import MANIFEST, Bundle, open_bundle
+from expertise.config import models_dir
+from expertise.errors import ArtifactError, ModelNotFoundError
+from expertise.io import atomic_write_text
+
+CURRENT = "current"
+#: The promotions log; older installs wrote it as history.jsonl, still read.
+PROMOTIONS = "promotions.jsonl"
+_OLD_PROMOTIONS = "history.jsonl"
+
+
+def new_version(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return now.strftime("%Y%m%d-%H%M%S")
+
+
+def current_version(root: Path | None = None) -> str | None:
+    pointer = (root or models_dir()) / CURRENT
+    if not pointer.exists():
+        return None
+    return pointer.read_text(encoding="utf-8").strip() or None
+
+
+def load_current(root: Path | None = None) -> Bundle:
+    root = root or models_dir()
+    version = current_version(root)
+    if version is None:
+        raise ModelNotFoundError(
+            f"no current model in {root}; build one with `make train` "
+            f"(or `expertise train --promote`)"
+        )
+    if not (root / version).is_dir():
+        raise ModelNotFoundError(
+            f"{root / CURRENT} names {version!r}, which is not in {root}; run `make train`"
+        )
+    return open_bundle(root / version, root=root)
+
+
+def set_current(version: str, root: Path | None = None, *, action: str = "promote",
+                reason: str = "") -> None:
+    """Point `models/current` at `version` (atomically) and record it in `models/promotions.jsonl`.
+
+    The promotions log is what `expertise models rollback` walks back through; `action` is
+    "promote" or "rollback".
+    """
+    root = root or models_dir()
+    if not (root / version / MANIFEST).exists():
+        raise ModelNotFoundError(f"no bundle {version!r} in {root}; see `expertise models list`")
+    previous = current_version(root)
+    tmp = root / f".{CURRENT}.tmp-{os.getpid()}"
+    tmp.write_text(version + "\n", encoding="utf-8")
+    tmp.replace(root / CURRENT)
+    if previous != version:
+        _append_promotion(root, {"at": datetime.now(UTC).isoformat(timespec="seconds"),
+                               "action": action, "version": version, "previous": previous,
+                               "reason": reason})
+
+
+def read_promotions(root: Path | None = None) -> list[dict[str, Any]]:
+    """The promotions and rollbacks recorded in `models/promotions.jsonl`, oldest first."""
+    path = _promotions_path(root or models_dir())
+    if not path.exists():
+        return []
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            raise ArtifactError(
+                f"{path} line {number} is not valid JSON; fix or delete that line"
+            ) from None
+        if isinstance(entry, dict) and entry.get("version"):
+            entries.append(entry)
+    return entries
+
+
+def _append_promotion(root: Path, entry: dict[str, Any]) -> None:
+    # Rewritten whole through a temporary file so a crash never leaves half a line.
+    path = _promotions_path(root)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if old and not old.endswith("\n"):
+        old += "\n"
+    atomic_write_text(path, old + json.dumps(entry, sort_keys=True) + "\n")
+
+
+def list_bundles(root: Path | None = None) -> list[dict[str, Any]]:
+    root = root or models_dir()
+    out: list[dict[str, Any]] = []
+    if not root.is_dir():
+        return out
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        manifest_path = folder / MANIFEST
+        if manifest_path.exists():
+            try:
+                out.append(json.loads(manifest_path.read_text(encoding="utf-8")))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+def _promotions_path(root: Path) -> Path:
+    """The promotions log: promotions.jsonl, or an older install's history.jsonl."""
+    path = root / PROMOTIONS
+    old = root / _OLD_PROMOTIONS
+    return old if not path.exists() and old.exists() else path

@@ -1,0 +1,166 @@
+"""Train a model bundle: fit, evaluate, fingerprint and save; know when one is out of date.
+
+`train_bundle` is what `expertise train` and `make train` run. The code fingerprint covers
+only the code that changes a model (:data:`MODEL_CODE`), so that editing, say, the CLI's help
+does not make the committed bundle look stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from expertise import config
+from expertise.errors import ModelNotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["MODEL_CODE", "TrainReport", "code_fingerprint", "model_code_files", "staleness",
+           "train_bundle", "training_status"]
+
+#: What changes a model, relative to the package: folders are read recursively. The Makefile's
+#: TRAIN_CODE lists the same (a test compares them).
+MODEL_CODE: tuple[str, ...] = ("config.py", "privacy.py", "knowledge_base.py", "scoring",
+                               "modeling", "tickets/labelled.py")
+
+
+@dataclass
+class TrainReport:
+    version: str
+    path: Path
+    promoted: bool
+    facts: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def train_bundle(
+    *,
+    data: Path | list[Path] | None = None,
+    frame: pd.DataFrame | None = None,
+    out_dir: Path | None = None,
+    kb_root: Path | None = None,
+    promote: bool = False,
+    version: str | None = None,
+    evaluate: bool = True,
+    eval_sets: dict[str, Path] | None = None,
+    **overrides: Any,
+) -> TrainReport:
+    """Fit on the bundled training split (or `data`/`frame`), evaluate, and save a bundle."""
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    from expertise.bundles.fingerprints import customer_salt, hash_customer, salt_id
+    from expertise.bundles.format import save_bundle
+    from expertise.bundles.registry import new_version, set_current
+    from expertise.knowledge_base import fingerprint_knowledge_base, load_knowledge_base
+    from expertise.modeling.evaluate import evaluate_lean, plots
+    from expertise.modeling.fit import fit
+    from expertise.tickets.labelled import (
+        check_training_frame,
+        default_eval_sets,
+        fingerprint_frame,
+        read_labelled,
+    )
+
+    started = time.perf_counter()
+    kb_root = kb_root or config.kb_dir()
+    kb = load_knowledge_base(kb_root)
+    if frame is None:
+        paths = [data] if isinstance(data, Path) else list(data or [config.data_dir() /
+                                                                   "tickets_train.csv"])
+        frame = pd.concat([read_labelled(p) for p in paths], ignore_index=True)
+    frame = check_training_frame(frame)
+    result = fit(frame, kb, **overrides)
+    out_dir = out_dir or config.models_dir()
+    version = version or new_version()
+    salt = customer_salt()
+    customers = sorted({c for c in frame["customer_id"] if c})
+    metrics: dict[str, Any] = {}
+    extra: dict[str, bytes] = {}
+    if evaluate:
+        with threadpool_limits(limits=1, user_api="blas"):  # see modeling.fit.fit
+            metrics = evaluate_lean(result.lean, kb_root=kb_root, train=frame,
+                                    sets=eval_sets if eval_sets is not None
+                                    else default_eval_sets())
+        extra = plots(metrics)
+    result.facts["train_seconds"] = round(time.perf_counter() - started, 2)
+    result.facts["code_fingerprint"] = code_fingerprint()
+    bundle = save_bundle(
+        lean=result.lean,
+        sklearn_objects={"model": result.model, "topic_model": result.topic_model,
+                         "params": result.params},
+        out_dir=out_dir, version=version, data_fingerprint=fingerprint_frame(frame),
+        kb_fingerprint=fingerprint_knowledge_base(kb_root), metrics=metrics,
+        facts=result.facts, customer_hashes=[hash_customer(c, salt) for c in customers],
+        salt_id=salt_id(salt), extra_files=extra,
+    )
+    if promote:
+        set_current(version, out_dir, reason="expertise train --promote")
+    return TrainReport(version, bundle.path, promote, result.facts, metrics)
+
+
+def model_code_files() -> list[Path]:
+    """The package files of :data:`MODEL_CODE`, sorted by their path in the package."""
+    files: list[Path] = []
+    for entry in MODEL_CODE:
+        path = config.PACKAGE_DIR / entry
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return sorted(files, key=lambda p: p.relative_to(config.PACKAGE_DIR).as_posix())
+
+
+def code_fingerprint() -> str:
+    """SHA-256 over the code that changes a model (path in the package and content), in a
+    stable order: recorded in each bundle so that `expertise train --if-changed` sees it."""
+    digest = hashlib.sha256()
+    for path in model_code_files():
+        digest.update(path.relative_to(config.PACKAGE_DIR).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def staleness(frame: pd.DataFrame | None, manifest: dict[str, Any], *,
+              kb_root: Path | None = None) -> list[str]:
+    """Why a bundle is out of date for this training frame: changed training data, knowledge
+    base or code (a bundle that recorded no code fingerprint counts as changed code).
+    An empty list means it is up to date. `frame=None` skips the data check."""
+    from expertise.knowledge_base import fingerprint_knowledge_base
+    from expertise.tickets.labelled import check_training_frame, fingerprint_frame
+
+    reasons = []
+    if frame is not None:
+        fingerprint = fingerprint_frame(check_training_frame(frame))
+        if fingerprint != manifest.get("training_data"):
+            reasons.append("training data changed")
+    if fingerprint_knowledge_base(kb_root or config.kb_dir()) != manifest.get("knowledge_base"):
+        reasons.append("knowledge base changed")
+    recorded = (manifest.get("facts") or {}).get("code_fingerprint")
+    if recorded is None:
+        reasons.append("the current model records no code fingerprint")
+    elif recorded != code_fingerprint():
+        reasons.append("code changed")
+    return reasons
+
+
+def training_status(*, data: Sequence[Path] | None = None, root: Path | None = None,
+                    kb_root: Path | None = None) -> list[str]:
+    """What `expertise train --if-changed` checks: reasons the current model is out of date
+    for `data` (default: the bundled training split); empty when it is up to date."""
+    import pandas as pd
+
+    from expertise.bundles.registry import load_current
+    from expertise.tickets.labelled import read_labelled
+
+    root = Path(root) if root is not None else config.models_dir()
+    try:
+        manifest = load_current(root).manifest
+    except ModelNotFoundError:
+        return [f"no current model in {root}"]
+    paths = list(data) if data else [config.data_dir() / "tickets_train.csv"]
+    frame = pd.concat([read_labelled(p) for p in paths], ignore_index=True)
+    return staleness(frame, manifest, kb_root=kb_root)

@@ -1,0 +1,159 @@
+"""Writing scored tickets: CSV, JSONL or Parquet appended chunk by chunk, and rejects files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from expertise.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Columns written as floats even when a chunk's values are all missing.
+_FLOAT_COLUMNS = frozenset({"expertise_confidence", "p_novice", "p_intermediate", "p_expert",
+                            "topic_score"})
+
+#: Output file kinds by extension.
+OUTPUT_KINDS: dict[str, str] = {
+    ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",
+}
+
+
+class TableWriter:
+    """Append frames to one CSV, JSONL or Parquet file with the first frame's schema.
+
+    Passed-through columns keep their types; all-null columns become strings, columns of
+    mixed Python objects JSON text, and (in CSV) lists and records JSON text.
+    """
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path = path
+        self.kind = kind
+        self._writer: Any = None
+        self._schema: Any = None
+        self._handle: Any = None
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.kind == "jsonl":
+            self._write_jsonl(frame)
+        else:
+            self._write_arrow(frame)
+        self.rows += len(frame)
+
+    def _write_jsonl(self, frame: pd.DataFrame) -> None:
+        import json
+
+        if self._handle is None:
+            self._handle = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        lines = [json.dumps({k: _json_value(v) for k, v in record.items()}, ensure_ascii=False,
+                            default=_json_default)
+                 for record in frame.to_dict(orient="records")]
+        if lines:
+            self._handle.write("\n".join(lines) + "\n")
+
+    def _write_arrow(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        table = to_arrow(frame, flat=self.kind == "csv")
+        if self._schema is None:
+            self._schema = table.schema
+            if self.kind == "parquet":
+                import pyarrow.parquet as pq
+
+                self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd")
+            else:
+                import pyarrow.csv as pacsv
+
+                self._writer = pacsv.CSVWriter(self.path, self._schema)
+        elif table.schema != self._schema:
+            try:
+                table = table.cast(self._schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+                changed = [f.name for f in table.schema if f.name in self._schema.names
+                           and self._schema.field(f.name).type != f.type]
+                raise InputError(
+                    f"column(s) {', '.join(changed) or '?'} change type between rows "
+                    f"({exc}); write CSV instead (--out NAME.csv)"
+                ) from None
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._handle is not None:
+            self._handle.close()
+
+
+def to_arrow(frame: pd.DataFrame, *, flat: bool = False) -> Any:
+    """A frame as an Arrow table (see `TableWriter`); ``flat`` turns nested values into JSON."""
+    import pyarrow as pa
+
+    columns = []
+    names = []
+    for name in frame.columns:
+        series = frame[name]
+        try:
+            array = pa.array(series, from_pandas=True)
+            if flat and pa.types.is_nested(array.type):
+                raise pa.ArrowTypeError("nested")
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            array = pa.array([_json_cell(v) for v in series.tolist()], type=pa.string())
+        if pa.types.is_null(array.type) or pa.types.is_large_string(array.type):
+            array = array.cast(pa.string())
+        if name in _FLOAT_COLUMNS and not pa.types.is_floating(array.type):
+            array = array.cast(pa.float64())
+        columns.append(array)
+        names.append(str(name))
+    return pa.Table.from_arrays(columns, names=names)
+
+
+def _json_value(value: Any) -> Any:
+    """NaN and pandas' missing values as null (JSON has no NaN)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    return str(value)
+
+
+def _json_cell(value: Any) -> str | None:
+    import json
+
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+class RejectsWriter:
+    """Stream rejected rows to CSV (created only when there is one)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+
+    def write(self, rejects: pd.DataFrame) -> None:
+        from expertise.tickets.readers import REJECT_COLUMNS
+
+        if not len(rejects):
+            return
+        rejects.loc[:, list(REJECT_COLUMNS)].to_csv(
+            self.path, mode="a", header=self.rows == 0, index=False, encoding="utf-8")
+        self.rows += len(rejects)
+
+    def close(self) -> None:
+        pass

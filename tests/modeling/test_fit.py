@@ -1,0 +1,45 @@
+"""Training: the served model is the fitted one, and it survives a save and a load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from expertise.bundles.registry import load_current
+from expertise.modeling.fit import training_texts
+from expertise.scoring.features import featurize
+from expertise.scoring.model import LeanModel
+
+
+def _wording(lean: LeanModel, texts: list[str]):  # type: ignore[no-untyped-def]
+    return lean.wording(featurize(texts, lean.words, lean.idf))
+
+
+def test_served_scores_match_the_fitted_scikit_learn_model(models_root: Path, small_train) -> None:  # type: ignore[no-untyped-def]
+    bundle = load_current(models_root)
+    model = bundle.sklearn_model()["model"]
+    texts = training_texts(small_train.head(60))
+    expected = model.stage1.predict_proba(model.text_features.transform(texts))
+    got = _wording(bundle.lean(), texts).proba
+    assert np.abs(expected - got).max() < 1e-4  # float32 weights on disk
+
+
+def test_save_then_load_gives_identical_probabilities(models_root: Path, tmp_path: Path) -> None:
+    lean = load_current(models_root).lean()
+    texts = ["my internet is down", "PPPoE auth fails on fw 4.2.1", "tv says no signal"]
+    before = _wording(lean, texts)
+    lean.save(tmp_path / "copy")
+    after = _wording(LeanModel.load(tmp_path / "copy"), texts)
+    assert np.array_equal(before.proba, after.proba)
+    assert np.array_equal(before.topic_proba, after.topic_proba)
+
+
+def test_training_precomputes_what_reasons_may_quote(models_root: Path) -> None:
+    """The quotable n-grams are an array of the bundle, equal to computing them afresh."""
+    from expertise.scoring.model import quotable_masks
+
+    lean = load_current(models_root).lean()
+    assert "quotable" in lean.arrays
+    fresh = quotable_masks(lean.vocabulary, lean.lexicon, lean.w_direction)
+    assert np.array_equal(np.asarray(lean.arrays["quotable"], dtype=bool), fresh)
