@@ -271,7 +271,7 @@ def bench_large(calls: list[list[str]], n_topics: int, *, train_rows: int | None
 
     from expertise.engine import Engine
     from expertise.knowledge_base import load_knowledge_base
-    from expertise.modeling.fit import fit, redact_frame
+    from expertise.modeling.fit import fit
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         started = time.perf_counter()
@@ -289,7 +289,7 @@ def bench_large(calls: list[list[str]], n_topics: int, *, train_rows: int | None
             frame = frame[frame["customer_id"].isin(keep)].reset_index(drop=True)
         started = time.perf_counter()
         with one_blas_thread():
-            result = fit(redact_frame(frame), kb, folds=2)
+            result = fit(frame, kb, folds=2)
         fit_seconds = time.perf_counter() - started
         engine = Engine(lean=result.lean, kb=kb, db_path=Path(tmp) / "bench.db")
         try:

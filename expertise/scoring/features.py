@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from expertise.scoring.tokens import STAT_NAMES, Tokenized, WordTable, tokenize
+from expertise.scoring.tokens import STAT_NAMES, Tokenized, WordTable, first_seen, tokenize
 
 #: Names and plain-language labels of the dense wording features, in order.
 DENSE_FEATURES: tuple[tuple[str, str], ...] = (
@@ -137,7 +137,8 @@ def features_from_tokens(tok: Tokenized, words: WordTable, idf: np.ndarray) -> F
 
     # wording signals, counted per row
     tech = words.in_lexicon[t.raw_id] | words.in_lexicon[t.word_id]
-    bpair = np.flatnonzero(words.lex_head[t.raw_id][:-1] & same_row)
+    bpair = np.flatnonzero(words.lex_head[t.raw_id][:-1] & words.lex_tail[t.raw_id][1:]
+                           & same_row)
     bpair = bpair[words.lexicon_pairs(t.raw_id[bpair], t.raw_id[bpair + 1])]
     bigram_tech = [f"{words.words[a]} {words.words[b]}" for a, b in
                    zip(t.raw_id[bpair].tolist(), t.raw_id[bpair + 1].tolist(), strict=True)]
@@ -184,23 +185,21 @@ def _tfidf(n: int, trow: np.ndarray, word: np.ndarray, same_row: np.ndarray,
     in first-seen order."""
     n_vocab = words.n_vocab
     uni = (word >= 0) & (word < n_vocab)
-    pair = np.flatnonzero(words.vocab_head[word][:-1] & same_row)
+    pair = np.flatnonzero(words.vocab_head[word][:-1] & words.vocab_tail[word][1:] & same_row)
     bi = words.pair_columns(word[pair], word[pair + 1])
     u_rows, u_cols = trow[uni], word[uni]
     b_rows, b_cols = trow[pair[bi >= 0]], bi[bi >= 0]
+    if not len(u_rows) and not len(b_rows):
+        return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    # each row's unigram entries, then its two-word entries, each part in token order
     rows = np.concatenate([u_rows, b_rows])
     cols = np.concatenate([u_cols, b_cols])
-    kind = np.concatenate([np.zeros(len(u_rows), dtype=np.int64),
+    part = np.concatenate([np.zeros(len(u_rows), dtype=np.int64),
                            np.ones(len(b_rows), dtype=np.int64)])
-    if not len(rows):
-        return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
-    # distinct (row, kind, column) entries, each at its first occurrence; unigram entries
-    # come first in the concatenation, so sorting by (row, first occurrence) puts a row's
-    # unigrams first, each part in first-seen order
-    key = (rows * 2 + kind) * n_vocab + cols
-    _, first, count = np.unique(key, return_index=True, return_counts=True)
-    order = np.lexsort((first, rows[first]))
-    first, count = first[order], count[order]
+    inter = np.argsort(rows * 2 + part, kind="stable")
+    rows, cols, part = rows[inter], cols[inter], part[inter]
+    # distinct (row, part, column) entries, in first-seen order
+    first, count = first_seen((rows * 2 + part) * n_vocab + cols)
     e_rows, e_cols = rows[first], cols[first]
     if count.max() >= _N_SUBLINEAR:
         tf = np.array([1.0 + math.log(c) for c in count.tolist()])

@@ -30,8 +30,10 @@ MMAP_ARRAYS = ("W",)
 FLOAT32_ARRAYS = ("W",)
 #: Stage 2's inputs besides the history features, in order.
 S2_EXTRA = ("wording_1", "wording_2", "wording_terse")
-#: tf-idf entries per block of a sparse product (bounds the temporary gather's memory).
-_BLOCK_ENTRIES = 65_536
+#: Batches of at least this many rows use scipy's sparse products where they agree with the
+#: numpy definitions (`_scipy_agrees`); smaller ones, a one-shot answer among them, need not
+#: import scipy.
+_SCIPY_MIN_ROWS = 64
 
 
 def cumulative_to_proba(decision: np.ndarray) -> np.ndarray:
@@ -62,19 +64,92 @@ def dense_dot(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
-def sparse_dot(f: Features, weights: np.ndarray) -> np.ndarray:
-    """The tf-idf rows @ weights (vocabulary, k): each row's entries gathered and summed in
-    entry order (`np.bincount` adds its weights one by one in input order)."""
-    n, k = f.n, weights.shape[1]
-    out = np.zeros(n * k)
-    rows = f.rows()
-    step = max(1, _BLOCK_ENTRIES)
-    for lo in range(0, len(f.indices), step):
-        hi = min(lo + step, len(f.indices))
-        contrib = np.asarray(weights[f.indices[lo:hi]], dtype=np.float64) * f.data[lo:hi, None]
-        bins = (rows[lo:hi] * k)[:, None] + np.arange(k)
-        out += np.bincount(bins.ravel(), weights=contrib.ravel(), minlength=n * k)
-    return out.reshape(n, k)
+def sparse_dot(f: Features, weights: Any) -> np.ndarray:
+    """The tf-idf rows @ weights (vocabulary, k) as float64.
+
+    Defined as each row's products (value times weight, in float64) added one by one in
+    entry order, from 0: a row's result depends on that row alone. `_sequential` computes
+    it with numpy for any batch; for large batches scipy's CSR product, which performs the
+    same operations in the same order, is used once a probe has found it bit-for-bit equal
+    on this machine (`_scipy_agrees`; a compiler that fused multiply and add would not be).
+    """
+    if f.n >= _SCIPY_MIN_ROWS and _scipy_agrees():
+        from scipy import sparse
+
+        X = sparse.csr_matrix((f.data, f.indices, f.indptr), shape=(f.n, weights.shape[0]))
+        return np.asarray(X @ weights, dtype=np.float64)
+    return _sequential(f, weights)
+
+
+def _sequential(f: Features, weights: Any) -> np.ndarray:
+    """`sparse_dot` with numpy: entry p of every row that has one, for p = 0, 1, ...;
+    rows sorted by length so the rows still adding are a prefix."""
+    n = f.n
+    out = np.zeros((n, weights.shape[1]))
+    lengths = np.diff(f.indptr)
+    if not n or not lengths.any():
+        return out
+    order = np.argsort(-lengths, kind="stable")
+    starts = f.indptr[:-1][order]
+    ordered = lengths[order]
+    acc = np.zeros_like(out)
+    # how many rows have more than p entries, for each p
+    still = n - np.searchsorted(ordered[::-1], np.arange(int(ordered[0])), side="right")
+    for p, k in enumerate(still.tolist()):
+        at = starts[:k] + p
+        acc[:k] += f.data[at][:, None] * np.asarray(weights[f.indices[at]], dtype=np.float64)
+    out[order] = acc
+    return out
+
+
+_SCIPY: list[bool] = []
+
+
+def _scipy_agrees() -> bool:
+    """Whether scipy's sparse products equal the numpy definitions here, bit for bit (probed
+    once per process on random data with values of very different sizes)."""
+    if not _SCIPY:
+        try:
+            from scipy import sparse
+        except ImportError:
+            _SCIPY.append(False)
+            return False
+        rng = np.random.default_rng(20261202)
+        n, v, k = 64, 500, 7
+        lengths = rng.integers(0, 60, n)
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        indices = rng.integers(0, v, int(indptr[-1]))
+        data = rng.random(int(indptr[-1])) * np.exp(rng.normal(0, 6, int(indptr[-1])))
+        f = Features(indptr, indices, data, np.zeros((n, 0)), None,  # type: ignore[arg-type]
+                     np.ones(n, bool), lengths)
+        weights = (rng.normal(size=(v, k)) * np.exp(rng.normal(0, 4, (v, k)))).astype(np.float32)
+        X = sparse.csr_matrix((data, indices, indptr), shape=(n, v))
+        R = sparse.random(v, k, density=0.3, random_state=1, format="csr", dtype=np.float32)
+        same = (np.array_equal(np.asarray(X @ weights, dtype=np.float64),
+                               _sequential(f, weights))
+                and np.array_equal((X @ R).toarray(),
+                                   _postings(f, R.indptr, R.indices, R.data, k)))
+        _SCIPY.append(bool(same))
+    return _SCIPY[0]
+
+
+def _postings(f: Features, indptr: np.ndarray, indices: np.ndarray, values: np.ndarray,
+              k: int) -> np.ndarray:
+    """The tf-idf rows @ a sparse (vocabulary, k) matrix given as CSR arrays: each row's
+    entries in order, each entry's postings in order, added one by one (`np.bincount` adds
+    its weights in input order)."""
+    n = f.n
+    lo = indptr[f.indices]
+    lengths = indptr[f.indices + 1] - lo
+    has = np.flatnonzero(lengths)
+    lo, lengths = lo[has], lengths[has]
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros((n, k))
+    pos = np.repeat(lo - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+    products = np.repeat(f.data[has], lengths) * np.asarray(values, dtype=np.float64)[pos]
+    bins = np.repeat(f.rows()[has] * k, lengths) + indices[pos]
+    return np.bincount(bins, weights=products, minlength=n * k).reshape(n, k)
 
 
 def fuse_topics(retrieval: np.ndarray, topic_logits: np.ndarray, fusion: np.ndarray) -> np.ndarray:
@@ -113,7 +188,7 @@ class LeanModel:
     def __post_init__(self) -> None:
         self.words = WordTable(self.vocabulary, self.lexicon)
         self._idf = np.asarray(self.arrays["idf"], dtype=np.float64)
-        self._retrieval: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._csr: Any = None
         self._quotable: np.ndarray | None = None
         self._w_direction: np.ndarray | None = None
 
@@ -189,12 +264,12 @@ class LeanModel:
         """Stage 1 and the topic model for a batch's features."""
         a = self.arrays
         linear = sparse_dot(f, a["W"]) + a["b"]
+        retrieval = self.retrieval(f)
         scaled = (f.dense - a["dense_mean"]) / a["dense_scale"]
         decision = linear[:, :2] + dense_dot(scaled, np.asarray(a["W_dense"]))
         # Topics without training tickets compete on retrieval alone: their supervised score
         # is set to that of the least likely topic the supervised model knows.
         sup = np.asarray(a["sup_index"]).astype(np.int64)
-        retrieval = self.retrieval(f)
         topic_logits = np.empty_like(retrieval)
         sup_logits = linear[:, 2:]
         topic_logits[:] = sup_logits.min(axis=1, keepdims=True) if sup.size else 0.0
@@ -204,20 +279,22 @@ class LeanModel:
                        fuse_topics(retrieval, topic_logits, np.asarray(a["fusion"])), scaled)
 
     def retrieval(self, f: Features) -> np.ndarray:
-        """Cosine of each tf-idf row with every topic document: the postings of a row's
-        terms in a sparse vocabulary x topic matrix, summed per topic in entry order."""
+        """Cosine of each tf-idf row with every topic document (a sparse vocabulary x topic
+        matrix): a row's entries, and each entry's postings, added in order (as
+        `sparse_dot`, scipy where it agrees)."""
         a = self.arrays
-        n, n_topics = f.n, len(self.topics)
-        indptr = np.asarray(a["R_indptr"])
-        lo = indptr[f.indices]
-        lengths = indptr[f.indices + 1] - lo
-        total = int(lengths.sum())
-        if not total:
-            return np.zeros((n, n_topics))
-        pos = np.repeat(lo - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
-        values = np.repeat(f.data, lengths) * np.asarray(a["R_data"], dtype=np.float64)[pos]
-        bins = np.repeat(f.rows(), lengths) * n_topics + np.asarray(a["R_indices"])[pos]
-        return np.bincount(bins, weights=values, minlength=n * n_topics).reshape(n, n_topics)
+        indptr, indices = np.asarray(a["R_indptr"]), np.asarray(a["R_indices"])
+        n_topics = len(self.topics)
+        if f.n >= _SCIPY_MIN_ROWS and _scipy_agrees():
+            from scipy import sparse
+
+            if self._csr is None:
+                self._csr = sparse.csr_matrix((a["R_data"], indices, indptr),
+                                              shape=(len(self.vocabulary), n_topics))
+            X = sparse.csr_matrix((f.data, f.indices, f.indptr),
+                                  shape=(f.n, len(self.vocabulary)))
+            return np.asarray((X @ self._csr).toarray(), dtype=np.float64)
+        return _postings(f, indptr, indices, np.asarray(a["R_data"]), n_topics)
 
     def stage2_inputs(self, decision: np.ndarray, history: np.ndarray, n_tokens: np.ndarray
                       ) -> np.ndarray:

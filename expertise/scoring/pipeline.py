@@ -264,15 +264,18 @@ class Scorer:
                best_score: np.ndarray, no_match: np.ndarray, confidence: np.ndarray,
                low: np.ndarray) -> list[list[str]]:
         topics = self.catalogue.topics
-        out = []
         fallback = choice.fallback
-        for i in range(len(states)):
-            notes = []
+        unknown = np.array([s.get("status") == "unknown" and bool(s.get("id")) for s in states],
+                           dtype=bool)
+        any_note = truncated | unknown | ~f.english | opted | fallback | low | no_match
+        out: list[list[str]] = [[] for _ in states]
+        for i in np.flatnonzero(any_note).tolist():
+            notes = out[i]
             if truncated[i]:
                 notes.append(f"the text was cut to its first {MAX_TEXT_CHARS} characters")
-            state = states[i]
-            if state.get("status") == "unknown" and state.get("id"):
-                notes.append(f"customer {state['id']} is not in the store; answered as anonymous")
+            if unknown[i]:
+                notes.append(f"customer {states[i]['id']} is not in the store; answered as "
+                             "anonymous")
             if not f.english[i]:
                 notes.append("the text does not look like English; the level was not estimated")
             if opted[i]:
@@ -287,5 +290,4 @@ class Scorer:
             if no_match[i]:
                 notes.append(f"no good topic match (best {topics[best[i]]}, score "
                              f"{best_score[i]:.2f}); ask the caller for more detail")
-            out.append(notes)
         return out

@@ -186,14 +186,33 @@ def batch_reasons(lean: Any, f: Features, level_p: np.ndarray, s2: np.ndarray,
 def _top_per_row(idx: np.ndarray, row: np.ndarray, key: np.ndarray, k: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The k entries of largest `key` in each row (ties: the earlier entry), as (entries, rows,
-    ranks) sorted by row and rank; `idx` lists the candidate entries in row order."""
-    if not len(idx):
+    ranks) sorted by row and rank; `idx` lists the candidate entries in row order.
+
+    k rounds of a per-row maximum (`np.maximum.reduceat` over each row's candidates), which
+    is exact whatever the batch, rather than a sort of every candidate.
+    """
+    chosen: list[np.ndarray] = []
+    ranks: list[np.ndarray] = []
+    left = idx
+    for r in range(k):
+        if not len(left):
+            break
+        rows = row[left]
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        vals = key[left]
+        best = np.maximum.reduceat(vals, starts)
+        at_max = vals == np.repeat(best, np.diff(np.r_[starts, len(left)]))
+        hits = np.flatnonzero(at_max)
+        first = hits[np.r_[True, rows[hits][1:] != rows[hits][:-1]]]
+        chosen.append(left[first])
+        ranks.append(np.full(len(first), r, dtype=np.int64))
+        keep = np.ones(len(left), dtype=bool)
+        keep[first] = False
+        left = left[keep]
+    if not chosen:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    order = np.lexsort((idx, -key[idx], row[idx]))  # by row, strongest first, then earlier
-    ranked = idx[order]
-    rows = row[ranked]
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    rank = np.arange(len(ranked)) - np.repeat(starts, np.diff(np.r_[starts, len(ranked)]))
-    keep = rank < k
-    return ranked[keep], rows[keep], rank[keep]
+    entries = np.concatenate(chosen)
+    rank = np.concatenate(ranks)
+    order = np.lexsort((rank, row[entries]))
+    return entries[order], row[entries][order], rank[order]

@@ -11,8 +11,8 @@ Two backends produce it, and must agree exactly (integers and strings; a test ch
 - ``re``: the standard library, one text at a time. Small batches (a live answer) and any
   text outside ASCII take it; it imports nothing beyond numpy.
 - ``re2``: pyarrow's RE2 kernels over a whole batch, imported lazily. RE2 and Python's re
-  find the same leftmost-first matches for these patterns on ASCII text, which is the only
-  text it is given.
+  find the same leftmost-first matches for these patterns on ASCII text, which (with
+  punctuation and currency signs from outside ASCII) is the only text it is given.
 
 A batch of mixed texts is split between the two and merged back in row order.
 """
@@ -82,10 +82,15 @@ class WordTable:
         # one more entry (False) for "not in the table" (index -1)
         self.in_lexicon = np.array([w in lexicon for w in self.words] + [False])
         self.command = np.array([w in COMMANDS for w in self.words] + [False])
+        # first and second words of two-word terms: only such pairs are looked up
         self.vocab_head = np.zeros(n + 1, dtype=bool)
         self.vocab_head[[self.index[a] for a, _, _ in vocab_pairs]] = True
+        self.vocab_tail = np.zeros(n + 1, dtype=bool)
+        self.vocab_tail[[self.index[b] for _, b, _ in vocab_pairs]] = True
         self.lex_head = np.zeros(n + 1, dtype=bool)
         self.lex_head[[self.index[a] for a, _ in lex_pairs]] = True
+        self.lex_tail = np.zeros(n + 1, dtype=bool)
+        self.lex_tail[[self.index[b] for _, b in lex_pairs]] = True
         keys = np.array([self.index[a] * n + self.index[b] for a, b, _ in vocab_pairs],
                         dtype=np.int64)
         order = np.argsort(keys, kind="stable")
@@ -119,13 +124,42 @@ def _lookup(keys: np.ndarray, values: np.ndarray | None, first: np.ndarray,
     if not len(first) or not len(keys):
         return out
     ok = (first >= 0) & (second >= 0)
-    key = first[ok] * n_words + second[ok]
-    pos = np.searchsorted(keys, key)
-    pos[pos == len(keys)] = 0
-    hit = keys[pos] == key
-    found = np.where(hit, pos if values is None else values[pos], -1)
-    out[ok] = found
+    pos = positions(keys, first[ok] * n_words + second[ok])
+    out[ok] = pos if values is None else np.where(pos >= 0, values[pos], -1)
     return out
+
+
+#: Key arrays at least this long are looked up with pyarrow's hash kernel (loaded for large
+#: batches anyway); shorter ones with a binary search. Both give the same positions.
+HASH_MIN = 4096
+
+
+def positions(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Each key's position in `table` (sorted, distinct int64), -1 where it is absent."""
+    if len(keys) >= HASH_MIN:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = pc.index_in(pa.array(keys, type=pa.int64()),
+                            value_set=pa.array(table, type=pa.int64()))
+        return pc.fill_null(found, -1).to_numpy().astype(np.int64)
+    pos = np.searchsorted(table, keys)
+    pos[pos == len(table)] = 0
+    return np.where(table[pos] == keys, pos, -1) if len(table) else np.full(len(keys), -1)
+
+
+def first_seen(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(where each distinct key first occurs, how often it occurs), in first-seen order."""
+    if not len(keys):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    start = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    count = np.diff(np.append(start, len(ordered)))
+    first = order[start]  # a stable sort keeps each key's first occurrence first
+    seen = np.argsort(first, kind="stable")
+    return first[seen], count[seen]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,21 +224,27 @@ class Tokenized:
 
 
 def tokenize(texts: Sequence[str], words: WordTable, *, backend: str = "auto") -> Tokenized:
-    """Tokenize a batch. ``backend``: "auto" (RE2 for the ASCII texts of a batch of at least
-    :data:`RE2_MIN_BATCH`, re for the rest), "re" or "re2" (RE2 where it can, re elsewhere)."""
+    """Tokenize a batch. ``backend``: "auto" (RE2 for the texts it can take of a batch of at
+    least :data:`RE2_MIN_BATCH`, re for the rest), "re" or "re2" (RE2 where it can, re
+    elsewhere)."""
     n = len(texts)
     if backend not in ("auto", "re", "re2"):
         raise ValueError(f"unknown tokenizer backend {backend!r}")
     use_re2 = backend == "re2" or (backend == "auto" and n >= RE2_MIN_BATCH)
     if not use_re2:
         return _re_backend(texts, words)
-    ascii_rows = np.array([t.isascii() and len(t) <= _MAX_BYTES for t in texts], dtype=bool)
-    if not ascii_rows.any():
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(texts, type=pa.string())
+    safe = ~pc.or_(pc.match_substring_regex(arr, pattern=_RE2_UNSAFE),
+                   pc.greater(pc.binary_length(arr), _MAX_BYTES)).to_numpy(zero_copy_only=False)
+    if not safe.any():
         return _re_backend(texts, words)
-    fast = np.flatnonzero(ascii_rows)
+    fast = np.flatnonzero(safe)
     if len(fast) == n:
-        return _re2_backend(texts, words)
-    slow = np.flatnonzero(~ascii_rows)
+        return _re2_backend(texts, words, arr)
+    slow = np.flatnonzero(~safe)
     return _merge(n, [(fast, _re2_backend([texts[i] for i in fast.tolist()], words)),
                       (slow, _re_backend([texts[i] for i in slow.tolist()], words))])
 
@@ -331,9 +371,12 @@ def _stats(text: str) -> tuple[int, int, int, int, int]:
 # Backend 2: pyarrow's RE2 kernels over a whole batch (ASCII texts only)
 # ---------------------------------------------------------------------------------------------
 
-#: Marks the start and end of a token or match; ASCII texts never hold it after `prepare`
-#: (control characters are whitespace to it), and the backend refuses texts that do.
+#: Marks the start and end of a token or match; texts holding it are not given to RE2.
 _MARK = "\x01"
+#: Texts RE2 is not given: the marker, or a character outside ASCII other than punctuation
+#: and currency signs. Such a character is no letter, digit or space to either engine and has
+#: no case, so both find the same matches in the rest.
+_RE2_UNSAFE = r"[\x01]|[^\x00-\x7f\p{P}\p{Sc}]"
 _MAX_BYTES = 60_000
 #: Words of other languages as RE2 finds them in lower-case ASCII text: a text with none of
 #: them is English to `looks_english`, which then need not run on it.
@@ -361,7 +404,7 @@ class _ArrowStrings:
         return values
 
 
-def _re2_backend(texts: Sequence[str], words: WordTable) -> Tokenized:
+def _re2_backend(texts: Sequence[str], words: WordTable, arr: Any = None) -> Tokenized:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -372,9 +415,8 @@ def _re2_backend(texts: Sequence[str], words: WordTable) -> Tokenized:
         _FOREIGN_WORD = "(?:^|[^a-z])(?:" + "|".join(
             sorted(w for w in FOREIGN if w.isascii())) + ")(?:[^a-z]|$)"
     n = len(texts)
-    arr = pa.array(texts, type=pa.string())
-    if pc.any(pc.match_substring(arr, _MARK)).as_py():
-        return _re_backend(texts, words)
+    if arr is None:
+        arr = pa.array(texts, type=pa.string())
     # Tokens: mark every match, split on the marks; pieces at odd positions are the tokens.
     pieces = pc.split_pattern(pc.replace_substring_regex(
         arr, pattern="(?i)" + TOKEN.pattern, replacement=f"{_MARK}\\0{_MARK}"), pattern=_MARK)
