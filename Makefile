@@ -43,14 +43,19 @@ data: setup ## Rebuild the bundled sample data from the phrase bank (determinist
 # models/.built is a stamp: make reruns training only when an input is newer than it, and
 # `train --if-changed` then compares fingerprints with the current model, so a fresh clone
 # (all files new) retrains only if the committed model really is out of date.
+# The code that changes a model: the same list as expertise.lifecycle.train.MODEL_CODE (a test
+# compares them), so that editing, say, the CLI does not retrain.
+MODEL_CODE := expertise/config.py expertise/privacy.py expertise/knowledge_base.py \
+	$(shell find expertise/scoring expertise/modeling -name '*.py' 2>/dev/null) \
+	expertise/tickets/labelled.py
 TRAIN_INPUTS := $(wildcard data/*.csv) $(shell find knowledge_base -type f 2>/dev/null) \
-	$(wildcard expertise/*.py)
+	$(MODEL_CODE)
 
 models/.built: $(TRAIN_INPUTS) | $(STAMP)
 	$(CLI) train --promote --if-changed
 	@touch $@
 
-.PHONY: train evaluate retrain
+.PHONY: train evaluate retrain print-model-code
 
 train: setup models/.built ## Train and promote a model if data, knowledge base or code changed
 
@@ -59,6 +64,9 @@ evaluate: setup ## Evaluate the current model on the bundled evaluation sets (an
 
 retrain: setup ## Ingest data/inbox, train a candidate, promote it only if it is not worse
 	$(CLI) retrain
+
+print-model-code: ## List the code files whose change retrains the model
+	@printf '%s\n' $(sort $(MODEL_CODE))
 
 .PHONY: bench bench-quick
 

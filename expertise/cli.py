@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from expertise import __version__
+from expertise.config import __version__
 from expertise.errors import ExpertiseError
 
 F = TypeVar("F", bound=Callable[..., Any])

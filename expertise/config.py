@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: The package version (pyproject.toml reads it from here).
+__version__ = "0.1.0"
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: The project root when running from a checkout (knowledge_base/, models/, data/ live here).
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -105,6 +108,12 @@ def models_dir() -> Path:
 
 def data_dir() -> Path:
     return PROJECT_DIR / "data"
+
+
+def cache_dir() -> Path:
+    """Where derived files that can always be rebuilt live ($XDG_CACHE_HOME/expertise)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "expertise"
 
 
 def default_db_path() -> Path:

@@ -25,7 +25,6 @@ from expertise.scoring.history import PriorTicket
 from expertise.scoring.pipeline import Scored, Scorer
 from expertise.scoring.ranking import Catalogue, FeedbackStats
 from expertise.scoring.text import prepare, ticket_text
-from expertise.store.db import default_actor
 
 
 @dataclass
@@ -209,7 +208,7 @@ class Engine:
         answer = self.answer_with([text], prior=prior, state=state, created_at=created_at,
                                   top=top)
         if audit and self.store is not None and customer_id:
-            self.store.audit(actor or default_actor(), "answer", customer_id=customer_id,
+            self.store.audit(actor, "answer", customer_id=customer_id,
                              purpose=purpose, detail=f"level={answer.level_served}")
         return answer
 

@@ -35,9 +35,5 @@ class UnknownCustomerError(ExpertiseError):
     """A customer id that the store does not know."""
 
 
-class ConsentError(ExpertiseError):
-    """An action that the customer's consent does not allow."""
-
-
 class UnknownTicketError(ExpertiseError):
     """A ticket id that the store does not know."""

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from expertise.config import ARTICLE_WORDS, LEVELS
+from expertise.config import ARTICLE_WORDS, LEVELS, cache_dir
 from expertise.errors import KnowledgeBaseError
+from expertise.io import atomic_write_text
 
 REQUIRED_FIELDS = ("id", "topic", "level", "title", "summary", "symptoms")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’./:+-]*")
@@ -30,10 +33,6 @@ class Article:
     products: tuple[str, ...] = ()
     updated: str = ""
     path: str = ""
-
-    @property
-    def word_count(self) -> int:
-        return count_words(self.body)
 
 
 @dataclass(frozen=True)
@@ -191,6 +190,10 @@ def parse_article(path: Path, *, root: Path) -> tuple[Article | None, list[Probl
 def load_knowledge_base(root: Path | str) -> KnowledgeBase:
     """Load every article under `root`; problems are collected, not raised.
 
+    A parsed knowledge base is cached (JSON in the user's cache folder) under a key made of
+    every file's path, size and modification time and this module's own, so a one-shot
+    answer need not parse 144 YAML headers; any change to a file reads it afresh.
+
     Raises KnowledgeBaseError only when the folder does not exist or holds no articles.
     """
     root = Path(root)
@@ -198,6 +201,50 @@ def load_knowledge_base(root: Path | str) -> KnowledgeBase:
         raise KnowledgeBaseError(
             f"knowledge base folder {root} does not exist; set EXPERTISE_KB or pass --kb"
         )
+    cache = _cache_path(root)
+    if cache is not None and cache.exists():
+        try:
+            return _from_json(root, json.loads(cache.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged cache: parse afresh and write it again
+    kb = _parse(root)
+    if cache is not None:
+        with contextlib.suppress(OSError):
+            atomic_write_text(cache, json.dumps(_to_json(kb)))
+    return kb
+
+
+def _cache_path(root: Path) -> Path | None:
+    try:
+        files = sorted(p for p in root.rglob("*") if p.suffix in (".md", ".yaml", ".yml"))
+        digest = hashlib.sha256(str(root.resolve()).encode())
+        for path in [*files, Path(__file__)]:
+            stat = path.stat()
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    except OSError:
+        return None
+    return cache_dir() / f"kb-{digest.hexdigest()[:32]}.json"
+
+
+def _to_json(kb: KnowledgeBase) -> dict[str, Any]:
+    return {"topics": [{**asdict(t), "articles": [asdict(a) for a in t.articles.values()]}
+                       for t in kb.topics.values()],
+            "problems": [asdict(p) for p in kb.problems]}
+
+
+def _from_json(root: Path, doc: dict[str, Any]) -> KnowledgeBase:
+    topics = {}
+    for t in doc["topics"]:
+        articles = {a["level"]: Article(**{**a, "symptoms": tuple(a["symptoms"]),
+                                           "products": tuple(a["products"])})
+                    for a in t["articles"]}
+        topics[t["slug"]] = Topic(t["slug"], t["title"], t["category"], tuple(t["synonyms"]),
+                                  articles)
+    return KnowledgeBase(root=root, topics=topics,
+                         problems=[Problem(**p) for p in doc["problems"]])
+
+
+def _parse(root: Path) -> KnowledgeBase:
     topics: dict[str, Topic] = {}
     problems: list[Problem] = []
     seen_ids: dict[str, str] = {}
@@ -261,13 +308,6 @@ def fingerprint_knowledge_base(root: Path | str) -> str:
             digest.update(b"\0")
             digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def nearest_level(available: list[str] | tuple[str, ...], wanted: str) -> str:
-    """The level present that is nearest to `wanted`, preferring the simpler on a tie."""
-    order = {lv: i for i, lv in enumerate(LEVELS)}
-    target = order[wanted]
-    return min(available, key=lambda lv: (abs(order[lv] - target), order[lv]))
 
 
 def level_stats(kb: KnowledgeBase) -> dict[str, Any]:

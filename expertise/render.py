@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 
@@ -63,6 +62,8 @@ def article_data(article: Article) -> dict[str, Any]:
 
 
 def article(article: Article) -> None:
+    from rich.markdown import Markdown
+
     console.print(
         Panel(
             Markdown(article.body),
@@ -92,9 +93,14 @@ def kb_lint(base: KnowledgeBase) -> None:
     n_err, n_warn = len(base.errors), len(base.warnings)
     verdict = "FAILED" if n_err else "OK"
     console.print(
-        f"kb lint {verdict}: {len(base.articles)} articles in {len(base.topics)} topics, "
-        f"{n_err} errors, {n_warn} warnings"
+        f"kb lint {verdict}: {_count(len(base.articles), 'article')} in "
+        f"{_count(len(base.topics), 'topic')}, {_count(n_err, 'error')}, "
+        f"{_count(n_warn, 'warning')}"
     )
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _bar(value: float, width: int = 20) -> str:
@@ -132,6 +138,8 @@ def answer(ans: Any, *, show_body: bool = True) -> None:
     art = ans.article
     parts: list[Any] = [Text(art.summary, style="italic"), Text("")]
     if show_body:
+        from rich.markdown import Markdown
+
         parts.append(Markdown(ans.body))
     console.print(Panel(Group(*parts), title=f"[bold]{art.title}[/]  {art.id}  "
                         f"(written for {art.level})", expand=True))
@@ -295,14 +303,12 @@ def consent(change: Any) -> None:
 def erasure(report: Any) -> None:
     from rich.text import Text
 
-    def count(n: int, word: str) -> str:
-        return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
+    entries = report.feedback_deleted
     console.print(Text(
-        f"erased: {count(report.tickets_deleted, 'ticket')}, "
-        f"{count(report.feedback_deleted, 'feedback entry').replace('entrys', 'entries')} and "
+        f"erased: {_count(report.tickets_deleted, 'ticket')}, "
+        f"{entries} feedback {'entry' if entries == 1 else 'entries'} and "
         f"the customer record; their id was removed from "
-        f"{count(report.audit_rows_anonymised, 'audit row')}. The audit log keeps only that an "
+        f"{_count(report.audit_rows_anonymised, 'audit row')}. The audit log keeps only that an "
         "erasure happened."), soft_wrap=True)
     models = report.models
     if models.trained_on:

@@ -13,12 +13,19 @@ DATA = Path(__file__).parent / "data"
 KB = PROJECT_DIR / "knowledge_base"
 
 
+@pytest.fixture(scope="session")
+def _cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-                   ) -> None:
-    """Never touch the developer's own database or salt: point the defaults at a temp folder."""
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                   _cache_home: Path) -> None:
+    """Never touch the developer's own database, salt or cache: point the defaults at temp
+    folders (the cache, which only ever holds what can be rebuilt, is shared by the session)."""
     home = tmp_path_factory.mktemp("xdg")
     monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_cache_home))
     monkeypatch.delenv("EXPERTISE_DB", raising=False)
 
 

@@ -153,3 +153,53 @@ def test_session_in_a_real_terminal(models_env: Path) -> None:
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact output of the stable commands
+# ---------------------------------------------------------------------------------------------
+
+KB_TINY = Path(__file__).parent / "data" / "kb_tiny"
+
+
+def _exact(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "100", **(env or {})})
+    return result.exit_code, result.output
+
+
+def test_version_exactly() -> None:
+    assert _exact("--version") == (0, f"expertise {__version__}\n")
+
+
+def test_kb_list_exactly() -> None:
+    assert _exact("kb", "list", "--kb", str(KB_TINY)) == (0, (
+        "              Knowledge base: 2 topics, 5 articles               \n"
+        "┏━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓\n"
+        "┃ topic        ┃ category ┃ levels ┃ novice title               ┃\n"
+        "┡━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩\n"
+        "│ no-internet  │          │ N I E  │ Internet down (novice)     │\n"
+        "│ tv-no-signal │ tv       │ N - E  │ TV says no signal (novice) │\n"
+        "└──────────────┴──────────┴────────┴────────────────────────────┘\n"
+        "levels: N = novice, I = intermediate, E = expert; - = missing\n"))
+
+
+def test_kb_lint_exactly() -> None:
+    assert _exact("kb", "lint", "--kb", str(KB_TINY)) == (0, (
+        "warning: tv-no-signal: levels: missing intermediate\n"
+        "kb lint OK: 5 articles in 2 topics, 0 errors, 1 warning\n"))
+    code, out = _exact("kb", "lint", "--kb", str(KB_TINY), "--json")
+    assert code == 0 and json.loads(out) == {
+        "errors": [], "warnings": ["warning: tv-no-signal: levels: missing intermediate"],
+        "articles": 5, "topics": 2}
+
+
+def test_errors_exactly(tmp_path: Path) -> None:
+    assert _exact("kb", "show", "wifi-dropping/novice", "--kb", str(KB_TINY)) == (1, (
+        f"Error: no article 'wifi-dropping/novice' in {KB_TINY}; list them with "
+        "`expertise kb list`\n"))
+    assert _exact("models", "list", env={"EXPERTISE_MODELS": str(tmp_path)}) == (
+        0, "no model bundles; build one with `make train`\n")
+    assert _exact("consent", "--customer", "C1", "--db", str(tmp_path / "x.db")) == (2, (
+        "Error: give exactly one of --opt-out or --opt-in (see --help)\n"))
+    assert _exact("feedback", "T1", "--article", "no-internet/novice") == (2, (
+        "Error: give exactly one of --helpful or --not-helpful (see --help)\n"))

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from expertise.cli import app
 from expertise.config import LEVELS, PROJECT_DIR, TOPICS
-from expertise.knowledge_base import load_knowledge_base, nearest_level
+from expertise.knowledge_base import load_knowledge_base
 
 DATA = Path(__file__).parent / "data"
 runner = CliRunner()
@@ -65,12 +65,6 @@ def test_missing_kb_folder_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output.count("\n") == 1
     assert "does not exist" in result.output
-
-
-def test_nearest_level_prefers_simpler_on_tie() -> None:
-    assert nearest_level(["novice", "expert"], "intermediate") == "novice"
-    assert nearest_level(["expert"], "novice") == "expert"
-    assert nearest_level(["intermediate", "expert"], "expert") == "expert"
 
 
 def test_levels_differ_in_technical_share() -> None:

@@ -11,18 +11,19 @@ and research, and only after its hash and the scikit-learn version are checked.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from expertise import __version__
-from expertise.config import models_dir
+from expertise.config import __version__, models_dir
 from expertise.errors import ArtifactError, ModelNotFoundError
 
 FORMAT_VERSION = 1
@@ -58,8 +59,35 @@ class Bundle:
                 f"{sklearn.__version__}; retrain with `make train` (answers still work)"
             )
         _verify(self.path, self.manifest, [PICKLE])
-        obj: dict[str, Any] = joblib.load(self.path / PICKLE)
+        with old_pickle_names():
+            obj: dict[str, Any] = joblib.load(self.path / PICKLE)
         return obj
+
+
+#: Modules that held pickled classes and functions before the package was split into layers:
+#: bundles pickled then name them, and still load.
+OLD_MODULES: dict[str, str] = {
+    "expertise.classifier": "expertise.modeling.estimators",
+    "expertise.features": "expertise.modeling.estimators",
+    "expertise.text": "expertise.scoring.tokens",
+}
+
+
+@contextlib.contextmanager
+def old_pickle_names() -> Iterator[None]:
+    """While unpickling: the old module names of :data:`OLD_MODULES` resolve to the modules
+    that hold those classes now (added to `sys.modules` only for the duration)."""
+    import importlib
+    import sys
+
+    added = [old for old in OLD_MODULES if old not in sys.modules]
+    for old in added:
+        sys.modules[old] = importlib.import_module(OLD_MODULES[old])
+    try:
+        yield
+    finally:
+        for old in added:
+            sys.modules.pop(old, None)
 
 
 def sha256_file(path: Path) -> str:

@@ -247,7 +247,9 @@ def export_lean(features: Any, stage1: OrdinalClassifier, topic_model: Any,
         levels=list(LEVELS), topics=slugs, topic_domains=[_domain(s) for s in slugs],
         vocabulary=vocabulary, lexicon=signals.lexicon_, arrays=arrays, meta={},
     )
-    # which n-grams reasons may quote, once here rather than at every start-up
+    # the word table and the n-grams reasons may quote: once here, not at every start-up
+    lean.arrays.update(lean.words.arrays())
+    lean.meta["extra_words"] = lean.words.extra_words
     lean.arrays["quotable"] = quotable_masks(vocabulary, lean.lexicon, lean.w_direction)
     return lean
 

@@ -186,7 +186,11 @@ class LeanModel:
     words: WordTable = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.words = WordTable(self.vocabulary, self.lexicon)
+        if "wt_flags" in self.arrays:  # saved at training time
+            self.words = WordTable.from_arrays(self.vocabulary, self.meta["extra_words"],
+                                               self.arrays)
+        else:
+            self.words = WordTable(self.vocabulary, self.lexicon)
         self._idf = np.asarray(self.arrays["idf"], dtype=np.float64)
         self._csr: Any = None
         self._quotable: np.ndarray | None = None

@@ -64,40 +64,77 @@ class WordTable:
     tf-idf column), then the lexicon's terms, the words of every two-word term and the
     commands the vocabulary lacks. Two-word terms are looked up by their words' indices, so
     no string is built for a pair.
+
+    Building one walks the whole vocabulary; a model saves it (`arrays`, `extra_words`) at
+    training time and loads it with `from_arrays`, which a one-shot answer can afford.
     """
+
+    #: Per-word flags, one bit each, in the saved `flags` array.
+    FLAGS = ("in_lexicon", "command", "vocab_head", "vocab_tail", "lex_head", "lex_tail")
 
     def __init__(self, vocabulary: Sequence[str], lexicon: Iterable[str]) -> None:
         lexicon = frozenset(lexicon)
-        self.n_vocab = len(vocabulary)
         vocab_pairs = [(t.split(" ")[0], t.split(" ")[1], c)
                        for c, t in enumerate(vocabulary) if t.count(" ") == 1]
         lex_pairs = [tuple(t.split(" ")) for t in lexicon if t.count(" ") == 1]
         parts = {w for a, b, _ in vocab_pairs for w in (a, b)} | {w for p in lex_pairs for w in p}
-        known = set(vocabulary)
-        self.words: list[str] = list(vocabulary) + sorted(
-            (set(lexicon) | parts | COMMANDS) - known)
-        self.index: dict[str, int] = {w: i for i, w in enumerate(self.words)}
-        n = len(self.words)
-        self.n_words = n
-        # one more entry (False) for "not in the table" (index -1)
-        self.in_lexicon = np.array([w in lexicon for w in self.words] + [False])
-        self.command = np.array([w in COMMANDS for w in self.words] + [False])
-        # first and second words of two-word terms: only such pairs are looked up
-        self.vocab_head = np.zeros(n + 1, dtype=bool)
-        self.vocab_head[[self.index[a] for a, _, _ in vocab_pairs]] = True
-        self.vocab_tail = np.zeros(n + 1, dtype=bool)
-        self.vocab_tail[[self.index[b] for _, b, _ in vocab_pairs]] = True
-        self.lex_head = np.zeros(n + 1, dtype=bool)
-        self.lex_head[[self.index[a] for a, _ in lex_pairs]] = True
-        self.lex_tail = np.zeros(n + 1, dtype=bool)
-        self.lex_tail[[self.index[b] for _, b in lex_pairs]] = True
-        keys = np.array([self.index[a] * n + self.index[b] for a, b, _ in vocab_pairs],
-                        dtype=np.int64)
+        words = list(vocabulary) + sorted((set(lexicon) | parts | COMMANDS) - set(vocabulary))
+        index = {w: i for i, w in enumerate(words)}
+        n = len(words)
+        flags = np.zeros(n, dtype=np.uint8)
+        marks = {
+            "in_lexicon": [i for i, w in enumerate(words) if w in lexicon],
+            "command": [i for i, w in enumerate(words) if w in COMMANDS],
+            "vocab_head": [index[a] for a, _, _ in vocab_pairs],
+            "vocab_tail": [index[b] for _, b, _ in vocab_pairs],
+            "lex_head": [index[a] for a, _ in lex_pairs],
+            "lex_tail": [index[b] for _, b in lex_pairs],
+        }
+        for bit, name in enumerate(self.FLAGS):
+            flags[marks[name]] |= np.uint8(1 << bit)
+        keys = np.array([index[a] * n + index[b] for a, b, _ in vocab_pairs], dtype=np.int64)
         order = np.argsort(keys, kind="stable")
-        self._vocab_keys = keys[order]
-        self._vocab_cols = np.array([c for _, _, c in vocab_pairs], dtype=np.int64)[order]
-        self._lex_keys = np.sort(np.array(
-            [self.index[a] * n + self.index[b] for a, b in lex_pairs], dtype=np.int64))
+        cols = np.array([c for _, _, c in vocab_pairs], dtype=np.int64)[order]
+        lex_keys = np.sort(np.array([index[a] * n + index[b] for a, b in lex_pairs],
+                                    dtype=np.int64))
+        self._setup(words, len(vocabulary), flags, keys[order], cols, lex_keys, index)
+
+    @classmethod
+    def from_arrays(cls, vocabulary: Sequence[str], extra_words: Sequence[str],
+                    arrays: dict[str, np.ndarray]) -> WordTable:
+        """A table saved with `arrays`: no walk over the vocabulary."""
+        table = cls.__new__(cls)
+        table._setup([*vocabulary, *extra_words], len(vocabulary), arrays["wt_flags"],
+                     arrays["wt_vocab_keys"], arrays["wt_vocab_cols"], arrays["wt_lex_keys"])
+        return table
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What `from_arrays` needs besides the words (saved with a model)."""
+        return {"wt_flags": self._flags, "wt_vocab_keys": self._vocab_keys,
+                "wt_vocab_cols": self._vocab_cols, "wt_lex_keys": self._lex_keys}
+
+    @property
+    def extra_words(self) -> list[str]:
+        return self.words[self.n_vocab:]
+
+    def _setup(self, words: list[str], n_vocab: int, flags: np.ndarray, vocab_keys: np.ndarray,
+               vocab_cols: np.ndarray, lex_keys: np.ndarray,
+               index: dict[str, int] | None = None) -> None:
+        self.words = words
+        self.n_vocab = n_vocab
+        self.n_words = len(words)
+        self.index = index if index is not None else dict(zip(words, range(len(words)),
+                                                              strict=True))
+        self._flags = np.asarray(flags, dtype=np.uint8)
+        # each flag with one more entry (False) for "not in the table" (index -1)
+        flag = {name: np.append((self._flags >> bit) & 1, 0).astype(bool)
+                for bit, name in enumerate(self.FLAGS)}
+        self.in_lexicon, self.command = flag["in_lexicon"], flag["command"]
+        self.vocab_head, self.vocab_tail = flag["vocab_head"], flag["vocab_tail"]
+        self.lex_head, self.lex_tail = flag["lex_head"], flag["lex_tail"]
+        self._vocab_keys = np.asarray(vocab_keys, dtype=np.int64)
+        self._vocab_cols = np.asarray(vocab_cols, dtype=np.int64)
+        self._lex_keys = np.asarray(lex_keys, dtype=np.int64)
         self._arrow: Any = None
 
     def pair_columns(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:

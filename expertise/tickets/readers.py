@@ -145,10 +145,6 @@ class ReadStats:
     invalid_byte_rows: int = 0
     chunks: int = 0
 
-    @property
-    def rows_accepted(self) -> int:
-        return self.rows_read - self.rows_rejected
-
 
 # ---------------------------------------------------------------------------------------------
 # Small helpers usable without pandas

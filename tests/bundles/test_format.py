@@ -63,3 +63,51 @@ def test_manifest_records_versions_fingerprints_and_hashes(models_root: Path) ->
     assert len(m["training_data"]) == 64 and len(m["knowledge_base"]) == 64
     assert "lean.W.npy" in m["files"] and "model.joblib" in m["files"]
     assert m["customers"]["hashes"] and len(m["customers"]["salt_id"]) == 12
+
+
+def test_pickles_naming_the_old_modules_still_load() -> None:
+    """Bundles trained before the package was split into layers name expertise.classifier,
+    expertise.features and expertise.text; those names resolve while unpickling, only then."""
+    import pickle
+    import sys
+
+    import numpy as np
+
+    from expertise.bundles.format import old_pickle_names
+    from expertise.modeling.estimators import OrdinalClassifier, WordingFeatures
+    from expertise.scoring.tokens import analyze
+
+    model = OrdinalClassifier(classes=["a", "b", "c"]).fit(np.arange(9.0)[:, None],
+                                                           list("aaabbbccc"))
+    objects = {"model": model, "signals": WordingFeatures(["pppoe"]).fit(["x"]),
+               "analyzer": analyze}
+    data = pickle.dumps(objects, protocol=0)
+    for old, new in ((b"expertise.classifier", b"expertise.modeling.estimators\nOrdinal"),
+                     (b"expertise.features", b"expertise.modeling.estimators\nWording"),
+                     (b"expertise.text", b"expertise.scoring.tokens\nanalyze")):
+        data = data.replace(new, old + b"\n" + new.split(b"\n")[1])
+    assert b"expertise.modeling" not in data and b"expertise.scoring" not in data
+    with pytest.raises(ModuleNotFoundError):
+        pickle.loads(data)
+    with old_pickle_names():
+        loaded = pickle.loads(data)
+    assert "expertise.classifier" not in sys.modules
+    assert loaded["model"].predict([[0.0], [8.0]]).tolist() == ["a", "c"]
+    assert loaded["signals"].transform(["pppoe is down"]).shape == (1, 14)
+    assert loaded["analyzer"]("wifi drops") == ["wifi", "drops", "wifi drops"]
+
+
+def test_the_committed_bundle_loads_and_answers() -> None:
+    """What a clean clone serves: models/current verifies, serves and unpickles."""
+    from expertise.config import PROJECT_DIR
+    from expertise.engine import Engine
+
+    root = PROJECT_DIR / "models"
+    bundle = load_current(root)
+    assert bundle.sklearn_model()["model"].stage1 is not None
+    engine = Engine(model_dir=bundle.path)
+    try:
+        answer = engine.answer("my broadband keeps dropping every evening")
+    finally:
+        engine.close()
+    assert answer.level in ("novice", "intermediate", "expert") and answer.article is not None

@@ -290,7 +290,8 @@ def test_bad_dates_are_rejected_good_ones_normalised() -> None:
     assert rejects["row"].tolist() == [1, 2, 5]
     assert rejects["reason"].str.contains("created_at").all()
     assert frame["created_at"].tolist() == ["2024-03-15T10:30:00", ""]
-    assert reader.stats.rows_rejected == 3 and reader.stats.rows_accepted == 2
+    assert reader.stats.rows_rejected == 3
+    assert reader.stats.rows_read - reader.stats.rows_rejected == 2
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 2, 50_000])
