@@ -59,8 +59,10 @@ class Grouped:
     """Per-row lists of strings, stored flat: row i's items are values[start[i]:start[i+1]]."""
 
     def __init__(self, rows: np.ndarray, values: list[str], n: int) -> None:
-        order = np.argsort(rows, kind="stable")
-        self.values = [values[k] for k in order.tolist()] if len(values) else []
+        if len(rows) > 1 and (rows[1:] < rows[:-1]).any():
+            order = np.argsort(rows, kind="stable")
+            values = [values[k] for k in order.tolist()]
+        self.values = list(values)
         start = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n), out=start[1:])
         self.counts = np.diff(start)

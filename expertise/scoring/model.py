@@ -56,12 +56,10 @@ def cumulative_to_proba(decision: np.ndarray) -> np.ndarray:
 
 
 def dense_dot(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """x (n, d) @ w (d, k) as an explicit sum over d in order: the same bits for a row in any
-    batch (a BLAS product may block rows differently by batch size)."""
-    out = np.zeros((x.shape[0], w.shape[1]))
-    for j in range(x.shape[1]):
-        out += x[:, j:j + 1] * w[j]
-    return out
+    """x (n, d) @ w (d, k) with `np.einsum`, whose sum for an output element runs over that
+    row's d products alone: the same bits for a row in any batch (a BLAS product may block
+    rows differently by batch size)."""
+    return np.einsum("ij,jk->ik", x, w)
 
 
 def sparse_dot(f: Features, weights: Any) -> np.ndarray:
@@ -82,12 +80,21 @@ def sparse_dot(f: Features, weights: Any) -> np.ndarray:
 
 
 def _sequential(f: Features, weights: Any) -> np.ndarray:
-    """`sparse_dot` with numpy: entry p of every row that has one, for p = 0, 1, ...;
-    rows sorted by length so the rows still adding are a prefix."""
+    """`sparse_dot` with numpy. The weight rows are gathered once; a few rows are each summed
+    with `np.add.accumulate` (a running sum, in order); many rows position by position
+    (entry p of every row that has one, rows sorted by length so those still adding are a
+    prefix)."""
     n = f.n
     out = np.zeros((n, weights.shape[1]))
     lengths = np.diff(f.indptr)
-    if not n or not lengths.any():
+    if not n or not len(f.indices):
+        return out
+    products = np.asarray(weights[f.indices], dtype=np.float64)
+    products *= f.data[:, None]
+    if n <= 16:
+        for i in np.flatnonzero(lengths).tolist():
+            a, b = int(f.indptr[i]), int(f.indptr[i + 1])
+            out[i] = np.add.accumulate(products[a:b], axis=0)[-1]
         return out
     order = np.argsort(-lengths, kind="stable")
     starts = f.indptr[:-1][order]
@@ -96,8 +103,7 @@ def _sequential(f: Features, weights: Any) -> np.ndarray:
     # how many rows have more than p entries, for each p
     still = n - np.searchsorted(ordered[::-1], np.arange(int(ordered[0])), side="right")
     for p, k in enumerate(still.tolist()):
-        at = starts[:k] + p
-        acc[:k] += f.data[at][:, None] * np.asarray(weights[f.indices[at]], dtype=np.float64)
+        acc[:k] += products[starts[:k] + p]
     out[order] = acc
     return out
 

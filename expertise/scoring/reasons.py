@@ -198,12 +198,12 @@ def _top_per_row(idx: np.ndarray, row: np.ndarray, key: np.ndarray, k: int
         if not len(left):
             break
         rows = row[left]
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        starts = np.flatnonzero(_changes(rows))
         vals = key[left]
         best = np.maximum.reduceat(vals, starts)
-        at_max = vals == np.repeat(best, np.diff(np.r_[starts, len(left)]))
+        at_max = vals == np.repeat(best, np.diff(np.append(starts, len(left))))
         hits = np.flatnonzero(at_max)
-        first = hits[np.r_[True, rows[hits][1:] != rows[hits][:-1]]]
+        first = hits[_changes(rows[hits])]
         chosen.append(left[first])
         ranks.append(np.full(len(first), r, dtype=np.int64))
         keep = np.ones(len(left), dtype=bool)
@@ -216,3 +216,10 @@ def _top_per_row(idx: np.ndarray, row: np.ndarray, key: np.ndarray, k: int
     rank = np.concatenate(ranks)
     order = np.lexsort((rank, row[entries]))
     return entries[order], row[entries][order], rank[order]
+
+
+def _changes(values: np.ndarray) -> np.ndarray:
+    """True where a sorted array's value differs from the one before (and at the start)."""
+    out = np.ones(len(values), dtype=bool)
+    out[1:] = values[1:] != values[:-1]
+    return out
