@@ -478,7 +478,8 @@ def feedback(
     level: Annotated[
         str | None,
         typer.Option("--level", help="The caller's real level: novice, intermediate or expert "
-                                     "(becomes a training label)."),
+                                     "(a training label; pinned for the ticket's customer "
+                                     "until `expertise pin --clear`)."),
     ] = None,
     db: DbOpt = None,
     agent: AgentOpt = None,
@@ -499,15 +500,47 @@ def feedback(
     path = _db(db, required=True)
     assert path is not None
     with Store(path) as store:
-        known = store.has_ticket(ticket_id)
-        row_id = store.add_feedback(ticket_id, article_id=article, helpful=helpful,
-                                    corrected_level=level, agent=agent)
-    data = {"id": row_id, "ticket_id": ticket_id, "article_id": article, "helpful": helpful,
-            "corrected_level": level, "ticket_in_store": known}
+        data = store.record_feedback(ticket_id, article_id=article, helpful=helpful,
+                                     level=level, actor=agent)
     if json_:
         render.print_json(data)
     else:
         render.feedback(data)
+
+
+@app.command()
+@handle_errors
+def pin(
+    customer: Annotated[str, typer.Option("--customer", help="Customer id.", show_default=False)],
+    level: Annotated[
+        str | None,
+        typer.Option("--level", help="novice, intermediate or expert: decides this customer's "
+                                     "answers until cleared."),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the pinned level.")] = False,
+    db: DbOpt = None,
+    agent: AgentOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Pin a customer's level (an agent's judgement outweighs the evidence), or clear it.
+
+    Example: expertise pin --customer C00042 --level expert --db support.db
+    """
+    if (level is None) == (not clear):
+        raise _usage("give exactly one of --level LEVEL or --clear")
+    from expertise import render
+    from expertise.store.db import Store
+
+    path = _db(db, required=True)
+    assert path is not None
+    with Store(path) as store:
+        previous = store.pin_level(customer, None if clear else level, actor=agent)
+    data = {"customer_id": customer, "pinned_level": None if clear else level,
+            "previous": previous}
+    if json_:
+        render.print_json(data)
+    else:
+        render.pin(data)
 
 
 # ---- the customer's rights: consent, explain, forget; and the audit log -------------------------

@@ -77,8 +77,6 @@ CONFIDENCE_THRESHOLD = 0.55
 #: Below this topic score the ranker answers "no good match" instead of guessing.
 TOPIC_THRESHOLD = 0.25
 DEFAULT_TOP = 3
-#: A customer's earlier tickets read as history: the most recent ones, at most this many.
-HISTORY_LIMIT = 50
 #: Rows per chunk when an export is read (ingest, readers).
 CHUNK_ROWS = 50_000
 #: Rows scored at a time in batch scoring: scoring holds about 10 kB per row, so this bounds

@@ -17,14 +17,20 @@ from typing import Any
 import numpy as np
 
 from expertise import config
-from expertise.config import LEVEL_INDEX, LEVELS, TOPICS
+from expertise.config import LEVEL_INDEX, LEVELS
 from expertise.errors import InputError
-from expertise.privacy import redact
 from expertise.scoring.features import featurize
-from expertise.scoring.history import PriorTicket
+from expertise.scoring.history import (
+    Profile,
+    areas,
+    days,
+    evidence_inputs,
+    fold,
+    history_terms,
+)
 from expertise.scoring.pipeline import Scored, Scorer
 from expertise.scoring.ranking import Catalogue, FeedbackStats
-from expertise.scoring.text import prepare, ticket_text
+from expertise.scoring.text import scoring_text, ticket_text
 
 
 @dataclass
@@ -147,39 +153,63 @@ class Engine:
             return {"id": customer_id, "status": "opted_out"}
         return {"id": customer_id, "status": "known"}
 
-    def prior_tickets(self, customer_id: str, *, before: str | None) -> list[PriorTicket]:
-        """A customer's earlier tickets from the store, as history sees them."""
-        if self.store is None:
-            return []
-        items = self.store.history(customer_id, before=before, limit=config.HISTORY_LIMIT)
-        return self.priors_from_rows([
-            {"created_at": it.created_at, "subject": it.subject, "body": it.body,
-             "expertise_level": it.expertise_level, "topic": it.topic}
-            for it in items
-        ])
+    def customer_profile(self, customer_id: str, *, before: str | None = None) -> Profile:
+        """A customer's earlier tickets in the store, summarised as history (`Profile`).
 
-    def priors_from_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[PriorTicket]:
-        """Earlier tickets as history sees them: their label when known, else the wording
-        model's estimate. Prepared exactly as a current ticket is, so a ticket read back from
-        the store counts as it does as an earlier row of an export."""
+        The store keeps one per customer and model version: it is used while it covers every
+        ticket the customer has, extended with newer tickets one by one, and rebuilt from all
+        the tickets otherwise (another model version, an older ticket ingested late). Answering
+        as of an earlier time (`before`) reads the tickets before it afresh.
+        """
+        if self.store is None:
+            return Profile()
+        if before is not None:
+            return self.profile_from_rows(self.rows_of(self.store.history(customer_id,
+                                                                      before=before)))
+        count, last = self.store.coverage(customer_id)
+        saved = self.store.profile(customer_id, self.version)
+        if saved is not None and (saved.tickets, saved.last_rowid) == (count, last):
+            return Profile.from_dict(saved.profile)
+        profile: Profile | None = None
+        if saved is not None and saved.tickets < count:
+            newer = self.store.history(customer_id, after_rowid=saved.last_rowid)
+            base = Profile.from_dict(saved.profile)
+            stamps = days([it.created_at for it in newer])
+            if (len(newer) == count - saved.tickets and not np.isnan(stamps).any()
+                    and (np.isnan(base.as_of) or (stamps >= base.as_of).all())):
+                profile = self.profile_from_rows(self.rows_of(newer), start=base)
+        if profile is None:
+            profile = self.profile_from_rows(self.rows_of(self.store.history(customer_id)))
+        self.store.save_profile(customer_id, self.version, profile.to_dict(), tickets=count,
+                                last_rowid=last)
+        return profile
+
+    @staticmethod
+    def rows_of(items: Sequence[Any]) -> list[dict[str, Any]]:
+        """Stored tickets as the rows `profile_from_rows` reads."""
+        return [{"created_at": it.created_at, "subject": it.subject, "body": it.body,
+                 "expertise_level": it.expertise_level, "topic": it.topic} for it in items]
+
+    def profile_from_rows(self, rows: Sequence[Mapping[str, Any]], *,
+                          start: Profile | None = None) -> Profile:
+        """Earlier tickets (in time order) folded into a profile: each counts with its agent
+        label when it has one, else with its wording, in the area of its topic (or the
+        model's). Prepared exactly as a current ticket is, so a ticket read back from the
+        store counts as it does as an earlier row of an export."""
         if not rows:
-            return []
-        texts = [prepare(redact(ticket_text(r.get("subject"), r.get("body"))))[0] for r in rows]
+            return start or Profile()
+        texts = [scoring_text(ticket_text(r.get("subject"), r.get("body")))[0] for r in rows]
         f = featurize(texts, self.lean.words, self.lean.idf)
         wording = self.lean.wording(f)
-        model_topic = wording.topic_proba.argmax(axis=1).tolist()
-        out = []
-        for i, r in enumerate(rows):
-            label = r.get("expertise_level") or ""
-            if label in LEVEL_INDEX:
-                level_score, labelled = float(LEVEL_INDEX[label]), True
-            else:
-                p = wording.proba[i]
-                level_score, labelled = float(p[1] + 2 * p[2]), False
-            topic = r.get("topic") or self.lean.topics[model_topic[i]]
-            out.append(PriorTicket(str(r.get("created_at") or ""), level_score, labelled,
-                                   TOPICS.get(topic, ("", ""))[0] or None, float(f.dense[i, 1])))
-        return out
+        params = self.lean.history
+        inputs = evidence_inputs(wording.proba, f.n_tokens, f.evidence.signals())
+        labels = np.array([LEVEL_INDEX.get(str(r.get("expertise_level") or ""), -1)
+                           for r in rows])
+        model_topic = (wording.topic_proba * self.scorer.served).argmax(axis=1).tolist()
+        area = areas([self.lean.topic_domains[t] for t in model_topic],
+                     [r.get("topic") for r in rows])
+        term = history_terms(wording.proba, inputs, labels, params)
+        return fold(start, term, area, days([r.get("created_at") for r in rows]), params)
 
     # ---- answering ---------------------------------------------------------------------------
     def score(self, texts: Sequence[str], **kwargs: Any) -> Scored:
@@ -201,25 +231,36 @@ class Engine:
         if not text or not text.strip():
             raise InputError("the ticket text is empty; type what the caller said")
         state = self.customer_state(customer_id)
-        prior: list[PriorTicket] = []
-        if state["status"] == "known" and customer_id:
-            prior = self.prior_tickets(customer_id, before=created_at)
-        state["history_tickets"] = len(prior)
-        answer = self.answer_with([text], prior=prior, state=state, created_at=created_at,
-                                  top=top)
+        profile, pinned = self.customer_history(customer_id, state, before=created_at)
+        answer = self.answer_with([text], profile=profile, pinned=pinned, state=state,
+                                  created_at=created_at, top=top)
         if audit and self.store is not None and customer_id:
             self.store.audit(actor, "answer", customer_id=customer_id,
                              purpose=purpose, detail=f"level={answer.level_served}")
         return answer
 
-    def answer_with(self, texts: Sequence[str], *, prior: Sequence[PriorTicket],
-                    state: Mapping[str, Any], created_at: str | None = None,
-                    top: int = config.DEFAULT_TOP, explain: bool = True) -> Answer:
+    def customer_history(self, customer_id: str | None, state: dict[str, Any], *,
+                         before: str | None = None) -> tuple[Profile | None, str | None]:
+        """A consenting customer's profile and pinned level (and their count in `state`)."""
+        profile, pinned = None, None
+        if state["status"] == "known" and customer_id and self.store is not None:
+            profile = self.customer_profile(customer_id, before=before)
+            customer = self.store.customer(customer_id)
+            pinned = customer.pinned_level if customer else None
+        state["history_tickets"] = profile.n if profile else 0
+        if pinned:
+            state["pinned_level"] = pinned
+        return profile, pinned
+
+    def answer_with(self, texts: Sequence[str], *, profile: Profile | None = None,
+                    pinned: str | None = None, state: Mapping[str, Any],
+                    created_at: str | None = None, top: int = config.DEFAULT_TOP,
+                    explain: bool = True) -> Answer:
         """The answer for one ticket (its text, or a call's lines joined) given the caller's
-        earlier tickets and consent state; nothing is looked up or audited."""
+        history profile, pinned level and consent state; nothing is looked up or audited."""
         scored = self.score([" ".join(texts)], customer_ids=[None], created_at=[created_at],
-                            external_priors=[list(prior)], states=[dict(state)], top=top,
-                            explain=explain)
+                            profiles=[profile], pinned=[pinned], states=[dict(state)],
+                            top=top, explain=explain)
         return self.answer_from(scored, 0, top=top)
 
     def answer_from(self, scored: Scored, i: int, *, top: int = config.DEFAULT_TOP) -> Answer:

@@ -196,14 +196,28 @@ def evaluation(report: dict[str, Any]) -> None:
             s = res["serving"]
             extra.append(f"served level = labelled level {s['served_level_match']:.3f}, "
                          f"novice served expert {s['novice_served_expert']:.1%}")
-        terse = res.get("terse") or {}
-        if terse.get("n"):
-            extra.append(f"terse tickets with earlier tickets (n={terse['n']}): accuracy "
-                         f"{terse['with_history']:.3f} with history, "
-                         f"{terse['without_history']:.3f} without")
         for line in extra:
             console.print(f"  {line}")
+        _history_table(res)
         console.print()
+
+
+def _history_table(res: dict[str, Any]) -> None:
+    """Customers with earlier tickets judged on their current ticket (and the swap test)."""
+    groups = [(k, v) for k, v in (res.get("history") or {}).items() if isinstance(v, dict)]
+    for name, key in (("swap test", "swap"), ("tickets at their level", "agreeing")):
+        if (res.get(key) or {}).get("n"):
+            groups.append((name, res[key]))
+    if not groups:
+        return
+    t = Table(title="customers with earlier tickets, on their current ticket", show_edge=False)
+    for col in ("customers", "n", "with history", "message alone", "wrong at >= 0.9", "ECE"):
+        t.add_column(col, justify="left" if col == "customers" else "right")
+    for name, m in groups:
+        t.add_row(name, str(m["n"]), f"{m['accuracy']:.3f}",
+                  f"{m['accuracy_without_history']:.3f}", str(m["wrong_at_0_9"]),
+                  f"{m['ece']:.3f}")
+    console.print(t)
 
 
 def session_event(event: Any) -> None:
@@ -229,7 +243,10 @@ def disclosure(disc: Any) -> None:
     body = Text(disc.statement)
     if disc.opted_out:
         facts = f"opted out; {disc.tickets_held} tickets held, none used"
-    elif disc.level is not None:
+    elif disc.pinned:
+        facts = (f"{disc.tickets_used} of {disc.tickets_held} tickets used; level pinned to "
+                 f"{disc.pinned} by an agent")
+    elif disc.level is not None and disc.confidence is not None:
         facts = (f"{disc.tickets_used} of {disc.tickets_held} tickets used; starts from "
                  f"{disc.level} ({disc.confidence:.0%})")
     else:
@@ -277,11 +294,23 @@ def feedback(data: dict[str, Any]) -> None:
     line = f"feedback {data['id']} recorded: {data['article_id']} {verdict}"
     if data["corrected_level"]:
         line += f"; caller's level noted as {data['corrected_level']} (a training label)"
+    if data.get("pinned_for"):
+        line += (f"; pinned for customer {data['pinned_for']} (`expertise pin --customer "
+                 f"{data['pinned_for']} --clear` undoes)")
     console.print(Text(line), soft_wrap=True)
     if not data["ticket_in_store"]:
         err_console.print(Text(f"note: ticket {data['ticket_id']} is not in the store; the "
                                "feedback is kept without a customer", style="yellow"),
                           soft_wrap=True)
+
+
+def pin(data: dict[str, Any]) -> None:
+    from rich.text import Text
+
+    now, before = data["pinned_level"], data["previous"]
+    text = (f"customer {data['customer_id']}: level pinned to {now}" if now else
+            f"customer {data['customer_id']}: pinned level cleared")
+    console.print(Text(text + f" (was {before or 'not pinned'})"), soft_wrap=True)
 
 
 def consent(change: Any) -> None:

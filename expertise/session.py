@@ -22,7 +22,7 @@ HELP = """Type what the caller says, a line at a time; the estimate updates afte
   :show [N]       open the suggested article, or alternative N
   :helpful        the suggested article helped
   :not-helpful    it did not help
-  :level LEVEL    correct the caller's level (novice, intermediate, expert)
+  :level LEVEL    pin the caller's level (novice, intermediate, expert; clear undoes)
   :why            what we use about this caller, to read out
   :new            next call
   :help           this text
@@ -49,7 +49,8 @@ class Session:
         self.customer_id: str | None = None
         self.lines: list[str] = []
         self.last: Answer | None = None
-        self._prior: list[Any] = []
+        self._profile: Any = None
+        self._pinned: str | None = None
         self._state: dict[str, Any] = {"id": None, "status": "anonymous"}
         self.call_id = self._new_call_id()
         self.feedback_given = False
@@ -63,16 +64,14 @@ class Session:
     def set_customer(self, customer_id: str) -> Event:
         self.customer_id = customer_id
         self._state = self.engine.customer_state(customer_id)
-        self._prior = []
-        if self._state["status"] == "known":
-            self._prior = self.engine.prior_tickets(customer_id, before=None)
-        self._state["history_tickets"] = len(self._prior)
+        self._profile, self._pinned = self.engine.customer_history(customer_id, self._state)
         if self.engine.store is not None:
             self.engine.store.audit(self.agent, "session_lookup", customer_id=customer_id,
                                     purpose="live call")
         status = self._state["status"]
         text = {
-            "known": f"customer {customer_id}: {len(self._prior)} earlier tickets",
+            "known": f"customer {customer_id}: {self._state['history_tickets']} earlier tickets"
+                     + (f", level pinned to {self._pinned}" if self._pinned else ""),
             "unknown": f"customer {customer_id} is not in the store; treating as anonymous",
             "opted_out": f"customer {customer_id} opted out of personalisation",
         }.get(status, status)
@@ -81,8 +80,8 @@ class Session:
         return Event("message", message=text)
 
     def _update(self, message: str = "") -> Event:
-        self.last = self.engine.answer_with(self.lines, prior=self._prior, state=self._state,
-                                            top=3)
+        self.last = self.engine.answer_with(self.lines, profile=self._profile,
+                                            pinned=self._pinned, state=self._state, top=3)
         return Event("answer", answer=self.last, message=message)
 
     def _end_call(self) -> None:
@@ -128,7 +127,7 @@ class Session:
         if cmd == "new":
             self._end_call()
             self._state = {"id": None, "status": "anonymous"}
-            self._prior, self.customer_id = [], None
+            self._profile, self._pinned, self.customer_id = None, None, None
             return Event("message", message="new call: anonymous caller until :customer ID")
         if cmd == "customer":
             if not arg:
@@ -149,9 +148,11 @@ class Session:
         if cmd in ("helpful", "not-helpful", "nothelpful"):
             return self._feedback(helpful=cmd == "helpful")
         if cmd == "level":
+            if arg == "clear":
+                return self._pin(None)
             if arg not in LEVELS:
-                raise InputError(f":level takes one of {', '.join(LEVELS)}")
-            return self._feedback(helpful=None, level=arg)
+                raise InputError(f":level takes one of {', '.join(LEVELS)}, or clear")
+            return self._pin(arg)
         if cmd == "why":
             if not self.customer_id:
                 raise InputError(":why needs a customer: use :customer ID first")
@@ -160,6 +161,28 @@ class Session:
             return Event("disclosure", data={"disclosure": disclose(
                 self.engine, self.customer_id, actor=self.agent)})
         raise InputError(f"unknown command :{cmd}; type :help")
+
+    def _pin(self, level: str | None) -> Event:
+        """Pin the caller's level (strong evidence from now on, stored and shown to them by
+        :why) and record it as a training label; `None` clears the pin."""
+        store = self.engine.store
+        if store is None:
+            raise InputError(":level needs a store: start the session with --db PATH")
+        if not self.customer_id or self._state.get("status") != "known":
+            if level is None:
+                raise InputError(":level clear needs a known customer: use :customer ID first")
+            return self._feedback(helpful=None, level=level)  # a label for this call only
+        store.pin_level(self.customer_id, level, actor=self.agent)
+        self._pinned = level
+        if level is None:
+            message = f"customer {self.customer_id}: pinned level cleared"
+        else:
+            if self.last is not None and self.last.article is not None:
+                store.add_feedback(ticket_id=self.call_id, customer_id=self.customer_id,
+                                   article_id=self.last.article.id, helpful=None,
+                                   corrected_level=level, agent=self.agent)
+            message = f"noted: caller is {level}; pinned for this customer (:level clear undoes)"
+        return self._update(message) if self.lines else Event("message", message=message)
 
     def _feedback(self, *, helpful: bool | None, level: str | None = None) -> Event:
         if self.last is None or self.last.article is None:

@@ -43,7 +43,8 @@ def test_answer_json_has_the_full_answer(models_env: Path) -> None:
 
 
 def test_answer_panel_shows_level_article_and_alternatives(models_env: Path) -> None:
-    result = runner.invoke(app, ["answer", "PPPoE auth fails, hub fw 4.2.1, no WAN IP"])
+    result = runner.invoke(app, ["answer", "PPPoE auth fails on the hub (fw 4.2.1), no WAN IP; "
+                                 "MTU 1492, ran traceroute, DHCP lease ok"])
     assert result.exit_code == 0, result.output
     assert "Caller level: EXPERT" in result.output
     assert "no-internet/expert" in result.output
@@ -102,9 +103,11 @@ def test_session_piped_updates_and_records_feedback(models_env: Path, tmp_path: 
     assert result.exit_code == 0, result.output
     out = result.output
     assert "customer C-1: 3 earlier tickets" in out
-    assert out.count("Caller level:") == 3  # one update per caller line
+    # one update per caller line, and one when the level is pinned
+    assert out.count("Caller level:") == 4
     assert "thanks: feedback recorded" in out
-    assert "noted: caller is expert" in out
+    assert "noted: caller is expert; pinned for this customer" in out
+    assert "an agent set this caller's level to expert" in " ".join(out.split())
     assert ":show takes 1 to" in out
     assert "new call" in out
     store = Store(db)
@@ -115,6 +118,7 @@ def test_session_piped_updates_and_records_feedback(models_env: Path, tmp_path: 
     assert [(f.helpful, f.corrected_level, f.agent) for f in feedback] == [
         (True, None, "bob"), (None, "expert", "bob")]
     assert len(history) == 4  # the call was kept as a (redacted) ticket
+    assert Store(db).customer("C-1").pinned_level == "expert"  # type: ignore[union-attr]
     assert any(r.action == "session_lookup" for r in audit)
 
 
@@ -203,3 +207,58 @@ def test_errors_exactly(tmp_path: Path) -> None:
         "Error: give exactly one of --opt-out or --opt-in (see --help)\n"))
     assert _exact("feedback", "T1", "--article", "no-internet/novice") == (2, (
         "Error: give exactly one of --helpful or --not-helpful (see --help)\n"))
+
+
+def test_pin_decides_answers_is_explained_and_clears(models_env: Path, tmp_path: Path) -> None:
+    db = _db_with_customer(tmp_path / "s.db")
+    expert_text = "PPPoE session drops, hub fw 4.2.1, DHCP lease fine, SNR 6 dB"
+    before = json.loads(runner.invoke(app, ["answer", expert_text, "--customer", "C-1", "--db",
+                                            str(db), "--json"]).output)
+    assert before["level"] == "expert"
+    pinned = runner.invoke(app, ["pin", "--customer", "C-1", "--level", "novice", "--db", str(db),
+                                 "--agent", "ann", "--json"])
+    assert pinned.exit_code == 0, pinned.output
+    assert json.loads(pinned.output) == {"customer_id": "C-1", "pinned_level": "novice",
+                                         "previous": None}
+    after = json.loads(runner.invoke(app, ["answer", expert_text, "--customer", "C-1", "--db",
+                                           str(db), "--json"]).output)
+    assert after["level"] == "novice" and after["confidence"] >= 0.95
+    assert after["customer"]["pinned_level"] == "novice"
+    assert any("set this caller's level to novice" in n for n in after["notes"])
+    explained = runner.invoke(app, ["explain", "--customer", "C-1", "--db", str(db)])
+    assert "an adviser noted that" in " ".join(explained.output.split())
+    cleared = runner.invoke(app, ["pin", "--customer", "C-1", "--clear", "--db", str(db)])
+    assert cleared.exit_code == 0, cleared.output
+    again = json.loads(runner.invoke(app, ["answer", expert_text, "--customer", "C-1", "--db",
+                                           str(db), "--json"]).output)
+    assert again["probabilities"] == before["probabilities"]
+    with Store(db) as store:
+        audit = [(r.actor, r.action, r.detail) for r in store.audit_rows(customer_id="C-1")
+                 if r.action in ("pin", "unpin")]
+    assert audit[0] == ("ann", "pin", "none -> novice") and audit[1][1:] == ("unpin",
+                                                                            "novice -> none")
+
+
+def test_pin_refuses_what_it_cannot_do(models_env: Path, tmp_path: Path) -> None:
+    db = _db_with_customer(tmp_path / "s.db")
+    both = runner.invoke(app, ["pin", "--customer", "C-1", "--level", "expert", "--clear",
+                               "--db", str(db)])
+    neither = runner.invoke(app, ["pin", "--customer", "C-1", "--db", str(db)])
+    assert both.exit_code == neither.exit_code == 2
+    assert "exactly one of --level LEVEL or --clear" in neither.output
+    wrong = runner.invoke(app, ["pin", "--customer", "C-1", "--level", "guru", "--db", str(db)])
+    assert wrong.exit_code != 0 and "level must be one of" in wrong.output
+    unknown = runner.invoke(app, ["pin", "--customer", "X", "--level", "expert", "--db", str(db)])
+    assert unknown.exit_code != 0 and "unknown customer 'X'" in unknown.output
+    runner.invoke(app, ["consent", "--customer", "C-1", "--opt-out", "--db", str(db)])
+    out = runner.invoke(app, ["pin", "--customer", "C-1", "--level", "expert", "--db", str(db)])
+    assert out.exit_code != 0 and "opted out" in out.output
+
+
+def test_feedback_with_a_level_pins_the_customer(models_env: Path, tmp_path: Path) -> None:
+    db = _db_with_customer(tmp_path / "s.db")
+    result = runner.invoke(app, ["feedback", "K0", "--article", "no-internet/expert",
+                                 "--not-helpful", "--level", "intermediate", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    with Store(db) as store:
+        assert store.customer("C-1").pinned_level == "intermediate"  # type: ignore[union-attr]

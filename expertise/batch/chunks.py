@@ -8,18 +8,18 @@ columns; the history carried from one chunk to the next lives in a SQLite file o
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertise.batch.settings import NOT_ESTIMATED, NOT_TEXT, ScoreSettings
-from expertise.config import HISTORY_LIMIT
-from expertise.scoring.history import PriorTicket
+from expertise.scoring.history import Profile
 from expertise.scoring.text import ticket_text
 
 if TYPE_CHECKING:
@@ -49,63 +49,43 @@ _FLOAT_COLUMNS = frozenset({"expertise_confidence", "p_novice", "p_intermediate"
 
 
 class HistoryCarry:
-    """Each customer's tickets from earlier chunks, kept in a temporary SQLite file.
+    """Each customer's history profile as of the earlier chunks, in a temporary SQLite file.
 
-    Memory stays flat however many customers an export has; the file is deleted on
-    :meth:`close`. :meth:`lookup` returns, per customer, the :data:`HISTORY_LIMIT` most recent
-    earlier tickets in time order (ties in the order they were added), which is the order the
-    engine gives the rows of one chunk.
+    A profile summarises all of a customer's earlier tickets (`scoring.history.Profile`), so
+    one small row per customer is all that is carried, and memory stays flat however many
+    customers an export has. The file is deleted on :meth:`close`.
     """
 
-    def __init__(self, *, limit: int = HISTORY_LIMIT, folder: Path | str | None = None) -> None:
-        self.limit = limit
+    def __init__(self, *, folder: Path | str | None = None) -> None:
         self._dir = tempfile.mkdtemp(prefix="expertise-carry-", dir=folder)
         self._conn = sqlite3.connect(os.path.join(self._dir, "carry.db"), isolation_level=None)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE",
                        "cache_size=-16000"):
             self._conn.execute(f"PRAGMA {pragma}")
-        self._conn.execute(
-            "CREATE TABLE prior (customer TEXT NOT NULL, ticket_id TEXT NOT NULL, "
-            "created_at TEXT NOT NULL, level_score REAL NOT NULL, labelled INTEGER NOT NULL, "
-            "domain TEXT, density REAL NOT NULL)"
-        )
-        self._conn.execute("CREATE INDEX prior_customer ON prior(customer, created_at)")
+        self._conn.execute("CREATE TABLE profile (customer TEXT PRIMARY KEY, data TEXT NOT NULL)")
         self.rows = 0
 
-    def lookup(self, customers: Collection[str], *, with_ids: bool = False
-               ) -> tuple[dict[str, list[PriorTicket]], dict[str, set[str]]]:
-        """(priors, ticket ids) per customer that has carried tickets."""
-        priors: dict[str, list[PriorTicket]] = {}
-        ids: dict[str, set[str]] = {}
+    def lookup(self, customers: Collection[str]) -> dict[str, Profile]:
+        """The carried profile of each of these customers that has one."""
+        found: dict[str, Profile] = {}
         if not self.rows or not customers:
-            return priors, ids
+            return found
         wanted = list(customers)
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
             marks = ",".join("?" * len(part))
-            cursor = self._conn.execute(
-                "SELECT customer, ticket_id, created_at, level_score, labelled, domain, density "
-                f"FROM prior WHERE customer IN ({marks}) ORDER BY customer, created_at, rowid",
-                part,
-            )
-            for cid, tid, created, score, labelled, domain, density in cursor:
-                priors.setdefault(cid, []).append(
-                    PriorTicket(created, score, bool(labelled), domain, density))
-                if with_ids:
-                    ids.setdefault(cid, set()).add(tid)
-        for cid, items in priors.items():
-            if len(items) > self.limit:
-                priors[cid] = items[-self.limit:]
-        return priors, ids
+            for cid, data in self._conn.execute(
+                    f"SELECT customer, data FROM profile WHERE customer IN ({marks})", part):
+                found[cid] = Profile.from_dict(json.loads(data))
+        return found
 
-    def add(self, items: Iterable[tuple[str, str, PriorTicket]]) -> None:
-        """Remember (customer, ticket_id, prior) for later chunks."""
-        rows = [(cid, tid, p.created_at, p.level_score, int(p.labelled), p.domain,
-                 p.tech_density) for cid, tid, p in items]
-        if not rows:
+    def add(self, profiles: dict[str, Profile]) -> None:
+        """Remember these customers' profiles (replacing what was carried) for later chunks."""
+        if not profiles:
             return
+        rows = [(cid, json.dumps(p.to_dict())) for cid, p in profiles.items()]
         with self._transaction():
-            self._conn.executemany("INSERT INTO prior VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self._conn.executemany("INSERT OR REPLACE INTO profile VALUES (?, ?)", rows)
         self.rows += len(rows)
 
     @contextlib.contextmanager
@@ -137,6 +117,12 @@ class ChunkScorer:
     ``subject``, ``body`` and optionally ``expertise_level`` and ``topic`` (labels count as
     history for later tickets) and ``redact`` (``{column: values}`` to redact). The result is
     a dict of lists: :data:`OUTPUT_COLUMNS`, ``_no_match`` (bool) and the redacted columns.
+
+    History is exact for an export in time order (the usual case): a customer's rows of
+    earlier chunks are carried as a profile and their rows of this chunk folded in by time.
+    With a store, a customer first seen in the run starts from their stored tickets created
+    before their first ticket here (and not in this chunk), so an ingested export does not
+    count twice.
     """
 
     def __init__(self, settings: ScoreSettings, *, engine: Engine | None = None,
@@ -149,6 +135,7 @@ class ChunkScorer:
         self._own_engine = engine is None
         self._carry_folder = carry_folder
         self._carry: HistoryCarry | None = None
+        self._seen: set[str] = set()
         self.customers_looked_up = 0
 
     @property
@@ -168,6 +155,7 @@ class ChunkScorer:
         if self._carry is not None:
             self._carry.close()
             self._carry = None
+        self._seen = set()
 
     def score(self, chunk: dict[str, Any]) -> dict[str, list[Any]]:
         tids: list[str] = chunk["ticket_id"]
@@ -175,31 +163,19 @@ class ChunkScorer:
         created: list[str] = chunk["created_at"]
         texts = [ticket_text(s, b) for s, b in zip(chunk["subject"], chunk["body"], strict=True)]
         customers = {c for c in cids if c}
-        store = self.engine.store
-        carried, carried_ids = self.carry.lookup(customers, with_ids=store is not None)
+        profiles = self.carry.lookup(customers)
         states: list[dict[str, Any]] | None = None
-        from_store: dict[str, list[PriorTicket]] = {}
-        if store is not None:
-            states, from_store = self._store_history(tids, cids, created, carried_ids)
-        external: list[list[PriorTicket]] = []
-        for cid, when in zip(cids, created, strict=True):
-            if not cid:
-                external.append([])
-                continue
-            earlier = carried.get(cid, [])
-            if not when:  # a ticket without a time sees only carried tickets without one
-                earlier = [p for p in earlier if not p.created_at]
-            external.append(from_store.get(cid, []) + earlier)
+        pinned: list[str | None] | None = None
+        if self.engine.store is not None:
+            states, pinned = self._from_store(tids, cids, created, profiles)
         scored = self.engine.score(
             texts, customer_ids=[c or None for c in cids], created_at=[t or None for t in created],
             labels=chunk.get("expertise_level"), topics=chunk.get("topic"),
-            external_priors=external, states=states, top=self.settings.top)
-        out, own = scored.columns(), scored.own
-        self.carry.add(
-            (cid, tid, prior)
-            for k, (cid, tid, prior) in enumerate(zip(cids, tids, own, strict=True))
-            if cid and (states is None or states[k]["status"] != "opted_out")
-        )
+            profiles=[profiles.get(c) if c else None for c in cids], pinned=pinned,
+            states=states, top=self.settings.top)
+        out = scored.columns()
+        self.carry.add(scored.history.after)
+        self._seen |= customers
         if chunk.get("redact"):
             from expertise.privacy import redact
 
@@ -207,44 +183,36 @@ class ChunkScorer:
                 out[name] = [redact(v) if isinstance(v, str) and v else v for v in values]
         return out
 
-    def _store_history(self, tids: Sequence[str], cids: Sequence[str], created: Sequence[str],
-                       carried_ids: dict[str, set[str]]
-                       ) -> tuple[list[dict[str, Any]], dict[str, list[PriorTicket]]]:
-        """Consent states per row, and each consenting customer's earlier tickets in the store.
-
-        A store ticket that is also in the export (this chunk or an earlier one) is left out:
-        the export's own copy already counts, so an ingested export is not counted twice.
-        """
+    def _from_store(self, tids: Sequence[str], cids: Sequence[str], created: Sequence[str],
+                    profiles: dict[str, Profile]
+                    ) -> tuple[list[dict[str, Any]], list[str | None]]:
+        """Consent states and pinned levels per row; for each consenting customer first seen
+        in this run, a profile of their stored tickets before their first ticket here."""
         engine = self.engine
-        assert engine.store is not None
-        latest: dict[str, str | None] = {}
+        store = engine.store
+        assert store is not None
+        first: dict[str, str | None] = {}
         for cid, when in zip(cids, created, strict=True):
             if cid:
-                # history up to the customer's latest ticket here; the engine drops later ones
-                current = latest.get(cid, "")
-                latest[cid] = None if (current is None or not when) else max(current, when)
-        status = {cid: engine.customer_state(cid)["status"] for cid in latest}
+                now = first.get(cid, "~")
+                first[cid] = None if (now is None or not when) else min(now, when)
+        status, pins = {}, {}
+        for cid in first:
+            state = engine.customer_state(cid)
+            status[cid] = state["status"]
+            customer = store.customer(cid) if state["status"] == "known" else None
+            pins[cid] = customer.pinned_level if customer else None
         self.customers_looked_up += len(status)
         in_chunk = set(tids)
-        rows: list[dict[str, Any]] = []
-        owners: list[str] = []
-        for cid, before in latest.items():
-            if status[cid] != "known":
+        for cid, before in first.items():
+            if status[cid] != "known" or cid in self._seen:
                 continue
-            skip = carried_ids.get(cid, set())
-            for item in engine.store.history(cid, before=before, limit=HISTORY_LIMIT):
-                if item.ticket_id in in_chunk or item.ticket_id in skip:
-                    continue
-                rows.append({"created_at": item.created_at, "subject": item.subject,
-                             "body": item.body, "expertise_level": item.expertise_level,
-                             "predicted_level": item.predicted_level, "topic": item.topic})
-                owners.append(cid)
-        from_store: dict[str, list[PriorTicket]] = {}
-        for cid, prior in zip(owners, engine.priors_from_rows(rows), strict=True):
-            from_store.setdefault(cid, []).append(prior)
+            items = [it for it in store.history(cid, before=before) if it.ticket_id not in in_chunk]
+            if items:
+                profiles[cid] = engine.profile_from_rows(engine.rows_of(items))
         states = [{"id": c, "status": status[c]} if c else {"id": None, "status": "anonymous"}
                   for c in cids]
-        return states, from_store
+        return states, [pins.get(c) if c else None for c in cids]
 
 
 def chunk_payload(frame: pd.DataFrame, redact_columns: Sequence[str]) -> dict[str, Any]:

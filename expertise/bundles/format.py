@@ -26,7 +26,7 @@ from typing import Any
 from expertise.config import __version__, models_dir
 from expertise.errors import ArtifactError, ModelNotFoundError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 PICKLE = "model.joblib"
 

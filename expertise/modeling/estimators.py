@@ -4,8 +4,7 @@
 Hall, 2001). `NgramFeatures` and `WordingFeatures` are transformers over the scoring
 pipeline's own featurizer (`expertise.scoring.features`): fitting learns a vocabulary, idf
 weights or a lexicon; transforming is the very code that scores tickets, so a model is
-trained on exactly the numbers it is served. `HistoryFeatures` gives each training row the
-history features of its customer's earlier rows.
+trained on exactly the numbers it is served.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from expertise.scoring.features import DENSE_FEATURES, featurize
-from expertise.scoring.history import HISTORY_FEATURES, PriorTicket, history_features
 from expertise.scoring.model import cumulative_to_proba
 from expertise.scoring.text import CURATED_TERMS
 from expertise.scoring.tokens import WordTable, analyze, token_strings
@@ -123,12 +121,11 @@ class OrdinalClassifier(ClassifierMixin, BaseEstimator):
 
 @dataclass
 class ExpertiseModel:
-    """The fitted pieces: text features, stage 1 (wording) and stage 2 (wording + history)."""
+    """The fitted pieces: text features, stage 1 (wording), the evidence model's parameters."""
 
-    text_features: Any  # FeatureUnion from features.build_text_features
+    text_features: Any  # FeatureUnion of NgramFeatures and scaled WordingFeatures
     stage1: OrdinalClassifier
-    stage2_scale: Any  # StandardScaler
-    stage2: OrdinalClassifier
+    history: Any  # scoring.history.HistoryParams
     lexicon: list[str]
 
 
@@ -231,49 +228,6 @@ class WordingFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.array([name for name, _ in DENSE_FEATURES], dtype=object)
-
-
-class HistoryFeatures(TransformerMixin, BaseEstimator):
-    """History features for each row from the earlier rows of the same customer.
-
-    Expects a DataFrame with `customer_id`, `created_at`, `domain`, `level_score`, `labelled`,
-    `tech_density` and `n_tokens`. Rows without a customer id are anonymous (all zeros).
-    """
-
-    def fit(self, X: Any, y: Any = None) -> HistoryFeatures:
-        self.n_features_in_ = len(X.columns) if hasattr(X, "columns") else 1
-        return self
-
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self, "n_features_in_")
-        return history_matrix(X)
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        return np.array([name for name, _ in HISTORY_FEATURES], dtype=object)
-
-
-def history_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """History features for every row, using only earlier rows of the same customer."""
-    out = np.zeros((len(frame), len(HISTORY_FEATURES)), dtype=np.float64)
-    order = np.argsort(frame["created_at"].to_numpy(dtype=str), kind="stable")
-    seen: dict[str, list[PriorTicket]] = {}
-    cust = frame["customer_id"].to_numpy(dtype=object)
-    created = frame["created_at"].to_numpy(dtype=object)
-    domain = frame["domain"].to_numpy(dtype=object)
-    score = frame["level_score"].to_numpy(dtype=float)
-    labelled = frame["labelled"].to_numpy(dtype=bool)
-    density = frame["tech_density"].to_numpy(dtype=float)
-    n_tok = frame["n_tokens"].to_numpy(dtype=int)
-    for i in order:
-        cid = cust[i]
-        if not cid or (isinstance(cid, float) and np.isnan(cid)):
-            continue
-        prior = seen.setdefault(str(cid), [])
-        out[i] = history_features(prior, now=str(created[i]), domain=domain[i] or None,
-                                  n_tokens=int(n_tok[i]))
-        prior.append(PriorTicket(str(created[i]), float(score[i]), bool(labelled[i]),
-                                 domain[i] or None, float(density[i])))
-    return out
 
 
 def _as_texts(X: Any) -> list[str]:

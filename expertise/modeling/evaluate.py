@@ -8,7 +8,6 @@ import numpy as np
 
 from expertise.config import LEVELS
 from expertise.scoring.text import ticket_text
-from expertise.scoring.tokens import token_strings
 
 THRESHOLDS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -107,11 +106,6 @@ def _frame_scored(engine: Any, frame: Any, *, with_history: bool = True) -> Any:
                         created_at=list(frame["created_at"]), top=3, explain=False)
 
 
-def _levels(scored: Any) -> list[str | None]:
-    return [LEVELS[k] if e else None
-            for k, e in zip(scored.level_index.tolist(), scored.estimate.tolist(), strict=True)]
-
-
 def baseline_proba(train: Any, test: Any) -> dict[str, np.ndarray]:
     """Level probabilities (columns in LEVELS order) of the two baselines, fitted on `train`:
     the majority class, and plain TF-IDF + logistic regression."""
@@ -138,7 +132,8 @@ def _baselines(train: Any, test: Any) -> dict[str, Any]:
 
 
 def evaluate_frame(engine: Any, frame: Any, *, train: Any = None) -> dict[str, Any]:
-    """Level, topic and serving metrics of one labelled frame, plus baselines and terse tickets."""
+    """Level, topic and serving metrics of one labelled frame, plus baselines; for customers
+    with earlier tickets, how their history is read (`history_report`, `swap_test`)."""
     scored = _frame_scored(engine, frame)
     columns = scored.columns()
     usable = np.flatnonzero(scored.estimate).tolist()
@@ -163,32 +158,143 @@ def evaluate_frame(engine: Any, frame: Any, *, train: Any = None) -> dict[str, A
     if train is not None:
         out["baselines"] = _baselines(train, frame)
     if frame["customer_id"].astype(bool).any():
-        out["terse"] = _terse(engine, frame, _levels(scored), set(usable))
+        out["history"] = history_report(engine, frame, scored)
+        if "register" in frame:
+            out["swap"] = swap_test(engine, frame)
+            out["agreeing"] = _agreeing(engine, frame, scored)
     return out
 
 
-def _terse(engine: Any, frame: Any, levels: list[str | None], usable: set[int]
-           ) -> dict[str, Any]:
-    """Tickets of a few words from callers with earlier tickets: with and without history."""
-
-    first_seen: dict[str, str] = {}
-    for cid, ts in zip(frame["customer_id"], frame["created_at"], strict=True):
-        if cid and (cid not in first_seen or ts < first_seen[cid]):
-            first_seen[cid] = ts
-    rows = [i for i in sorted(usable)
-            if frame["customer_id"].iloc[i]
-            and frame["created_at"].iloc[i] > first_seen[frame["customer_id"].iloc[i]]
-            and len(token_strings(str(frame["body"].iloc[i]))[1]) <= 8]
-    if not rows:
+def _agreeing(engine: Any, frame: Any, scored: Any) -> dict[str, Any]:
+    """Tickets written at their customer's level (the simulator's register "on"), where
+    every definition of the level agrees: with history and the message alone."""
+    at = np.flatnonzero(frame["register"].to_numpy() == "on")
+    if not len(at):
         return {"n": 0}
-    y = [frame["expertise_level"].iloc[i] for i in rows]
-    alone = _levels(_frame_scored(engine, frame.iloc[rows], with_history=False))
-    return {"n": len(rows), "with_history": _acc(y, [levels[i] for i in rows]),
-            "without_history": _acc(y, alone)}
+    truth = np.array([LEVELS.index(v) for v in frame["expertise_level"].iloc[at]])
+    alone = _frame_scored(engine, frame.iloc[at], with_history=False)
+    return _judged(truth, scored.level_p[at], alone.level_p)
 
 
-def _acc(y: list[str], pred: list[str | None]) -> float:
-    return round(float(np.mean([a == b for a, b in zip(y, pred, strict=True)])) if y else 0.0, 4)
+#: Registers of the simulator whose wording misleads about the customer's level.
+MISLEADING_REGISTERS = frozenset({"casual", "relayed", "vague", "precise"})
+#: Confidence at or above which a wrong answer counts as confidently wrong.
+CONFIDENT = 0.9
+
+
+def history_report(engine: Any, frame: Any, scored: Any) -> dict[str, Any]:
+    """Customers with earlier tickets, judged on their current ticket: all, those whose
+    current ticket misleads, the others; with and without their history.
+
+    The current ticket is the `role` = current row where the file marks one, else each
+    customer's latest. Misleading: the file's `case` column says so, or the simulator's
+    `register` is an off-level one.
+    """
+    rows = _current_rows(frame)
+    if not rows:
+        return {"customers": 0}
+    alone = _frame_scored(engine, frame.iloc[rows], with_history=False)
+    group = _groups(frame, rows)
+    truth = np.array([LEVELS.index(frame["expertise_level"].iloc[i]) for i in rows])
+    with_p = scored.level_p[rows]
+    alone_p = alone.level_p
+    out: dict[str, Any] = {"customers": len(rows)}
+    for name in ("all", "misleading", "normal", "specialist", "thin"):
+        at = np.arange(len(rows)) if name == "all" else np.flatnonzero(group == name)
+        if not len(at):
+            continue
+        out[name] = _judged(truth[at], with_p[at], alone_p[at])
+    return out
+
+
+def _judged(truth: np.ndarray, with_p: np.ndarray, alone_p: np.ndarray) -> dict[str, Any]:
+    right = with_p.argmax(axis=1) == truth
+    confident_wrong = (~right) & (with_p.max(axis=1) >= CONFIDENT)
+    return {"n": int(len(truth)), "accuracy": round(float(right.mean()), 4),
+            "accuracy_without_history": round(float(
+                (alone_p.argmax(axis=1) == truth).mean()), 4),
+            "wrong_at_0_9": int(confident_wrong.sum()),
+            "ece": round(expected_calibration_error(truth, with_p), 4)}
+
+
+def _current_rows(frame: Any) -> list[int]:
+    """Each customer's current ticket, for customers with at least one earlier ticket."""
+    if "role" in frame:
+        current = [i for i, r in enumerate(frame["role"].tolist()) if r == "current"]
+        counts = frame["customer_id"].value_counts()
+        return [i for i in current if counts.get(frame["customer_id"].iloc[i], 0) > 1]
+    latest: dict[str, tuple[str, int]] = {}
+    counts_by: dict[str, int] = {}
+    for i, (cid, when) in enumerate(zip(frame["customer_id"], frame["created_at"],
+                                        strict=True)):
+        if not cid:
+            continue
+        counts_by[cid] = counts_by.get(cid, 0) + 1
+        if cid not in latest or (when, i) >= latest[cid]:
+            latest[cid] = (when, i)
+    return sorted(i for cid, (_, i) in latest.items() if counts_by[cid] > 1)
+
+
+def _groups(frame: Any, rows: list[int]) -> np.ndarray:
+    if "case" in frame:
+        return np.array([frame["case"].iloc[i] or "normal" for i in rows])
+    if "register" in frame:
+        # a customer whose tickets carry different levels is a specialist (or learned)
+        levels = frame.groupby("customer_id")["expertise_level"].nunique()
+        out = []
+        for i in rows:
+            reg = frame["register"].iloc[i]
+            out.append("misleading" if reg in MISLEADING_REGISTERS else
+                       "thin" if reg == "thin" else
+                       "specialist" if levels.get(frame["customer_id"].iloc[i], 1) > 1
+                       else "normal")
+        return np.array(out)
+    return np.array(["normal"] * len(rows))
+
+
+def swap_test(engine: Any, frame: Any, *, seed: int = 20261202) -> dict[str, Any]:
+    """Customers whose earlier tickets agree get another customer's off-level ticket as their
+    current one: is the lasting level still read?
+
+    From the simulator's evaluation split: a customer with two or more earlier tickets written
+    at their level (one level throughout) is given, after them, a ticket that another
+    customer of the same level wrote off-level (an expert's casual note, a novice's pasted
+    error, an intermediate's vague or precise one).
+    """
+    import pandas as pd
+
+    if "register" not in frame or not frame["customer_id"].astype(bool).any():
+        return {"customers": 0}
+    rng = np.random.default_rng(seed)
+    off = frame[frame["register"].isin(MISLEADING_REGISTERS)]
+    pools = {lv: off[off["expertise_level"] == lv] for lv in LEVELS}
+    rows = []
+    for cid, mine in frame[frame["customer_id"] != ""].groupby("customer_id", sort=True):
+        mine = mine.sort_values("created_at", kind="stable")
+        levels = set(mine["expertise_level"])
+        if len(levels) != 1 or (mine["register"] != "on").any() or len(mine) < 2:
+            continue
+        level = levels.pop()
+        pool = pools[level][pools[level]["customer_id"] != cid]
+        if not len(pool):
+            continue
+        swapped = pool.iloc[int(rng.integers(len(pool)))]
+        history = mine.assign(role="history")
+        after = (pd.Timestamp(mine["created_at"].iloc[-1]) + pd.Timedelta(days=7)).isoformat()
+        current = pd.DataFrame([{**dict.fromkeys(mine.columns, ""), "ticket_id": f"{cid}-swap",
+                                 "customer_id": cid, "created_at": after,
+                                 "subject": swapped["subject"], "body": swapped["body"],
+                                 "expertise_level": level, "topic": swapped["topic"],
+                                 "register": swapped["register"], "role": "current"}])
+        rows.append(pd.concat([history, current], ignore_index=True))
+    if not rows:
+        return {"customers": 0}
+    swap = pd.concat(rows, ignore_index=True)
+    scored = _frame_scored(engine, swap)
+    at = np.flatnonzero(swap["role"].to_numpy() == "current")
+    truth = np.array([LEVELS.index(v) for v in swap["expertise_level"].iloc[at]])
+    alone = _frame_scored(engine, swap.iloc[at], with_history=False)
+    return {"customers": int(len(at)), **_judged(truth, scored.level_p[at], alone.level_p)}
 
 
 def evaluate_lean(lean: Any, *, kb_root: Any, train: Any, sets: dict[str, Any]) -> dict[str, Any]:

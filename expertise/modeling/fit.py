@@ -19,16 +19,24 @@ from expertise.modeling.estimators import (
     NgramFeatures,
     OrdinalClassifier,
     WordingFeatures,
-    history_matrix,
     learn_lexicon,
+)
+from expertise.scoring.features import featurize
+from expertise.scoring.history import (
+    AREA,
+    HistoryParams,
+    days,
+    evidence_inputs,
+    label_terms,
+    terms,
 )
 from expertise.scoring.model import LeanModel, cumulative_to_proba, fuse_topics, quotable_masks
 from expertise.scoring.text import scoring_text, ticket_text
 from expertise.tickets.labelled import check_training_frame
 
 DEFAULTS: dict[str, Any] = {
-    "stage1_C": 8.0, "stage2_C": 1.0, "topic_C": 0.5, "folds": 5, "seed": 20261129,
-    "label_keep": 0.5, "min_label_p": 0.05, "kb_examples": True,
+    "stage1_C": 8.0, "topic_C": 0.5, "folds": 5, "seed": 20261129,
+    "label_keep": 0.5, "kb_examples": True,
 }
 
 
@@ -86,9 +94,13 @@ def _fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResul
     params = {**DEFAULTS, **overrides}
     started = time.perf_counter()
     frame = check_training_frame(frame)
-    rng = np.random.default_rng(params["seed"])
     texts = training_texts(frame)
     y = frame["expertise_level"].to_numpy(dtype=object)
+    # The wording model learns what each text's wording shows; the evidence model, the
+    # customer's lasting level. Without a wording label the customer's level stands in.
+    wording = (frame["wording_level"].to_numpy(dtype=object) if "wording_level" in frame
+               else y.copy())
+    readable = np.isin(wording, LEVELS)
     groups = np.where(frame["customer_id"] != "", frame["customer_id"], frame["ticket_id"])
 
     slugs, docs = topic_documents(kb)
@@ -104,60 +116,127 @@ def _fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResul
     n_vocab = len(ngrams.vocabulary_)
     doc_matrix = ngrams.transform(docs)
 
-    # Stage 1 out of fold, so stage 2 learns from scores like those of unseen tickets.
+    # Stage 1 out of fold for every ticket, so the evidence model learns from wording scores
+    # like those of unseen tickets.
     folds = GroupKFold(n_splits=min(params["folds"], len(set(groups))))
     oof = np.zeros((len(frame), 2))
     for tr, te in folds.split(X, y, groups):
-        fold_model = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(X[tr], y[tr])
+        tr = tr[readable[tr]]
+        fold_model = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(
+            X[tr], wording[tr])
         oof[te] = fold_model.cumulative_decision(X[te])
+    X1, y1 = X[readable], wording[readable]
     if params.get("kb_examples"):
         # Articles' symptoms are written in the words of a caller of that level.
         extra = [(s, a.level) for a in kb.articles for s in a.symptoms]
-        X_extra = features.transform([t for t, _ in extra]).tocsr()
-        stage1 = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(
-            sparse.vstack([X, X_extra]).tocsr(), np.concatenate([y, [lv for _, lv in extra]]))
-    else:
-        stage1 = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(X, y)
-
-    p_oof = cumulative_to_proba(oof)
-    dense = features.transformer_list[1][1].named_steps["signals"].transform(texts)
-    n_tokens = np.expm1(dense[:, 8]).round().astype(int)
-    labelled = rng.random(len(frame)) < params["label_keep"]
-    label_rank = np.array([LEVEL_INDEX[v] for v in y], dtype=float)
-    hist_frame = pd.DataFrame({
-        "customer_id": frame["customer_id"], "created_at": frame["created_at"],
-        "domain": [_domain(t) for t in frame["topic"]],
-        "level_score": np.where(labelled, label_rank, p_oof[:, 1] + 2 * p_oof[:, 2]),
-        "labelled": labelled, "tech_density": dense[:, 1], "n_tokens": n_tokens,
-    })
-    history = history_matrix(hist_frame)
+        X1 = sparse.vstack([X1, features.transform([t for t, _ in extra]).tocsr()]).tocsr()
+        y1 = np.concatenate([y1, [lv for _, lv in extra]])
+    stage1 = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(X1, y1)
 
     topic_model, fusion, topic_facts = _fit_topics(
         X[:, :n_vocab], frame["topic"].to_numpy(dtype=object), groups, slugs,
         doc_matrix, params)
-
-    # Export first so stage 2 is fitted on exactly the inputs the lean path computes.
     lean = export_lean(features, stage1, topic_model, fusion, slugs, doc_matrix)
-    s2_inputs = lean.stage2_inputs(oof, history, n_tokens)
-    # Calibrate against likely-correct labels: agent labels are noisy, and a model calibrated
-    # to the noise is underconfident on clean tickets. Drop the rows whose label the held-out
-    # wording model finds implausible (confident learning, Northcutt et al. 2021).
-    plausible = p_oof[np.arange(len(y)), [LEVEL_INDEX[v] for v in y]] >= params["min_label_p"]
-    scaler = StandardScaler().fit(s2_inputs)
-    stage2 = OrdinalClassifier(C=params["stage2_C"], classes=LEVELS).fit(
-        scaler.transform(s2_inputs)[plausible], y[plausible])
-    lean.arrays.update({
-        "s2_mean": scaler.mean_, "s2_scale": scaler.scale_,
-        "s2_coef": stage2.coef_, "s2_intercept": stage2.intercept_,
-    })
-    model = ExpertiseModel(features, stage1, scaler, stage2, lexicon)
+    served = featurize(texts, lean.words, lean.idf)
+    p_oof = cumulative_to_proba(oof)
+    history, history_facts = fit_history(
+        p_oof, evidence_inputs(p_oof, served.n_tokens, served.evidence.signals()),
+        np.array([LEVEL_INDEX[v] for v in y]), groups, days(frame["created_at"].tolist()),
+        np.array([AREA.get(_domain(t), -1) for t in frame["topic"]]),
+        wording_prior=_shares(wording[readable]),
+        label_keep=params["label_keep"], seed=params["seed"])
+    lean.meta["history"] = history.to_dict()
+    model = ExpertiseModel(features, stage1, history, lexicon)
     facts = {
         "train_tickets": len(frame), "train_customers": int(frame["customer_id"].nunique()),
-        "vocabulary": n_vocab, "lexicon_learned": len(lexicon),
-        "stage2_rows_dropped_as_implausible": int((~plausible).sum()),
+        "wording_tickets": int(readable.sum()), "vocabulary": n_vocab,
+        "lexicon_learned": len(lexicon), "history": history_facts,
         "fit_seconds": round(time.perf_counter() - started, 2), **topic_facts,
     }
     return TrainResult(model, topic_model, lean, params, facts)
+
+
+def fit_history(p: np.ndarray, inputs: np.ndarray, y: np.ndarray, customers: np.ndarray,
+                when: np.ndarray, area: np.ndarray, *, wording_prior: np.ndarray,
+                label_keep: float, seed: int) -> tuple[HistoryParams, dict[str, Any]]:
+    """The evidence model's parameters (`scoring.history`), by log loss on customers' levels.
+
+    Every ticket is a customer's current ticket once, with the customer's earlier tickets as
+    its history (never later ones). `p` are out-of-fold wording probabilities, `inputs` each
+    ticket's evidence inputs and `wording_prior` the wording levels' shares the wording model
+    was trained on; a random `label_keep` of earlier tickets count as agent-labelled, as some
+    are in a store.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import expit, log_softmax
+
+    n = len(y)
+    prior = (np.bincount(y, minlength=3) + 1.0) / (n + 3.0)
+    rng = np.random.default_rng(seed)
+    labelled = rng.random(n) < label_keep
+    # every (current, earlier) pair of one customer, the earlier strictly before in time order
+    order = np.lexsort((np.arange(n), np.nan_to_num(when, nan=-np.inf), customers))
+    later, earlier = [], []
+    ranked = customers[order]
+    edges = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1], True])
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        if hi - lo > 1:
+            a, b = np.triu_indices(hi - lo, k=1)  # a before b
+            earlier.append(order[lo:hi][a])
+            later.append(order[lo:hi][b])
+    cur = np.concatenate(later) if later else np.zeros(0, np.int64)
+    old = np.concatenate(earlier) if earlier else np.zeros(0, np.int64)
+    age = np.nan_to_num(when[cur] - when[old], nan=0.0).clip(min=0.0)
+    same = (area[cur] == area[old]) & (area[cur] >= 0)
+    lab = np.flatnonzero(labelled[old])
+    k = inputs.shape[1]
+    off = ~np.eye(3, dtype=bool)
+
+    def unpack(x: np.ndarray) -> HistoryParams:
+        logits = np.zeros((3, 3))
+        logits[off] = x[k + 6:k + 12]
+        register = np.exp(log_softmax(logits, axis=1))
+        return HistoryParams(
+            prior=tuple(prior.tolist()),
+            wording_prior=tuple(float(v) for v in wording_prior),  # type: ignore[arg-type]
+            register=tuple(tuple(row) for row in register.tolist()),
+            slopes=tuple(x[:k].tolist()), current_bias=float(x[k]), history_bias=float(x[k + 1]),
+            weight=float(np.exp(np.clip(x[k + 2], -10.0, 5.0))),
+            other_area=float(expit(x[k + 3])),
+            half_life_days=float(np.exp(np.clip(x[k + 4], np.log(7.0), np.log(3650.0)))),
+            label_p=float(0.34 + 0.659 * expit(x[k + 5])))
+
+    def loss(x: np.ndarray, *, with_history: bool = True) -> float:
+        h = unpack(x)
+        evidence = np.zeros((n, 3))
+        if with_history and len(cur):
+            e = terms(p[old], inputs[old], h, current=False)
+            e[lab] = label_terms(y[old][lab], h)
+            w = h.weight * np.exp2(-age / h.half_life_days) * np.where(same, 1.0, h.other_area)
+            for j in range(3):
+                evidence[:, j] = np.bincount(cur, weights=w * e[:, j], minlength=n)
+        logits = np.log(prior) + terms(p, inputs, h, current=True) + evidence
+        log_post = log_softmax(logits, axis=1)
+        return float(-np.mean(log_post[np.arange(n), y]))
+
+    start = np.r_[np.zeros(k), 1.0, 0.0, 0.0, 0.0, np.log(180.0), 1.5, np.full(6, -3.0)]
+    # More words, a surer wording model and more signals of a level never make a ticket say
+    # less: the slopes are kept at zero or above.
+    bounds = [(0.0, None)] * k + [(None, None)] * (len(start) - k)
+    with np.errstate(over="ignore"):
+        fitted = minimize(loss, start, method="L-BFGS-B", bounds=bounds)
+    params = unpack(fitted.x)
+    facts = {"log_loss": round(float(fitted.fun), 4), "pairs": int(len(cur)),
+             "log_loss_without_history": round(loss(fitted.x, with_history=False), 4),
+             **{name: np.round(np.asarray(v, dtype=float), 4).tolist()
+                for name, v in params.to_dict().items()}}
+    return params, facts
+
+
+def _shares(levels: np.ndarray) -> np.ndarray:
+    """Each level's share of these labels (one added to each count)."""
+    counts = np.array([(levels == lv).sum() for lv in LEVELS], dtype=np.float64) + 1.0
+    return counts / counts.sum()
 
 
 def _fit_topics(X: Any, topics: np.ndarray, groups: np.ndarray, slugs: list[str],

@@ -2,9 +2,9 @@
 
 The statement is written to be read aloud or sent as it is: plain words, no internal names,
 and nothing personal beyond what the customer gave us (it does not even repeat their id).
-It describes exactly what an answer for this customer would use: the same earlier tickets
-(the most recent :data:`expertise.engine.HISTORY_LIMIT`) and the same model, scored as a new
-contact that has said nothing yet, so the level stated is the one the tool starts from.
+It describes exactly what an answer for this customer would use: the same earlier tickets, the
+same model and the same history profile, read for no area in particular, so the level stated
+is the one the tool starts from; a level an adviser pinned is said as such.
 
 >>> d = disclose(engine, "C00042", actor="agent-7")                  # doctest: +SKIP
 >>> print(d.statement)                                               # doctest: +SKIP
@@ -17,7 +17,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from expertise.config import LEVELS
 from expertise.errors import StoreError, UnknownCustomerError
+from expertise.scoring.history import days, overall
 
 __all__ = ["HOW_SURE", "PLAIN_LEVEL", "Disclosure", "disclose"]
 
@@ -54,6 +56,7 @@ class Disclosure:
     confidence: float | None
     statement: str
     sections: dict[str, str] = field(default_factory=dict)
+    pinned: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,19 +119,23 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
         return Disclosure(customer_id, True, held, 0, None, None, None, None,
                           "\n\n".join(sections[k] for k in SECTIONS), sections)
 
-    prior = engine.prior_tickets(customer_id, before=None)
-    dates = sorted(p.created_at for p in prior if p.created_at)
+    items = store.history(customer_id)
+    dates = sorted(it.created_at for it in items if it.created_at)
     first, last = (dates[0], dates[-1]) if dates else (None, None)
     level = confidence = None
-    if prior:
-        # A new contact that has said nothing yet: what the history alone suggests.
-        ans = engine.answer_with([""], prior=prior, state={"id": None, "status": "anonymous"},
-                                 explain=False)
-        level, confidence = ans.level, ans.confidence
-    labelled = any(p.labelled for p in prior)
-    sections = _sections(len(prior), held, first, last, level, confidence, labelled)
-    return Disclosure(customer_id, False, held, len(prior), first, last, level, confidence,
-                      "\n\n".join(sections[k] for k in SECTIONS), sections)
+    if items:
+        # What the earlier tickets alone suggest, today: the level the tool starts from.
+        profile = engine.customer_profile(customer_id)
+        now = float(days([datetime.now().replace(microsecond=0).isoformat()])[0])
+        p = overall(profile, now, engine.lean.history)
+        level, confidence = LEVELS[int(p.argmax())], float(p.max())
+    pinned = customer.pinned_level
+    if pinned:
+        level, confidence = pinned, None
+    labelled = any(it.expertise_level for it in items)
+    sections = _sections(len(items), held, first, last, level, confidence, labelled, pinned)
+    return Disclosure(customer_id, False, held, len(items), first, last, level, confidence,
+                      "\n\n".join(sections[k] for k in SECTIONS), sections, pinned)
 
 
 _REMOVED = ("Before anything is stored we take out names, phone numbers, email addresses, "
@@ -136,7 +143,8 @@ _REMOVED = ("Before anything is stored we take out names, phone numbers, email a
 
 
 def _sections(used: int, held: int, first: str | None, last: str | None, level: str | None,
-              confidence: float | None, labelled: bool) -> dict[str, str]:
+              confidence: float | None, labelled: bool, pinned: str | None = None
+              ) -> dict[str, str]:
     if used:
         which = (f"the {_count(used, 'message')} you sent us" if used >= held else
                  f"the {used} most recent of the {held} messages you sent us")
@@ -149,7 +157,11 @@ def _sections(used: int, held: int, first: str | None, last: str | None, level: 
                 f"{adviser} {_REMOVED}")
     else:
         data = "What we used: nothing so far; we have no earlier messages from you."
-    if level is None or confidence is None:
+    if pinned:
+        inferred = (f"What we worked out: an adviser noted that {PLAIN_LEVEL[pinned]} suit you "
+                    "best, and that note decides the guides you get. You can ask us at any "
+                    "time to remove it.")
+    elif level is None or confidence is None:
         inferred = ("What we worked out: nothing yet. Until we have earlier messages from you, "
                     "each answer is based only on how you describe the problem at the time.")
     else:

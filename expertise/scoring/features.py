@@ -94,6 +94,13 @@ class Evidence:
         self.n = n
         self.kinds = kinds
 
+    def signals(self) -> np.ndarray:
+        """Per row, how many signals of a level were found (every kind, repeats counted)."""
+        total = np.zeros(self.n, dtype=np.int64)
+        for group in self.kinds.values():
+            total += group.counts
+        return total
+
     def has(self, kind: str) -> np.ndarray:
         """Per row, whether anything of this kind was found."""
         return self.kinds[kind].counts > 0

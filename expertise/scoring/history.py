@@ -1,133 +1,403 @@
-"""History features in plain Python: what a caller's earlier tickets say about their expertise.
+"""Expertise as a lasting trait: every ticket is bounded evidence about the customer's level.
 
-Only tickets created before the current one count (never the future). Each earlier ticket
-contributes a level score in [0, 2]: its agent label when known, else the wording model's
-expected level. Weights fall with age (half-life about four months).
+A ticket's wording (stage 1) gives p(W | ticket), how it reads (novice, intermediate or expert
+wording). Customers do not always write at their level: experts send casual notes, novices
+paste an error message someone gave them. `HistoryParams.register` is how often a customer of
+each level writes in each register, C[L, W], so a ticket's likelihood of each customer level
+is ``sum over W of p(W) / wording_prior(W) * C[L, W]``. Its evidence is the bounded log ratio
+
+    term(L) = log(r * sum_W p(W) / wording_prior(W) * C[L, W] + 1 - r)
+
+where r in (0, 1) is how far the ticket's wording can be trusted at all:
+``r = sigmoid(bias + slopes . evidence inputs)`` (how sure the wording model is, how long the
+ticket is, how many signals of a level it holds; `EVIDENCE_INPUTS`). A ticket that says
+nothing adds nothing, and no single ticket can add more than ``log(max_W C[L, W] / prior(W))``
+however sure its wording. The customer's level is then
+
+    log P(L) = log prior(L) + term(current ticket, current bias)
+               + weight * sum over earlier tickets t of decay(age) * area(t) * term(t, history bias)
+
+with a weight for earlier tickets, a half-life for their age and a weight for tickets about
+another area (a network engineer can be lost with the TV box). An earlier ticket an agent
+labelled counts as reading its label with probability `label_p`: ``log(q(L) / prior(L))``.
+All of it is fitted on customers' levels by log loss (`expertise.modeling.fit`).
+
+The sum over earlier tickets is linear, so a customer's history is summarised in a
+:class:`Profile`: per area and level, the decayed sum of the terms as of the latest ticket,
+updated one ticket at a time in time order (`fold`). The store keeps one per customer and model
+version; batch scoring carries them between chunks; a batch folds its own rows in time order
+per customer, so a row's history is exactly what the same earlier tickets give an answer of one.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-HALF_LIFE_DAYS = 120.0
+import numpy as np
 
-#: Names and plain-language labels of the history features, in order.
-HISTORY_FEATURES: tuple[tuple[str, str], ...] = (
-    ("has_history", "has earlier tickets"),
-    ("n_prior", "number of earlier tickets"),
-    ("level_mean", "level of earlier tickets"),
-    ("has_domain", "has earlier tickets in the same area"),
-    ("domain_level_mean", "level of earlier tickets in the same area"),
-    ("tech_density", "technical wording in earlier tickets"),
-    ("level_mean_terse", "level of earlier tickets, when this ticket says little"),
+from expertise.config import DOMAINS, LEVELS, TOPICS
+
+#: Areas of a profile, in order (config.DOMAINS); a ticket of no known area counts in none.
+AREA = {d: k for k, d in enumerate(DOMAINS)}
+#: A ticket "reads as" a level when that level's term exceeds this (else it reads unclear).
+READS_AS_MIN = 0.3
+#: How sure a pinned level makes the answer: the rest is the evidence's posterior.
+PIN_WEIGHT = 0.95
+_EPOCH = np.datetime64("1970-01-01T00:00:00", "s")
+
+
+#: What says how far a ticket's wording shows its writer's lasting level, in order.
+EVIDENCE_INPUTS: tuple[tuple[str, str], ...] = (
+    ("sure", "how sure the wording model is (top probability above a third)"),
+    ("length", "log(1 + words)"),
+    ("signals", "log(1 + signals of a level: terms, details, diagnostics, self-descriptions)"),
 )
 
 
 @dataclass(frozen=True)
-class PriorTicket:
-    """One earlier ticket as the history features see it."""
+class HistoryParams:
+    """The fitted parameters of the evidence model (a bundle keeps them in its meta)."""
 
-    created_at: str
-    level_score: float
-    labelled: bool
-    domain: str | None
-    tech_density: float = 0.0
+    prior: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
+    wording_prior: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
+    register: tuple[tuple[float, float, float], ...] = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0),
+                                                        (0.0, 0.0, 1.0))
+    slopes: tuple[float, ...] = (0.0,) * len(EVIDENCE_INPUTS)
+    current_bias: float = 2.0
+    history_bias: float = 1.0
+    weight: float = 1.0
+    other_area: float = 0.5
+    half_life_days: float = 180.0
+    label_p: float = 0.9
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HistoryParams:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for name in ("prior", "wording_prior", "slopes"):
+            if name in known:
+                known[name] = tuple(float(v) for v in known[name])
+        if "register" in known:
+            known["register"] = tuple(tuple(float(v) for v in row) for row in known["register"])
+        return cls(**known)
+
+    @property
+    def log_prior(self) -> np.ndarray:
+        return np.log(np.asarray(self.prior, dtype=np.float64))
+
+    def trust(self, inputs: np.ndarray, *, current: bool) -> np.ndarray:
+        """How far each ticket's wording shows its writer's lasting level, in (0, 1)."""
+        z = self.current_bias if current else self.history_bias
+        z = z + np.einsum("ij,j->i", inputs, np.asarray(self.slopes, dtype=np.float64))
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -500.0, 500.0)))
 
 
-def _parse(ts: str) -> datetime | None:
-    if not ts:
-        return None
+def areas(model_domains: Sequence[str], topics: Sequence[str | None] | None) -> np.ndarray:
+    """Each ticket's area (index in DOMAINS, -1 for none): its labelled topic's where it has
+    a known one, else the domain of the topic the model found."""
+    area = np.array([AREA.get(d, -1) for d in model_domains], dtype=np.int64)
+    if topics is not None:
+        given = np.array([AREA.get(TOPICS.get(t or "", ("", ""))[0], -1) for t in topics],
+                         dtype=np.int64)
+        area = np.where(given >= 0, given, area)
+    return area
+
+
+def evidence_inputs(p: np.ndarray, n_tokens: np.ndarray, signals: np.ndarray) -> np.ndarray:
+    """(n, len(EVIDENCE_INPUTS)): the inputs of `HistoryParams.trust` for each ticket."""
+    return np.column_stack([p.max(axis=1) - 1.0 / 3.0, np.log1p(n_tokens),
+                            np.log1p(signals)]).reshape(len(p), len(EVIDENCE_INPUTS))
+
+
+def terms(p: np.ndarray, inputs: np.ndarray, params: HistoryParams, *, current: bool
+          ) -> np.ndarray:
+    """Each row's bounded log-likelihood ratios from its wording p(W) (module docstring)."""
+    ratio = p / np.asarray(params.wording_prior, dtype=np.float64)
+    likelihood = np.einsum("iw,lw->il", ratio, np.asarray(params.register, dtype=np.float64))
+    r = params.trust(inputs, current=current)[:, None]
+    return np.log(r * likelihood + (1.0 - r))
+
+
+def label_terms(levels: np.ndarray, params: HistoryParams) -> np.ndarray:
+    """What an agent's label counts as: the label with probability `label_p`, the rest
+    shared, as log ratios to the prior."""
+    q = np.full((len(levels), 3), (1.0 - params.label_p) / 2.0)
+    q[np.arange(len(levels)), levels] = params.label_p
+    return np.log(q / np.asarray(params.prior, dtype=np.float64))
+
+
+def days(stamps: Sequence[str | None]) -> np.ndarray:
+    """ISO-8601 times as days since 1970 (float, UTC where a time has an offset); NaN where
+    there is no readable time. Readers hand over ``YYYY-MM-DDTHH:MM:SS``, read all at once;
+    anything else is read one by one."""
+    text = [str(s) if s else "NaT" for s in stamps]
     try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).replace(tzinfo=None)
+        if any(len(t) > 19 or ("T" in t and len(t) != 19) for t in text if t != "NaT"):
+            raise ValueError("not all canonical")
+        parsed = np.array(text, dtype="datetime64[s]")
     except ValueError:
-        return None
+        parsed = np.array([_one_time(t) for t in text], dtype="datetime64[s]")
+    out = (parsed - _EPOCH).astype("timedelta64[s]").astype(np.float64) / 86400.0
+    out[np.isnat(parsed)] = np.nan
+    return out
 
 
-def terseness(n_tokens: int) -> float:
-    """1 for a ticket of a few words, falling towards 0 for a long one."""
-    return math.exp(-n_tokens / 12.0)
+def _one_time(text: str) -> np.datetime64:
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return np.datetime64("NaT", "s")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return np.datetime64(moment.replace(microsecond=0).isoformat(), "s")
 
 
-def history_features(
-    prior: list[PriorTicket], *, now: str | None, domain: str | None, n_tokens: int
-) -> list[float]:
-    """The features of HISTORY_FEATURES; all zero for an anonymous caller or a first ticket."""
-    if not prior:
-        return [0.0] * len(HISTORY_FEATURES)
-    now_dt = _parse(now or "") or max((d for p in prior if (d := _parse(p.created_at))),
-                                      default=None)
-    total = weight_sum = dom_sum = dom_weight = dens = 0.0
-    for p in prior:
-        when = _parse(p.created_at)
-        age = max(0.0, (now_dt - when).days) if (now_dt and when) else 0.0
-        w = 0.5 ** (age / HALF_LIFE_DAYS) * (1.5 if p.labelled else 1.0)
-        total += w * p.level_score
-        weight_sum += w
-        dens += w * p.tech_density
-        if domain and p.domain == domain:
-            dom_sum += w * p.level_score
-            dom_weight += w
-    level_mean = total / weight_sum - 1.0  # centred: -1 novice, 0 intermediate, +1 expert
-    has_domain = 1.0 if dom_weight > 0 else 0.0
-    dom_mean = dom_sum / dom_weight - 1.0 if dom_weight else 0.0
-    return [
-        1.0,
-        math.log1p(len(prior)),
-        level_mean,
-        has_domain,
-        dom_mean,
-        dens / weight_sum,
-        level_mean * terseness(n_tokens),
-    ]
+@dataclass
+class Profile:
+    """A customer's earlier tickets, summarised: per area and level the decayed sum of their
+    terms as of `as_of` (days since 1970, NaN if none had a time), and how many tickets of each
+    area read as each level (the fourth column: unclear)."""
+
+    sums: np.ndarray = field(default_factory=lambda: np.zeros((len(DOMAINS), 3)))
+    counts: np.ndarray = field(default_factory=lambda: np.zeros((len(DOMAINS), 4), np.int64))
+    as_of: float = math.nan
+    n: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sums": self.sums.tolist(), "counts": self.counts.tolist(),
+                "as_of": None if math.isnan(self.as_of) else self.as_of, "n": self.n}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Profile:
+        as_of = data.get("as_of")
+        return cls(np.asarray(data["sums"], dtype=np.float64),
+                   np.asarray(data["counts"], dtype=np.int64),
+                   math.nan if as_of is None else float(as_of), int(data["n"]))
+
+
+def history_terms(p: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None,
+                  params: HistoryParams) -> np.ndarray:
+    """(n, 3): each ticket's evidence as an earlier ticket: its agent label where `labels`
+    has one (index, -1 for none), else its wording."""
+    out = terms(p, inputs, params, current=False)
+    if labels is not None and (labels >= 0).any():
+        have = np.flatnonzero(labels >= 0)
+        out[have] = label_terms(labels[have], params)
+    return out
+
+
+def fold(profile: Profile | None, term: np.ndarray, area: np.ndarray, when: np.ndarray,
+         params: HistoryParams) -> Profile:
+    """A profile with these tickets (their `history_terms`, areas and times) added, in this
+    order (time order)."""
+    state = _State.start([profile or Profile()])
+    for k in range(len(term)):
+        state.add(np.array([0]), term[k:k + 1], area[k:k + 1], when[k:k + 1], params)
+    return state.profile(0)
+
+
+class _State:
+    """Profiles of several customers as arrays, updated together (one row per customer)."""
+
+    def __init__(self, sums: np.ndarray, counts: np.ndarray, as_of: np.ndarray,
+                 n: np.ndarray) -> None:
+        self.sums, self.counts, self.as_of, self.n = sums, counts, as_of, n
+
+    @classmethod
+    def start(cls, profiles: Sequence[Profile]) -> _State:
+        areas = len(DOMAINS)
+        return cls(np.array([p.sums for p in profiles], dtype=np.float64).reshape(-1, areas, 3),
+                   np.array([p.counts for p in profiles], dtype=np.int64).reshape(-1, areas, 4),
+                   np.array([p.as_of for p in profiles], dtype=np.float64),
+                   np.array([p.n for p in profiles], dtype=np.int64))
+
+    def profile(self, k: int) -> Profile:
+        return Profile(self.sums[k].copy(), self.counts[k].copy(), float(self.as_of[k]),
+                       int(self.n[k]))
+
+    def evidence(self, who: np.ndarray, area: np.ndarray, when: np.ndarray,
+                 params: HistoryParams) -> np.ndarray:
+        """(len(who), 3): the history term of a ticket in `area` at `when` for these customers."""
+        sums = self.sums[who]
+        same = np.zeros((len(who), 3))
+        known = area >= 0
+        same[known] = sums[np.flatnonzero(known), area[known]]
+        total = sums[:, 0].copy()
+        for d in range(1, sums.shape[1]):  # in order: the same bits for any batch
+            total += sums[:, d]
+        other = total - same
+        decay = _decay(when - self.as_of[who], params)
+        return params.weight * decay[:, None] * (same + params.other_area * other)
+
+    def add(self, who: np.ndarray, term: np.ndarray, area: np.ndarray, when: np.ndarray,
+            params: HistoryParams) -> None:
+        """Fold one ticket (its terms) into each of these customers' profiles (distinct
+        customers)."""
+        decay = _decay(when - self.as_of[who], params)
+        self.sums[who] *= decay[:, None, None]
+        known = np.flatnonzero(area >= 0)
+        self.sums[who[known], area[known]] += term[known]
+        reads = np.where(term.max(axis=1) > READS_AS_MIN, term.argmax(axis=1), 3)
+        self.counts[who[known], area[known], reads[known]] += 1
+        self.as_of[who] = np.where(np.isnan(when), self.as_of[who], when)
+        self.n[who] += 1
+
+
+def overall(profile: Profile, when: float, params: HistoryParams) -> np.ndarray:
+    """(3,) what a customer's earlier tickets say about them in general (every area counting
+    fully), at time `when`: for the statement read to the customer, not for an answer."""
+    total = profile.sums[0].copy()
+    for d in range(1, profile.sums.shape[0]):
+        total += profile.sums[d]
+    decay = _decay(np.array([when - profile.as_of]), params)[0]
+    return from_history((params.weight * decay * total)[None, :], params)[0]
+
+
+def _decay(age: np.ndarray, params: HistoryParams) -> np.ndarray:
+    """2 ** (-age / half-life); no decay where either time is unknown, none for negative ages
+    (a ticket older than the profile counts as of the profile's time)."""
+    age = np.where(np.isnan(age), 0.0, np.maximum(age, 0.0))
+    return np.exp2(-age / params.half_life_days)
+
+
+@dataclass
+class BatchHistory:
+    """The history part of a batch: each row's evidence from earlier tickets, how many earlier
+    tickets it had and what they read as per area, and each customer's profile after the
+    batch (for later batches)."""
+
+    evidence: np.ndarray  # (n, 3)
+    n_before: np.ndarray  # (n,) earlier tickets
+    counts_before: np.ndarray  # (n, areas, 4) earlier tickets per area and level read as
+    after: dict[str, Profile]  # customer -> profile after the batch's rows
+
+    def text(self, i: int, area: int) -> str:
+        """Row i's earlier tickets in words (`history_text`)."""
+        return history_text(int(self.n_before[i]), self.counts_before[i].tolist(), area)
 
 
 def batch_history(
-    level_scores: list[float], densities: list[float], domains: list[str | None], *,
-    customer_ids: Sequence[str | None], created_at: Sequence[str | None],
-    labels: Sequence[str | None] | None, label_domains: list[str | None] | None,
-    external_priors: Sequence[Sequence[PriorTicket]] | None, opted_out: Sequence[bool],
-    row_domains: list[str | None], n_tokens: list[int], now: str,
-) -> tuple[list[PriorTicket], list[list[PriorTicket]], list[list[float]]]:
-    """Each row as an earlier ticket (for later rows), each row's earlier tickets, and the
-    history features of every row.
-
-    A row's earlier tickets are its `external_priors` (e.g. from the store) plus the earlier
-    rows of the same customer in this batch (by `created_at`, never later ones). An earlier
-    row counts with its label when `labels` gives one, else with the wording estimate. Rows of
-    customers who opted out neither use nor give history.
-    """
-    from expertise.config import LEVEL_INDEX
-
-    n = len(customer_ids)
-    own = []
-    for i in range(n):
-        label = labels[i] if labels else None
-        if label in LEVEL_INDEX:
-            level_score, labelled = float(LEVEL_INDEX[str(label)]), True
-        else:
-            level_score, labelled = level_scores[i], False
-        domain = (label_domains[i] if label_domains else None) or domains[i]
-        own.append(PriorTicket(str(created_at[i] or ""), level_score, labelled, domain,
-                               densities[i]))
-    order = sorted(range(n), key=lambda i: str(created_at[i] or ""))
-    seen: dict[str, list[PriorTicket]] = {}
-    priors: list[list[PriorTicket]] = [[] for _ in range(n)]
-    features = [[0.0] * len(HISTORY_FEATURES) for _ in range(n)]
-    for i in order:
-        if opted_out[i]:
+    p: np.ndarray, inputs: np.ndarray, area: np.ndarray, when: np.ndarray, *,
+    customers: Sequence[str | None], labels: np.ndarray | None,
+    external: Sequence[Profile | None] | None, opted_out: np.ndarray, params: HistoryParams,
+) -> BatchHistory:
+    """Each row's history: its customer's profile (from `external`, e.g. the store or earlier
+    chunks) with the customer's earlier rows of this batch folded in, in time order (rows of
+    the same time in batch order). An earlier row counts with its agent label when `labels`
+    gives one (index, -1 for none), else with its wording. Rows of customers who opted out
+    neither use nor give history; anonymous rows use only their own `external` profile."""
+    n = len(customers)
+    keys = [c if c and not opted_out[i] else None for i, c in enumerate(customers)]
+    names: dict[str, int] = {}
+    slot = np.empty(n, dtype=np.int64)
+    starts: list[Profile] = []
+    for i, key in enumerate(keys):
+        if key is None:  # a history of its own: nothing from other rows
+            slot[i] = len(starts)
+            starts.append(_initial(external, i, opted_out))
             continue
-        before = str(created_at[i] or "")
-        prior = [p for p in (external_priors[i] if external_priors else [])
-                 if not before or not p.created_at or p.created_at < before]
-        cid = customer_ids[i]
-        if cid:
-            prior = prior + seen.get(cid, [])
-            seen.setdefault(cid, []).append(own[i])
-        priors[i] = prior
-        if prior:
-            features[i] = history_features(prior, now=before or now, domain=row_domains[i],
-                                           n_tokens=n_tokens[i])
-    return own, priors, features
+        if key not in names:
+            names[key] = len(starts)
+            starts.append(_initial(external, i, opted_out))
+        slot[i] = names[key]
+    state = _State.start(starts)
+    gives_history = np.array([k is not None for k in keys], dtype=bool)
+    term = np.zeros((n, 3))
+    if gives_history.any():  # only rows that can be another row's history
+        at = np.flatnonzero(gives_history)
+        term[at] = history_terms(p[at], inputs[at], None if labels is None else labels[at],
+                                 params)
+    if len(starts) == n:  # no customer has two rows: one step (an answer of one, often)
+        who = slot
+        evidence = state.evidence(who, area, when, params)
+        n_before, counts_before = state.n[who].copy(), state.counts[who].copy()
+        gives = np.flatnonzero(gives_history)
+        if len(gives):
+            state.add(slot[gives], term[gives], area[gives], when[gives], params)
+        return BatchHistory(evidence, n_before, counts_before,
+                            {key: state.profile(k) for key, k in names.items()})
+    # rows in time order (no time first), then by position; fold rank by rank
+    order = np.lexsort((np.arange(n), np.nan_to_num(when, nan=-np.inf), slot))
+    ranked = slot[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = ranked[1:] != ranked[:-1]
+    starts_at = np.flatnonzero(first)
+    rank = np.arange(n) - np.repeat(starts_at, np.diff(np.append(starts_at, n)))
+    evidence = np.zeros((n, 3))
+    n_before = np.zeros(n, dtype=np.int64)
+    counts_before = np.zeros((n, len(DOMAINS), 4), dtype=np.int64)
+    for r in range(int(rank.max()) + 1 if n else 0):
+        rows = order[rank == r]
+        who = slot[rows]
+        evidence[rows] = state.evidence(who, area[rows], when[rows], params)
+        n_before[rows] = state.n[who]
+        counts_before[rows] = state.counts[who]
+        gives = rows[gives_history[rows]]
+        if len(gives):
+            state.add(slot[gives], term[gives], area[gives], when[gives], params)
+    after = {key: state.profile(k) for key, k in names.items()}
+    return BatchHistory(evidence, n_before, counts_before, after)
+
+
+def _initial(external: Sequence[Profile | None] | None, i: int, opted_out: np.ndarray
+             ) -> Profile:
+    if opted_out[i] or external is None or external[i] is None:
+        return Profile()
+    return external[i]  # type: ignore[return-value]
+
+
+def posterior(p: np.ndarray, inputs: np.ndarray, evidence: np.ndarray,
+              pinned: np.ndarray | None, params: HistoryParams, *,
+              current: np.ndarray | None = None) -> np.ndarray:
+    """The customer's level: prior, the current ticket's bounded term (`current`, computed
+    when not given), the history's evidence; a level an agent pinned takes `PIN_WEIGHT` of
+    the answer."""
+    if current is None:
+        current = terms(p, inputs, params, current=True)
+    logits = params.log_prior + current + evidence
+    out = _softmax(logits)
+    if pinned is not None and (pinned >= 0).any():
+        at = np.flatnonzero(pinned >= 0)
+        pin = np.zeros((len(at), 3))
+        pin[np.arange(len(at)), pinned[at]] = 1.0
+        out[at] = PIN_WEIGHT * pin + (1.0 - PIN_WEIGHT) * out[at]
+    return out
+
+
+def alone(p: np.ndarray, inputs: np.ndarray, params: HistoryParams, *,
+          current: np.ndarray | None = None) -> np.ndarray:
+    """What the current ticket alone says about the customer (no history, no pin)."""
+    return posterior(p, inputs, np.zeros_like(p), None, params, current=current)
+
+
+def from_history(evidence: np.ndarray, params: HistoryParams) -> np.ndarray:
+    """What the earlier tickets alone say about the customer (prior and history)."""
+    return _softmax(params.log_prior + evidence)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits - logits.max(axis=1, keepdims=True)
+    out = np.exp(logits)
+    return out / (out[:, :1] + out[:, 1:2] + out[:, 2:3])
+
+
+def history_text(n: int, counts: Sequence[Sequence[int]], area: int) -> str:
+    """"3 earlier tickets, 3 read as expert" (and the area's own majority when it differs),
+    from a customer's earlier tickets per area and level read as (`Profile.counts`)."""
+    read = [sum(column) for column in zip(*counts, strict=True)]
+    main = max(range(3), key=read.__getitem__)
+    text = f"{n} earlier {'ticket' if n == 1 else 'tickets'}"
+    text += f", {read[main]} read as {LEVELS[main]}" if read[main] else ", none clear"
+    if area >= 0:
+        here = counts[area]
+        if sum(here[:3]) and sum(here) < n:
+            text += (f"; in this area ({DOMAINS[area]}) mostly "
+                     f"{LEVELS[max(range(3), key=here.__getitem__)]}")
+    return text

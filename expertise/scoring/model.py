@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from expertise.scoring.features import Features
-from expertise.scoring.history import HISTORY_FEATURES, terseness
+from expertise.scoring.history import HistoryParams
 from expertise.scoring.text import plain_term
 from expertise.scoring.tokens import WordTable
 
@@ -28,8 +28,6 @@ LEAN_JSON = "lean.json"
 #: sees; the large weight matrix is float32 (half the size).
 MMAP_ARRAYS = ("W",)
 FLOAT32_ARRAYS = ("W",)
-#: Stage 2's inputs besides the history features, in order.
-S2_EXTRA = ("wording_1", "wording_2", "wording_terse")
 #: Batches of at least this many rows use scipy's sparse products where they agree with the
 #: numpy definitions (`_scipy_agrees`); smaller ones, a one-shot answer among them, need not
 #: import scipy.
@@ -216,11 +214,6 @@ class LeanModel:
         return np.asarray(self.arrays["W_dense"]).mean(axis=1)
 
     @property
-    def s2_direction(self) -> np.ndarray:
-        """The stage-2 coefficients' mean over the cumulative models."""
-        return np.asarray(self.arrays["s2_coef"]).mean(axis=0)
-
-    @property
     def quotable(self) -> np.ndarray:
         """(3, vocabulary) bool: which n-grams reasons may quote for each estimated level:
         technical terms always; plain wording (`text.plain_term`) whose pull points
@@ -270,6 +263,11 @@ class LeanModel:
     def idf(self) -> np.ndarray:
         return self._idf
 
+    @property
+    def history(self) -> HistoryParams:
+        """The fitted evidence model: how tickets and earlier tickets count (`scoring.history`)."""
+        return HistoryParams.from_dict(self.meta.get("history") or {})
+
     def wording(self, f: Features) -> Wording:
         """Stage 1 and the topic model for a batch's features."""
         a = self.arrays
@@ -306,24 +304,6 @@ class LeanModel:
             return np.asarray((X @ self._csr).toarray(), dtype=np.float64)
         return _postings(f, indptr, indices, np.asarray(a["R_data"]), n_topics)
 
-    def stage2_inputs(self, decision: np.ndarray, history: np.ndarray, n_tokens: np.ndarray
-                      ) -> np.ndarray:
-        terse = np.array([terseness(int(k)) for k in n_tokens.tolist()])
-        extra = np.column_stack([decision, decision.mean(axis=1) * terse])
-        return np.hstack([extra, history])
-
-    def level_proba(self, decision: np.ndarray, history: np.ndarray, n_tokens: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        """Final level probabilities (n, 3) and the stage-2 scaled inputs (for reasons)."""
-        a = self.arrays
-        z = (self.stage2_inputs(decision, history, n_tokens) - a["s2_mean"]) / a["s2_scale"]
-        cumulative = dense_dot(z, np.asarray(a["s2_coef"]).T) + a["s2_intercept"]
-        return cumulative_to_proba(cumulative), z
-
-    @property
-    def stage2_names(self) -> list[str]:
-        return list(S2_EXTRA) + [name for name, _ in HISTORY_FEATURES]
-
 
 def quotable_masks(vocabulary: list[str], lexicon: frozenset[str], w_direction: np.ndarray
                    ) -> np.ndarray:
@@ -336,7 +316,3 @@ def quotable_masks(vocabulary: list[str], lexicon: frozenset[str], w_direction: 
         out[1, j] = tech or words
         out[2, j] = tech or (words and w > 0)
     return out
-
-
-__all__ = ["LeanModel", "Wording", "cumulative_to_proba", "dense_dot",
-           "fuse_topics", "quotable_masks", "sparse_dot"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -22,14 +21,25 @@ import numpy as np
 from expertise.config import (
     CONFIDENCE_THRESHOLD,
     DEFAULT_TOP,
+    LEVEL_INDEX,
     LEVELS,
     MAX_TEXT_CHARS,
     TOPIC_THRESHOLD,
-    TOPICS,
 )
 from expertise.privacy import redact
 from expertise.scoring.features import Features, featurize
-from expertise.scoring.history import PriorTicket, batch_history
+from expertise.scoring.history import (
+    BatchHistory,
+    Profile,
+    alone,
+    areas,
+    batch_history,
+    days,
+    evidence_inputs,
+    from_history,
+    posterior,
+    terms,
+)
 from expertise.scoring.model import LeanModel
 from expertise.scoring.ranking import (
     MIN_ALTERNATIVE_SCORE,
@@ -67,8 +77,9 @@ class Scored:
     reasons: list[list[str]]
     notes: list[list[str]]
     states: list[dict[str, Any]]
-    priors: list[list[PriorTicket]]  # each row's earlier tickets
-    own: list[PriorTicket]  # each row as an earlier ticket of later rows
+    wording_p: np.ndarray  # (n, 3) what each ticket's wording alone says (stage 1)
+    history: BatchHistory  # each row's earlier tickets; customers' profiles after the batch
+    disagree: np.ndarray  # the message alone and the earlier tickets read different levels
     catalogue: Catalogue = field(repr=False)
 
     @property
@@ -160,18 +171,21 @@ class Scorer:
         created_at: Sequence[str | None] | None = None,
         labels: Sequence[str | None] | None = None,
         topics: Sequence[str | None] | None = None,
-        external_priors: Sequence[Sequence[PriorTicket]] | None = None,
+        profiles: Sequence[Profile | None] | None = None,
+        pinned: Sequence[str | None] | None = None,
         states: Sequence[Mapping[str, Any]] | None = None,
         top: int = DEFAULT_TOP,
         explain: bool = True,
     ) -> Scored:
         """Score a batch of ticket texts (subject and body joined, `text.ticket_text`).
 
-        Each row's history is its `external_priors` (e.g. from the store) plus the earlier
-        rows of the same customer in the batch (by `created_at`); `labels` and `topics`, when
-        given, are what earlier rows count as. `states` are customers' consent states
-        ({"id", "status": anonymous | unknown | known | opted_out}); opted-out rows neither
-        use nor give history and get no level. `explain=False` skips the reasons.
+        Each row's history is its customer's `profiles` entry (earlier tickets summarised,
+        e.g. from the store or earlier chunks) with the customer's earlier rows of the batch
+        folded in (by `created_at`); `labels` and `topics`, when given, are what earlier rows
+        count as. `pinned` holds a level an agent set for the row's customer. `states` are
+        customers' consent states ({"id", "status": anonymous | unknown | known |
+        opted_out}); opted-out rows neither use nor give history and get no level.
+        `explain=False` skips the reasons.
         """
         n = len(texts)
         customer_ids = list(customer_ids) if customer_ids is not None else [None] * n
@@ -188,10 +202,20 @@ class Scorer:
         model_topic = topic_p.argmax(axis=1)
 
         opted = np.array([s.get("status") == "opted_out" for s in row_states], dtype=bool)
-        level_p, s2, own, priors = self._levels(
-            f, wording.proba, wording.decision, model_topic, customer_ids=customer_ids,
-            created_at=created_at, labels=labels, topics=topics,
-            external_priors=external_priors, opted=opted)
+        params = self.lean.history
+        area = areas([self.lean.topic_domains[t] for t in model_topic.tolist()], topics or None)
+        level_labels = (np.array([LEVEL_INDEX.get(str(v), -1) for v in labels])
+                        if labels is not None else None)
+        inputs = evidence_inputs(wording.proba, f.n_tokens, f.evidence.signals())
+        hist = batch_history(wording.proba, inputs, area, days(created_at),
+                             customers=customer_ids, labels=level_labels, external=profiles,
+                             opted_out=opted, params=params)
+        pins = (np.array([LEVEL_INDEX.get(str(v), -1) if v else -1 for v in pinned])
+                if pinned is not None else None)
+        current = terms(wording.proba, inputs, params, current=True)
+        level_p = posterior(wording.proba, inputs, hist.evidence, pins, params, current=current)
+        alone_p = alone(wording.proba, inputs, params, current=current)
+        disagree = self._disagreement(alone_p, hist, params)
 
         if self._topic_shift is not None:
             topic_p = shift_topics(topic_p, self._topic_shift)
@@ -206,50 +230,47 @@ class Scorer:
                                None if self._level_shift is None else self._level_shift[best])
         confidence = level_p.max(axis=1)
         low = estimate & (confidence < self.confidence_threshold)
-        reasons = (batch_reasons(self.lean, f, level_p, s2, priors, best, np.flatnonzero(estimate))
+        reasons = (batch_reasons(self.lean, f, level_p, hist, area, np.flatnonzero(estimate))
                    if explain else [[] for _ in range(n)])
-        alternatives = self._alternatives(ranked, topic_p, choice.chosen, low | ~estimate, top)
+        alone_level = alone_p.argmax(axis=1)
+        alternatives = self._alternatives(ranked, topic_p, choice.chosen, low | ~estimate, top,
+                                          np.where(disagree & estimate, alone_level, -1))
         notes = self._notes(truncated, f, opted, row_states, choice, best, best_score, no_match,
-                            confidence, low)
+                            confidence, low, disagree & estimate, alone_level, hist, area, pins)
         return Scored(clean, truncated, estimate, level_p, topic_p, ranked, no_match, choice,
-                      low, alternatives, reasons, notes, row_states, priors, own,
-                      self.catalogue)
+                      low, alternatives, reasons, notes, row_states, wording.proba, hist,
+                      disagree, self.catalogue)
 
-    def _levels(self, f: Features, wording_p: np.ndarray, decision: np.ndarray,
-                model_topic: np.ndarray, *, customer_ids: Sequence[str | None],
-                created_at: Sequence[str | None], labels: Sequence[str | None] | None,
-                topics: Sequence[str | None] | None,
-                external_priors: Sequence[Sequence[PriorTicket]] | None, opted: np.ndarray,
-                ) -> tuple[np.ndarray, np.ndarray, list[PriorTicket], list[list[PriorTicket]]]:
-        lean = self.lean
-        domains = [lean.topic_domains[t] or None for t in model_topic.tolist()]
-        label_domains = ([TOPICS.get(t or "", ("", ""))[0] or None for t in topics]
-                         if topics else None)
-        own, priors, history = batch_history(
-            (wording_p[:, 1] + 2 * wording_p[:, 2]).tolist(), f.dense[:, 1].tolist(), domains,
-            customer_ids=customer_ids, created_at=created_at, labels=labels,
-            label_domains=label_domains, external_priors=external_priors,
-            opted_out=opted.tolist(), row_domains=domains, n_tokens=f.n_tokens.tolist(),
-            now=datetime.now().replace(microsecond=0).isoformat())
-        history_arr = np.array(history, dtype=np.float64).reshape(f.n, -1)
-        level_p, s2 = lean.level_proba(decision, history_arr, f.n_tokens)
-        return level_p, s2, own, priors
+    @staticmethod
+    def _disagreement(now: np.ndarray, hist: BatchHistory, params: Any) -> np.ndarray:
+        """Rows whose message alone and whose earlier tickets each read a level plainly
+        (probability 0.6 or more), and not the same one."""
+        before = from_history(hist.evidence, params)
+        return ((hist.n_before > 0) & (now.max(axis=1) >= 0.6) & (before.max(axis=1) >= 0.6)
+                & (now.argmax(axis=1) != before.argmax(axis=1)))
 
     def _alternatives(self, ranked: np.ndarray, topic_p: np.ndarray, chosen: np.ndarray,
-                      with_levels: np.ndarray, top: int) -> list[list[tuple[str, str]]]:
-        """The same topic one level down and up, then the next topics (at the served level
-        where they have it), until `top` (+1 when the level is uncertain) are listed."""
+                      with_levels: np.ndarray, top: int, also: np.ndarray
+                      ) -> list[list[tuple[str, str]]]:
+        """The level the message alone suggests, where it differs from the served one
+        (`also`, -1 for none); the same topic one level down and up; then the next topics (at
+        the served level where they have it), until `top` (+1 when the level is uncertain)
+        are listed."""
         cat = self.catalogue
         out = []
         scores = np.take_along_axis(topic_p, ranked, axis=1).tolist()
-        for row, sc, level, extra in zip(ranked.tolist(), scores, chosen.tolist(),
-                                         with_levels.tolist(), strict=True):
+        for row, sc, level, extra, other in zip(ranked.tolist(), scores, chosen.tolist(),
+                                                with_levels.tolist(), also.tolist(),
+                                                strict=True):
             t = row[0]
             present = cat.levels_present[t].tolist()
-            alts = [(str(cat.article_ids[t][lv]),
-                     "simpler version" if lv < level else "more technical")
-                    for lv in neighbours(level, present)]
-            limit = top + (2 if extra else 1)
+            alts = []
+            if other >= 0 and other != level and present[other]:
+                alts.append((str(cat.article_ids[t][other]), "what this message alone suggests"))
+            alts += [(str(cat.article_ids[t][lv]),
+                      "simpler version" if lv < level else "more technical")
+                     for lv in neighbours(level, present) if lv != other]
+            limit = top + (2 if extra or other >= 0 else 1)
             for t2, s in zip(row[1:], sc[1:], strict=True):
                 if len(alts) >= limit or s < MIN_ALTERNATIVE_SCORE:
                     break
@@ -262,12 +283,16 @@ class Scorer:
     def _notes(self, truncated: np.ndarray, f: Features, opted: np.ndarray,
                states: list[dict[str, Any]], choice: LevelChoice, best: np.ndarray,
                best_score: np.ndarray, no_match: np.ndarray, confidence: np.ndarray,
-               low: np.ndarray) -> list[list[str]]:
+               low: np.ndarray, disagree: np.ndarray, alone_level: np.ndarray,
+               hist: BatchHistory, area: np.ndarray, pins: np.ndarray | None
+               ) -> list[list[str]]:
         topics = self.catalogue.topics
         fallback = choice.fallback
         unknown = np.array([s.get("status") == "unknown" and bool(s.get("id")) for s in states],
                            dtype=bool)
-        any_note = truncated | unknown | ~f.english | opted | fallback | low | no_match
+        pinned = pins >= 0 if pins is not None else np.zeros(len(states), dtype=bool)
+        any_note = (truncated | unknown | ~f.english | opted | fallback | low | no_match
+                    | disagree | pinned)
         out: list[list[str]] = [[] for _ in states]
         for i in np.flatnonzero(any_note).tolist():
             notes = out[i]
@@ -281,6 +306,13 @@ class Scorer:
             if opted[i]:
                 notes.append("the caller opted out of personalisation: neutral answer, "
                              "no profile used")
+            if pins is not None and pinned[i] and not opted[i]:
+                notes.append(f"an agent set this caller's level to {LEVELS[int(pins[i])]}"
+                             "; that decides the answer")
+            if disagree[i]:
+                notes.append(f"this message alone reads {LEVELS[int(alone_level[i])]}; "
+                             f"{hist.text(i, int(area[i]))}: both articles "
+                             "are offered")
             if fallback[i]:
                 notes.append(f"{topics[best[i]]} has no {LEVELS[choice.preferred[i]]} article; "
                              f"serving the nearest level, {LEVELS[choice.chosen[i]]}")

@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from expertise.config import LEVELS, TOPICS
 from expertise.scoring.features import DENSE_INDEX, Features, Grouped
-from expertise.scoring.history import PriorTicket
+from expertise.scoring.history import BatchHistory
 
 MIN_CONTRIBUTION = 0.12
 MAX_REASONS = 4
@@ -39,7 +38,6 @@ NOTHING_TRIED = "mentions nothing tried yet"
 KINDS = ("tech", "specific", "commands", "self_novice", "self_expert", "tried", "appearance",
          "length", "wording", "history")
 _K = {kind: k for k, kind in enumerate(KINDS)}
-_WORDING_INPUTS = ("wording_1", "wording_2", "wording_terse")
 
 
 def join_quoted(items: Sequence[str]) -> str:
@@ -73,30 +71,12 @@ def wording_text(grams: Sequence[str]) -> str:
     return f"wording such as {quote(grams, 3)}"
 
 
-def history_text(prior: Sequence[PriorTicket], domain: str | None) -> str:
-    counts = [0, 0, 0]
-    for p in prior:
-        counts[int(round(min(2.0, max(0.0, p.level_score))))] += 1
-    n = len(prior)
-    main = max(range(3), key=counts.__getitem__)
-    word = "ticket" if n == 1 else "tickets"
-    text = f"{n} earlier {word}, {counts[main]} read as {LEVELS[main]}"
-    same = [p for p in prior if domain and p.domain == domain]
-    if same and len(same) < n:
-        dom_counts = [0, 0, 0]
-        for p in same:
-            dom_counts[int(round(min(2.0, max(0.0, p.level_score))))] += 1
-        mostly = LEVELS[max(range(3), key=dom_counts.__getitem__)]
-        text += f"; in this area ({domain}) mostly {mostly}"
-    return text
-
-
-def batch_reasons(lean: Any, f: Features, level_p: np.ndarray, s2: np.ndarray,
-                  priors: Sequence[Sequence[PriorTicket]], topics: np.ndarray,
-                  rows: np.ndarray) -> list[list[str]]:
+def batch_reasons(lean: Any, f: Features, level_p: np.ndarray, hist: BatchHistory,
+                  area: np.ndarray, rows: np.ndarray) -> list[list[str]]:
     """Up to MAX_REASONS reasons, strongest first, for each of `rows` (others get none).
 
-    `s2` holds stage 2's standardised inputs, `topics` each row's served topic (index).
+    Wording reasons weigh the stage-1 contributions; the history reason, how far the earlier
+    tickets' evidence favours the estimated level over the next best.
     """
     n = f.n
     out: list[list[str]] = [[] for _ in range(n)]
@@ -110,11 +90,10 @@ def batch_reasons(lean: Any, f: Features, level_p: np.ndarray, s2: np.ndarray,
     toward = np.array([-1.0, 0.0, 1.0])[level_index]
     dense_scaled = (f.dense - a["dense_mean"]) / a["dense_scale"]
     dc = dense_scaled * lean.dense_direction
-    s2c = s2 * lean.s2_direction
-    history_weight = np.zeros(n)
-    for j, name in enumerate(lean.stage2_names):
-        if name not in _WORDING_INPUTS:
-            history_weight = history_weight + s2c[:, j]
+    chosen = np.take_along_axis(hist.evidence, level_index[:, None], axis=1)[:, 0]
+    rest = hist.evidence.copy()
+    rest[np.arange(n), level_index] = -np.inf
+    history_support = chosen - rest.max(axis=1)
 
     # n-gram contributions, in each row's entry order
     e_row, e_col = f.rows(), f.indices
@@ -153,13 +132,13 @@ def batch_reasons(lean: Any, f: Features, level_p: np.ndarray, s2: np.ndarray,
     short = (length * toward < 0) | (dense_scaled[:, d["n_tokens"]] < 0)
     value[:, _K["wording"]] = 0.5 * wording_sum
     applies[:, _K["wording"]] = grams.counts > 0
-    value[:, _K["history"]] = history_weight
-    applies[:, _K["history"]] = np.array([bool(p) for p in priors], dtype=bool)
     strength = np.where(toward[:, None] != 0, value * toward[:, None], np.abs(value))
+    # history is measured as support for the estimate itself, whatever the level
+    strength[:, _K["history"]] = history_support
+    applies[:, _K["history"]] = hist.n_before > 0
     keep = applies & (strength >= MIN_CONTRIBUTION)
     order = np.argsort(-np.where(keep, strength, -np.inf), axis=1, kind="stable")[:, :MAX_REASONS]
 
-    topic_list = topics.tolist()
     for i, kinds in zip(rows.tolist(), order[rows].tolist(), strict=True):
         texts: list[str] = []
         for k in kinds:
@@ -175,8 +154,7 @@ def batch_reasons(lean: Any, f: Features, level_p: np.ndarray, s2: np.ndarray,
             elif name == "wording":
                 texts.append(wording_text(grams.get(i)))
             elif name == "history":
-                slug = lean.topics[topic_list[i]]
-                texts.append(history_text(priors[i], TOPICS.get(slug, ("", ""))[0] or None))
+                texts.append(hist.text(i, int(area[i])))
             else:
                 texts.append(evidence_text(name, ev.items(i, name)))
         out[i] = texts

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import hashlib
+import json
 import secrets
 import sqlite3
 import time
@@ -48,6 +49,7 @@ __all__ = [
     "FeedbackRow",
     "ForgetReport",
     "HistoryItem",
+    "SavedProfile",
     "IngestCounts",
     "IngestReport",
     "Store",
@@ -139,6 +141,22 @@ MIGRATIONS: tuple[str, ...] = (
     )
     BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
     """,
+    # 3: a customer's level pinned by an agent, and customers' history profiles (the earlier
+    # tickets summarised as evidence, per model version: rebuilt for another version)
+    f"""
+    ALTER TABLE customers ADD COLUMN pinned_level TEXT NULL CHECK (pinned_level {_LEVEL_CHECK});
+    ALTER TABLE customers ADD COLUMN pinned_by TEXT NULL;
+    ALTER TABLE customers ADD COLUMN pinned_at TEXT NULL;
+    CREATE TABLE profiles (
+        customer_id   TEXT NOT NULL REFERENCES customers(customer_id) ON DELETE CASCADE,
+        model_version TEXT NOT NULL,
+        profile       TEXT NOT NULL,
+        tickets       INTEGER NOT NULL,
+        last_rowid    INTEGER NOT NULL,
+        updated_at    TEXT NOT NULL,
+        PRIMARY KEY (customer_id, model_version)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -173,17 +191,30 @@ class HistoryItem:
     expertise_level: str | None
     topic: str | None
     predicted_level: str | None
+    rowid: int = 0
 
 
 @dataclass(frozen=True)
 class Customer:
-    """A customer known to the store."""
+    """A customer known to the store; `pinned_level` is a level an agent set for them."""
 
     customer_id: str
     consent: str
     first_seen: str | None
     updated_at: str | None
     ticket_count: int
+    pinned_level: str | None = None
+    pinned_by: str | None = None
+    pinned_at: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedProfile:
+    """A customer's history profile as saved for a model version, and what it covers."""
+
+    profile: dict[str, Any]
+    tickets: int
+    last_rowid: int
 
 
 @dataclass(frozen=True)
@@ -653,9 +684,11 @@ class Store:
     # -- reading ------------------------------------------------------------------------------
 
     def history(
-        self, customer_id: str, *, before: str | None = None, limit: int = 50
+        self, customer_id: str, *, before: str | None = None, after_rowid: int | None = None,
+        limit: int | None = None,
     ) -> list[HistoryItem]:
-        """A customer's earlier tickets, newest first.
+        """A customer's tickets in time order, oldest first (tickets without a time first;
+        equal times in the order they were stored).
 
         Parameters
         ----------
@@ -664,44 +697,98 @@ class Store:
             Only tickets created strictly before this time (any format
             :func:`expertise.tickets.readers.parse_timestamp` reads; a bare date means midnight).
             Tickets without a ``created_at`` are then left out, since they cannot be placed.
-        limit : int
-            At most this many, the most recent ones.
-
-        Returns
-        -------
-        list of HistoryItem
-            Newest first; tickets with the same time in the reverse order they were stored;
-            tickets without a time last.
+        after_rowid : int, optional
+            Only tickets stored after this row (the ones a saved profile does not cover).
+        limit : int, optional
+            Only the most recent ones, at most this many.
         """
-        if limit < 0:
+        if limit is not None and limit < 0:
             raise InputError(f"limit must be zero or more, got {limit}")
-        if before is None:
-            rows = self._query(
-                "SELECT ticket_id, created_at, channel, subject, body, expertise_level, topic, "
-                "predicted_level FROM tickets WHERE customer_id = ? "
-                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (customer_id, limit),
-            )
-        else:
+        clauses: list[str] = ["customer_id = ?"]
+        params: list[str | int] = [customer_id]
+        if before is not None:
             from expertise.tickets.readers import parse_timestamp
 
             cutoff = parse_timestamp(before)
             if cutoff is None:
                 raise InputError(f"before={before!r} is not a date or time (use ISO-8601)")
-            rows = self._query(
-                "SELECT ticket_id, created_at, channel, subject, body, expertise_level, topic, "
-                "predicted_level FROM tickets WHERE customer_id = ? AND created_at < ? "
-                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (customer_id, cutoff, limit),
-            )
-        return [HistoryItem(*row) for row in rows]
+            clauses.append("created_at < ?")
+            params.append(cutoff)
+        if after_rowid is not None:
+            clauses.append("rowid > ?")
+            params.append(after_rowid)
+        sql = ("SELECT ticket_id, created_at, channel, subject, body, expertise_level, topic, "
+               "predicted_level, rowid FROM tickets WHERE " + " AND ".join(clauses)
+               + " ORDER BY created_at DESC, rowid DESC")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [HistoryItem(*row) for row in reversed(self._query(sql, params))]
+
+    def coverage(self, customer_id: str) -> tuple[int, int]:
+        """(how many tickets the customer has, the newest one's row), for checking a profile."""
+        count, last = self._query(
+            "SELECT count(*), coalesce(max(rowid), 0) FROM tickets WHERE customer_id = ?",
+            (customer_id,))[0]
+        return int(count), int(last)
+
+    def profile(self, customer_id: str, model_version: str) -> SavedProfile | None:
+        """The history profile saved for this customer and model version, if any."""
+        rows = self._query("SELECT profile, tickets, last_rowid FROM profiles "
+                           "WHERE customer_id = ? AND model_version = ?",
+                           (customer_id, model_version))
+        if not rows:
+            return None
+        return SavedProfile(json.loads(rows[0][0]), int(rows[0][1]), int(rows[0][2]))
+
+    def save_profile(self, customer_id: str, model_version: str, profile: dict[str, Any], *,
+                     tickets: int, last_rowid: int) -> None:
+        """Save a customer's profile for a model version; other versions' ones go."""
+        with self._transaction() as conn:
+            known = conn.execute("SELECT consent FROM customers WHERE customer_id = ?",
+                                 (customer_id,)).fetchone()
+            if known is None or known[0] == "opted_out":
+                return  # nothing is profiled for an unknown or opted-out customer
+            conn.execute("DELETE FROM profiles WHERE customer_id = ?", (customer_id,))
+            conn.execute(
+                "INSERT INTO profiles(customer_id, model_version, profile, tickets, last_rowid, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (customer_id, model_version, json.dumps(profile), tickets, last_rowid, _now()))
+
+    def pin_level(self, customer_id: str, level: str | None, *, actor: str | None = None
+                  ) -> str | None:
+        """Set (or, with None, clear) the level an agent pinned for a customer; returns the
+        previous one. Audited."""
+        if level is not None and level not in LEVELS:
+            raise InputError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+        actor = actor or default_actor()
+        before = self.customer(customer_id)
+        if before is None:
+            raise UnknownCustomerError(f"unknown customer {customer_id!r}: ingest their tickets "
+                                       "first")
+        if level is not None and before.consent == "opted_out":
+            raise InputError(f"customer {customer_id!r} opted out of personalisation: nothing "
+                             "is noted about them (they can opt back in with `expertise consent "
+                             "--opt-in`)")
+        now = _now()
+        with self._transaction() as conn:
+            conn.execute("UPDATE customers SET pinned_level = ?, pinned_by = ?, pinned_at = ?, "
+                         "updated_at = ? WHERE customer_id = ?",
+                         (level, actor if level else None, now if level else None, now,
+                          customer_id))
+            conn.execute(
+                "INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
+                "VALUES (?, ?, ?, ?, NULL, ?)",
+                (now, actor, "pin" if level else "unpin", customer_id,
+                 f"{before.pinned_level or 'none'} -> {level or 'none'}"))
+        return before.pinned_level
 
     def customer(self, customer_id: str) -> Customer | None:
         """The customer's record, or None if the store does not know them."""
         rows = self._query(
             "SELECT customer_id, consent, first_seen, updated_at, "
-            "(SELECT count(*) FROM tickets t WHERE t.customer_id = c.customer_id) "
-            "FROM customers c WHERE customer_id = ?",
+            "(SELECT count(*) FROM tickets t WHERE t.customer_id = c.customer_id), "
+            "pinned_level, pinned_by, pinned_at FROM customers c WHERE customer_id = ?",
             (customer_id,),
         )
         return Customer(*rows[0]) if rows else None
@@ -765,8 +852,9 @@ class Store:
     def set_consent(self, customer_id: str, consent: str) -> None:
         """Record ``granted`` or ``opted_out`` for a customer (created if unknown).
 
-        Opting out also clears the levels the model predicted for their stored tickets: an
-        opted-out customer keeps their tickets, but nothing inferred about them.
+        Opting out also clears the levels the model predicted for their stored tickets, their
+        history profile and any pinned level: an opted-out customer keeps their tickets, but
+        nothing inferred or noted about them.
         """
         if consent not in CONSENTS:
             raise InputError(f"consent must be one of {', '.join(CONSENTS)}, got {consent!r}")
@@ -786,6 +874,9 @@ class Store:
                     "WHERE customer_id = ?",
                     (customer_id,),
                 )
+                conn.execute("DELETE FROM profiles WHERE customer_id = ?", (customer_id,))
+                conn.execute("UPDATE customers SET pinned_level = NULL, pinned_by = NULL, "
+                             "pinned_at = NULL WHERE customer_id = ?", (customer_id,))
 
     def record_prediction(self, ticket_id: str, level: str, confidence: float) -> None:
         """Store the model's level and confidence for a ticket."""
@@ -849,6 +940,27 @@ class Store:
                 ),
             )
             return int(cursor.lastrowid or 0)
+
+    def record_feedback(self, ticket_id: str, *, article_id: str, helpful: bool,
+                        level: str | None = None, actor: str | None = None) -> dict[str, Any]:
+        """An agent's verdict on a served article; with `level`, the caller's real level,
+        which becomes the ticket's training label and is pinned for the ticket's customer
+        (strong evidence for their next answers, until cleared) when the store knows them and
+        they have not opted out. Returns what was recorded."""
+        known = self.has_ticket(ticket_id)
+        row_id = self.add_feedback(ticket_id, article_id=article_id, helpful=helpful,
+                                   corrected_level=level, agent=actor or default_actor())
+        pinned_for = None
+        if level and known:
+            owner = self._query("SELECT customer_id FROM tickets WHERE ticket_id = ?",
+                                (ticket_id,))[0][0]
+            customer = self.customer(owner) if owner else None
+            if customer is not None and customer.consent == "granted":
+                self.pin_level(owner, level, actor=actor)
+                pinned_for = owner
+        return {"id": row_id, "ticket_id": ticket_id, "article_id": article_id,
+                "helpful": helpful, "corrected_level": level, "ticket_in_store": known,
+                "pinned_for": pinned_for}
 
     def feedback_rows(self, *, customer_id: str | None = None) -> list[FeedbackRow]:
         """All feedback, oldest first (only one customer's when ``customer_id`` is given)."""

@@ -69,7 +69,9 @@ def fingerprint_frame(frame: pd.DataFrame) -> str:
 
 
 def default_eval_sets() -> dict[str, Path]:
-    """The fixed evaluation sets that exist: the simulated split and the hand-written file."""
+    """The fixed evaluation sets that exist: the simulated split, the hand-written tickets and
+    the hand-written customer histories."""
     sets = {"eval_split": config.data_dir() / "tickets_eval.csv",
-            "handwritten": config.data_dir() / "eval_handwritten.csv"}
+            "handwritten": config.data_dir() / "eval_handwritten.csv",
+            "histories": config.data_dir() / "eval_histories_dev.csv"}
     return {k: v for k, v in sets.items() if v.exists()}

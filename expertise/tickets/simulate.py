@@ -1,9 +1,22 @@
 """Build the bundled sample ticket history from the hand-written phrase bank (`make data`).
 
-Deterministic for a given seed. Expertise is a trait of the customer (stable, drifting upward a
-little over time) with per-domain offsets; ticket texts are drawn from the phrase bank and varied
-(sentences recombined within a topic and level, openers and closers, channel style, spelling,
-typos); about 5% of labels are flipped to a neighbouring level, as agent labels are noisy.
+Deterministic for a given seed. Expertise is a lasting trait of the customer: a level overall,
+and for specialists an expert area and a novice one; a few customers learn, one level up from
+a day on. Every ticket is labelled with the
+customer's level in the ticket's area, which is not always what its wording shows:
+
+- most tickets are written at the customer's level (`register` "on"), drawn from the phrase bank
+  and varied (sentences recombined within a topic and level, openers and closers, channel style,
+  spelling, typos);
+- about 15% are off-level, from hand-written registers (`data/phrases/off_level/`): experts
+  writing casually ("casual"), novices pasting error codes or settings someone gave them
+  ("relayed"), intermediates writing vaguely ("vague") or precisely ("precise");
+- some say too little to judge ("thin"): a follow-up of the same fault, or a short message in a
+  real customer's voice that shows no level (`data/messages/in_scope.csv`).
+
+`wording_level` is the level the text reads as (empty for thin tickets): the wording model
+learns from it, the evidence model from the customer's level. About 3% of labels are flipped to
+a neighbouring level, as agent labels are noisy.
 """
 
 from __future__ import annotations
@@ -11,7 +24,7 @@ from __future__ import annotations
 import csv
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,19 +54,35 @@ FIRST_NAMES = ["Margaret", "Tom", "Priya", "Dave", "Sarah", "Olu", "Ewan", "Mei"
 SURNAMES = ["Jones", "Okafor", "Patel", "Smith", "Nowak", "Campbell", "Chen", "Hughes"]
 
 
+#: Off-level registers: (key in data/phrases/off_level/<topic>.yaml, register name, the level
+#: whose customers write it, the level its wording reads as).
+OFF_LEVEL: tuple[tuple[str, str, str, str], ...] = (
+    ("expert_casual", "casual", "expert", "intermediate"),
+    ("novice_technical", "relayed", "novice", "expert"),
+    ("intermediate_vague", "vague", "intermediate", "novice"),
+    ("intermediate_technical", "precise", "intermediate", "expert"),
+)
+
+
 @dataclass
 class PhraseBank:
     subjects: dict[tuple[str, str], list[str]]
     tickets: dict[tuple[str, str], list[str]]
     generic: dict[str, Any]
+    #: (topic, register) -> texts of that off-level register
+    off_level: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    #: topic -> short real-voice messages that show no level
+    thin: dict[str, list[str]] = field(default_factory=dict)
 
 
 def load_phrase_bank(folder: Path) -> PhraseBank:
-    """Read `data/phrases/<topic>.yaml` and `data/generic_phrases.yaml`."""
+    """Read `phrases/<topic>.yaml`, `phrases/off_level/<topic>.yaml`, `generic_phrases.yaml`
+    and the level-less messages of `messages/in_scope.csv` under `folder`."""
     import yaml
 
     subjects: dict[tuple[str, str], list[str]] = {}
     tickets: dict[tuple[str, str], list[str]] = {}
+    off_level: dict[tuple[str, str], list[str]] = {}
     files = sorted((folder / "phrases").glob("*.yaml"))
     if not files:
         raise InputError(f"no phrase files in {folder / 'phrases'}; expected <topic>.yaml files")
@@ -69,8 +98,24 @@ def load_phrase_bank(folder: Path) -> PhraseBank:
                 raise InputError(f"{path}: no tickets for level {level!r}")
             subjects[(topic, level)] = subs
             tickets[(topic, level)] = texts
+        off = folder / "phrases" / "off_level" / path.name
+        if not off.exists():
+            raise InputError(f"{off}: missing; every topic needs its off-level registers")
+        off_doc = yaml.safe_load(off.read_text(encoding="utf-8")) or {}
+        for key, register, _, _ in OFF_LEVEL:
+            texts = [t.strip() for t in off_doc.get(key) or [] if t and t.strip()]
+            if not texts:
+                raise InputError(f"{off}: no texts under {key!r}")
+            off_level[(topic, register)] = texts
     generic = yaml.safe_load((folder / "generic_phrases.yaml").read_text(encoding="utf-8"))
-    return PhraseBank(subjects=subjects, tickets=tickets, generic=generic)
+    thin: dict[str, list[str]] = {}
+    messages = folder / "messages" / "in_scope.csv"
+    if messages.exists():
+        with messages.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["level"] == "unclear" and row["topic"] in TOPICS:
+                    thin.setdefault(row["topic"], []).append(row["text"])
+    return PhraseBank(subjects, tickets, generic, off_level, thin)
 
 
 def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
@@ -153,8 +198,13 @@ class _Writer:
         return text
 
 
-def _level_index(value: float) -> int:
-    return max(0, min(2, int(round(value))))
+#: Shares of a customer base at each level, of specialists, and of off-level and thin tickets.
+LEVEL_MIX = (0.34, 0.40, 0.26)
+SPECIALISTS = 0.12
+OFF_LEVEL_SHARE = 0.15
+THIN_SHARE = 0.05
+LABEL_NOISE = 0.03
+GROWTH = 0.06
 
 
 def generate(
@@ -166,18 +216,21 @@ def generate(
     topic_weights = {t: float(POPULARITY.get(t, 2)) for t in TOPICS}
     by_domain: dict[str, list[str]] = {d: [t for t, (dom, _) in TOPICS.items() if dom == d]
                                        for d in DOMAINS}
+    off_by_level: dict[str, list[tuple[str, str]]] = {}
+    for _, register, writer_level, reads_as in OFF_LEVEL:
+        off_by_level.setdefault(writer_level, []).append((register, reads_as))
     tickets: list[dict[str, str]] = []
     feedback: list[dict[str, str]] = []
     n = 0
     for c in range(customers):
         cid = f"C{c + 1:05d}"
-        base = rng.choices([0.0, 1.0, 2.0], weights=[0.34, 0.40, 0.26])[0] + rng.gauss(0, 0.3)
-        offsets = {d: rng.gauss(0, 0.25) for d in DOMAINS}
-        if rng.random() < 0.15:  # a specialist: expert in one domain, weaker in another
+        base = rng.choices(range(3), weights=LEVEL_MIX)[0]
+        level_of = dict.fromkeys(DOMAINS, base)
+        if rng.random() < SPECIALISTS:  # expert in one area, a novice in another
             strong, weak = rng.sample(list(DOMAINS), 2)
-            offsets[strong] += 1.2
-            offsets[weak] -= 1.0
-        drift = max(0.0, rng.gauss(0.25, 0.2))  # upward over the whole period
+            level_of[strong], level_of[weak] = 2, 0
+        # a few learn: one level up, for good, from a day in the period on
+        grows_on = rng.uniform(0, DAYS) if base < 2 and rng.random() < GROWTH else DAYS + 1
         favourite = rng.choice(list(DOMAINS))
         count = min(40, 1 + int(rng.lognormvariate(0.7, 0.85)))
         first = rng.uniform(0, DAYS - 10)
@@ -191,21 +244,30 @@ def generate(
                 topic = rng.choice(by_domain[favourite])
             else:
                 topic = _weighted(rng, topic_weights)
-            domain = TOPICS[topic][0]
-            latent = base + offsets[domain] + drift * day / DAYS + rng.gauss(0, 0.25)
-            level = LEVELS[_level_index(latent)]
+            level = LEVELS[min(2, level_of[TOPICS[topic][0]] + (day >= grows_on))]
             channel = _weighted(rng, CHANNEL_MIX)
-            if k > 0 and topic == last_topic and rng.random() < 0.5:
-                body = rng.choice(bank.generic["followups"])
-            else:
-                body = writer.dress(writer.body(topic, level, channel), level, channel)
-            if rng.random() < 0.08:
-                body = f"{body} {_pii(rng)[1]}"
             subjects = bank.subjects[(topic, level)]
             subject = "" if (channel in ("chat", "phone") and rng.random() < 0.6) or not subjects \
                 else rng.choice(subjects)
+            draw = rng.random()
+            if k > 0 and topic == last_topic and rng.random() < 0.5:
+                register, reads_as, subject = "thin", "", ""
+                body = rng.choice(bank.generic["followups"])
+            elif draw < THIN_SHARE and bank.thin.get(topic):
+                register, reads_as, subject = "thin", "", ""
+                body = rng.choice(bank.thin[topic])
+            elif draw < THIN_SHARE + OFF_LEVEL_SHARE:
+                register, reads_as = rng.choice(off_by_level[level])
+                body, subject = rng.choice(bank.off_level[(topic, register)]), ""
+                if rng.random() < 0.25:
+                    body = _typos(rng, body, 0.004)
+            else:
+                register, reads_as = "on", level
+                body = writer.dress(writer.body(topic, level, channel), level, channel)
+            if rng.random() < 0.08:
+                body = f"{body} {_pii(rng)[1]}"
             label = level
-            if rng.random() < 0.05:  # agent label noise, mostly to a neighbour
+            if rng.random() < LABEL_NOISE:  # agent label noise, to a neighbour
                 i = LEVELS.index(level)
                 label = LEVELS[min(2, i + 1)] if (rng.random() < 0.5 or i == 0) and i < 2 \
                     else LEVELS[max(0, i - 1)]
@@ -217,7 +279,8 @@ def generate(
                 "ticket_id": tid, "customer_id": cid,
                 "created_at": when.strftime("%Y-%m-%dT%H:%M:%S"), "channel": channel,
                 "subject": subject, "body": body, "expertise_level": label, "topic": topic,
-                "resolved_article_id": f"{topic}/{served}", "split": split,
+                "resolved_article_id": f"{topic}/{served}", "wording_level": reads_as,
+                "register": register, "split": split,
             })
             if rng.random() < 0.2:
                 fit = served == level
@@ -251,7 +314,7 @@ def build_sample_data(
     bank = load_phrase_bank(folder)
     tickets, feedback = generate(bank, customers=customers, seed=seed)
     columns = ["ticket_id", "customer_id", "created_at", "channel", "subject", "body",
-               "expertise_level", "topic", "resolved_article_id"]
+               "expertise_level", "topic", "resolved_article_id", "wording_level", "register"]
     train = [r for r in tickets if r["split"] == "train"]
     evals = [r for r in tickets if r["split"] == "eval"]
     _write_csv(folder / "tickets_train.csv", train, columns)

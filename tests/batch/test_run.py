@@ -4,6 +4,7 @@ history within and across chunks, workers, the store, and the Dask engine."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -21,7 +23,7 @@ from expertise.batch.run import score_file
 from expertise.cli import app
 from expertise.config import LEVELS, PROJECT_DIR
 from expertise.engine import Engine
-from expertise.scoring.history import PriorTicket
+from expertise.scoring.history import Profile
 from expertise.scoring.text import ticket_text
 from expertise.store.db import Store
 
@@ -405,17 +407,19 @@ def test_the_store_adds_history_and_consent_is_honoured(models_env: Path, tmp_pa
     assert len(audit) == 1 and "3 tickets scored" in (audit[0].detail or "")
 
 
-def test_history_carry_returns_recent_tickets_in_time_order(tmp_path: Path) -> None:
-    with HistoryCarry(limit=2, folder=tmp_path) as carry:
-        assert carry.lookup(["C1"]) == ({}, {})
-        carry.add([("C1", "a", PriorTicket("2024-01-03", 2.0, True, "network", 0.1)),
-                   ("C1", "b", PriorTicket("2024-01-01", 0.0, False, None, 0.0)),
-                   ("C2", "c", PriorTicket("2024-01-02", 1.0, False, "tv", 0.2)),
-                   ("C1", "d", PriorTicket("2024-01-02", 1.5, False, "tv", 0.3))])
-        priors, ids = carry.lookup(["C1", "C3"], with_ids=True)
-        assert [p.created_at for p in priors["C1"]] == ["2024-01-02", "2024-01-03"]
-        assert priors["C1"][1] == PriorTicket("2024-01-03", 2.0, True, "network", 0.1)
-        assert ids == {"C1": {"a", "b", "d"}} and "C3" not in priors
+def test_history_carry_keeps_the_latest_profile_of_each_customer(tmp_path: Path) -> None:
+    one = Profile(np.arange(15, dtype=float).reshape(5, 3), np.ones((5, 4), np.int64), 19000.5, 4)
+    two = Profile(np.full((5, 3), -0.25), np.zeros((5, 4), np.int64), math.nan, 1)
+    with HistoryCarry(folder=tmp_path) as carry:
+        assert carry.lookup(["C1"]) == {}
+        carry.add({"C1": two, "C2": two})
+        carry.add({"C1": one})  # a later chunk replaces what was carried
+        found = carry.lookup(["C1", "C2", "C3"])
+        assert set(found) == {"C1", "C2"}
+        assert np.array_equal(found["C1"].sums, one.sums)
+        assert np.array_equal(found["C1"].counts, one.counts)
+        assert (found["C1"].as_of, found["C1"].n) == (19000.5, 4)
+        assert math.isnan(found["C2"].as_of) and found["C2"].n == 1
         folder = carry._dir
     assert not os.path.exists(folder)
 

@@ -4,14 +4,12 @@ featurizer follow the API; history never uses the future."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from expertise.modeling.estimators import (
-    HistoryFeatures,
     NgramFeatures,
     OrdinalClassifier,
     WordingFeatures,
@@ -73,20 +71,6 @@ def test_wording_transformer_follows_sklearn_api() -> None:
         tf.transform(["x"])
     out = tf.fit(["a"]).transform(["pppoe is down", "help"])
     assert out.shape[0] == 2 and out[0, 0] > out[1, 0]
-
-
-def test_history_never_uses_the_future() -> None:
-    frame = pd.DataFrame({
-        "customer_id": ["c1", "c1", "c1", ""],
-        "created_at": ["2026-01-03", "2026-01-01", "2026-01-02", "2026-01-01"],
-        "domain": ["network"] * 4, "level_score": [0.0, 2.0, 2.0, 2.0],
-        "labelled": [True] * 4, "tech_density": [0.1] * 4, "n_tokens": [5] * 4,
-    })
-    h = HistoryFeatures().fit(frame).transform(frame)
-    assert h[1].tolist() == [0.0] * h.shape[1]  # first ticket: no history
-    assert h[2, 0] == 1.0 and h[2, 2] == pytest.approx(1.0)  # one earlier expert ticket
-    assert h[0, 1] == pytest.approx(np.log1p(2))  # two earlier tickets
-    assert h[3].tolist() == [0.0] * h.shape[1]  # anonymous
 
 
 def test_ngram_transformer_is_the_scoring_featurizer() -> None:

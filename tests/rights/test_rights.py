@@ -29,7 +29,7 @@ from expertise.rights.consent import set_consent
 from expertise.rights.disclosure import PLAIN_LEVEL, disclose
 from expertise.rights.erasure import forget_customer, models_trained_on
 from expertise.scoring.features import DENSE_FEATURES
-from expertise.scoring.history import HISTORY_FEATURES
+from expertise.scoring.history import EVIDENCE_INPUTS, HistoryParams
 from expertise.store.db import Store, default_actor
 from tests.conftest import KB
 
@@ -200,7 +200,8 @@ def eng(models_env: Path, db: Path):  # type: ignore[no-untyped-def]
 def _no_jargon(statement: str) -> None:
     lower = statement.lower()
     # internal names with an underscore; plain ones such as "tried" may be ordinary words
-    internal = [n for n, _ in (*HISTORY_FEATURES, *DENSE_FEATURES) if "_" in n]
+    internal = [n for n, _ in (*EVIDENCE_INPUTS, *DENSE_FEATURES) if "_" in n]
+    internal += [n for n in HistoryParams.__dataclass_fields__ if "_" in n]
     assert len(internal) >= 10
     for word in (*JARGON, *internal):
         assert word.lower() not in lower, word
@@ -252,8 +253,9 @@ def test_disclosure_without_tickets_and_with_many(eng: Engine) -> None:
         [{**row, "created_at": f"2024-01-{1 + i % 28:02d}T{i % 24:02d}:00:00"}
          for i, row in enumerate(_tickets("C-MANY", "expert", 55))]), source="test")
     many = disclose(eng, "C-MANY")
-    assert (many.tickets_held, many.tickets_used) == (55, 50)
-    assert "the 50 most recent of the 55 messages" in many.statement
+    assert (many.tickets_held, many.tickets_used) == (55, 55)  # all count; older ones less
+    assert "the 55 messages you sent us" in many.statement
+    assert "recent messages count for more" in many.statement
 
 
 def test_disclosure_refuses_unknown_customers_and_needs_a_store(eng: Engine,

@@ -68,16 +68,17 @@ def test_history_scores_the_same_given_the_same_earlier_tickets(engine: Engine) 
              ("C1", "2026-03-01", "internet down again")]
     rows = rows * 9  # large enough for the batch paths; repeats are later tickets
     texts = [t for _, _, t in rows]
-    stamps = [f"{d}T{k:04d}" for k, (_, d, _) in enumerate(rows)]
+    stamps = [f"{d}T00:{k // 60:02d}:{k % 60:02d}" for k, (_, d, _) in enumerate(rows)]
     together = engine.score(texts, customer_ids=[c or None for c, _, _ in rows],
                             created_at=stamps)
     for i, (cid, _, text) in enumerate(rows):
         earlier = sorted((stamps[j], texts[j]) for j, (c, _, _) in enumerate(rows)
                          if cid and c == cid and stamps[j] < stamps[i])
-        prior = engine.priors_from_rows([{"created_at": s, "body": t} for s, t in earlier])
-        alone = engine.score([text], created_at=[stamps[i]], external_priors=[prior])
+        profile = engine.profile_from_rows([{"created_at": s, "body": t} for s, t in earlier])
+        alone = engine.score([text], created_at=[stamps[i]], profiles=[profile])
         assert _row(alone, 0) == _row(together, i)
-        assert [p.level_score for p in together.priors[i]] == [p.level_score for p in prior]
+        assert np.array_equal(alone.history.evidence[0], together.history.evidence[i])
+        assert together.history.n_before[i] == len(earlier)
 
 
 def test_scores_are_distributions_and_choices_are_valid(engine: Engine) -> None:

@@ -226,20 +226,21 @@ def test_customers_are_created_with_first_seen(loaded: Store) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_history_is_newest_first(loaded: Store) -> None:
+def test_history_is_in_time_order(loaded: Store) -> None:
     items = loaded.history("C-100")
-    assert [i.ticket_id for i in items] == ["T-1022", "T-1004", "T-1001"]
+    assert [i.ticket_id for i in items] == ["T-1001", "T-1004", "T-1022"]
     times = [i.created_at or "" for i in items]
-    assert times == sorted(times, reverse=True)
-    assert items[0].topic == "tv-no-signal" and items[0].expertise_level == "novice"
-    assert loaded.history("C-100", limit=2) == items[:2]
+    assert times == sorted(times)
+    assert items[-1].topic == "tv-no-signal" and items[-1].expertise_level == "novice"
+    assert loaded.history("C-100", limit=2) == items[1:]  # the most recent two
+    assert loaded.history("C-100", after_rowid=items[0].rowid) == items[1:]
     assert loaded.history("C-100", limit=0) == []
     assert loaded.history("C-nobody") == []
 
 
 def test_history_before_excludes_the_present_and_future(loaded: Store) -> None:
     ids = [i.ticket_id for i in loaded.history("C-100", before="2024-03-25T10:20:00")]
-    assert ids == ["T-1004", "T-1001"]  # the ticket at exactly that time is excluded
+    assert ids == ["T-1001", "T-1004"]  # the ticket at exactly that time is excluded
     assert [i.ticket_id for i in loaded.history("C-100", before="2024-03-05")] == ["T-1001"]
     assert loaded.history("C-100", before="2024-01-01") == []
     with pytest.raises(InputError, match="not a date"):
@@ -257,8 +258,8 @@ def test_history_without_times_and_ties(store: Store) -> None:
             ]
         )
     )
-    assert [i.ticket_id for i in store.history("C")] == ["d", "c", "a", "b"]
-    assert [i.ticket_id for i in store.history("C", before="2025-01-01")] == ["d", "c", "a"]
+    assert [i.ticket_id for i in store.history("C")] == ["b", "a", "c", "d"]
+    assert [i.ticket_id for i in store.history("C", before="2025-01-01")] == ["a", "c", "d"]
 
 
 def test_anonymous_tickets_have_no_history(loaded: Store) -> None:
@@ -307,7 +308,7 @@ def test_training_frame_columns_and_blanks(loaded: Store) -> None:
 
 def test_predictions(loaded: Store) -> None:
     loaded.record_prediction("T-1001", "novice", 0.91)
-    assert loaded.history("C-100")[-1].predicted_level == "novice"
+    assert loaded.history("C-100")[0].predicted_level == "novice"
     with pytest.raises(UnknownTicketError):
         loaded.record_prediction("nope", "novice", 0.5)
     with pytest.raises(InputError):
