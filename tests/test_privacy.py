@@ -16,6 +16,7 @@ from expertise.privacy import (
     KINDS,
     PUBLIC_RESOLVERS,
     corpus_report,
+    is_name_word,
     luhn_ok,
     parse_corpus,
     redact,
@@ -353,3 +354,156 @@ def test_counts_match_placeholders(parts: list[str]) -> None:
     assert out == redact(text)
     for kind in KINDS:
         assert counts.get(kind, 0) == out.count(f"<{kind}>") - text.count(f"<{kind}>")
+
+
+# ---------------------------------------------------------------------------------------------
+# What the patterns' author did not write: the outside corpus (development half)
+# ---------------------------------------------------------------------------------------------
+
+OUTSIDE_DEV = DATA / "pii_outside_dev.tsv"
+#: Per-kind recall floors on the development half (recall = planted values none of whose words
+#: or digit groups is left in the output). Measured: every kind 1.00 but NAME 0.99 and ADDRESS
+#: 0.67 (foreign address layouts); before this round NAME was 0.19, DOB, ID 0.00, SECRET 0.06.
+OUTSIDE_FLOORS = {"ACCOUNT": 1.0, "CARD": 1.0, "DOB": 1.0, "EMAIL": 1.0, "IBAN": 1.0,
+                  "ID": 1.0, "IMEI": 1.0, "IP": 1.0, "MAC": 1.0, "NAME": 0.95, "PHONE": 0.95,
+                  "SECRET": 0.95, "ADDRESS": 0.6}
+
+
+@pytest.fixture(scope="module")
+def outside() -> dict:
+    return corpus_report(OUTSIDE_DEV)
+
+
+@pytest.mark.parametrize("kind", sorted(OUTSIDE_FLOORS))
+def test_outside_corpus_recall_per_kind(outside: dict, kind: str) -> None:
+    stats = outside["kinds"][kind]
+    assert stats["values"] > 0
+    assert stats["recall"] >= OUTSIDE_FLOORS[kind], (kind, stats["leaks"])
+
+
+def test_outside_corpus_is_read_whole_and_negatives_stay(outside: dict) -> None:
+    assert outside["lines"] >= 190 and outside["unaligned"] == []
+    assert set(outside["kinds"]) >= set(OUTSIDE_FLOORS)
+    assert outside["sections"]["negatives"]["changed_negatives"] == 0
+    assert outside["sections"]["network"]["exact"] == outside["sections"]["network"]["lines"]
+    assert outside["kept"] >= 0.99  # the words around the personal data survive
+
+
+def test_corpus_report_reads_a_path_and_any_kind(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text(
+        "# section: s\n"
+        "call Tom on 07700 900123\tcall <NAME> on <PHONE>\n"
+        "my badge is ZX-99\tmy badge is <BADGE>\n"  # a kind redact does not know
+        "mail a@b.example\tmail <EMAIL> extra\n",  # expected text that does not fit its input
+        encoding="utf-8")
+    report = corpus_report(corpus)
+    assert report["lines"] == 3
+    assert report["kinds"]["PHONE"]["recall"] == 1.0
+    assert report["kinds"]["BADGE"] == {**report["kinds"]["BADGE"], "values": 1, "removed": 0,
+                                        "recall": 0.0, "leaks": ["ZX-99"]}
+    assert report["unaligned"] == ["mail a@b.example"]
+    # a value left in part counts as left: "<PHONE> 123" leaks the last group
+    partial = corpus_report([("ring 07700 900 123", "ring <PHONE>")],
+                            redactor=lambda t: t.replace("07700 900", "<PHONE>"))
+    assert partial["kinds"]["PHONE"]["leaks"] == ["07700 900 123"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The kinds added in this round, and what must stay
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # IPv6, global and link-local (with its zone); loopback and unspecified stay
+        ("WAN 2a02:c7f:8e2d:1400::1f up", "WAN <IP> up"),
+        ("gw fe80::1c2b:3aff:fe4d:5e6f%12 and ::1", "gw <IP> and ::1"),
+        ("full 2a02:c7f:51a0:7d00:8c1e:2bff:fe90:11aa.", "full <IP>."),
+        ("Cisco MAC b827.eb12.3456 seen", "Cisco MAC <MAC> seen"),
+        # names: sign-off with more text, Signed, signature block, roles, titles, lower case
+        ("Regards, Helen. PS the hub is in the hall", "Regards, <NAME>. PS the hub is in the hall"),
+        ("Signed, D. Okafor", "Signed, <NAME>"),
+        ("Please cancel.\n\n-- \nFiona McLeish\nOffice Manager",
+         "Please cancel.\n\n-- \n<NAME>\nOffice Manager"),
+        ("Caller Janet Price rang about the bill", "Caller <NAME> rang about the bill"),
+        ("Customer Mr Adeyemi reports no signal", "Customer Mr <NAME> reports no signal"),
+        ("Mr and Mrs Patel called", "Mr and Mrs <NAME> called"),
+        ("hi im dave lol can u ring me", "hi im <NAME> lol can u ring me"),
+        ("Subject: Contact form - Aaron Fitzgerald", "Subject: Contact form - <NAME>"),
+        ("Best wishes, Sunita and Raj", "Best wishes, <NAME> and <NAME>"),
+        # national ids, dates of birth, secrets
+        ("National Insurance no.: JH 48 29 10 B", "National Insurance no.: <ID>"),
+        ("SSN 512-44-3087 typed in", "SSN <ID> typed in"),
+        ("DOB 12/04/1967, postcode", "DOB <DOB>, postcode"),
+        ("Security check done, DOB (2nd Feb 1990).", "Security check done, DOB (<DOB>)."),
+        ("my password is Tulip!2024 and it fails", "my password is <SECRET> and it fails"),
+        ("Card ok, cvv 123, take it", "Card ok, cvv <SECRET>, take it"),
+        ("the code they sent was 884213", "the code they sent was <SECRET>"),
+        ('wpa2 passphrase = "correct horse battery staple"', 'wpa2 passphrase = "<SECRET>"'),
+        # phones with 00 and in pairs; spelled and disguised e-mail addresses
+        ("call 0033 6 98 76 54 32 today", "call <PHONE> today"),
+        ("le 06 12 34 56 78 merci", "le <PHONE> merci"),
+        ("mail jane dot doe at gmail dot com now", "mail <EMAIL> now"),
+        ("Contact: jdoe(at)example(dot)org", "Contact: <EMAIL>"),
+        ("reply to j.doe [at] mail.com please", "reply to <EMAIL> please"),
+        ("call oh seven seven double oh, nine double oh, two eight one", "call <PHONE>"),
+        ("acct no 40-12-76 31926819 refund", "acct no <ACCOUNT> refund"),
+        ("Customer no. CUS-7730148, refund", "Customer no. <ACCOUNT>, refund"),
+    ],
+)  # fmt: skip
+def test_redacts_the_kinds_added(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Outage started 12/03 at 14:05, fault since 12/04, visit 18/06 at 10:30",
+        "Box firmware 4.2.17, Windows 10.0.19045.3693, build AP1A.240305.019",
+        "error 0x80070005, E-1043, DNS_PROBE_FINISHED_NXDOMAIN, NW-2-5",
+        "Gateway 192.168.1.1, CGNAT 100.88.14.2, ping ::1 and [::]:443 listening",
+        "I bought the TV from John Lewis; Mark the email as read; Grace period on the bill",
+        "Will it work? reset my password and it still says invalid",
+        "the security code on the sticker is smudged, error code 651",
+        "I looked at google.com and bbc.co.uk, both fine",
+        "born and raised here, dob field is empty on the form",
+        "Ref 7731904, case 00123456, order 4419027, MTU 1492, VLAN 101",
+    ],
+)
+def test_the_added_kinds_leave_technical_signal(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_is_name_word() -> None:
+    assert is_name_word("Siobhan") and is_name_word("O'Connell") and is_name_word("patel's")
+    assert not is_name_word("router") and not is_name_word("grace") and not is_name_word("mark")
+
+
+# ---------------------------------------------------------------------------------------------
+# The second line: a name never becomes a feature
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ngram_vocabulary_leaves_out_names() -> None:
+    from expertise.modeling.estimators import NgramFeatures
+
+    texts = [
+        "Thanks, Zephyrine. The router keeps dropping",  # a name redaction did not know
+        "Regards, Zephyrine. router dropping again",
+        "router dropping since Siobhan moved the hub",  # a known given name, lower case too
+        "siobhan says the router dropping again",
+        "the Netflix app fails",  # a product, written both ways: stays
+        "netflix app fails again",
+        "Openreach came, Openreach left",  # capitalised, but in more texts than a name is
+    ] + ["Openreach fault on the line"] * 6
+    ngrams = NgramFeatures(min_df=2).fit(texts)
+    words = {w for term in ngrams.vocabulary_ for w in term.split()}
+    assert "zephyrine" not in words and "siobhan" not in words
+    assert {"netflix", "router", "dropping", "openreach"} <= words
+    assert ngrams.names_dropped_ >= 2
+    assert len(ngrams.idf_) == len(ngrams.vocabulary_)
+    # the same texts without the filter would keep both names
+    plain = NgramFeatures(min_df=2, name_max_df=0).fit(texts)
+    assert "zephyrine" in {w for term in plain.vocabulary_ for w in term.split()}

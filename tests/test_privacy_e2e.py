@@ -35,34 +35,50 @@ EXE = Path(sys.executable).parent / "expertise"
 CID = "CUST-ZQ-7731"
 #: A harmless word only this customer uses: shows where her text went, and that it went away.
 MARKER = "quokkatronic"
-#: Planted personal data, and the fragments to look for (lower case) wherever data can end up.
-PLANTED: dict[str, list[str]] = {
-    "Zephyrine Quillfeather": ["zephyrine", "quillfeather"],
-    "zephyrine.q@example.com": ["zephyrine.q@example.com", "zephyrine.q"],
-    "07700 900461": ["07700 900461", "900461"],
-    "+44 7700 900987": ["7700 900987", "900987"],
-    "4539 1488 0343 6467": ["4539 1488 0343 6467", "4539148803436467", "0343 6467"],
-    "GB82 WEST 1234 5698 7654 32": ["gb82 west", "5698 7654", "gb82west"],
-    "14 Marrowgate Road": ["marrowgate"],
-    "SW9 8QT": ["sw9 8qt", "sw98qt"],
-    "356938035643809": ["356938035643809"],
-    "81.2.69.160": ["81.2.69.160"],
-    "00:1A:2B:3C:4D:5E": ["00:1a:2b:3c:4d:5e"],
-    "73914682": ["73914682"],
+#: Planted personal data by kind: each value, and the fragments of it (lower case) to look for
+#: wherever data can end up. Written by kind, as people type them, not from what `redact`
+#: is known to catch; the kinds added in issue 15 (IPv6, sign-offs with more text, "Signed,",
+#: signature blocks, titles and roles in agent notes, a name in the subject, national ids,
+#: dates of birth, passwords and card security codes, 00-prefixed and spelled-out contact data).
+PLANTED_BY_KIND: dict[str, dict[str, list[str]]] = {
+    "NAME": {"Zephyrine Quillfeather": ["zephyrine", "quillfeather"]},
+    "EMAIL": {"zephyrine.q@example.com": ["zephyrine.q@example.com", "zephyrine.q"],
+              "zeph dot quill at gmail dot com": ["zeph dot quill", "zephquill"]},
+    "PHONE": {"07700 900461": ["07700 900461", "900461"],
+              "+44 7700 900987": ["7700 900987", "900987"],
+              "0033 6 98 76 54 32": ["6 98 76 54 32", "698765432"]},
+    "CARD": {"4539 1488 0343 6467": ["4539 1488 0343 6467", "4539148803436467", "0343 6467"]},
+    "IBAN": {"GB82 WEST 1234 5698 7654 32": ["gb82 west", "5698 7654", "gb82west"]},
+    "ADDRESS": {"14 Marrowgate Road": ["marrowgate"], "SW9 8QT": ["sw9 8qt", "sw98qt"]},
+    "IMEI": {"356938035643809": ["356938035643809"]},
+    "IP": {"81.2.69.160": ["81.2.69.160"], "2a02:c7f:8e2d:1400::1f": ["2a02:c7f:8e2d"]},
+    "MAC": {"00:1A:2B:3C:4D:5E": ["00:1a:2b:3c:4d:5e"]},
+    "ACCOUNT": {"73914682": ["73914682"]},
+    "DOB": {"17/08/1983": ["17/08/1983"]},
+    "ID": {"QQ 12 34 56 C": ["qq 12 34 56 c", "qq123456c"], "078-05-1120": ["078-05-1120"]},
+    "SECRET": {"Quokka!2024": ["quokka!2024"], "cvv 381": ["cvv 381"]},
 }
+PLANTED: dict[str, list[str]] = {value: fragments for values in PLANTED_BY_KIND.values()
+                                 for value, fragments in values.items()}
+LIFE_SUBJECTS = ["Complaint - Mrs Zephyrine Quillfeather", "", "", ""]
 LIFE_TEXTS = [
     ("Hi, I'm Zephyrine Quillfeather. The {m} hub drops PPPoE every night, DHCP lease fine, MTU "
      "1492, traceroute dies at hop 2. Call me on 07700 900461 or email zephyrine.q@example.com. "
-     "Thanks, Zephyrine", "no-internet"),
+     "Regards, Zephyrine. PS the hub is in the hallway cupboard", "no-internet"),
     ("Port forward TCP 25565 to 192.168.1.40 fails on the {m} setup, NAT loopback broken on "
-     "firmware 4.2.1. My card 4539 1488 0343 6467 was charged twice; refund to IBAN GB82 WEST "
-     "1234 5698 7654 32 please.", "port-forwarding"),
+     "firmware 4.2.1. My card 4539 1488 0343 6467 was charged twice (cvv 381); refund to IBAN "
+     "GB82 WEST 1234 5698 7654 32 please. My password is Quokka!2024 if you need to log in.",
+     "port-forwarding"),
     ("APN lumen.internet set on the {m} phone, IPv6 off, no PDP context. IMEI 356938035643809. "
-     "I live at 14 Marrowgate Road, London SW9 8QT.", "mobile-data-not-working"),
-    ("My public IP 81.2.69.160 is blocklisted since the {m} change, router MAC "
-     "00:1A:2B:3C:4D:5E, account number 73914682, DNS 1.1.1.1 resolves fine. Regards, Zephyrine "
-     "Quillfeather", "dns-issues"),
+     "I live at 14 Marrowgate Road, London SW9 8QT. DOB 17/08/1983, NI number QQ 12 34 56 C, "
+     "SSN 078-05-1120.\n\nSigned, Zephyrine Quillfeather", "mobile-data-not-working"),
+    ("My public IP 81.2.69.160 and 2a02:c7f:8e2d:1400::1f are blocklisted since the {m} change, "
+     "router MAC 00:1A:2B:3C:4D:5E, account number 73914682, DNS 1.1.1.1 resolves fine. Abroad "
+     "call 0033 6 98 76 54 32 or zeph dot quill at gmail dot com.\n\n-- \nZephyrine "
+     "Quillfeather\nNetwork Lead", "dns-issues"),
 ]
+#: An agent's note beside the ticket (a column `expertise score` passes through).
+AGENT_NOTE = "Caller Zephyrine Quillfeather says the hub reboots; Customer Mrs Quillfeather agreed"
 TERSE = "it has stopped working again, phone +44 7700 900987"
 
 
@@ -78,13 +94,13 @@ def ok(*args: str | Path) -> object:
 
 def _life_csv(path: Path, customer: str = CID) -> Path:
     rows = [{"ticket_id": f"ZQ-{i}", "customer_id": customer,
-             "created_at": f"2025-0{3 + i}-1{i}T09:30:00", "channel": "email", "subject": "",
-             "body": text.format(m=MARKER), "expertise_level": "expert", "topic": topic,
-             "resolved_article_id": f"{topic}/expert"}
+             "created_at": f"2025-0{3 + i}-1{i}T09:30:00", "channel": "email",
+             "subject": LIFE_SUBJECTS[i], "body": text.format(m=MARKER),
+             "expertise_level": "expert", "topic": topic, "resolved_article_id": f"{topic}/expert"}
             for i, (text, topic) in enumerate(LIFE_TEXTS)]
-    for row in rows:  # the planted values are the ones redaction removes
-        clean = redact(row["body"]).lower()
-        assert not [f for fr in PLANTED.values() for f in fr if f in clean], row["body"]
+    text = " ".join([r["subject"] + " " + r["body"] for r in rows] + [TERSE]).lower()
+    for fragments in PLANTED.values():  # every planted value is in the input
+        assert any(f in text for f in fragments), fragments
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
@@ -118,6 +134,7 @@ def _train(store_path: Path, root: Path, version: str) -> dict:
     return json.loads((report.path / "manifest.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_customers_life(tmp_path: Path, models: Path) -> None:
     db = tmp_path / "life.db"
     ok("ingest", _base_csv(tmp_path / "base.csv"), "--db", db)
@@ -237,6 +254,7 @@ def _leaks(root: Path, skip: set[Path]) -> list[tuple[str, str]]:
     return found
 
 
+@pytest.mark.slow
 def test_planted_pii_never_leaves_the_input(tmp_path: Path, models: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -284,6 +302,12 @@ def test_planted_pii_never_leaves_the_input(tmp_path: Path, models: Path) -> Non
     for i, text in enumerate(texts):
         assert run(f"answer-{i}", "answer", text, "--customer", CID, "--json").returncode == 0
         assert run(f"answer-panel-{i}", "answer", text, "--customer", CID).returncode == 0
+    # Batch scoring with its defaults: the passed-through text (the agent's note too) redacted.
+    to_score = inputs / "to_score.csv"
+    pii.assign(agent_note=AGENT_NOTE).to_csv(to_score, index=False)
+    scored_run = run("score", "score", to_score, "--out", work / "scored.csv")
+    assert scored_run.returncode == 0, scored_run.stderr
+    assert "warning" not in scored_run.stderr
     assert run("explain", "explain", "--customer", CID).returncode == 0
     assert run("session", "session", "--customer", CID,
                stdin=f"{texts[0]}\n{TERSE}\n:why\n:helpful\n:quit\n").returncode == 0
@@ -297,12 +321,40 @@ def test_planted_pii_never_leaves_the_input(tmp_path: Path, models: Path) -> Non
 
     # The sweep: the store, the bundle, the salt, the logs and every output.
     assert (models / "pii" / "metrics.json").exists() and list(logs.iterdir())
-    leaks = _leaks(tmp_path, skip={life, export, base})
+    leaks = _leaks(tmp_path, skip={life, export, base, to_score})
     xdg = Path(os.environ["XDG_DATA_HOME"])
     leaks += _leaks(xdg, skip=set())
     assert leaks == []
     # ...and the sweep does see text that is kept: it would have found a leak.
     assert _leaks_of(MARKER, tmp_path / "models", skip=set())
+
+
+def test_score_redacts_by_default_and_keep_text_warns(tmp_path: Path, models_env: Path) -> None:
+    rows = [{"ticket_id": f"K{i}", "customer_id": cid, "created_at": f"2025-01-0{i + 1}",
+             "subject": LIFE_SUBJECTS[0] if i == 0 else "", "body": text.format(m=MARKER),
+             "agent_note": AGENT_NOTE}
+            for i, ((text, _), cid) in enumerate(zip(LIFE_TEXTS, ["zq@example.com", "07700 900461",
+                                                                  "C-1", "C-2"], strict=True))]
+    src = tmp_path / "export.csv"
+    pd.DataFrame(rows).to_csv(src, index=False)
+    ok("score", src, "--out", tmp_path / "out.csv")
+    written = (tmp_path / "out.csv").read_text(encoding="utf-8").lower()
+    found = [f for fragments in PLANTED.values() for f in fragments if f in written]
+    assert found == []
+    assert "zq@example.com" not in written and "900461" not in written  # ids that are contacts
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert list(out["customer_id"]) == ["<EMAIL>", "<PHONE>", "C-1", "C-2"]
+    # --redact, the old way of asking, is still accepted and changes nothing
+    ok("score", src, "--out", tmp_path / "old.csv", "--redact")
+    assert (tmp_path / "old.csv").read_text(encoding="utf-8").lower() == written
+    # --keep-text writes the text as it came, and says so on stderr
+    kept = runner.invoke(app, ["score", str(src), "--out", str(tmp_path / "kept.csv"),
+                               "--keep-text"])
+    assert kept.exit_code == 0, kept.output
+    assert "warning: --keep-text" in kept.stderr
+    assert "quillfeather" in (tmp_path / "kept.csv").read_text(encoding="utf-8").lower()
+    both = cli("score", src, "--keep-text", "--redact")
+    assert both.exit_code == 2 and "contradict" in both.output
 
 
 def _leaks_of(word: str, root: Path, skip: set[Path]) -> bool:

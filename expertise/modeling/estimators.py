@@ -22,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from expertise.privacy import is_name_word
 from expertise.scoring.features import DENSE_FEATURES, featurize
 from expertise.scoring.model import cumulative_to_proba
 from expertise.scoring.text import CURATED_TERMS
@@ -167,25 +168,42 @@ class NgramFeatures(TransformerMixin, BaseEstimator):
     `fit` learns the vocabulary (terms in at least `min_df` texts) and the idf weights;
     `transform` is the scoring pipeline's featurizer.
 
+    A name must never become a feature. Texts are redacted before they get here
+    (`expertise.scoring.text.scoring_text`); as a second line, `fit` leaves out every term
+    with a word that looks like a person's name: a given or family name known to
+    `expertise.privacy.is_name_word`, or a word written only capitalised, never in lower case,
+    at least once inside a sentence, and in at most `name_max_df` texts (a customer's name in
+    their own tickets). Technical terms and product names seen in lower case, or in more
+    texts, stay.
+
     Parameters
     ----------
     min_df : int
         Least number of texts a term must occur in.
+    name_max_df : int
+        Most texts a capitalised-only word may occur in and still be taken for a name; 0 turns
+        the capitalisation rule off (known names are always left out).
     """
 
-    def __init__(self, min_df: int = 2) -> None:
+    def __init__(self, min_df: int = 2, name_max_df: int = 5) -> None:
         self.min_df = min_df
+        self.name_max_df = name_max_df
 
     def fit(self, X: Any, y: Any = None) -> NgramFeatures:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        texts = _as_texts(X)
         vectorizer = TfidfVectorizer(analyzer=analyze, sublinear_tf=True, min_df=self.min_df,
-                                     dtype=np.float64).fit(_as_texts(X))
+                                     dtype=np.float64).fit(texts)
         vocabulary = [""] * len(vectorizer.vocabulary_)
         for term, column in vectorizer.vocabulary_.items():
             vocabulary[column] = term
-        self.vocabulary_ = vocabulary
-        self.idf_ = np.asarray(vectorizer.idf_, dtype=np.float64)
+        names = _name_like_words(texts, self.name_max_df)
+        keep = [i for i, term in enumerate(vocabulary)
+                if not any(w in names or is_name_word(w) for w in term.split(" "))]
+        self.vocabulary_ = [vocabulary[i] for i in keep]
+        self.idf_ = np.asarray(vectorizer.idf_, dtype=np.float64)[keep]
+        self.names_dropped_ = len(vocabulary) - len(keep)
         self.n_features_in_ = 1
         return self
 
@@ -228,6 +246,35 @@ class WordingFeatures(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.array([name for name, _ in DENSE_FEATURES], dtype=object)
+
+
+_WORD = re.compile(r"[A-Za-z][a-z'’]+")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)$")
+
+
+def _name_like_words(texts: list[str], max_df: int) -> frozenset[str]:
+    """Words (lower case) that the texts write only capitalised, at least once inside a
+    sentence, in at most ``max_df`` texts: how a name shows, and a product name rarely does."""
+    if max_df <= 0:
+        return frozenset()
+    lower: set[str] = set()
+    inside: set[str] = set()
+    df: Counter[str] = Counter()
+    for text in texts:
+        seen: set[str] = set()
+        for m in _WORD.finditer(text):
+            word = m.group()
+            key = word.lower()
+            if word[0].islower():
+                lower.add(key)
+                continue
+            seen.add(key)
+            if key not in inside and not _SENTENCE_START.search(text, max(0, m.start() - 3),
+                                                                 m.start()):
+                inside.add(key)
+        df.update(seen)
+    return frozenset(w for w in inside - lower if df[w] <= max_df
+                     and w not in CURATED_TERMS and len(w) > 2)
 
 
 def _as_texts(X: Any) -> list[str]:
