@@ -8,7 +8,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_text", "key_file", "pid_alive", "read_key_file",
+           "remove_stale_temps"]
 
 
 @contextlib.contextmanager
@@ -36,8 +37,10 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh random name, not yet created, so that "not created" can mean "nothing to write".
-    tmp = final.parent / f".{final.name}.{secrets.token_hex(8)}.tmp"
+    # A fresh random name, not yet created, so that "not created" can mean "nothing to write";
+    # it carries this process's id, so that a later run can tell a killed run's leftover
+    # (`remove_stale_temps`) from a run still writing.
+    tmp = final.parent / f".{final.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
     try:
         yield tmp
     except BaseException:
@@ -56,9 +59,115 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
         raise
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (True when it cannot be told)."""
+    if os.name == "nt" or pid <= 0 or pid > 1 << 22:  # beyond any Linux pid_max: not a pid
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's process
+        return True
+    return True
+
+
+def remove_stale_temps(final: Path | str) -> list[Path]:
+    """Remove what killed runs left next to ``final``: temporary files or folders named
+    ``.<name>.<pid>-<12 hex digits>.tmp`` (:func:`atomic_path`) or ``.<name>.<pid>.<seconds>.tmp``
+    whose process no longer runs.
+
+    A run killed outright (SIGKILL, a power cut) cannot remove its temporary output; the next
+    run writing the same file does. Files of processes still running are left alone, and so
+    is anything not named that way. Returns what was removed.
+    """
+    import re
+    import shutil
+
+    final = Path(final)
+    # atomic_path's ".<name>.<pid>-<12 hex>.tmp", or ".<name>.<pid>.<seconds>.tmp" (a folder)
+    pattern = re.compile(rf"^\.{re.escape(final.name)}\.(\d+)(?:-[0-9a-f]{{12}}|\.\d+)\.tmp$")
+    removed: list[Path] = []
+    try:
+        entries = list(final.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if not match or pid_alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+    return removed
+
+
 def atomic_write_text(final: Path | str, text: str, *, encoding: str = "utf-8") -> Path:
     """Write ``text`` to ``final`` atomically and return the path."""
     final = Path(final)
     with atomic_path(final) as tmp:
         tmp.write_text(text, encoding=encoding)
     return final
+
+
+def read_key_file(path: Path | str) -> str | None:
+    """The secret in a key file written by :func:`key_file`, or None if there is no file.
+
+    Raises PermissionError (an OSError) when the file exists but cannot be read.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return text or None
+
+
+def key_file(path: Path | str, *, share_like: Path | str | None = None) -> str:
+    """A random 256-bit secret (64 hex digits) kept in ``path``, created on first use.
+
+    The file is created readable and writable by its owner only (0600); when ``share_like``
+    (the database or folder the key protects) is readable by its group, the key is too (0640),
+    so the users who share a store can use its key, and nobody else. Two processes creating it
+    at once end up with the same key: the file is written under a temporary name and linked
+    into place only if no key exists yet.
+    """
+    path = Path(path)
+    existing = read_key_file(path)
+    if existing is not None:
+        return existing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = 0o600
+    if share_like is not None:
+        with contextlib.suppress(OSError):
+            mode |= os.stat(share_like).st_mode & 0o040
+    secret = secrets.token_hex(32) + "\n"
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    try:
+        _write_new(tmp, secret, mode)
+        try:
+            os.link(tmp, path)  # never replaces a key another process made meanwhile
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links: create the key in place
+            with contextlib.suppress(FileExistsError):
+                _write_new(path, secret, mode)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    key = read_key_file(path)
+    if key is None:
+        raise OSError(f"{path}: the key file is empty")
+    return key
+
+
+def _write_new(path: Path, text: str, mode: int) -> None:
+    """Create ``path`` (it must not exist) with ``text``, durably, with exactly ``mode``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(path, mode)  # the umask neither widens nor narrows it

@@ -4,7 +4,18 @@ One file, WAL mode, foreign keys on. The schema version lives in ``PRAGMA user_v
 :data:`MIGRATIONS` move a database forward one version at a time, each in a transaction.
 Ticket text is redacted (:func:`expertise.privacy.redact`) before it is written. Erasure
 (:meth:`Store.forget`) deletes a customer's tickets, feedback and record, anonymises their
-audit rows and keeps only a salted hash, so that later imports of old exports can skip them.
+audit rows, overwrites the freed bytes and keeps only a keyed hash of the id, so that later
+imports of old exports can skip them.
+
+The key of those hashes is not in the database: it is a file next to it, ``<db>.key``
+(:attr:`Store.key_path`), created on the first erasure, readable by the database's owner (and
+its group when the database is group-readable). A copy of the database without the key does
+not let anyone test guesses of erased ids. Back the key up with the database: without it the
+erasure records cannot be checked, and the store refuses to ingest rather than let an erased
+customer back in.
+
+Ids and the audit log's free text are one line of printable text of at most
+:data:`MAX_LABEL_CHARS` characters (:func:`check_label`): ingest refuses other ids row by row.
 
 Every statement is parameterised; no value is ever formatted into SQL.
 
@@ -18,7 +29,9 @@ from __future__ import annotations
 import contextlib
 import getpass
 import hashlib
+import hmac
 import json
+import re
 import secrets
 import sqlite3
 import time
@@ -35,12 +48,15 @@ from expertise.errors import (
     UnknownCustomerError,
     UnknownTicketError,
 )
+from expertise.io import key_file, read_key_file
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
     "CONSENTS",
+    "MAX_LABEL_CHARS",
+    "check_label",
     "default_actor",
     "MIGRATIONS",
     "SCHEMA_VERSION",
@@ -58,6 +74,15 @@ __all__ = [
 ]
 
 CONSENTS: tuple[str, ...] = ("granted", "opted_out")
+#: Seconds `forget` waits for other connections before reporting that the erased bytes remain.
+PURGE_WAIT = 10.0
+#: Longest id (ticket, customer) and audit text (agent, purpose) accepted, in characters.
+MAX_LABEL_CHARS = 200
+#: C0 and C1 control characters and DEL: line breaks, tabs and terminal escape sequences.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: Help desks whose ticket numbers are their own: the same number from two of them is two
+#: tickets (the first part of a ticket's ``source``).
+_HELP_DESKS = frozenset({"zendesk", "freshdesk"})
 
 _LEVEL_CHECK = "IN ('novice', 'intermediate', 'expert')"
 
@@ -156,6 +181,16 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at    TEXT NOT NULL,
         PRIMARY KEY (customer_id, model_version)
     );
+    """,
+    # 4: erasure records keyed with a secret kept outside the database (<db>.key): a record is
+    # HMAC-SHA256(key, SHA-256(salt + id)). Records of earlier versions, SHA-256(salt + id), are
+    # keyed where they lie the first time the key is used: the one update they accept.
+    """
+    ALTER TABLE erasures ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0 CHECK (keyed IN (0, 1));
+    DROP TRIGGER erasures_no_update;
+    CREATE TRIGGER erasures_no_update BEFORE UPDATE ON erasures
+    WHEN NOT (OLD.keyed = 0 AND NEW.keyed = 1 AND NEW.id IS OLD.id AND NEW.at IS OLD.at)
+    BEGIN SELECT RAISE(ABORT, 'erasure records are permanent'); END;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -303,13 +338,19 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class ForgetReport:
-    """What :meth:`Store.forget` removed. Holds no customer id, only its salted hash."""
+    """What :meth:`Store.forget` removed. Holds no customer id, only its keyed hash.
+
+    ``purged`` tells whether the freed pages were overwritten in the database file and its
+    write-ahead log emptied; if not, ``purge_warning`` says why and what to do.
+    """
 
     customer_hash: str
     tickets_deleted: int
     feedback_deleted: int
     audit_rows_anonymised: int
     customer_deleted: bool
+    purged: bool = True
+    purge_warning: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,8 +398,45 @@ def default_rejects_path(path: Path | str) -> Path:
     return path.with_name(f"{path.stem}.rejects.csv")
 
 
+def check_label(value: str, what: str) -> str:
+    """``value`` if it is one line of printable text of at most :data:`MAX_LABEL_CHARS`
+    characters; else InputError naming ``what`` (an option such as ``--agent``, or a column).
+
+    Control characters (line breaks, tabs, terminal escape sequences) could forge or hide
+    rows of the audit log on a terminal; ids longer than that are not ids.
+    """
+    if len(value) > MAX_LABEL_CHARS:
+        raise InputError(f"{what} is longer than {MAX_LABEL_CHARS} characters ({len(value)})")
+    bad = _CONTROL.search(value)
+    if bad:
+        raise InputError(f"{what} contains a control character ({bad.group()!r}: a line break, "
+                         "tab or terminal escape); use one line of plain text")
+    return value
+
+
+def _label_problem(value: str) -> str | None:
+    """Why :func:`check_label` refuses ``value``, in words shared by every such row (the
+    reason of a rejected row), or None."""
+    if len(value) > MAX_LABEL_CHARS:
+        return f"is longer than {MAX_LABEL_CHARS} characters; not stored"
+    if _CONTROL.search(value):
+        return "contains a control character (a line break, tab or terminal escape); not stored"
+    return None
+
+
+def _actor(actor: str | None) -> str:
+    """Who an audit row names: ``actor`` (checked with :func:`check_label`), else the login."""
+    return check_label(actor, "agent") if actor else default_actor()
+
+
 def _now() -> str:
     return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def _help_desk(source: object) -> str | None:
+    """The help desk a ticket's ``source`` names (``zendesk:export.json``), if any."""
+    system = str(source or "").split(":", 1)[0].lower()
+    return system if system in _HELP_DESKS else None
 
 
 def _text(value: object) -> str | None:
@@ -381,7 +459,8 @@ class Store:
     ----------
     path : Path or str
         The SQLite file; created (with its parent directories) if missing. ``":memory:"``
-        gives a private in-memory store (no WAL).
+        gives a private in-memory store (no WAL, its erasure key in memory). Commands that
+        only read refuse a missing store before they get here (`expertise.cli._db`).
 
     Notes
     -----
@@ -391,6 +470,8 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         memory = str(path) == ":memory:"
+        self._memory = memory
+        self._key: str | None = None
         try:
             if not memory:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -418,7 +499,7 @@ class Store:
         except StoreError as exc:
             self._conn.close()
             raise StoreError(f"{self.path}: {exc}") from exc
-        self._erased: set[str] | None = None
+        self._erased: tuple[set[str], set[str]] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -460,7 +541,7 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
 
-    # -- salt and hashes ----------------------------------------------------------------------
+    # -- salt, key and hashes -----------------------------------------------------------------
 
     def _ensure_salt(self) -> str:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'install_salt'").fetchone()
@@ -474,25 +555,110 @@ class Store:
         return str(row[0])
 
     def install_salt(self) -> str:
-        """The random salt of this database, created when it was first opened."""
+        """The random salt of this database, created when it was first opened. Not a secret:
+        it lies in the database; the secret is the key (:attr:`key_path`)."""
         return self._salt
 
-    def hash_customer(self, customer_id: str) -> str:
-        """SHA-256 of the install salt followed by the customer id (hex)."""
+    @property
+    def key_path(self) -> Path | None:
+        """The erasure key's file, ``<db>.key`` next to the database (None in memory)."""
+        return None if self._memory else self.path.with_name(self.path.name + ".key")
+
+    def _erasure_key(self) -> str:
+        """The secret of the erasure records: read from :attr:`key_path`, created when no
+        record needs an earlier one. Records of earlier versions get keyed on first use."""
+        if self._key is not None:
+            return self._key
+        if self._memory:
+            self._key = secrets.token_hex(32)
+            return self._key
+        path = self.key_path
+        assert path is not None
+        keyed = int(self._query("SELECT count(*) FROM erasures WHERE keyed = 1")[0][0])
+        rows = self._query("SELECT value FROM meta WHERE key = 'erasure_key_id'")
+        recorded = str(rows[0][0]) if rows else None
+        try:
+            key = read_key_file(path)
+            if key is None and not keyed:
+                key = key_file(path, share_like=self.path)
+        except OSError as exc:
+            raise StoreError(
+                f"{path}: cannot read the erasure key of {self.path.name} "
+                f"({exc.strerror or exc}); run this as a user who can, or ask the store's owner "
+                "to make it readable to your group (chmod g+r), as the database is") from exc
+        key_id = hashlib.sha256(key.encode()).hexdigest()[:12] if key else None
+        if keyed and (key is None or (recorded is not None and recorded != key_id)):
+            what = "is missing" if key is None else "is not the one its erasure records use"
+            raise StoreError(
+                f"{path}: the erasure key {what}: {keyed} erasure records of {self.path.name} "
+                "need it to recognise erased customers; restore it from the backup of the "
+                "database (it is kept next to the database, never in it)")
+        assert key is not None
+        if recorded != key_id:
+            with self._transaction() as conn:
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES "
+                             "('erasure_key_id', ?)", (key_id,))
+        self._key = key
+        self._key_legacy_records()
+        return key
+
+    def _key_legacy_records(self) -> None:
+        """Key the erasure records of earlier versions, SHA-256(salt + id), where they lie:
+        afterwards the database alone no longer lets anyone test guesses of those ids. Left
+        as they are (and still checked) if the database cannot be written."""
+        if not self._query("SELECT 1 FROM erasures WHERE keyed = 0 LIMIT 1"):
+            return
+        try:
+            with self._transaction() as conn:
+                old = conn.execute(
+                    "SELECT id, customer_hash FROM erasures WHERE keyed = 0").fetchall()
+                conn.executemany(
+                    "UPDATE erasures SET customer_hash = ?, keyed = 1 WHERE id = ?",
+                    [(self._keyed(str(digest)), row_id) for row_id, digest in old])
+        except StoreError:
+            return
+        self._erased = None
+
+    def _keyed(self, digest: str) -> str:
+        return hmac.new(self._erasure_key().encode(), digest.encode(), hashlib.sha256).hexdigest()
+
+    def _legacy_digest(self, customer_id: str) -> str:
         return hashlib.sha256((self._salt + customer_id).encode("utf-8")).hexdigest()
 
+    def hash_customer(self, customer_id: str) -> str:
+        """The customer's erasure record: HMAC-SHA256 under the erasure key (which is not in
+        the database) of the SHA-256 of the install salt followed by the id (hex)."""
+        return self._keyed(self._legacy_digest(customer_id))
+
     def erased_hashes(self) -> list[str]:
-        """Salted hashes of every erased customer, oldest erasure first."""
+        """Keyed hashes of every erased customer, oldest erasure first."""
         return [r[0] for r in self._query("SELECT customer_hash FROM erasures ORDER BY id")]
 
     def is_erased(self, customer_id: str) -> bool:
         """Whether this customer was erased here (their rows are refused from now on)."""
-        erased = self._erased_set()
-        return bool(erased) and self.hash_customer(customer_id) in erased
+        return bool(self._erased_among([customer_id]))
 
-    def _erased_set(self) -> set[str]:
+    def _erased_among(self, customer_ids: Iterable[str]) -> set[str]:
+        """Which of these customer ids have an erasure record (the key is only read when there
+        are records to check)."""
+        keyed, legacy = self._erased_set()
+        if not keyed and not legacy:
+            return set()
+        found = set()
+        for customer_id in {c for c in customer_ids if c}:
+            digest = self._legacy_digest(customer_id)
+            if digest in legacy or (keyed and self._keyed(digest) in keyed):
+                found.add(customer_id)
+        return found
+
+    def _erased_set(self) -> tuple[set[str], set[str]]:
+        """(keyed records, records of earlier versions not keyed yet)."""
         if self._erased is None:
-            self._erased = set(self.erased_hashes())
+            rows = self._query("SELECT customer_hash, keyed FROM erasures")
+            if any(not k for _, k in rows):
+                self._erasure_key()  # keys them, if the database can be written
+                rows = self._query("SELECT customer_hash, keyed FROM erasures")
+            self._erased = ({str(h) for h, k in rows if k}, {str(h) for h, k in rows if not k})
         return self._erased
 
     # -- ingest -------------------------------------------------------------------------------
@@ -512,7 +678,9 @@ class Store:
         IngestCounts
             ``added`` new ticket ids, ``updated`` known ids whose content changed (a non-empty
             new value replaces the stored one; an empty one keeps it), ``unchanged`` identical
-            rows, ``rejected`` rows refused by validation or belonging to erased customers.
+            rows, ``rejected`` rows refused by validation, with an id that is not one line of
+            at most :data:`MAX_LABEL_CHARS` characters, belonging to erased customers, or
+            whose ticket id is stored for another customer or from another help desk.
             Ingesting the same rows twice adds nothing the second time.
         """
         from expertise.tickets.readers import validate_frame
@@ -520,8 +688,8 @@ class Store:
         if len(frame) == 0:
             return IngestCounts()
         chunk = validate_frame(frame)
-        counts, erased_rows = self._ingest_valid(chunk.frame, source=source)
-        counts.rejected += len(chunk.rejects) + len(erased_rows)
+        counts, refused = self._ingest_valid(chunk.frame, source=source)
+        counts.rejected += len(chunk.rejects) + len(refused)
         return counts
 
     def ingest_file(
@@ -533,6 +701,7 @@ class Store:
         rejects_path: Path | str | None = None,
         chunk_rows: int = CHUNK_ROWS,
         source: str | None = None,
+        encoding: str = "auto",
     ) -> IngestReport:
         """Stream an export into the store, one transaction per chunk.
 
@@ -543,17 +712,18 @@ class Store:
 
         started = time.perf_counter()
         path = Path(path)
-        reader = TicketReader(path, format=format, mapping=mapping, chunk_rows=chunk_rows)
+        reader = TicketReader(path, format=format, mapping=mapping, chunk_rows=chunk_rows,
+                              encoding=encoding)
         label = source or f"{reader.format}:{path.name}"
         counts = IngestCounts()
         rejects: list[pd.DataFrame] = []
         for chunk in reader.chunks():
-            chunk_counts, erased_rows = self._ingest_valid(chunk.frame, source=label)
+            chunk_counts, refused = self._ingest_valid(chunk.frame, source=label)
             counts = counts + chunk_counts
             if len(chunk.rejects):
                 rejects.append(chunk.rejects)
-            if erased_rows:
-                rejects.append(_rejects_frame(erased_rows))
+            if refused:
+                rejects.append(_rejects_frame(refused))
         counts.rejected += sum(len(r) for r in rejects)
         reasons: dict[str, int] = {}
         for frame in rejects:
@@ -578,7 +748,10 @@ class Store:
     def _ingest_valid(
         self, frame: pd.DataFrame, *, source: str
     ) -> tuple[IngestCounts, list[tuple[int, str, str]]]:
-        """Upsert already validated rows; return counts and rows refused as erased."""
+        """Upsert already validated rows; return counts and the rows refused here, with their
+        reasons: ids that are not one line of at most :data:`MAX_LABEL_CHARS` characters,
+        erased customers, and a ticket id already stored for another customer or from another
+        help desk (two systems' ticket numbers colliding: the stored ticket is kept)."""
         from expertise.privacy import redact
 
         counts = IngestCounts()
@@ -591,25 +764,31 @@ class Store:
         }
         rows = frame["_row"].tolist() if "_row" in frame.columns else list(range(1, n + 1))
         ids: list[str] = columns["ticket_id"]
+        customers: list[str] = columns["customer_id"]
 
-        erased_rows: list[tuple[int, str, str]] = []
-        keep = list(range(n))
-        erased = self._erased_set()
-        if erased:
-            bad_customers = {
-                c for c in set(columns["customer_id"]) if c and self.hash_customer(c) in erased
-            }
-            if bad_customers:
-                keep = [i for i in keep if columns["customer_id"][i] not in bad_customers]
-                erased_rows = [
-                    (int(rows[i]), ids[i], "customer erased (right to erasure); not stored")
-                    for i in range(n)
-                    if columns["customer_id"][i] in bad_customers
-                ]
+        refused: dict[int, str] = {}  # position -> reason
+        for i, tid in enumerate(ids):
+            problem = _label_problem(tid)
+            if problem:
+                refused[i] = f"ticket_id {problem}"
+        bad_ids = {c: p for c in set(customers) if c and (p := _label_problem(c))}
+        erased = self._erased_among(c for c in set(customers) if c not in bad_ids)
+        if bad_ids or erased:
+            for i, c in enumerate(customers):
+                if i in refused or not c:
+                    continue
+                if c in bad_ids:
+                    refused[i] = f"customer_id {bad_ids[c]}"
+                elif c in erased:
+                    refused[i] = "customer erased (right to erasure); not stored"
 
         # (customer_id, created_at, channel, subject, body, level, topic, article)
         incoming: dict[str, tuple[str | None, ...]] = {}
-        for i in keep:
+        position: dict[str, int] = {}
+        for i in range(n):
+            if i in refused:
+                continue
+            position[ids[i]] = i
             incoming[ids[i]] = (
                 _text(columns["customer_id"][i]),
                 _text(columns["created_at"][i]),
@@ -623,21 +802,37 @@ class Store:
         now = _now()
         select = (
             "SELECT ticket_id, customer_id, created_at, channel, subject, body, "
-            "expertise_level, topic, resolved_article_id FROM tickets WHERE ticket_id IN ({})"
+            "expertise_level, topic, resolved_article_id, source FROM tickets "
+            "WHERE ticket_id IN ({})"
         )
+        desk = _help_desk(source)
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
         first_seen: dict[str, str] = {}
         with self._transaction() as conn:
             existing: dict[str, tuple[Any, ...]] = {}
+            stored_desk: dict[str, str | None] = {}
             keys = list(incoming)
             for start in range(0, len(keys), _IN_BATCH):
                 batch = keys[start : start + _IN_BATCH]
                 sql = select.format(",".join("?" * len(batch)))
                 for row in conn.execute(sql, batch):
-                    existing[row[0]] = tuple(row[1:])
+                    existing[row[0]] = tuple(row[1:-1])
+                    stored_desk[row[0]] = _help_desk(row[-1])
             for tid, new in incoming.items():
                 old = existing.get(tid)
+                if old is not None:
+                    other = stored_desk[tid]
+                    if desk and other and other != desk:
+                        refused[position[tid]] = (f"ticket_id already stored from {other}: two "
+                                                  "help desks' ticket numbers collide (prefix "
+                                                  "this export's ids); not stored")
+                        continue
+                    if old[0] is not None and new[0] is not None and old[0] != new[0]:
+                        refused[position[tid]] = ("ticket_id already stored for another "
+                                                  "customer (ids from two systems colliding? "
+                                                  "prefix them); not stored")
+                        continue
                 if old is None:
                     inserts.append((tid, *new, source, now))
                     merged = new
@@ -679,7 +874,7 @@ class Store:
                     "resolved_article_id = ?, source = ?, ingested_at = ? WHERE ticket_id = ?",
                     updates,
                 )
-        return counts, erased_rows
+        return counts, [(int(rows[i]), ids[i], refused[i]) for i in sorted(refused)]
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -761,7 +956,7 @@ class Store:
         previous one. Audited."""
         if level is not None and level not in LEVELS:
             raise InputError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
-        actor = actor or default_actor()
+        actor = _actor(actor)
         before = self.customer(customer_id)
         if before is None:
             raise UnknownCustomerError(f"unknown customer {customer_id!r}: ingest their tickets "
@@ -811,7 +1006,7 @@ class Store:
             return set()
         opted = {str(r[0]) for r in self._query(
             "SELECT customer_id FROM customers WHERE consent = 'opted_out'")}
-        return {c for c in ids if c in opted or self.is_erased(c)}
+        return (ids & opted) | self._erased_among(ids)
 
     def training_frame(self) -> pd.DataFrame:
         """Labelled tickets as a data frame for training, without excluded customers.
@@ -990,10 +1185,13 @@ class Store:
     ) -> int:
         """Append to the audit log (who did what, about whom, why); return the row id.
 
-        ``actor`` None means the login name (:func:`default_actor`). ``detail`` must not
-        repeat the customer id: erasure clears ``customer_id`` only.
+        ``actor`` None means the login name (:func:`default_actor`). ``actor`` and ``purpose``
+        must pass :func:`check_label` (InputError otherwise). ``detail`` must not repeat the
+        customer id: erasure clears ``customer_id`` only.
         """
-        actor = actor or default_actor()
+        actor = _actor(actor)
+        if purpose is not None:
+            check_label(purpose, "purpose")
         if not action:
             raise InputError("audit entries need an action")
         with self._transaction() as conn:
@@ -1003,6 +1201,31 @@ class Store:
                 (_now(), actor, action, customer_id, purpose, detail),
             )
             return int(cursor.lastrowid or 0)
+
+    def audit_lookups(
+        self,
+        actor: str | None,
+        action: str,
+        customer_ids: Iterable[str],
+        *,
+        purpose: str | None = None,
+        detail: str | None = None,
+    ) -> int:
+        """One audit row per customer, all in one transaction (a batch's look-ups, so that
+        ``audit --customer`` finds each); returns how many were written."""
+        actor = _actor(actor)
+        if purpose is not None:
+            check_label(purpose, "purpose")
+        now = _now()
+        rows = [(now, actor, action, c, purpose, detail) for c in dict.fromkeys(customer_ids)
+                if c]
+        if not rows:
+            return 0
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
 
     def audit_rows(
         self, customer_id: str | None = None, since: str | None = None
@@ -1028,13 +1251,16 @@ class Store:
 
     # -- erasure ------------------------------------------------------------------------------
 
-    def forget(self, customer_id: str, *, actor: str | None = None) -> ForgetReport:
-        """Erase a customer, in one transaction.
+    def forget(self, customer_id: str, *, actor: str | None = None,
+               purge_wait: float = PURGE_WAIT) -> ForgetReport:
+        """Erase a customer, in one transaction, then overwrite the freed bytes on disk.
 
-        Deletes their feedback (and feedback on their tickets), their tickets and their
-        customer record; clears their id from audit rows; records the salted hash in
+        Deletes their feedback (and feedback on their tickets), their tickets, their customer
+        record and profile; clears their id from audit rows; records the keyed hash in
         ``erasures`` and appends an ``erasure`` audit row that names nobody. Later ingests
-        skip rows of this customer id.
+        skip rows of this customer id. Then :meth:`purge` (waiting up to ``purge_wait``
+        seconds for other connections): the report's ``purged`` and ``purge_warning`` say
+        whether the erased data is gone from the file's bytes too.
 
         Raises
         ------
@@ -1042,7 +1268,7 @@ class Store:
             If the store holds nothing about ``customer_id``.
         """
         customer_hash = self.hash_customer(customer_id)
-        actor = actor or default_actor()
+        actor = _actor(actor)
         now = _now()
         with self._transaction() as conn:
             known = conn.execute(
@@ -1052,9 +1278,8 @@ class Store:
                 "SELECT count(*) FROM audit WHERE customer_id = ?", (customer_id,)
             ).fetchone()[0]
             if known is None and n_audit == 0:
-                raise UnknownCustomerError(
-                    f"unknown customer {customer_id!r}: nothing stored to erase"
-                )
+                shown = customer_id if len(customer_id) <= 60 else customer_id[:57] + "..."
+                raise UnknownCustomerError(f"unknown customer {shown!r}: nothing stored to erase")
             feedback = conn.execute(
                 "DELETE FROM feedback WHERE customer_id = ? OR ticket_id IN "
                 "(SELECT ticket_id FROM tickets WHERE customer_id = ?)",
@@ -1070,7 +1295,8 @@ class Store:
                 "UPDATE audit SET customer_id = NULL WHERE customer_id = ?", (customer_id,)
             ).rowcount
             conn.execute(
-                "INSERT INTO erasures(at, customer_hash) VALUES (?, ?)", (now, customer_hash)
+                "INSERT INTO erasures(at, customer_hash, keyed) VALUES (?, ?, 1)",
+                (now, customer_hash),
             )
             conn.execute(
                 "INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
@@ -1082,15 +1308,57 @@ class Store:
                 ),
             )
         if self._erased is not None:
-            self._erased.add(customer_hash)
-        # Copy the zeroed pages into the main file and empty the write-ahead log, so that no
-        # earlier page image holding the customer's data survives in the -wal file.
-        with contextlib.suppress(sqlite3.Error):
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._erased[0].add(customer_hash)
+        purged, warning = self.purge(wait=purge_wait)
         return ForgetReport(
             customer_hash=customer_hash,
             tickets_deleted=tickets,
             feedback_deleted=feedback,
             audit_rows_anonymised=anonymised,
             customer_deleted=bool(deleted),
+            purged=purged,
+            purge_warning=warning,
         )
+
+    def purge(self, *, wait: float = PURGE_WAIT) -> tuple[bool, str | None]:
+        """Make deleted data unrecoverable from the files: (done, why not).
+
+        Deleted rows are overwritten with zeros in the pages that held them (``PRAGMA
+        secure_delete``, checked here); a checkpoint then copies those pages into the database
+        file and empties the write-ahead log, so that no earlier image of them survives in
+        either (``PRAGMA wal_checkpoint(TRUNCATE)``, waiting up to ``wait`` seconds, its result
+        checked). A connection still reading an older snapshot keeps the checkpoint from
+        finishing: the data then stays in the file until it ends.
+        """
+        if self._memory:
+            return True, None
+        try:
+            secure = int(self._conn.execute("PRAGMA secure_delete").fetchone()[0])
+        except sqlite3.Error as exc:
+            return False, f"{self.path}: cannot check that deleted data is overwritten ({exc})"
+        if secure != 1:
+            return False, (f"{self.path}: this SQLite library does not overwrite deleted data "
+                           "(secure_delete is off): the erased data may remain in free pages "
+                           "until they are reused; run `sqlite3 <db> VACUUM` to rewrite the file")
+        if self.journal_mode != "wal":
+            return True, None  # the rollback journal is deleted at each commit
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {max(0, int(wait * 1000))}")
+            busy, log, done = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            busy, log, done = 1, -1, -1
+            problem = str(exc)
+        else:
+            problem = "another connection is still reading an older snapshot of the store"
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA busy_timeout = 30000")
+        wal = self.path.with_name(self.path.name + "-wal")
+        emptied = not wal.exists() or wal.stat().st_size == 0
+        if busy == 0 and log == done and emptied:
+            return True, None
+        return False, (f"{self.path}: erased from every table, but the erased data is still in "
+                       f"the file's bytes: {problem} (waited {wait:g} s). Close the other "
+                       "programs using this store (sessions, batch runs, sqlite3 shells): the "
+                       "data is overwritten at the next checkpoint, at the latest when the last "
+                       "of them closes it")

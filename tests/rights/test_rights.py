@@ -19,7 +19,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from expertise.bundles.fingerprints import customer_salt, hash_customer, salt_id, salt_path
+from expertise.bundles.fingerprints import (
+    customer_salt,
+    hash_customer,
+    legacy_hash_customer,
+    legacy_salt_path,
+    salt_id,
+    salt_path,
+)
 from expertise.bundles.format import MANIFEST, PICKLE, open_bundle
 from expertise.cli import app
 from expertise.config import LEVELS
@@ -27,7 +34,7 @@ from expertise.engine import Engine
 from expertise.errors import ArtifactError, StoreError, UnknownCustomerError
 from expertise.rights.consent import set_consent
 from expertise.rights.disclosure import PLAIN_LEVEL, disclose
-from expertise.rights.erasure import forget_customer, models_trained_on
+from expertise.rights.erasure import ModelUse, forget_customer, models_trained_on
 from expertise.scoring.features import DENSE_FEATURES
 from expertise.scoring.history import EVIDENCE_INPUTS, HistoryParams
 from expertise.store.db import Store, default_actor
@@ -82,36 +89,55 @@ def _audit(path: Path) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_salt_is_created_once_private_and_next_to_the_default_db(tmp_path: Path) -> None:
+def test_key_lives_with_the_models_is_created_once_and_private(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "models"
+    root.mkdir()
+    os.chmod(root, 0o700)
+    monkeypatch.setenv("EXPERTISE_MODELS", str(root))
     path = salt_path()
-    assert path.parent == Path(os.environ["XDG_DATA_HOME"]) / "expertise"
+    assert path == root / "customers.key" == salt_path(root)
     assert not path.exists()
-    salt = customer_salt()
-    assert path.exists() and customer_salt() == salt and len(salt) == 32
+    key = customer_salt()
+    assert path.exists() and customer_salt() == key == customer_salt(path) and len(key) == 64
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert len(salt_id(salt)) == 12 and salt not in salt_id(salt)
-    other = customer_salt(tmp_path / "other-salt")
-    assert other != salt
-    assert hash_customer("C1", salt) == hash_customer("C1", salt)
-    assert hash_customer("C1", salt) != hash_customer("C1", other)
-    assert hash_customer("C1", salt) != hash_customer("C2", salt)
-    assert "C1" not in hash_customer("C1", salt)
+    # the same key for every user of the models folder: not under anyone's home
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "someone-else"))
+    assert customer_salt() == key
+    assert len(salt_id(key)) == 12 and salt_id(key) not in key
+    shared = tmp_path / "shared-models"
+    shared.mkdir()
+    os.chmod(shared, 0o750)  # group-readable folder: the group may read the key, no one else
+    customer_salt(salt_path(shared))
+    assert stat.S_IMODE(salt_path(shared).stat().st_mode) == 0o640
 
 
-def _manifest(root: Path, version: str, salt: str | None, customers: list[str]) -> None:
+def test_fingerprints_are_keyed_hashes() -> None:
+    key, other = "k" * 64, "o" * 64
+    assert hash_customer("C1", key) == hash_customer("C1", key)
+    assert hash_customer("C1", key) != hash_customer("C1", other)
+    assert hash_customer("C1", key) != hash_customer("C2", key)
+    assert "C1" not in hash_customer("C1", key)
+    # not the old salted SHA-256, which anyone holding the manifest and the salt can recompute
+    assert hash_customer("C1", key) != legacy_hash_customer("C1", key)
+
+
+def _manifest(root: Path, version: str, salt: str | None, customers: list[str], *,
+              legacy: bool = False) -> None:
     folder = root / version
     folder.mkdir(parents=True)
     doc = {"version": version, "format_version": 1, "files": {}}
+    fingerprint = legacy_hash_customer if legacy else hash_customer
     if salt is not None:
         doc["customers"] = {"salt_id": salt_id(salt),
-                            "hashes": sorted(hash_customer(c, salt) for c in customers)}
+                            "hashes": sorted(fingerprint(c, salt) for c in customers)}
     (folder / MANIFEST).write_text(json.dumps(doc))
 
 
 def test_models_trained_on_reads_manifest_fingerprints(tmp_path: Path) -> None:
     root = tmp_path / "models"
     assert models_trained_on("C1", root=root).trained_on == []  # no salt, no bundles
-    salt = customer_salt()
+    salt = customer_salt(salt_path(root))
     _manifest(root, "v1", salt, ["C1", "C2"])
     _manifest(root, "v2", salt, ["C2"])
     _manifest(root, "v3", "another install", ["C1"])
@@ -128,7 +154,39 @@ def test_models_trained_on_without_a_salt_creates_none(tmp_path: Path) -> None:
     _manifest(root, "v1", "elsewhere", ["C1"])
     use = models_trained_on("C1", root=root)
     assert use.trained_on == [] and use.unverifiable == ["v1"]
-    assert not salt_path().exists()
+    assert not salt_path(root).exists()
+
+
+def test_another_user_sees_the_models_trained_on_a_customer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key is the models folder's: a colleague (another home, another data folder) who
+    runs `forget` on the shared store learns the same."""
+    root = tmp_path / "models"
+    _manifest(root, "v1", customer_salt(salt_path(root)), ["C1"])
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "colleague"))
+    monkeypatch.setenv("HOME", str(tmp_path / "colleague-home"))
+    assert models_trained_on("C1", root=root) == ModelUse(trained_on=["v1"])
+
+
+def test_a_key_that_cannot_be_read_is_said_not_taken_for_no(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    _manifest(root, "v1", "some key", ["C1"])
+    salt_path(root).mkdir()  # unreadable as a file (a test as root cannot use permissions)
+    use = models_trained_on("C1", root=root)
+    assert use.trained_on == [] and use.unverifiable == ["v1"]
+    assert use.note and "cannot read the fingerprint key" in use.note
+
+
+def test_bundles_of_earlier_versions_are_still_checked_with_the_users_salt(
+        tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    legacy = "0123456789abcdef" * 2
+    legacy_salt_path().parent.mkdir(parents=True, exist_ok=True)
+    legacy_salt_path().write_text(legacy + "\n")
+    _manifest(root, "old", legacy, ["C1"], legacy=True)
+    _manifest(root, "new", customer_salt(salt_path(root)), ["C2"])
+    assert models_trained_on("C1", root=root) == ModelUse(trained_on=["old"])
+    assert models_trained_on("C2", root=root) == ModelUse(trained_on=["new"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,7 +228,7 @@ def test_opted_out_and_erased_customers_are_excluded_from_training(db: Path) -> 
 
 def test_forget_customer_reports_counts_and_models(db: Path, tmp_path: Path) -> None:
     root = tmp_path / "models"
-    _manifest(root, "v1", customer_salt(), ["C-EXP"])
+    _manifest(root, "v1", customer_salt(salt_path(root)), ["C-EXP"])
     with Store(db) as store:
         store.add_feedback("C-EXP-0", article_id="no-internet/expert", helpful=True)
         store.audit("a", "answer", customer_id="C-EXP")
@@ -410,8 +468,9 @@ def test_cli_forget(models_env: Path, db: Path) -> None:
     done = cli("forget", "--customer", "C-EXP", "--db", db, "--agent", "dpo")
     assert done.exit_code == 0, done.output
     assert "erased: 3 tickets" in done.stdout and "1 audit row" in done.stdout
-    # the conftest bundle was fingerprinted with another salt: it cannot be checked
-    assert "cannot tell" in done.stdout and "test-small" in done.stdout
+    # the conftest bundle's key lives with its models folder: it can be checked, and it
+    # never saw this customer
+    assert "no model version on this install was trained on this customer" in done.stdout
     again = cli("forget", "--customer", "C-EXP", "--db", db, "--json")
     assert again.exit_code == 1
     rows = _audit(db)
@@ -467,12 +526,12 @@ HOSTILE = [
     "a;b;c' OR '1'='1",
     "[bold]rich[/bold] [/] %s {0} \\x00",
     "Zoë Ünïcødé 客户 🙂 \u202eevil",
-    "C" * 5000,
+    "C" * 198,  # its tickets, "<id>#0", are 200 characters: the longest id accepted
 ]
 
 
 @pytest.mark.parametrize("hostile", HOSTILE, ids=["drop", "delete", "or", "markup", "unicode",
-                                                  "long"])
+                                                  "longest"])
 def test_hostile_ids_through_the_cli(models_env: Path, tmp_path: Path, hostile: str) -> None:
     db = tmp_path / "x.db"
     src = tmp_path / "hostile.jsonl"
@@ -519,6 +578,186 @@ def test_hostile_ids_through_the_cli(models_env: Path, tmp_path: Path, hostile: 
     assert {"customers", "tickets", "feedback", "audit", "erasures"} <= tables
     missing = cli("forget", "--customer", hostile, "--db", db)
     assert missing.exit_code == 1 and "nothing stored to erase" in missing.output
+
+
+#: Values that could forge or hide rows on a terminal, or are too long to be ids.
+ESCAPES = {
+    "clear": "C-1\x1b[2J\x1b[H",
+    "title": "ann\x1b]0;hidden\x07",
+    "newline": "ann\n2026-01-01T00:00:00  root  erasure",
+    "c1": "C-1\x9b2J",
+    "long": "C" * 201,
+}
+
+
+@pytest.mark.parametrize("name", list(ESCAPES))
+def test_options_that_could_hide_audit_rows_are_refused(models_env: Path, db: Path,
+                                                        name: str) -> None:
+    bad = ESCAPES[name]
+    attempts = [
+        ("answer", "still down", "--customer", bad, "--db", db),
+        ("answer", "still down", "--customer", "C-EXP", "--agent", bad, "--db", db),
+        ("answer", "still down", "--customer", "C-EXP", "--purpose", bad, "--db", db),
+        ("session", "--customer", bad, "--db", db),
+        ("consent", "--customer", bad, "--opt-out", "--db", db),
+        ("consent", "--customer", "C-EXP", "--opt-out", "--agent", bad, "--db", db),
+        ("explain", "--customer", "C-EXP", "--purpose", bad, "--db", db),
+        ("pin", "--customer", bad, "--level", "expert", "--db", db),
+        ("audit", "--customer", bad, "--db", db),
+        ("forget", "--customer", "C-EXP", "--agent", bad, "--db", db),
+        ("feedback", "C-EXP-0", "--article", "no-internet/expert", "--helpful", "--agent", bad,
+         "--db", db),
+    ]
+    for args in attempts:
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.count("\n") == 1 and result.output.startswith("Error: --"), args
+        assert "\x1b" not in result.output and "\x9b" not in result.output
+    with Store(db) as store:
+        assert store.audit_rows() == [] and store.customer("C-EXP").consent == "granted"
+
+
+def test_forget_takes_any_id_the_store_holds(db: Path) -> None:
+    """A customer stored before ids were checked can still be erased."""
+    odd = "C-OLD\n" + "x" * 300
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO customers(customer_id) VALUES (?)", (odd,))
+    conn.commit()
+    conn.close()
+    done = cli("forget", "--customer", odd, "--db", db, "--json")
+    assert done.exit_code == 0, done.output
+    with Store(db) as store:
+        assert store.customer(odd) is None and store.is_erased(odd)
+
+
+def test_ingest_refuses_ids_that_could_hide_rows_and_carries_on(tmp_path: Path) -> None:
+    src = tmp_path / "t.jsonl"
+    rows = [{"ticket_id": f"T{i}", "customer_id": bad, "body": EXPERT_TEXT}
+            for i, bad in enumerate(ESCAPES.values())]
+    rows.append({"ticket_id": "T-ok", "customer_id": "C-OK", "body": EXPERT_TEXT})
+    rows.append({"ticket_id": "T\x1b[2J", "customer_id": "C-OK", "body": EXPERT_TEXT})
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    result = cli("ingest", src, "--db", tmp_path / "x.db", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["added"], data["rejected"]) == (1, 6)
+    assert sum(n for r, n in data["reject_reasons"].items() if r.startswith("customer_id")) == 5
+    assert sum(n for r, n in data["reject_reasons"].items() if r.startswith("ticket_id")) == 1
+    rejects = (tmp_path / "t.rejects.csv").read_text(encoding="utf-8")
+    assert "control character" in rejects and "longer than 200 characters" in rejects
+
+
+def _plant(db: Path, customer: str, actor: str, purpose: str) -> None:
+    """Hostile values stored by an earlier version, which did not check them."""
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO customers(customer_id) VALUES (?)", (customer,))
+    conn.execute("INSERT INTO audit(at, actor, action, customer_id, purpose, detail) VALUES "
+                 "('2026-01-01T00:00:00', ?, 'answer', ?, ?, 'level=expert')",
+                 (actor, customer, purpose))
+    conn.commit()
+    conn.close()
+
+
+def test_stored_control_characters_never_reach_the_terminal(models_env: Path, db: Path) -> None:
+    hostile = "C-9\x1b[2J\x1b[H\x9b1;1H\u202e"
+    _plant(db, hostile, "ann\x1b]0;title\x07", "call\nforged row\x7f")
+    table = runner.invoke(app, ["audit", "--db", str(db)], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    out = table.stdout
+    assert not [c for c in out if ord(c) < 32 and c != "\n" or 0x7f <= ord(c) < 0xa0
+                or c == "\u202e"]
+    (row,) = [line for line in out.splitlines() if "2026-01-01" in line]  # no forged row
+    assert "C-9␛[2J␛[H\ufffd1;1H\ufffd" in row and "ann␛]0;title␇" in row
+    assert "call␊forged row␡" in row
+    plain = cli("audit", "--db", db, "--json")
+    assert not [c for c in plain.stdout if ord(c) < 32 and c != "\n" or 0x7f <= ord(c) < 0xa0
+                or c == "\u202e"]
+    assert json.loads(plain.stdout)[0]["customer_id"] == hostile  # the value, escaped
+    # the other output paths: a session names the customer it is given
+    session = runner.invoke(app, ["session", "--db", str(db), "--agent", "ann"],
+                            input=f":customer {hostile}\n:quit\n")
+    assert session.exit_code == 0, session.output
+    assert "\x1b[2J" not in session.output and "C-9␛[2J" in session.output
+    forgotten = cli("forget", "--customer", hostile, "--db", db)
+    assert forgotten.exit_code == 0 and "\x1b" not in forgotten.output
+
+
+def test_read_only_commands_refuse_a_missing_store(models_env: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "typo.db"
+    src = tmp_path / "t.csv"
+    pd.DataFrame(_tickets("C-1", "expert", 1)).to_csv(src, index=False)
+    for args in (("audit",), ("explain", "--customer", "C-1"), ("forget", "--customer", "C-1"),
+                 ("consent", "--customer", "C-1", "--opt-out"),
+                 ("pin", "--customer", "C-1", "--level", "expert"),
+                 ("answer", "still down", "--customer", "C-1"), ("session",),
+                 ("score", src, "--out", tmp_path / "o.csv")):
+        result = cli(*args, "--db", missing)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.output == (f"Error: {missing}: no store there; check --db (or "
+                                 f"$EXPERTISE_DB), or create it by loading tickets: expertise "
+                                 f"ingest EXPORT --db {missing}\n"), args
+        assert not missing.exists(), args
+    monkeypatch.setenv("EXPERTISE_DB", str(missing))
+    assert cli("audit").exit_code == 1 and not missing.exists()
+    # what brings data in makes the store
+    assert cli("ingest", src).exit_code == 0 and missing.exists()
+    other = tmp_path / "feedback.db"
+    made = cli("feedback", "call-1", "--article", "no-internet/novice", "--helpful", "--db", other)
+    assert made.exit_code == 0 and other.exists()
+
+
+def test_forget_says_when_the_erased_bytes_stay_on_disk(db: Path) -> None:
+    marker = b"traceroute dies at hop 2"  # C-EXP's tickets only
+    wal = db.with_name(db.name + "-wal")
+    assert marker in db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    reader = sqlite3.connect(db, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM tickets").fetchone()
+        result = cli("forget", "--customer", "C-EXP", "--db", db, "--wait", "0.1", "--json")
+        assert result.exit_code == 1
+        data = json.loads(result.stdout)
+        assert data["erased"] and data["purged"] is False and data["tickets_deleted"] == 3
+        assert "still in the file's bytes" in data["warning"]
+        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+        assert marker in db.read_bytes()
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    # the last connection to close checkpoints: the erased bytes are gone now, as promised
+    assert marker not in db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    done = cli("forget", "--customer", "C-NOV", "--db", db, "--json")
+    assert done.exit_code == 0 and json.loads(done.stdout)["purged"] is True
+
+
+def test_an_opted_out_answer_is_audited_without_a_level(models_env: Path, db: Path) -> None:
+    _answer(db, "C-NOV")
+    cli("consent", "--customer", "C-NOV", "--opt-out", "--db", db)
+    _answer(db, "C-NOV")
+    rows = [r for r in _audit(db) if r["action"] == "answer"]
+    assert rows[0]["detail"].startswith("level=") and rows[1]["detail"] is None
+
+
+def test_a_batch_audits_each_customer_once(models_env: Path, db: Path, tmp_path: Path) -> None:
+    from expertise.batch.run import score_file
+
+    src = tmp_path / "batch.csv"
+    rows = [{"ticket_id": f"B{i}", "customer_id": ("C-EXP", "C-NOV", "C-NEW", "")[i % 4],
+             "created_at": f"2025-07-{1 + i:02d}T10:00:00", "body": NOVICE_TEXT}
+            for i in range(12)]
+    pd.DataFrame(rows).to_csv(src, index=False)
+    report = score_file(src, out=tmp_path / "o.csv", db_path=db, chunk_rows=4, actor="batch-7")
+    assert report.rows_scored == 12
+    log = _audit(db)
+    (run,) = [r for r in log if r["action"] == "score"]
+    assert run["detail"] == "batch.csv: 12 tickets scored, history of 3 customers looked up"
+    lookups = [r for r in log if r["action"] == "score_lookup"]
+    assert sorted(r["customer_id"] for r in lookups) == ["C-EXP", "C-NEW", "C-NOV"]
+    assert {(r["actor"], r["purpose"], r["detail"]) for r in lookups} == {
+        ("batch-7", "batch scoring", "batch.csv")}
+    mine = json.loads(cli("audit", "--customer", "C-NOV", "--db", db, "--json").stdout)
+    assert [r["action"] for r in mine] == ["score_lookup"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import os
 import shutil
 import sqlite3
+import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,15 +21,19 @@ from hypothesis import strategies as st
 from expertise.errors import InputError, StoreError, UnknownCustomerError, UnknownTicketError
 from expertise.privacy import redact
 from expertise.store.db import (
+    MAX_LABEL_CHARS,
     MIGRATIONS,
     SCHEMA_VERSION,
     Store,
+    check_label,
     default_actor,
     default_rejects_path,
     migrate,
 )
 
 DATA = Path(__file__).parents[1] / "data"
+#: Any character an id may hold: everything but control characters (and lone surrogates).
+_ID_CHARS = st.characters(blacklist_categories=("Cc", "Cs"))
 
 
 @pytest.fixture
@@ -467,6 +477,117 @@ def test_erasure_records_are_permanent(loaded: Store) -> None:
         loaded.connection.execute("UPDATE erasures SET customer_hash = 'x'")
 
 
+def _legacy_record(salt: str, customer_id: str) -> str:
+    """An erasure record as earlier versions wrote it: SHA-256 of the salt and the id."""
+    return hashlib.sha256((salt + customer_id).encode()).hexdigest()
+
+
+def test_erasure_records_are_keyed_with_a_key_outside_the_database(loaded: Store) -> None:
+    assert loaded.key_path == loaded.path.with_name("expertise.db.key")
+    assert not loaded.key_path.exists()  # made on the first erasure, not before
+    loaded.forget("C-100")
+    key = loaded.key_path.read_text().strip()
+    assert len(key) == 64 and stat.S_IMODE(loaded.key_path.stat().st_mode) & 0o077 in (0, 0o040)
+    (record,) = loaded.erased_hashes()
+    salt = loaded.install_salt()
+    digest = _legacy_record(salt, "C-100")
+    assert record == hmac.new(key.encode(), digest.encode(), hashlib.sha256).hexdigest()
+    # the database alone no longer answers a guess: salt + id gives nothing it holds
+    assert digest not in record and key.encode() not in db_text(loaded.path)
+    loaded.close()
+    data = db_text(loaded.path)
+    assert salt.encode() in data and digest.encode() not in data
+
+
+def test_the_key_is_as_private_as_the_database(tmp_path: Path) -> None:
+    for mode, expected in ((0o600, 0o600), (0o640, 0o640), (0o644, 0o640), (0o660, 0o640)):
+        path = tmp_path / f"{mode:o}.db"
+        Store(path).close()
+        os.chmod(path, mode)
+        with Store(path) as store:
+            store.set_consent("C-1", "granted")
+            store.forget("C-1")
+            assert store.key_path is not None
+            assert stat.S_IMODE(store.key_path.stat().st_mode) == expected, oct(mode)
+
+
+def test_records_of_earlier_versions_still_block_and_get_keyed(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:3])
+    salt = "ab" * 32
+    conn.execute("INSERT INTO meta(key, value) VALUES ('install_salt', ?)", (salt,))
+    conn.execute("INSERT INTO erasures(at, customer_hash) VALUES ('2025-01-01', ?)",
+                 (_legacy_record(salt, "C-OLD"),))
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        counts = store.ingest_frame(tickets_frame([
+            {"ticket_id": "T1", "customer_id": "C-OLD", "body": "back again"},
+            {"ticket_id": "T2", "customer_id": "C-NEW", "body": "hello"}]))
+        assert (counts.added, counts.rejected) == (1, 1)
+        assert store.is_erased("C-OLD") and not store.is_erased("C-NEW")
+        (record,) = store.erased_hashes()
+        assert record == store.hash_customer("C-OLD") != _legacy_record(salt, "C-OLD")
+        keyed = store.connection.execute("SELECT keyed FROM erasures").fetchone()[0]
+    assert keyed == 1
+    assert _legacy_record(salt, "C-OLD").encode() not in db_text(path)
+    with Store(path) as again:  # the key was kept: later connections see the same record
+        assert again.is_erased("C-OLD") and again.training_exclusions(["C-OLD"]) == {"C-OLD"}
+        with pytest.raises(sqlite3.IntegrityError, match="permanent"):  # keyed once, for good
+            again.connection.execute("UPDATE erasures SET customer_hash = 'x', keyed = 1")
+
+
+def test_a_store_without_its_key_refuses_to_let_erased_customers_back(loaded: Store,
+                                                                     tmp_path: Path) -> None:
+    loaded.forget("C-100")
+    loaded.close()
+    copy = tmp_path / "copy.db"
+    shutil.copy(loaded.path, copy)  # the database without its key, e.g. restored alone
+    with Store(copy) as store:
+        assert store.audit_rows()  # what needs no key still works
+        with pytest.raises(StoreError, match="erasure key is missing.*1 erasure record"):
+            store.ingest_file(tmp_path / "tickets.csv")
+        assert not (tmp_path / "copy.db.key").exists()
+    copy.with_name("copy.db.key").write_text("00" * 32 + "\n")
+    with Store(copy) as store, pytest.raises(StoreError, match="not the one its erasure"):
+        store.is_erased("C-100")
+    shutil.copy(loaded.key_path, copy.with_name("copy.db.key"))  # type: ignore[arg-type]
+    with Store(copy) as store:
+        assert store.is_erased("C-100")
+
+
+def test_forget_says_when_a_reader_keeps_the_erased_bytes(loaded: Store) -> None:
+    marker = b"flashing lights"
+    assert marker in db_text(loaded.path).lower()
+    loaded.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    reader = sqlite3.connect(loaded.path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM tickets").fetchone()  # holds an older snapshot
+        started = time.perf_counter()
+        report = loaded.forget("C-100", purge_wait=0.2)
+        assert time.perf_counter() - started < 5
+        assert not report.purged and report.purge_warning
+        assert "still in the file's bytes" in report.purge_warning
+        assert "another connection is still reading" in report.purge_warning
+        assert loaded.customer("C-100") is None  # the erasure itself stands
+        assert marker in loaded.path.read_bytes().lower()
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    assert loaded.purge() == (True, None)
+    assert marker not in db_text(loaded.path).lower()
+
+
+def test_forget_purges_when_nothing_holds_the_file(loaded: Store) -> None:
+    report = loaded.forget("C-100")
+    assert report.purged and report.purge_warning is None
+    wal = loaded.path.with_name(loaded.path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert b"flashing lights" not in db_text(loaded.path).lower()
+
+
 # ---------------------------------------------------------------------------------------------
 # Hostile input
 # ---------------------------------------------------------------------------------------------
@@ -476,13 +597,22 @@ HOSTILE = [
     'Robert"); DROP TABLE customers;--',
     "semi;colon;",
     'it\'s "quoted"',
-    "x" * 10_000,
+    "x" * MAX_LABEL_CHARS,
     "名前テスト",
     "😀🔥👩‍💻",
     "back\\slash %_ wildcard",
-    "new\nline\ttab",
-    "nul\x00byte",
+    "bidi \u202eevil",
 ]
+#: Ids ingest refuses: not one line of printable text, or too long to be an id.
+REFUSED_IDS = {
+    "long": "x" * (MAX_LABEL_CHARS + 1),
+    "newline": "new\nline",
+    "tab": "tab\there",
+    "nul": "nul\x00byte",
+    "escape": "C-1\x1b[2J\x1b[H",
+    "title": "C-1\x1b]0;pwned\x07",
+    "c1": "C-1\x9b2J",
+}
 
 
 @pytest.mark.parametrize("hostile", HOSTILE, ids=range(len(HOSTILE)))
@@ -514,11 +644,104 @@ def test_hostile_ids_round_trip(store: Store, hostile: str) -> None:
     assert {"tickets", "customers", "feedback", "audit", "erasures"} <= tables
 
 
+@pytest.mark.parametrize("column", ["ticket_id", "customer_id"])
+@pytest.mark.parametrize("name", list(REFUSED_IDS))
+def test_ids_that_are_not_one_printable_line_are_refused_row_by_row(
+        store: Store, tmp_path: Path, column: str, name: str) -> None:
+    bad = REFUSED_IDS[name]
+    rows = [{"ticket_id": "T-1", "customer_id": "C-1", "body": "first"},
+            {"ticket_id": "T-2", "customer_id": "C-2", "body": "second"},
+            {"ticket_id": "T-3", "customer_id": "C-3", "body": "third"}]
+    rows[1][column] = bad
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    report = store.ingest_file(src)
+    assert (report.added, report.rejected) == (2, 1)  # the run carries on
+    (reason,) = report.reject_reasons
+    assert reason.startswith(column)
+    assert ("longer than 200" if name == "long" else "control character") in reason
+    assert report.rejects_path is not None
+    rejected = pd.read_csv(report.rejects_path, dtype=str, keep_default_na=False)
+    assert rejected["row"].tolist() == ["2"]
+    assert store.customer(bad) is None and not store.has_ticket(bad)
+    assert {i.ticket_id for i in store.history("C-1") + store.history("C-3")} == {"T-1", "T-3"}
+
+
+def test_check_label() -> None:
+    assert check_label("agent 7 (Zoë) 客服", "--agent") == "agent 7 (Zoë) 客服"
+    for bad in REFUSED_IDS.values():
+        with pytest.raises(InputError, match="^--agent "):
+            check_label(bad, "--agent")
+
+
+def test_audit_refuses_free_text_that_is_not_one_line(store: Store) -> None:
+    with pytest.raises(InputError, match="agent contains a control character"):
+        store.audit("ann\x1b]0;x\x07", "answer", "C-1")
+    with pytest.raises(InputError, match="purpose is longer than 200"):
+        store.audit("ann", "answer", "C-1", "p" * 201)
+    assert store.audit_rows() == []
+
+
+def test_audit_lookups_write_one_row_per_customer(store: Store) -> None:
+    assert store.audit_lookups("ann", "score_lookup", ["C-1", "C-2", "C-1", ""],
+                               purpose="batch scoring", detail="x.csv") == 2
+    assert store.audit_lookups("ann", "score_lookup", []) == 0
+    rows = store.audit_rows(customer_id="C-2")
+    assert [(r.actor, r.action, r.purpose, r.detail) for r in rows] == [
+        ("ann", "score_lookup", "batch scoring", "x.csv")]
+    assert len(store.audit_rows()) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Ticket ids of two systems
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_ticket_id_never_moves_to_another_customer_or_help_desk(store: Store) -> None:
+    zendesk = tickets_frame([{"ticket_id": "800", "customer_id": "Z-1", "body": "zendesk text"}])
+    freshdesk = tickets_frame([{"ticket_id": "800", "customer_id": "F-9", "body": "fresh text"}])
+    assert store.ingest_frame(zendesk, source="zendesk:z.json").added == 1
+    assert store.ingest_frame(zendesk, source="zendesk:z.json").unchanged == 1  # idempotent
+    # the same number from another help desk, even for the same customer, is another ticket
+    same_customer = freshdesk.assign(customer_id="Z-1")
+    assert store.ingest_frame(same_customer, source="freshdesk:f.csv").rejected == 1
+    # from a file that names no help desk: refused when it would change the customer
+    assert store.ingest_frame(freshdesk, source="csv:f.csv").rejected == 1
+    (item,) = store.history("Z-1")
+    assert (item.ticket_id, item.body) == ("800", "zendesk text")
+    assert store.customer("F-9") is None
+    # a later export of the same help desk still updates its own ticket
+    newer = zendesk.assign(body="zendesk text, edited")
+    assert store.ingest_frame(newer, source="zendesk:z2.json").updated == 1
+
+
+def test_collision_reasons_go_to_the_rejects_file(store: Store, tmp_path: Path) -> None:
+    (tmp_path / "z.json").write_text(json.dumps({"tickets": [
+        {"id": 800, "requester_id": 11, "subject": "Hub", "description": "hub reboots",
+         "created_at": "2024-05-02T08:14:03Z"},
+        {"id": 801, "requester_id": 11, "subject": "TV", "description": "no signal",
+         "created_at": "2024-05-02T08:15:03Z"}]}), encoding="utf-8")
+    (tmp_path / "f.csv").write_text(
+        "Ticket ID,Subject,Description,Created time,Contact ID\n"
+        "800,Wi-Fi,change my password,2024-07-01 09:00:00,77\n"
+        "900,Laptop,won't turn on,2024-07-01 10:00:00,77\n", encoding="utf-8")
+    first = store.ingest_file(tmp_path / "z.json")
+    assert (first.format, first.added) == ("zendesk", 2)
+    second = store.ingest_file(tmp_path / "f.csv")
+    assert (second.format, second.added, second.rejected) == ("freshdesk", 1, 1)
+    assert second.reject_reasons == {
+        "ticket_id already stored from zendesk: two help desks' ticket numbers collide "
+        "(prefix this export's ids); not stored": 1}
+    assert [i.ticket_id for i in store.history("11")] == ["800", "801"]
+    assert store.ingest_file(tmp_path / "z.json").unchanged == 2
+
+
 @given(
     rows=st.lists(
         st.tuples(
-            st.text(min_size=1, max_size=30).filter(lambda s: s.strip() == s and s != ""),
-            st.text(max_size=30).filter(lambda s: s.strip() == s),
+            st.text(_ID_CHARS, min_size=1, max_size=30).filter(
+                lambda s: s.strip() == s and s != ""),
+            st.text(_ID_CHARS, max_size=30).filter(lambda s: s.strip() == s),
             st.text(min_size=1, max_size=200).filter(lambda s: s.strip() != ""),
         ),
         max_size=12,
