@@ -33,9 +33,12 @@ demo: setup models/current ## Answer three callers with the same fault, at three
 	@echo "== An expert caller =="
 	$(CLI) answer "Hub on fw 4.2.1 shows WAN down: PPPoE auth fails, no IP on the WAN interface. ONT link light is fine, VLAN 101 and MTU 1492 unchanged. Is there an outage or an auth issue on your side?"
 
-test: setup ## Lint the knowledge base and run the test suite
+test: setup ## Lint the knowledge base and run the test suite (slow checks: make test-slow)
 	$(CLI) kb lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: setup ## The slow checks: real subprocesses killed mid-run, signals, retraining
+	$(PY) -m pytest -q -m slow
 
 data: setup ## Rebuild the bundled sample data from the phrase bank (deterministic)
 	$(PY) -c "from pathlib import Path; from expertise.tickets.simulate import build_sample_data; print(build_sample_data(Path('data')))"
@@ -55,7 +58,7 @@ models/.built: $(TRAIN_INPUTS) | $(STAMP)
 	$(CLI) train --promote --if-changed
 	@touch $@
 
-.PHONY: train evaluate retrain print-model-code
+.PHONY: train evaluate retrain print-model-code test-slow
 
 train: setup models/.built ## Train and promote a model if data, knowledge base or code changed
 

@@ -37,3 +37,7 @@ class UnknownCustomerError(ExpertiseError):
 
 class UnknownTicketError(ExpertiseError):
     """A ticket id that the store does not know."""
+
+
+class PromotionRefusedError(ExpertiseError):
+    """A model that fails the promotion gate (worse than the current one, or not comparable)."""

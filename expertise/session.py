@@ -6,12 +6,15 @@ here prints or reads the terminal.
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from expertise.config import LEVELS
+from expertise.config import LEVELS, SESSION_HISTORY_LINES
 from expertise.engine import Answer, Engine
 from expertise.errors import ExpertiseError, InputError
 from expertise.privacy import redact
@@ -27,6 +30,74 @@ HELP = """Type what the caller says, a line at a time; the estimate updates afte
   :new            next call
   :help           this text
   :quit           end the session"""
+
+
+class CommandHistory:
+    """The lines the agent can recall in later sessions (arrow up): commands, never what
+    callers said.
+
+    What callers say is personal data (names, addresses, account numbers); the store keeps it
+    only redacted, and a history file would keep it verbatim, outside the store's erasure and
+    audit. So only `:commands` are kept across sessions, without what would name a customer
+    (``:customer C00042`` is kept as ``:customer``), in a file only its owner can read (mode
+    0600; `config.session_history_path`), the last :data:`SESSION_HISTORY_LINES` of them.
+    Within one session every line can be recalled: that history lives in memory only.
+    """
+
+    def __init__(self, path: Path, *, limit: int = SESSION_HISTORY_LINES) -> None:
+        self.path = Path(path)
+        self.limit = limit
+
+    @staticmethod
+    def keepable(line: str) -> str | None:
+        """The form of `line` that may be kept across sessions, or None."""
+        cmd, _, arg = line.strip().partition(" ")
+        if not cmd.startswith(":"):
+            return None  # caller text
+        name, arg = cmd[1:].lower(), arg.strip()
+        if name == "customer":
+            return ":customer"
+        if name == "level":
+            return f":level {arg}" if arg in (*LEVELS, "clear") else ":level"
+        if name == "show":
+            return f":show {arg}" if arg.isdigit() else ":show"
+        if name in _COMMANDS:
+            return f":{name}"
+        return None  # not a command: perhaps caller text typed after a colon
+
+    def load(self) -> list[str]:
+        """The kept lines, oldest first (none when there is no readable file)."""
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        return [kept for line in text.splitlines() if (kept := self.keepable(line))]
+
+    def save(self, lines: Iterable[str]) -> None:
+        """Keep the keepable `lines` (earlier sessions' and this one's, oldest first): written
+        whole, readable by its owner only."""
+        import secrets
+
+        kept: list[str] = []
+        for line in lines:
+            form = self.keepable(line)
+            if form and (not kept or kept[-1] != form):
+                kept.append(form)
+        text = "".join(f"{line}\n" for line in kept[-self.limit:])
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+_COMMANDS = frozenset({"customer", "show", "helpful", "not-helpful", "nothelpful", "level",
+                       "why", "new", "help", "quit", "q", "exit"})
 
 
 @dataclass
@@ -140,6 +211,9 @@ class Session:
                 return Event("article", message=self.last.article.id,
                              data={"article": self.engine.kb.article(self.last.article.id)})
             if not arg.isdigit() or not 1 <= int(arg) <= len(self.last.alternatives):
+                if self.last.article is None and not arg:
+                    raise InputError("no article fits this call yet: ask what the problem is, "
+                                     "or :show N for one of the nearest topics")
                 raise InputError(f":show takes 1 to {len(self.last.alternatives)} "
                                  "(or nothing, for the suggested article)")
             alt = self.last.alternatives[int(arg) - 1]

@@ -39,6 +39,29 @@ def test_every_command_and_option_has_help(path: tuple[str, ...]) -> None:
         assert text.strip(), f"expertise {' '.join(path)}: {param.name} has no help text"
 
 
+#: A placeholder is a word in capitals (FILE, NAME=PATH, INPUT): not a Python type (<path>,
+#: <list[Path]>, <int range>) and not typer's braces for a required argument ({INPUT}).
+PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_]*(?:=[A-Z][A-Z0-9_]*)?(?:\.\.\.)?")
+
+
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=lambda p: " ".join(p) or "expertise")
+def test_every_placeholder_is_a_word(path: tuple[str, ...]) -> None:
+    import click
+
+    command = COMMANDS[path]
+    ctx = click.Context(command, info_name=" ".join(("expertise", *path)))
+    for param in command.params:
+        record = param.get_help_record(ctx)
+        if record is None or getattr(param, "is_flag", False):
+            continue
+        shown = record[0].split(", ")[-1].split(" ", 1)[-1] if param.param_type_name == \
+            "option" else record[0]
+        assert PLACEHOLDER.fullmatch(shown), (
+            f"expertise {' '.join(path)} {record[0]}: give it a metavar in words, e.g. FILE")
+    usage = command.get_usage(ctx)
+    assert not re.search(r"[{}<>]", usage), f"{usage!r}: arguments are named as words"
+
+
 def _readme_commands() -> list[list[str]]:
     blocks = re.findall(r"```[a-z]*\n(.*?)```", README, flags=re.S)
     lines = []

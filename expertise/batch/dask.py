@@ -217,7 +217,8 @@ def score_dask(
                          "name the output .csv or .parquet")
     rejects_path = Path(rejects) if rejects else default_rejects_path(out_path)
     check_paths(input_path, out_path, rejects_path)
-    settings, version = resolve_settings(model_dir, trust, kb_root, db_path, top, redact)
+    settings, version = resolve_settings(model_dir, trust, kb_root, db_path, top, redact,
+                                         actor=actor, input_name=input_path.name)
 
     client = cluster = None
     split_dir: Path | None = None

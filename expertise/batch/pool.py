@@ -75,16 +75,61 @@ def quiet_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+def die_with_parent(parent: int, *, interval: float = 0.5) -> None:
+    """Make this (worker) process end when its parent `parent` does, however the parent ends.
+
+    A worker killed with its parent frees its memory (hundreds of megabytes: the model) at
+    once; one left behind would wait for tasks forever. On Linux the kernel sends SIGKILL
+    when the parent dies (``prctl(PR_SET_PDEATHSIG)``; it tracks the thread that started the
+    worker, the one running the pool). Everywhere, a watchdog thread checks every `interval`
+    seconds that the parent is still this process's parent, and ends the process if not.
+    What a killed worker leaves in the temporary folder, the next run removes
+    (`batch.run.remove_stale_runs`).
+    """
+    import os
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import ctypes.util
+        import signal
+
+        pr_set_pdeathsig = 1
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)  # no clean-up can be trusted now; the next run removes what is left
+
+    threading.Thread(target=watch, name="expertise-parent-watchdog", daemon=True).start()
+
+
 def _worker_main(settings: ScoreSettings, worker: int, tasks: Any, results: Any,
-                 carry_folder: str | None) -> None:
+                 carry_folder: str | None, parent: int) -> None:
     """A worker process: build the engine once, then score chunks until told to stop."""
     import signal
     import sys
 
-    # Ctrl-C reaches the whole process group; the parent stops the workers itself (SIGTERM,
-    # turned into an exit that still removes this worker's history file).
+    die_with_parent(parent)
+
+    def stop(*_: Any) -> None:
+        # An exit that still removes this worker's history file, and that does not wait to
+        # hand results to a parent that no longer reads them.
+        results.cancel_join_thread()
+        sys.exit(143)
+
+    # Ctrl-C reaches the whole process group; the parent stops the workers itself (SIGTERM).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, stop)
     keep_freed_memory()
     try:
         scorer = ChunkScorer(settings, carry_folder=carry_folder)
@@ -120,6 +165,7 @@ class _Pool:
 
     def __init__(self, settings: ScoreSettings, jobs: int, carry_folder: Path | None) -> None:
         import multiprocessing as mp
+        import os
 
         ctx = mp.get_context("spawn")
         self.jobs = jobs
@@ -128,7 +174,7 @@ class _Pool:
         self.procs = [
             ctx.Process(target=_worker_main, daemon=True, name=f"expertise-score-{w}",
                         args=(settings, w, self.tasks[w], self.results,
-                              str(carry_folder) if carry_folder else None))
+                              str(carry_folder) if carry_folder else None, os.getpid()))
             for w in range(jobs)
         ]
         for proc in self.procs:
@@ -187,11 +233,17 @@ class _Pool:
             return item
 
     def terminate(self) -> None:
+        """Stop the workers: SIGTERM (each removes its history file), then SIGKILL for any
+        still running after a few seconds: none outlives the run."""
         for proc in self.procs:
             if proc.is_alive():
                 proc.terminate()
         for proc in self.procs:
-            proc.join(timeout=10)
+            proc.join(timeout=5)
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
         for queue in [*self.tasks, self.results]:
             queue.cancel_join_thread()
             queue.close()

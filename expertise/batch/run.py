@@ -21,6 +21,7 @@ Parallelism. ``jobs > 1`` starts that many worker processes (`batch.pool`).
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -40,7 +41,7 @@ from expertise.batch.settings import (
 )
 from expertise.config import BATCH_CHUNK_ROWS, DEFAULT_TOP, LEVELS
 from expertise.errors import InputError
-from expertise.io import atomic_path
+from expertise.io import atomic_path, pid_alive, remove_stale_temps
 from expertise.tickets.writers import RejectsWriter, TableWriter
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def score_file(
     engine: str = "local",
     scheduler: str | None = None,
     db_path: Path | str | None = None,
-    redact: bool = False,
+    redact: bool = True,
     strict: bool = False,
     model_dir: Path | None = None,
     trust: bool = False,
@@ -90,6 +91,7 @@ def score_file(
     chunk_rows: int = BATCH_CHUNK_ROWS,
     progress: Progress | None = None,
     actor: str | None = None,
+    encoding: str = "auto",
 ) -> ScoreReport:
     """Score every ticket of an export and write it with the scored columns added.
 
@@ -114,9 +116,14 @@ def score_file(
     db_path : path, optional
         The store: customers' earlier tickets there count as history; consent is honoured.
     redact : bool
-        Replace personal data in the passed-through text columns too.
+        Replace personal data in the passed-through text columns (subject, body, any other
+        text column, and a customer id that is an e-mail address or a phone number), as the
+        scored text is. True by default; False (``expertise score --keep-text``) writes them
+        as they came.
     strict : bool
         Stop at the first bad row (nothing is written) instead of rejecting it.
+    encoding : str
+        The input's text encoding, or "auto" (`tickets.readers.detect_encoding`).
     progress : callable, optional
         Called as ``progress(rows_done, rows_expected_or_None)`` after each chunk.
 
@@ -150,12 +157,19 @@ def score_file(
         raise InputError("--scheduler needs --engine dask")
     # duplicates across chunks are checked here, in 16 bytes an id (`_SeenIds`)
     reader = TicketReader(input_path, format=format, mapping=mapping, chunk_rows=chunk_rows,
-                          track_ids=False)
+                          track_ids=False, encoding=encoding)
     out_path = Path(out) if out else default_output_path(input_path, reader.format)
     kind = output_kind(out_path)
     rejects_path = Path(rejects) if rejects else default_rejects_path(out_path)
     check_paths(input_path, out_path, rejects_path)
-    settings, version = resolve_settings(model_dir, trust, kb_root, db_path, top, redact)
+    # before any work: an output that cannot be written fails now, not after the scoring
+    check_writable(out_path, "--out")
+    check_writable(rejects_path, "--rejects")
+    for path in (out_path, rejects_path):
+        remove_stale_temps(path)
+    remove_stale_runs()
+    settings, version = resolve_settings(model_dir, trust, kb_root, db_path, top, redact,
+                                         actor=actor, input_name=input_path.name)
     report = ScoreReport(input=input_path, output=out_path, rejects_path=None,
                          input_format=reader.format, output_kind=kind, engine="local",
                          jobs=jobs, model_version=version)
@@ -164,8 +178,10 @@ def score_file(
     rejected = 0
     nothing = False
     renamed: dict[str, str] | None = None
-    carry_folder = None  # the system's temporary folder ($TMPDIR): about 60 bytes a row
     with contextlib.ExitStack() as stack:
+        # the history carried between chunks: about 60 bytes a row, in this run's folder of
+        # the system's temporary folder ($TMPDIR)
+        carry_folder = stack.enter_context(run_folder())
         rej_tmp = stack.enter_context(atomic_path(rejects_path))
         rej_writer = RejectsWriter(rej_tmp)
         stack.callback(rej_writer.close)
@@ -210,6 +226,75 @@ def score_file(
     report.no_match = tally.no_match
     report.seconds = time.perf_counter() - started
     return report
+
+
+#: This run's scratch folder in the system's temporary folder: ``expertise-run-<pid>-...``.
+RUN_PREFIX = "expertise-run-"
+
+
+@contextlib.contextmanager
+def run_folder() -> Iterator[Path]:
+    """A scratch folder for this run (the workers' history files), removed at the end. Its
+    name carries this process's id, so that :func:`remove_stale_runs` can tell a killed
+    run's folder from one in use."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale_runs() -> list[Path]:
+    """Remove the scratch folders of runs whose process no longer runs (killed with SIGKILL,
+    or its workers were): what they hold is of no use to anyone."""
+    import re
+    import shutil
+    import tempfile
+
+    pattern = re.compile(rf"^{re.escape(RUN_PREFIX)}(\d+)-")
+    removed: list[Path] = []
+    try:
+        entries = list(Path(tempfile.gettempdir()).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match and entry.is_dir() and not pid_alive(int(match.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Refuse an output that cannot be written, before any work: a folder, a path below a
+    file, or a folder in which this user cannot create files (tried, not guessed: a
+    permission check says yes to root even where the file system says no)."""
+    import secrets
+
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; {option} needs a file name, e.g. "
+                         f"{path / ('scored' + (path.suffix or '.csv'))}")
+    parent = path.parent
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{path}: {existing} is a file, not a folder; choose another {option}")
+    if existing != parent:  # missing folders are created; the nearest existing one must allow it
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise InputError(f"{path}: cannot create {parent}, {existing} is not writable; "
+                             f"choose another {option}")
+        return
+    probe = parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write in {parent} ({exc.strerror or exc}); choose "
+                         f"another {option} or a folder you can write to") from None
+    probe.unlink(missing_ok=True)
 
 
 class _NothingScored(Exception):

@@ -11,10 +11,10 @@ from expertise.config import DEFAULT_TOP
 from expertise.errors import InputError
 from expertise.tickets.writers import OUTPUT_KINDS
 
-#: Canonical columns that are never redacted (ids, times, channel names).
-#: Canonical columns that are never redacted (ids, times, channel names).
-NOT_TEXT = frozenset({"ticket_id", "customer_id", "created_at", "channel", "expertise_level",
-                       "topic", "resolved_article_id"})
+#: Canonical columns that are never redacted (ids, times, channel names). A customer id is
+#: redacted like text: one that is an e-mail address or a phone number leaves as a placeholder.
+NOT_TEXT = frozenset({"ticket_id", "created_at", "channel", "expertise_level", "topic",
+                      "resolved_article_id"})
 
 
 NOT_ESTIMATED = "not estimated"
@@ -34,6 +34,10 @@ class ScoreSettings:
     trust: bool = False
     top: int = DEFAULT_TOP
     redact: bool = False
+    #: Who runs the batch and on which file: each customer looked up in the store gets an
+    #: audit row naming them (`ChunkScorer`).
+    actor: str | None = None
+    input_name: str = ""
 
 
 @dataclass
@@ -111,7 +115,8 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def resolve_settings(model_dir: Path | None, trust: bool, kb_root: Path | None,
-              db_path: Path | str | None, top: int, redact: bool) -> tuple[ScoreSettings, str]:
+              db_path: Path | str | None, top: int, redact: bool, *, actor: str | None = None,
+              input_name: str = "") -> tuple[ScoreSettings, str]:
     """Resolve the bundle (checked here, once: workers then open that very folder), the
     knowledge base and the store to absolute paths that every worker can use."""
     from expertise.bundles.format import open_bundle
@@ -122,7 +127,7 @@ def resolve_settings(model_dir: Path | None, trust: bool, kb_root: Path | None,
     settings = ScoreSettings(
         model_dir=bundle.path.resolve(), kb_root=Path(kb_root or kb_dir()).resolve(),
         db_path=Path(db_path).resolve() if db_path else None, trust=True, top=top,
-        redact=redact)
+        redact=redact, actor=actor, input_name=input_name)
     return settings, bundle.version
 
 

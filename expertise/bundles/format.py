@@ -157,42 +157,85 @@ def save_bundle(
 
 
 def open_bundle(path: Path, *, trust: bool = False, root: Path | None = None) -> Bundle:
-    """Read and verify a bundle's manifest and file hashes; nothing is unpickled here."""
+    """Read and verify a bundle's manifest and file hashes; nothing is unpickled here.
+
+    Every file in the folder must be listed in the manifest with its SHA-256 (a file the
+    manifest does not list is refused, so deleting an entry does not let a file in
+    unverified); every listed file must exist. The pickle's hash is checked right before it is
+    unpickled (:meth:`Bundle.sklearn_model`), so a one-shot answer does not pay for it.
+    """
     path = Path(path)
     root = (root or models_dir()).resolve()
     if not trust and not path.resolve().is_relative_to(root):
         raise ArtifactError(
-            f"{path} is outside the models folder {root}; pass --trust if you trust its source"
+            f"{path} is outside the models folder {root}; copy the bundle into {root} to use "
+            "it as a model version, or load it with --model PATH --trust if you trust its source"
         )
-    manifest_path = path / MANIFEST
+    manifest = read_manifest(path)
+    _verify(path, manifest, [n for n in manifest["files"] if n != PICKLE])
+    return Bundle(path, manifest)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A bundle's manifest, checked for shape (not yet for hashes): a JSON object of this
+    format version with a ``version`` name and a ``files`` table of SHA-256 digests."""
+    manifest_path = Path(path) / MANIFEST
     if not manifest_path.exists():
         raise ModelNotFoundError(f"{path} has no {MANIFEST}; train one with `make train`")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{manifest_path} is not valid JSON ({exc.msg}); retrain") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{manifest_path} cannot be read ({exc}); retrain") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(
+            f"{manifest_path} is not a JSON object (found {type(manifest).__name__}); retrain")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
             f"{path} has bundle format {manifest.get('format_version')}, this expertise reads "
             f"{FORMAT_VERSION}; retrain with `make train`"
         )
-    # Everything but the pickle now; the pickle is checked right before it is unpickled, so a
-    # one-shot answer (which never unpickles) does not pay for hashing it.
-    _verify(path, manifest, [n for n in manifest.get("files", {}) if n != PICKLE])
-    return Bundle(path, manifest)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise ArtifactError(f"{manifest_path} has no valid \"files\" table (file name -> "
+                            "SHA-256); retrain")
+    if not isinstance(manifest.get("version"), str) or not manifest["version"]:
+        raise ArtifactError(f"{manifest_path} names no version; retrain")
+    return manifest
+
+
+def verify_bundle(path: Path, *, trust: bool = False, root: Path | None = None) -> Bundle:
+    """:func:`open_bundle`, with the pickle's hash checked as well: every file verified."""
+    bundle = open_bundle(path, trust=trust, root=root)
+    if PICKLE in bundle.manifest["files"]:
+        _verify(bundle.path, bundle.manifest, [PICKLE])
+    return bundle
 
 
 def _verify(path: Path, manifest: dict[str, Any], names: list[str]) -> None:
-    files = manifest.get("files", {})
+    files: dict[str, str] = manifest["files"]
+    # What is on disk, not what the manifest names: an entry deleted from the manifest must
+    # not let its file in unverified.
+    try:
+        present = sorted(p for p in path.iterdir() if p.name != MANIFEST)
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot list the bundle ({exc.strerror or exc})") from None
+    for file in present:
+        if file.name not in files:
+            raise ArtifactError(f"{file} is not listed in {path / MANIFEST}; refusing the "
+                                "bundle (remove the file, or retrain)")
     for name in names:
         file = path / name
         if name not in files:
             raise ArtifactError(f"{file} is not listed in {path / MANIFEST}; refusing it")
-        if not file.exists():
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ArtifactError(f"{path / MANIFEST} lists {name!r}, which is not a file name "
+                                "in the bundle; refusing it")
+        if not file.is_file():
             raise ArtifactError(f"{file} is listed in the manifest but missing; retrain")
         if sha256_file(file) != files[name]:
             raise ArtifactError(f"{file} does not match its SHA-256 in the manifest; refusing it")
     if not any(n.startswith("lean") for n in files):
         raise ArtifactError(f"{path / MANIFEST} lists no model files; retrain")
-
-

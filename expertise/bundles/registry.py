@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from expertise.bundles.format import MANIFEST, Bundle, open_bundle
+from expertise.bundles.format import (
+    MANIFEST,
+    Bundle,
+    open_bundle,
+    read_manifest,
+    verify_bundle,
+)
 from expertise.config import models_dir
 from expertise.errors import ArtifactError, ModelNotFoundError
 from expertise.io import atomic_write_text
@@ -101,18 +108,57 @@ def _append_promotion(root: Path, entry: dict[str, Any]) -> None:
 
 
 def list_bundles(root: Path | None = None) -> list[dict[str, Any]]:
-    root = root or models_dir()
+    """The manifests that can be read (JSON objects), whether or not their files verify: what
+    a question about training data (which models learned from a customer) needs."""
     out: list[dict[str, Any]] = []
-    if not root.is_dir():
-        return out
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        manifest_path = folder / MANIFEST
-        if manifest_path.exists():
-            try:
-                out.append(json.loads(manifest_path.read_text(encoding="utf-8")))
-            except json.JSONDecodeError:
-                continue
+    for folder in _bundle_folders(root or models_dir()):
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(manifest, dict):
+            out.append(manifest)
     return out
+
+
+@dataclass(frozen=True)
+class BundleStatus:
+    """One folder of the models folder: its manifest (``{}`` when unreadable) and whether
+    every file verifies (``ok``) or why not (``damaged: ...``)."""
+
+    name: str
+    path: Path
+    manifest: dict[str, Any]
+    status: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def survey_bundles(root: Path | None = None) -> list[BundleStatus]:
+    """Every bundle folder of the models folder, verified in full (the pickle's hash too), by
+    name. Folders without a manifest, with a manifest that is not a JSON object of this format,
+    or with a file that does not match are listed as damaged, never hidden."""
+    root = root or models_dir()
+    out = []
+    for folder in _bundle_folders(root):
+        manifest: dict[str, Any] = {}
+        try:
+            manifest = read_manifest(folder)
+            verify_bundle(folder, root=root)
+            status = "ok"
+        except (ArtifactError, ModelNotFoundError) as exc:
+            why = str(exc).replace(f"{folder}{os.sep}", "").replace(str(folder), folder.name)
+            status = f"damaged: {why}"
+        out.append(BundleStatus(folder.name, folder, manifest, status))
+    return out
+
+
+def _bundle_folders(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def _promotions_path(root: Path) -> Path:

@@ -1,7 +1,14 @@
-"""The models folder for maintainers: list, promote, roll back and prune bundles.
+"""The models folder for maintainers: list, promote, roll back and prune bundles; the gate.
 
 Every change of the current model goes through `expertise.bundles.registry.set_current`
 and is logged in `models/promotions.jsonl`; `rollback` walks back through that log.
+
+Every promotion (`expertise train --promote`, `make train`, `retrain`, `models promote`) goes
+through one gate (:func:`judge`): the candidate and the current model are scored on the same
+fixed evaluation sets, and the candidate may become current only if no set loses more than
+:data:`MAX_ACCURACY_DROP` of accuracy and the severe-miss rate does not rise. ``force``
+overrides it, and the promotions log and the result say so. A rollback is not gated: it
+returns to a model that was current before, the way out of a bad promotion.
 """
 
 from __future__ import annotations
@@ -15,14 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from expertise import config
-from expertise.bundles.format import MANIFEST, open_bundle
-from expertise.bundles.registry import current_version, list_bundles, read_promotions, set_current
-from expertise.errors import InputError, ModelNotFoundError
+from expertise.bundles.format import MANIFEST, verify_bundle
+from expertise.bundles.registry import (
+    current_version,
+    read_promotions,
+    set_current,
+    survey_bundles,
+)
+from expertise.errors import ArtifactError, InputError, ModelNotFoundError, PromotionRefusedError
 
-__all__ = ["COMPARISON_SUFFIX", "ModelAction", "PruneResult", "list_models", "promote", "prune",
-           "rollback"]
+__all__ = ["COMPARISON_SUFFIX", "MAX_ACCURACY_DROP", "Check", "ModelAction", "PruneResult",
+           "Verdict", "gate", "judge", "list_models", "promote", "prune", "rollback"]
 
 COMPARISON_SUFFIX = ".comparison.json"
+#: The largest accuracy drop (on any fixed evaluation set) a candidate may show and still win.
+MAX_ACCURACY_DROP = 0.01
+#: Floating-point slack for the gate: the figures are rounded to four decimals.
+_EPS = 1e-9
 
 
 def _root(root: Path | None) -> Path:
@@ -30,21 +46,25 @@ def _root(root: Path | None) -> Path:
 
 
 def list_models(root: Path | None = None) -> list[dict[str, Any]]:
-    """Every bundle in the models folder, oldest first.
+    """Every bundle folder in the models folder, oldest first, damaged ones included.
 
-    Each row: ``version``, ``created``, ``train_tickets``, ``train_customers``, ``metrics``
-    (per evaluation set: accuracy and severe-miss rate), ``current`` (bool) and ``decision``
-    (the retrain gate's verdict, when the bundle came from `retrain`).
+    Each row: ``version`` (the folder's name), ``created``, ``train_tickets``,
+    ``train_customers``, ``metrics`` (per evaluation set: accuracy and severe-miss rate),
+    ``current`` (bool), ``status`` (``ok``, or ``damaged: why`` when the manifest is unreadable
+    or a file does not match its hash) and ``decision`` (the retrain gate's verdict, when the
+    bundle came from `retrain`).
     """
     root = _root(root)
     current = current_version(root)
     rows = []
-    for manifest in list_bundles(root):
-        version = str(manifest.get("version", ""))
-        facts = manifest.get("facts") or {}
+    for entry in survey_bundles(root):
+        manifest = entry.manifest
+        version = entry.name
+        facts: dict[str, Any] = _dict(manifest.get("facts"))
+        recorded: dict[str, Any] = _dict(manifest.get("metrics"))
         metrics = {
             name: {"accuracy": m.get("accuracy"), "severe_miss_rate": m.get("severe_miss_rate")}
-            for name, m in (manifest.get("metrics") or {}).items()
+            for name, m in recorded.items()
             if isinstance(m, dict)
         }
         decision = None
@@ -52,16 +72,190 @@ def list_models(root: Path | None = None) -> list[dict[str, Any]]:
         if comparison.exists():
             try:
                 decision = json.loads(comparison.read_text(encoding="utf-8")).get("decision")
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, AttributeError, OSError):
                 decision = "unreadable comparison file"
         rows.append({
-            "version": version, "created": manifest.get("created", ""),
+            "version": version, "created": str(manifest.get("created", "")),
             "train_tickets": facts.get("train_tickets"),
             "train_customers": facts.get("train_customers"),
-            "metrics": metrics, "current": version == current, "decision": decision,
+            "metrics": metrics, "current": version == current, "status": entry.status,
+            "decision": decision,
         })
     rows.sort(key=lambda r: (str(r["created"]), r["version"]))
     return rows
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+# ---- the gate ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    """One rule of the gate on one evaluation set."""
+
+    set: str
+    metric: str
+    current: float | None
+    candidate: float | None
+    rule: str
+    passed: bool
+
+
+def gate(current: dict[str, Any], candidate: dict[str, Any], *,
+         max_drop: float = MAX_ACCURACY_DROP) -> list[Check]:
+    """Compare two evaluation summaries (`evaluation.summarise` output, plus each set's
+    ticket count ``n``) on the same sets.
+
+    Accuracy may drop by at most `max_drop` on each set. The severe-miss rate (a novice read
+    as an expert or the reverse) may not rise at all; it is pooled over the sets (severe
+    misses / tickets), since on a set of two hundred tickets one ticket is half a point.
+    A set the candidate was not scored on fails.
+    """
+    checks = []
+    severe_cur = severe_new = total_cur = total_new = 0.0
+    complete = True
+    for name in sorted(set(current) | set(candidate)):
+        cur, new = current.get(name) or {}, candidate.get(name) or {}
+        a, b = cur.get("accuracy"), new.get("accuracy")
+        checks.append(Check(name, "accuracy", a, b, f"drop <= {max_drop * 100:g} point",
+                            a is not None and b is not None and b >= a - max_drop - _EPS))
+        a, b = cur.get("severe_miss_rate"), new.get("severe_miss_rate")
+        if a is None or b is None:
+            complete = False
+            continue
+        n_cur, n_new = float(cur.get("n") or 1), float(new.get("n") or 1)
+        severe_cur += round(a * n_cur, 6)
+        severe_new += round(b * n_new, 6)
+        total_cur, total_new = total_cur + n_cur, total_new + n_new
+    a = round(severe_cur / total_cur, 4) if total_cur else None
+    b = round(severe_new / total_new, 4) if total_new else None
+    checks.append(Check("all sets", "severe_miss_rate", a, b, "no rise",
+                        complete and a is not None and b is not None and b <= a + _EPS))
+    return checks
+
+
+def summary_with_counts(report: dict[str, Any]) -> dict[str, Any]:
+    """`summarise` figures plus each set's number of estimated tickets (for pooling)."""
+    from expertise.modeling.evaluate import summarise
+
+    summary = summarise(report)
+    for name, res in report.get("sets", {}).items():
+        summary[name]["n"] = (res.get("level") or {}).get("n")
+    return summary
+
+
+def evaluate_version(root: Path, version: str, sets: dict[str, Path],
+                     kb_root: Path | None = None) -> dict[str, Any]:
+    """A bundle of the models folder scored on the fixed evaluation sets (the figures the
+    gate compares), through the same engine that serves answers."""
+    from expertise.engine import Engine
+    from expertise.modeling.evaluate import evaluate_frame
+    from expertise.tickets.labelled import read_labelled
+
+    engine = Engine(model_dir=root / version, kb_root=kb_root or config.kb_dir(), trust=True)
+    try:
+        report = {"sets": {name: evaluate_frame(engine, read_labelled(path))
+                           for name, path in sets.items()}}
+    finally:
+        engine.close()
+    return summary_with_counts(report)
+
+
+@dataclass
+class Verdict:
+    """What the gate decided about a candidate against the current model."""
+
+    candidate: str
+    current: str | None
+    passed: bool
+    reasons: list[str]
+    checks: list[Check] = field(default_factory=list)
+    current_metrics: dict[str, Any] = field(default_factory=dict)
+    candidate_metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def judge(candidate: str, root: Path | None = None, *,
+          candidate_metrics: dict[str, Any] | None = None,
+          eval_sets: dict[str, Path] | None = None, kb_root: Path | None = None,
+          max_drop: float = MAX_ACCURACY_DROP) -> Verdict:
+    """The promotion gate: may `candidate` (a bundle of the models folder) replace the
+    current model?
+
+    Both are scored on the same fixed evaluation sets (default: the bundled ones); pass
+    `candidate_metrics` (:func:`summary_with_counts` of the candidate's own evaluation on
+    those sets) to skip scoring it again. With no current model the candidate passes; with
+    no evaluation sets, or a candidate that was not evaluated, it cannot be compared and
+    does not. A current model that is damaged (fails verification) cannot serve, so a
+    verified candidate passes, and so it does when the current model cannot be scored by this
+    code at all (a model of older code whose features changed).
+    """
+    from expertise.tickets.labelled import default_eval_sets
+
+    root = _root(root)
+    current = current_version(root)
+    if current is None or current == candidate:
+        why = (f"no current model in {root}: the first model needs no comparison"
+               if current is None else f"{candidate} is already current")
+        return Verdict(candidate, current, True, [why])
+    try:
+        verify_bundle(root / current, root=root)
+    except (ArtifactError, ModelNotFoundError) as exc:
+        return Verdict(candidate, current, True,
+                       [f"the current model {current} is damaged ({exc}); nothing to compare"])
+    sets = dict(eval_sets) if eval_sets is not None else default_eval_sets()
+    if not sets:
+        return Verdict(candidate, current, False, [
+            "no evaluation sets to compare on (expected data/tickets_eval.csv); the gate "
+            "cannot tell whether the candidate is worse"])
+    if candidate_metrics is None:
+        try:
+            candidate_metrics = evaluate_version(root, candidate, sets, kb_root)
+        except (ArtifactError, ModelNotFoundError):
+            raise
+        except Exception as exc:  # a model of older code whose features changed, say
+            raise ArtifactError(
+                f"{candidate} cannot be scored by this code ({type(exc).__name__}: {exc}); "
+                "it cannot serve: retrain (`expertise train`)") from exc
+    if not candidate_metrics:
+        return Verdict(candidate, current, False, [
+            f"{candidate} was not evaluated (--no-eval), so the gate cannot compare it with "
+            f"{current}; train it with evaluation"])
+    try:
+        current_metrics = evaluate_version(root, current, sets, kb_root)
+    except Exception as exc:  # what a model of older code fails with varies
+        # A model made by older code may not run with this code (its features changed, say):
+        # it cannot serve either, so there is nothing to keep it for.
+        return Verdict(candidate, current, True, [
+            f"the current model {current} cannot be scored by this code ({type(exc).__name__}: "
+            f"{exc}); nothing to compare", ], candidate_metrics=candidate_metrics)
+    checks = gate(current_metrics, candidate_metrics, max_drop=max_drop)
+    failed = [c for c in checks if not c.passed]
+    reasons = [f"{c.set} {c.metric}: {c.current} -> {c.candidate} breaks '{c.rule}'"
+               for c in failed] or [
+        f"no evaluation set lost more than {max_drop * 100:g} point of accuracy, and severe "
+        "misses did not rise"]
+    return Verdict(candidate, current, not failed, reasons, checks, current_metrics,
+                   candidate_metrics)
+
+
+def refusal_message(verdict: Verdict) -> str:
+    """One line: why the gate refused a candidate and how to promote it anyway."""
+    return (f"{verdict.candidate} did not pass the promotion gate against the current model "
+            f"{verdict.current}: {'; '.join(verdict.reasons)}. {verdict.current} stays "
+            f"current; to promote {verdict.candidate} anyway: "
+            f"`expertise models promote {verdict.candidate} --force`")
+
+
+def forced_note(verdict: Verdict) -> str:
+    """What a forced promotion overrode, for the promotions log and the user."""
+    return (f"FORCED past the promotion gate ({verdict.current} -> {verdict.candidate}): "
+            + "; ".join(verdict.reasons))
+
+
+# ---- promote, rollback ----------------------------------------------------------------------
 
 
 @dataclass
@@ -73,20 +267,32 @@ class ModelAction:
     previous: str | None
     changed: bool
     notes: list[str] = field(default_factory=list)
+    forced: bool = False
+    checks: list[Check] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def promote(version: str, root: Path | None = None, *, reason: str = "manual") -> ModelAction:
-    """Make `version` current after verifying its manifest and file hashes.
+def promote(version: str, root: Path | None = None, *, reason: str = "manual",
+            force: bool = False, eval_sets: dict[str, Path] | None = None,
+            kb_root: Path | None = None) -> ModelAction:
+    """Make `version` current after verifying every file and passing the gate (:func:`judge`).
+
+    Parameters
+    ----------
+    force : bool
+        Promote even if the gate refuses; the promotions log and the returned notes say what
+        was overridden.
 
     Raises
     ------
     ModelNotFoundError
         No such bundle.
     ArtifactError
-        The bundle fails verification (a file changed or is missing).
+        The bundle fails verification (a file changed, is missing or is not listed).
+    PromotionRefusedError
+        The gate refused it and `force` was not given.
     """
     root = _root(root)
     if not (root / version / MANIFEST).exists():
@@ -94,12 +300,20 @@ def promote(version: str, root: Path | None = None, *, reason: str = "manual") -
         raise ModelNotFoundError(
             f"no bundle {version!r} in {root} (bundles: {known}); see `expertise models list`"
         )
-    open_bundle(root / version, root=root)
+    verify_bundle(root / version, root=root)
     previous = current_version(root)
     if previous == version:
         return ModelAction("promote", version, previous, False, [f"{version} is already current"])
+    verdict = judge(version, root, eval_sets=eval_sets, kb_root=kb_root)
+    notes: list[str] = []
+    if not verdict.passed:
+        if not force:
+            raise PromotionRefusedError(refusal_message(verdict))
+        notes.append(forced_note(verdict))
+        reason = f"{reason}; {notes[0]}"
     set_current(version, root, action="promote", reason=reason)
-    return ModelAction("promote", version, previous, True)
+    return ModelAction("promote", version, previous, True, notes, forced=not verdict.passed,
+                       checks=verdict.checks)
 
 
 def _promotion_stack(entries: Iterable[dict[str, Any]]) -> list[str]:
@@ -122,7 +336,8 @@ def rollback(root: Path | None = None) -> ModelAction:
     """Return to the version that was current before the latest promotion.
 
     Repeated rollbacks walk further back through ``models/promotions.jsonl``. Versions pruned
-    since are skipped (and named in the notes).
+    since are skipped (and named in the notes). Not gated: a rollback returns to a model that
+    was current before, and must work when the current one is the problem.
 
     Raises
     ------
@@ -143,9 +358,8 @@ def rollback(root: Path | None = None) -> ModelAction:
         if target == current:
             continue
         if (root / target / MANIFEST).exists():
-            open_bundle(root / target, root=root)
-            set_current(target, root, action="rollback",
-                                  reason=f"rollback from {current}")
+            verify_bundle(root / target, root=root)
+            set_current(target, root, action="rollback", reason=f"rollback from {current}")
             return ModelAction("rollback", target, current, True, notes)
         notes.append(f"skipped {target}: no longer in {root} (pruned?)")
     raise ModelNotFoundError(
@@ -154,38 +368,58 @@ def rollback(root: Path | None = None) -> ModelAction:
     )
 
 
+# ---- prune ------------------------------------------------------------------------------------
+
+
 @dataclass
 class PruneResult:
     kept: list[str]
     removed: list[str]
+    dry_run: bool = False
+    #: Why bundles beyond --keep were kept (the current one, the only good one).
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def prune(keep: int, root: Path | None = None) -> PruneResult:
-    """Delete all but the `keep` newest bundles; the current one is always kept as well.
+def prune(keep: int, root: Path | None = None, *, dry_run: bool = False) -> PruneResult:
+    """Delete all but the `keep` newest bundles.
 
-    A bundle's comparison file goes with it. Each folder is renamed to a hidden name before it
-    is deleted, so an interrupted prune never leaves a half bundle that looks whole.
+    Never deleted, whatever `keep` says: the current bundle, and the newest bundle that
+    verifies when none of the kept ones does (so a models folder always keeps a model that
+    can serve). A bundle's comparison file goes with it. Each folder is renamed to a hidden
+    name before it is deleted, so an interrupted prune never leaves a half bundle that looks
+    whole. `dry_run` reports what would be removed and removes nothing.
     """
     if keep < 0:
         raise InputError(f"--keep must be zero or more, got {keep}")
     root = _root(root)
     rows = list_models(root)
     newest_first = [r["version"] for r in reversed(rows)]
+    ok = {r["version"] for r in rows if r["status"] == "ok"}
     current = current_version(root)
-    kept = set(newest_first[:keep]) | ({current} if current else set())
+    kept = set(newest_first[:keep])
+    notes: list[str] = []
+    if current and current in newest_first and current not in kept:
+        kept.add(current)
+        notes.append(f"kept {current}: it is the current model")
+    if ok and not kept & ok:
+        good = next(v for v in newest_first if v in ok)
+        kept.add(good)
+        notes.append(f"kept {good}: the newest bundle that verifies (none of the others kept "
+                     "does)")
     removed = []
     for version in newest_first:
         if version in kept:
+            continue
+        removed.append(version)
+        if dry_run:
             continue
         folder = root / version
         doomed = root / f".{version}.pruning-{os.getpid()}"
         folder.rename(doomed)
         shutil.rmtree(doomed)
         (root / f"{version}{COMPARISON_SUFFIX}").unlink(missing_ok=True)
-        removed.append(version)
-    return PruneResult([v for v in reversed(newest_first) if v in kept], list(reversed(removed)))
-
-
+    return PruneResult([v for v in reversed(newest_first) if v in kept], list(reversed(removed)),
+                       dry_run, notes)

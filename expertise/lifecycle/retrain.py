@@ -14,11 +14,13 @@
    trained on there is nothing to do; otherwise a candidate is trained, the candidate and the
    current model are scored on the same fixed evaluation sets, and the candidate is promoted
    only if no set's accuracy drops by more than :data:`MAX_ACCURACY_DROP` and the severe-miss
-   rate (pooled over the sets) does not rise. The comparison is saved as
-   ``models/<candidate>.comparison.json``.
+   rate (pooled over the sets) does not rise: the gate every promotion goes through
+   (:func:`expertise.lifecycle.models.judge`). The comparison is saved as
+   ``models/<candidate>.comparison.json``. Less training data than the minimum
+   (`config.MIN_TRAIN_*`) is refused.
 
-Promotions and rollbacks are recorded in ``models/history.jsonl``
-(:func:`expertise.bundles.format.set_current`); :func:`rollback` walks back through them.
+Promotions and rollbacks are recorded in ``models/promotions.jsonl``
+(:func:`expertise.bundles.registry.set_current`); `models rollback` walks back through them.
 
 >>> report = retrain(dry_run=True)          # doctest: +SKIP
 >>> report.decision                          # doctest: +SKIP
@@ -40,10 +42,19 @@ from expertise import config
 from expertise.bundles.registry import current_version, load_current, new_version, set_current
 from expertise.config import LEVELS
 from expertise.errors import ExpertiseError, InputError
+from expertise.lifecycle.models import (
+    COMPARISON_SUFFIX,
+    MAX_ACCURACY_DROP,
+    Check,
+    gate,
+    judge,
+    summary_with_counts,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from expertise.lifecycle.train import DataMinimum
     from expertise.store.db import Store
 
 __all__ = [
@@ -58,11 +69,6 @@ __all__ = [
     "retrain",
 ]
 
-#: The largest accuracy drop (on any fixed evaluation set) a candidate may show and still win.
-MAX_ACCURACY_DROP = 0.01
-COMPARISON_SUFFIX = ".comparison.json"
-#: Floating-point slack for the gate: the figures are rounded to four decimals.
-_EPS = 1e-9
 
 _TRUE = {"1", "true", "yes", "y", "helpful", "t"}
 _FALSE = {"0", "false", "no", "n", "not helpful", "not_helpful", "unhelpful", "f"}
@@ -95,6 +101,10 @@ class InboxFile:
     corrections: int = 0
     moved_to: str | None = None
     rejects_path: str | None = None
+    #: Rows with a level (training labels); in a dry run, of tickets and feedback alike.
+    labelled: int = 0
+    #: Rows of customers who opted out or were erased (never trained on).
+    excluded: int = 0
 
 
 def inbox_files(inbox: Path) -> list[Path]:
@@ -108,20 +118,24 @@ def inbox_files(inbox: Path) -> list[Path]:
 
 
 def _columns(path: Path) -> list[str]:
+    from expertise.tickets.readers import detect_encoding
+
     suffix = path.suffix.lower()
     try:
+        encoding = detect_encoding(path)
+        encoding = "utf-8-sig" if encoding == "utf-8" else encoding
         if suffix in (".csv", ".tsv", ".txt"):
-            with path.open(encoding="utf-8-sig", newline="") as fh:
+            with path.open(encoding=encoding, errors="replace", newline="") as fh:
                 first = fh.readline()
             dialect = "excel-tab" if "\t" in first and "," not in first else "excel"
             return next(csv.reader([first], dialect=dialect), [])
         if suffix in (".jsonl", ".ndjson"):
-            with path.open(encoding="utf-8-sig") as fh:
+            with path.open(encoding=encoding, errors="replace") as fh:
                 first = fh.readline()
             record = json.loads(first) if first.strip() else {}
             return list(record) if isinstance(record, dict) else []
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return []
+    except (OSError, ExpertiseError, json.JSONDecodeError):
+        return []  # read as a ticket export, whose reader says what is wrong
     return []
 
 
@@ -139,13 +153,13 @@ def is_feedback_file(path: Path) -> bool:
 def _read_feedback(path: Path) -> pd.DataFrame:
     import pandas as pd
 
+    from expertise.tickets.readers import read_csv_frame
+
     try:
         if path.suffix.lower() in (".jsonl", ".ndjson"):
             frame = pd.read_json(path, lines=True, dtype=False)
-        else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False,
-                                sep="\t" if path.suffix.lower() == ".tsv" else ",",
-                                encoding="utf-8-sig")
+        else:  # read as exports are: encoding detected, a Ctrl-C stays an interrupt
+            frame = read_csv_frame(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the feedback file ({exc}); fix or remove it") \
             from None
@@ -272,22 +286,31 @@ def _ingest_inbox(store: Store, files: Sequence[Path], done: Path) -> list[Inbox
     return results
 
 
-def _survey_inbox(files: Sequence[Path]) -> list[InboxFile]:
-    """What a dry run reports: each file's kind and row count, nothing written."""
+def _survey_inbox(files: Sequence[Path], store: Store | None) -> list[InboxFile]:
+    """What a dry run reports: each file's kind, rows, labelled rows, rows the readers would
+    reject and rows of customers who opted out or were erased (counted with the store, when
+    there is one); nothing written."""
     from expertise.tickets.readers import TicketReader
 
     out = []
     for path in files:
         if is_feedback_file(path):
-            out.append(InboxFile(str(path), "feedback", rows=len(_read_feedback(path))))
+            frame = _read_feedback(path)
+            labelled = int((frame["corrected_level"].str.strip() != "").sum())
+            out.append(InboxFile(str(path), "feedback", rows=len(frame), labelled=labelled))
             continue
         reader = TicketReader(path)
-        accepted = rejected = 0
+        item = InboxFile(str(path), "tickets")
         for chunk in reader.chunks():
-            accepted += len(chunk.frame)
-            rejected += len(chunk.rejects)
-        out.append(InboxFile(str(path), "tickets", rows=reader.stats.rows_read,
-                             rejected=rejected))
+            item.rejected += len(chunk.rejects)
+            frame = chunk.frame
+            if "expertise_level" in frame:
+                item.labelled += int((frame["expertise_level"] != "").sum())
+            if store is not None and len(frame):
+                left_out = store.training_exclusions(frame["customer_id"])
+                item.excluded += int(frame["customer_id"].isin(left_out).sum())
+        item.rows = reader.stats.rows_read
+        out.append(item)
     return out
 
 
@@ -332,7 +355,7 @@ def collect_training_data(
     columns = list(_empty_labelled().columns)
     base = base.reindex(columns=columns).fillna("").astype(str)
     counts = {"base": len(base), "store": 0, "store_replaces_base": 0, "corrected": 0,
-              "excluded": 0, "evaluation_overlap": 0}
+              "excluded": 0, "excluded_customers": 0, "evaluation_overlap": 0}
     stored = _empty_labelled()
     left_out: set[str] = set()
     if store is not None:
@@ -348,6 +371,7 @@ def collect_training_data(
         left_out |= excluded
         mask = base["customer_id"].isin(excluded)
         counts["excluded"] = int(mask.sum())
+        counts["excluded_customers"] = len(excluded)
         base = base[~mask]
         corrections: dict[str, str] = {}
         for row in store.feedback_rows():
@@ -380,89 +404,20 @@ def collect_training_data(
 # ---- the gate -------------------------------------------------------------------------------
 
 
-@dataclass
-class Check:
-    """One rule of the gate on one evaluation set."""
-
-    set: str
-    metric: str
-    current: float | None
-    candidate: float | None
-    rule: str
-    passed: bool
-
-
-def gate(current: dict[str, Any], candidate: dict[str, Any], *,
-         max_drop: float = MAX_ACCURACY_DROP) -> list[Check]:
-    """Compare two evaluation summaries (`evaluation.summarise` output, plus each set's
-    ticket count ``n``) on the same sets.
-
-    Accuracy may drop by at most `max_drop` on each set. The severe-miss rate (a novice read
-    as an expert or the reverse) may not rise at all; it is pooled over the sets (severe
-    misses / tickets), since on a set of two hundred tickets one ticket is half a point.
-    A set the candidate was not scored on fails.
-    """
-    checks = []
-    severe_cur = severe_new = total_cur = total_new = 0.0
-    complete = True
-    for name in sorted(set(current) | set(candidate)):
-        cur, new = current.get(name) or {}, candidate.get(name) or {}
-        a, b = cur.get("accuracy"), new.get("accuracy")
-        checks.append(Check(name, "accuracy", a, b, f"drop <= {max_drop * 100:g} point",
-                            a is not None and b is not None and b >= a - max_drop - _EPS))
-        a, b = cur.get("severe_miss_rate"), new.get("severe_miss_rate")
-        if a is None or b is None:
-            complete = False
-            continue
-        n_cur, n_new = float(cur.get("n") or 1), float(new.get("n") or 1)
-        severe_cur += round(a * n_cur, 6)
-        severe_new += round(b * n_new, 6)
-        total_cur, total_new = total_cur + n_cur, total_new + n_new
-    a = round(severe_cur / total_cur, 4) if total_cur else None
-    b = round(severe_new / total_new, 4) if total_new else None
-    checks.append(Check("all sets", "severe_miss_rate", a, b, "no rise",
-                        complete and a is not None and b is not None and b <= a + _EPS))
-    return checks
-
-
-def _summary_with_counts(report: dict[str, Any]) -> dict[str, Any]:
-    """`summarise` figures plus each set's number of estimated tickets (for pooling)."""
-    from expertise.modeling.evaluate import summarise
-
-    summary = summarise(report)
-    for name, res in report.get("sets", {}).items():
-        summary[name]["n"] = (res.get("level") or {}).get("n")
-    return summary
-
-
-def _learned_from(manifest: dict[str, Any], customers: set[str]) -> int:
-    """How many of `customers` a bundle's customer fingerprints include (0 when the bundle was
-    fingerprinted on another install, which cannot be checked here)."""
-    from expertise.bundles.fingerprints import customer_salt, hash_customer, salt_id
+def _learned_from(manifest: dict[str, Any], customers: set[str], root: Path) -> int:
+    """How many of `customers` a bundle's customer fingerprints include (0 when the models
+    folder `root` has no fingerprint key, or not the one the bundle was made with: that cannot
+    be checked here). Never creates a key."""
+    from expertise.bundles.fingerprints import hash_customer, read_salt, salt_id, salt_path
 
     if not customers:
         return 0
     recorded = manifest.get("customers") or {}
-    salt = customer_salt()
-    if recorded.get("salt_id") != salt_id(salt):
+    salt = read_salt(salt_path(root))
+    if salt is None or recorded.get("salt_id") != salt_id(salt):
         return 0
     hashes = set(recorded.get("hashes") or ())
     return sum(hash_customer(c, salt) in hashes for c in customers)
-
-
-def _evaluate_current(root: Path, version: str, sets: dict[str, Path],
-                      kb_root: Path) -> dict[str, Any]:
-    from expertise.engine import Engine
-    from expertise.modeling.evaluate import evaluate_frame
-    from expertise.tickets.labelled import read_labelled
-
-    engine = Engine(model_dir=root / version, kb_root=kb_root, trust=True)
-    try:
-        report = {"sets": {name: evaluate_frame(engine, read_labelled(path))
-                           for name, path in sets.items()}}
-    finally:
-        engine.close()
-    return _summary_with_counts(report)
 
 
 # ---- retrain ----------------------------------------------------------------------------------
@@ -509,6 +464,7 @@ def retrain(
     dry_run: bool = False,
     force: bool = False,
     version: str | None = None,
+    minimum: DataMinimum | None = None,
     **train_overrides: Any,
 ) -> RetrainReport:
     """Ingest the inbox, train a candidate, compare it with the current model, maybe promote.
@@ -529,9 +485,14 @@ def retrain(
         Name -> labelled file; the fixed sets both models are scored on (default
         :func:`expertise.modeling.fit.default_eval_sets`).
     dry_run : bool
-        Report what would be ingested and trained on; write nothing.
+        Report what would be ingested (files, rows, labelled rows, rows of opted-out or
+        erased customers) and trained on, and the model the candidate would be compared
+        with; write nothing.
     force : bool
-        Train and compare even when nothing changed since the current model.
+        Train and compare even when nothing changed since the current model (the gate still
+        decides; to promote past it, `expertise models promote VERSION --force`).
+    minimum : DataMinimum, optional
+        The least training data (default: `config.MIN_TRAIN_*`); less is refused.
     **train_overrides
         Passed to :func:`expertise.modeling.fit` (e.g. ``folds=3``).
     """
@@ -559,7 +520,7 @@ def retrain(
         store = Store(db_path)
     try:
         done = inbox / "done"
-        items = _survey_inbox(files) if dry_run else (
+        items = _survey_inbox(files, store) if dry_run else (
             _ingest_inbox(store, files, done) if store is not None and files else [])
         data = collect_training_data(base=base, store=store, eval_sets=sets)
     finally:
@@ -577,10 +538,9 @@ def retrain(
     current_manifest = None
     if report.current is not None:
         current_manifest = load_current(root).manifest
-    if dry_run and files:
-        report.reasons = [f"would ingest {len(files)} export(s), then train a candidate and "
-                          "compare it unless nothing changed"]
-        return report
+    if dry_run:
+        return _dry_run(report, data, files, items, current_manifest, force=force, root=root,
+                        kb_root=kb_root, minimum=minimum)
     if current_manifest is not None and not force:
         why = staleness(data.frame, current_manifest, kb_root=kb_root)
         if not why:
@@ -589,38 +549,26 @@ def retrain(
                               "base and code; use --force to train anyway"]
             return report
         report.reasons = why
-    if dry_run:
-        report.reasons = ["would train a candidate and compare it: "
-                          + ("; ".join(report.reasons) if report.reasons else
-                             "--force" if force else f"no current model in {root}")]
-        return report
 
     version = version or _new_version(root)
     trained = train_bundle(frame=data.frame, out_dir=root, kb_root=kb_root, promote=False,
-                           version=version, evaluate=True, eval_sets=sets, **train_overrides)
+                           minimum=minimum, version=version, evaluate=True, eval_sets=sets,
+                           **train_overrides)
     report.candidate = trained.version
-    report.candidate_metrics = _summary_with_counts(trained.metrics)
-    if report.current is None:
-        report.decision, report.promoted = "promoted", True
-        report.reasons = [f"no current model in {root}: the candidate is the first"]
-    else:
-        report.current_metrics = _evaluate_current(root, report.current, sets, kb_root)
-        report.checks = gate(report.current_metrics, report.candidate_metrics)
-        failed = [c for c in report.checks if not c.passed]
-        report.promoted = not failed
-        report.decision = "promoted" if report.promoted else "refused"
-        report.reasons = [
-            f"{c.set} {c.metric}: {c.current} -> {c.candidate} breaks '{c.rule}'" for c in failed
-        ]
-        stale = _learned_from(current_manifest or {}, data.left_out) if failed else 0
-        if stale:
-            report.reasons.append(
-                f"note: {report.current} learned from {stale} customer(s) who have since opted "
-                f"out or been erased, and the candidate leaves them out; to honour that, "
-                f"promote it anyway: `expertise models promote {trained.version}`")
-        report.reasons = report.reasons or [
-            f"no evaluation set lost more than {MAX_ACCURACY_DROP * 100:g} point of accuracy, "
-            "and severe misses did not rise"]
+    verdict = judge(trained.version, root, candidate_metrics=summary_with_counts(trained.metrics),
+                    eval_sets=sets, kb_root=kb_root)
+    report.candidate_metrics = verdict.candidate_metrics or summary_with_counts(trained.metrics)
+    report.current_metrics, report.checks = verdict.current_metrics, verdict.checks
+    report.promoted = verdict.passed
+    report.decision = "promoted" if verdict.passed else "refused"
+    report.reasons = list(verdict.reasons)
+    stale = (_learned_from(current_manifest or {}, data.left_out, root)
+             if not verdict.passed else 0)
+    if stale:
+        report.reasons.append(
+            f"note: {report.current} learned from {stale} customer(s) who have since opted "
+            f"out or been erased, and the candidate leaves them out; to honour that, "
+            f"promote it anyway: `expertise models promote {trained.version} --force`")
     comparison = root / f"{trained.version}{COMPARISON_SUFFIX}"
     report.comparison_path = str(comparison)
     from expertise.io import atomic_write_text
@@ -628,6 +576,56 @@ def retrain(
     atomic_write_text(comparison, json.dumps({"at": _now(), **report.to_dict()}, indent=2,
                                              default=str))
     if report.promoted:
-        set_current(trained.version, root, action="promote",
-                              reason="retrain: passed the gate")
+        set_current(trained.version, root, action="promote", reason="retrain: passed the gate")
+    return report
+
+
+def _dry_run(report: RetrainReport, data: TrainingData, files: Sequence[Path],
+             items: list[InboxFile], current_manifest: dict[str, Any] | None, *, force: bool,
+             root: Path, kb_root: Path, minimum: DataMinimum | None) -> RetrainReport:
+    """The reasons of a dry run: what would be ingested, trained on and compared with."""
+    from expertise.knowledge_base import load_knowledge_base
+    from expertise.lifecycle.train import staleness, training_shortfalls
+
+    reasons = []
+    counts = data.counts
+    if files:
+        rows = sum(f.rows for f in items)
+        labelled = sum(f.labelled for f in items if f.kind == "tickets")
+        corrections = sum(f.labelled for f in items if f.kind == "feedback")
+        excluded = sum(f.excluded for f in items)
+        reasons.append(
+            f"would ingest {len(files)} export(s): {rows} rows, {labelled} labelled tickets, "
+            f"{corrections} level corrections; {excluded} rows of opted-out or erased "
+            "customers would be stored but never trained on")
+    reasons.append(
+        f"training data now: {counts.get('total', 0)} labelled tickets from "
+        f"{counts.get('customers', 0)} customers; left out: {counts.get('excluded', 0)} "
+        f"tickets of {counts.get('excluded_customers', 0)} customers who opted out or were "
+        f"erased, {counts.get('evaluation_overlap', 0)} in the evaluation sets"
+        + (" (plus what the inbox adds)" if files else ""))
+    short = training_shortfalls(data.frame, list(load_knowledge_base(kb_root).topics), minimum)
+    if short and not files:
+        reasons.append("would refuse to train: too little training data: " + "; ".join(short))
+    if current_manifest is not None and not force and not files:
+        why = staleness(data.frame, current_manifest, kb_root=kb_root)
+        if not why:
+            report.decision = "nothing new"
+            reasons.append(f"{report.current} was trained on exactly this data, knowledge base "
+                           "and code; use --force to train anyway")
+            report.reasons = reasons
+            return report
+        reasons.append("would train a candidate: " + "; ".join(why))
+    elif files:
+        reasons.append("would train a candidate unless nothing changed")
+    else:
+        reasons.append("would train a candidate: "
+                       + ("--force" if force else f"no current model in {root}"))
+    sets = ", ".join(report.eval_sets)
+    reasons.append(
+        f"would compare it with the current model {report.current} on {sets}, and promote it "
+        "only if no set loses more than "
+        f"{MAX_ACCURACY_DROP * 100:g} point of accuracy and severe misses do not rise"
+        if report.current else f"no current model in {root}: the candidate would become current")
+    report.reasons = reasons
     return report

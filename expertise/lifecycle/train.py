@@ -10,18 +10,19 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertise import config
-from expertise.errors import ModelNotFoundError
+from expertise.errors import InputError, ModelNotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MODEL_CODE", "TrainReport", "code_fingerprint", "model_code_files", "staleness",
-           "train_bundle", "training_status"]
+__all__ = ["MODEL_CODE", "DataMinimum", "TrainReport", "check_training_data", "code_fingerprint",
+           "model_code_files", "staleness", "train_bundle", "training_shortfalls",
+           "training_status"]
 
 #: What changes a model, relative to the package: folders are read recursively. The Makefile's
 #: TRAIN_CODE lists the same (a test compares them).
@@ -36,6 +37,54 @@ class TrainReport:
     promoted: bool
     facts: dict[str, Any]
     metrics: dict[str, Any]
+    #: With promote: the gate's verdict ("promoted", "refused" or "forced") and its reasons.
+    decision: str = "not promoted"
+    reasons: list[str] = field(default_factory=list)
+    current: str | None = None
+    checks: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DataMinimum:
+    """The least training data a model is made from (defaults: `config.MIN_TRAIN_*`)."""
+
+    tickets: int = config.MIN_TRAIN_TICKETS
+    topics: int = config.MIN_TRAIN_TOPICS
+    per_level: int = config.MIN_LEVEL_TICKETS
+
+
+def training_shortfalls(frame: pd.DataFrame, topics: Sequence[str],
+                        minimum: DataMinimum | None = None) -> list[str]:
+    """What a labelled frame lacks to make a model: too few tickets, too few of the knowledge
+    base's `topics` with a ticket, too few tickets of a level. Empty when it is enough."""
+    from expertise.config import LEVELS
+
+    minimum = minimum or DataMinimum()
+    short = []
+    if len(frame) < minimum.tickets:
+        short.append(f"{len(frame)} labelled tickets ({minimum.tickets} needed)")
+    topic_col = frame["topic"] if "topic" in frame else None
+    covered = len(set(topics) & set(topic_col)) if topic_col is not None else 0
+    if covered < minimum.topics:
+        short.append(f"{covered} knowledge-base topics with a ticket ({minimum.topics} needed)")
+    counts = frame["expertise_level"].value_counts().to_dict() if len(frame) else {}
+    for level in LEVELS:
+        n = int(counts.get(level, 0))
+        if n < minimum.per_level:
+            short.append(f"{n} {level} tickets ({minimum.per_level} needed)")
+    return short
+
+
+def check_training_data(frame: pd.DataFrame, topics: Sequence[str],
+                        minimum: DataMinimum | None = None) -> None:
+    """Raise InputError when the frame is too small or too topic-poor to make a model."""
+    short = training_shortfalls(frame, topics, minimum)
+    if short:
+        raise InputError(
+            "too little training data for a model that can be trusted: " + "; ".join(short)
+            + ". Add labelled tickets (agents' corrections count: `expertise retrain`), or "
+            "pass --force to train anyway for an experiment (it becomes current only through "
+            "the promotion gate)")
 
 
 def train_bundle(
@@ -45,18 +94,23 @@ def train_bundle(
     out_dir: Path | None = None,
     kb_root: Path | None = None,
     promote: bool = False,
+    force: bool = False,
+    minimum: DataMinimum | None = None,
     version: str | None = None,
     evaluate: bool = True,
     eval_sets: dict[str, Path] | None = None,
+    messages: pd.DataFrame | None = None,
     **overrides: Any,
 ) -> TrainReport:
-    """Fit on the bundled training split (or `data`/`frame`), evaluate, and save a bundle."""
+    """Fit on the bundled training split (or `data`/`frame`) and the bundled messages in
+    customers' own voice (or `messages`; `tickets.labelled.read_messages`), evaluate, and
+    save a bundle."""
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
-    from expertise.bundles.fingerprints import customer_salt, hash_customer, salt_id
+    from expertise.bundles.fingerprints import customer_salt, hash_customer, salt_id, salt_path
     from expertise.bundles.format import save_bundle
-    from expertise.bundles.registry import new_version, set_current
+    from expertise.bundles.registry import new_version
     from expertise.knowledge_base import fingerprint_knowledge_base, load_knowledge_base
     from expertise.modeling.evaluate import evaluate_lean, plots
     from expertise.modeling.fit import fit
@@ -65,6 +119,7 @@ def train_bundle(
         default_eval_sets,
         fingerprint_frame,
         read_labelled,
+        read_messages,
     )
 
     started = time.perf_counter()
@@ -75,10 +130,14 @@ def train_bundle(
                                                                    "tickets_train.csv"])
         frame = pd.concat([read_labelled(p) for p in paths], ignore_index=True)
     frame = check_training_frame(frame)
-    result = fit(frame, kb, **overrides)
+    if not force:
+        check_training_data(frame, list(kb.topics), minimum)
+    if messages is None:
+        messages = read_messages()
+    result = fit(frame, kb, messages=messages, **overrides)
     out_dir = out_dir or config.models_dir()
     version = version or new_version()
-    salt = customer_salt()
+    salt = customer_salt(salt_path(out_dir))  # the key lives with the models, not the user
     customers = sorted({c for c in frame["customer_id"] if c})
     metrics: dict[str, Any] = {}
     extra: dict[str, bytes] = {}
@@ -94,14 +153,41 @@ def train_bundle(
         lean=result.lean,
         sklearn_objects={"model": result.model, "topic_model": result.topic_model,
                          "params": result.params},
-        out_dir=out_dir, version=version, data_fingerprint=fingerprint_frame(frame),
+        out_dir=out_dir, version=version, data_fingerprint=fingerprint_frame(frame, messages),
         kb_fingerprint=fingerprint_knowledge_base(kb_root), metrics=metrics,
         facts=result.facts, customer_hashes=[hash_customer(c, salt) for c in customers],
         salt_id=salt_id(salt), extra_files=extra,
     )
+    report = TrainReport(version, bundle.path, False, result.facts, metrics)
     if promote:
-        set_current(version, out_dir, reason="expertise train --promote")
-    return TrainReport(version, bundle.path, promote, result.facts, metrics)
+        _promote_trained(report, out_dir, force=force, evaluated=evaluate,
+                         eval_sets=eval_sets, kb_root=kb_root)
+    return report
+
+
+def _promote_trained(report: TrainReport, root: Path, *, force: bool, evaluated: bool,
+                     eval_sets: dict[str, Path] | None, kb_root: Path) -> None:
+    """Make a freshly trained bundle current if it passes the gate that every promotion goes
+    through (`lifecycle.models.judge`), on the sets it was just evaluated on; `force` promotes
+    it anyway, and the promotions log says so."""
+    from expertise.bundles.registry import set_current
+    from expertise.lifecycle.models import forced_note, judge, summary_with_counts
+
+    candidate = summary_with_counts(report.metrics) if evaluated else {}
+    verdict = judge(report.version, root, candidate_metrics=candidate, eval_sets=eval_sets,
+                    kb_root=kb_root)
+    report.current, report.checks, report.reasons = verdict.current, verdict.checks, \
+        verdict.reasons
+    reason = "expertise train --promote"
+    if not verdict.passed:
+        if not force:
+            report.decision = "refused"
+            return
+        report.reasons = [forced_note(verdict)]
+        reason += f" --force; {report.reasons[0]}"
+    set_current(report.version, root, reason=reason)
+    report.promoted = True
+    report.decision = "promoted" if verdict.passed else "forced"
 
 
 def model_code_files() -> list[Path]:
@@ -130,11 +216,11 @@ def staleness(frame: pd.DataFrame | None, manifest: dict[str, Any], *,
     base or code (a bundle that recorded no code fingerprint counts as changed code).
     An empty list means it is up to date. `frame=None` skips the data check."""
     from expertise.knowledge_base import fingerprint_knowledge_base
-    from expertise.tickets.labelled import check_training_frame, fingerprint_frame
+    from expertise.tickets.labelled import check_training_frame, fingerprint_frame, read_messages
 
     reasons = []
     if frame is not None:
-        fingerprint = fingerprint_frame(check_training_frame(frame))
+        fingerprint = fingerprint_frame(check_training_frame(frame), read_messages())
         if fingerprint != manifest.get("training_data"):
             reasons.append("training data changed")
     if fingerprint_knowledge_base(kb_root or config.kb_dir()) != manifest.get("knowledge_base"):

@@ -14,6 +14,8 @@ and the rejected ones with a reason. A whole-file problem (a required column mis
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
 import hashlib
 import io
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expertise.config import CHANNELS, CHUNK_ROWS, LEVELS
+from expertise.config import CHANNELS, CHUNK_ROWS, LEVELS, UNCLEAR
 from expertise.errors import InputError, SchemaError
 
 if TYPE_CHECKING:
@@ -41,11 +43,13 @@ __all__ = [
     "TicketChunk",
     "TicketReader",
     "customer_id_from_email",
+    "detect_encoding",
     "detect_format",
     "iter_tickets",
     "normalise_channel",
     "parse_mapping",
     "parse_timestamp",
+    "read_csv_frame",
     "read_tickets",
     "validate_frame",
     "write_rejects",
@@ -60,6 +64,10 @@ CANONICAL: tuple[str, ...] = (
     "body",
 )
 LABELS: tuple[str, ...] = ("expertise_level", "topic", "resolved_article_id")
+#: Optional columns the engine reads when present: messages of one conversation (a chat, a
+#: thread, a ticket's comments) and the product or brand a message is addressed to.
+OPTIONAL: tuple[str, ...] = ("conversation_id", "product")
+
 REQUIRED: tuple[str, ...] = ("ticket_id",)
 FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet", "zendesk", "freshdesk")
 REJECT_COLUMNS: tuple[str, ...] = ("row", "ticket_id", "reason")
@@ -265,12 +273,187 @@ def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-def detect_format(path: Path | str) -> str:
+#: Byte-order marks, longest first (UTF-32 LE starts with UTF-16 LE's mark).
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_HEAD = 1 << 20
+#: Bytes Windows-1252 leaves undefined: a file holding them is Latin-1, if 8-bit at all.
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
+def detect_encoding(path: Path | str, *, head: bytes | None = None) -> str:
+    """The text encoding of an export, from its first megabyte; UTF-8 unless it says otherwise.
+
+    - A byte-order mark decides: UTF-8, UTF-16 or UTF-32 (the mark is dropped).
+    - Without one, many NUL bytes in the pattern of UTF-16 or UTF-32 text (ASCII with a zero
+      byte before or after each character) mean that encoding, little- or big-endian.
+    - Valid UTF-8 is UTF-8 (the common case costs one decode of the first megabyte). So is
+      UTF-8 with a few damaged bytes among valid accented characters: those bytes are
+      replaced with U+FFFD and the rows counted (``ReadStats.invalid_byte_rows``).
+    - Bytes that are not UTF-8 and no valid UTF-8 accented character: a legacy 8-bit
+      encoding (what Excel and older systems save). Which one cannot be known for sure, so
+      this is refused with the exact fix (``--encoding cp1252`` or ``latin-1``, or a
+      conversion), rather than scored with replacement characters.
+
+    Invalid bytes after the first megabyte are replaced and counted, not refused.
+    """
+    path = Path(path)
+    head = _read_head(path, _HEAD) if head is None else head
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    sample = head[: 1 << 16]
+    if sample.count(0) > len(sample) // 10:
+        return _nul_pattern(path, sample)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < _HEAD)
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        text = head.decode("utf-8", errors="replace")
+        damaged = text.count("\ufffd")
+        accented = sum(1 for ch in text if ch > "\x7f") - damaged
+        if accented >= damaged:
+            return "utf-8"
+        if 0 in head:  # text has no NUL bytes: binary (a compressed or Excel file?)
+            raise _not_text(path) from None
+        raise _not_utf8(path, head, exc) from None
+
+
+def _nul_pattern(path: Path, sample: bytes) -> str:
+    """UTF-16 or UTF-32 without a byte-order mark, from where the zero bytes fall."""
+    n = len(sample) - len(sample) % 4
+    quarter = max(n // 4, 1)
+
+    def zeros(start: int, step: int) -> float:
+        return sample[start:n:step].count(0) / (quarter * (4 // step))
+
+    if min(zeros(1, 4), zeros(2, 4), zeros(3, 4)) > 0.9 and zeros(0, 4) < 0.5:
+        return "utf-32-le"
+    if min(zeros(0, 4), zeros(1, 4), zeros(2, 4)) > 0.9 and zeros(3, 4) < 0.5:
+        return "utf-32-be"
+    odd, even = zeros(1, 2), zeros(0, 2)
+    if odd > 0.3 and even < odd / 4:
+        return "utf-16-le"
+    if even > 0.3 and odd < even / 4:
+        return "utf-16-be"
+    raise _not_text(path)
+
+
+def _not_text(path: Path) -> InputError:
+    return InputError(f"{path}: holds NUL bytes and is not UTF-8, UTF-16 or UTF-32 text; is it "
+                      "a ticket export (CSV, JSON Lines, Zendesk JSON)? A Parquet file needs "
+                      "the .parquet extension; a spreadsheet, saving as CSV UTF-8")
+
+
+def _not_utf8(path: Path, head: bytes, exc: UnicodeDecodeError) -> InputError:
+    guess = "latin-1" if _CP1252_UNDEFINED.intersection(head) else "cp1252"
+    label, iconv = {"cp1252": ("Windows-1252", "CP1252"),
+                    "latin-1": ("Latin-1", "LATIN1")}[guess]
+    line = head.count(b"\n", 0, exc.start) + 1
+    fixed = path.with_name(f"{path.stem}-utf8{path.suffix}")
+    return InputError(
+        f"{path}: not UTF-8 (byte 0x{head[exc.start]:02X} on line {line}); it looks like "
+        f"{label}, as Excel and older systems save text. Read it as that with --encoding "
+        f"{guess}, or convert it once: iconv -f {iconv} -t UTF-8 {path} > {fixed}")
+
+
+def check_encoding(name: str) -> str:
+    """A codec name (``--encoding``) as Python knows it; InputError if it is unknown."""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise InputError(f"--encoding {name!r}: unknown encoding; use e.g. utf-8, utf-16, "
+                         "cp1252 or latin-1") from None
+
+
+def _text_codec(encoding: str) -> str:
+    """The codec that reads text in `encoding` with a UTF-8 byte-order mark dropped."""
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+class _Utf8Source:
+    """A file's bytes as UTF-8, for pandas' C parser.
+
+    The parser reads UTF-8 bytes natively, and only from a binary source does an exception
+    raised while it reads reach the caller: around a text handle it turns every one of them,
+    KeyboardInterrupt included, into ``ParserError("... read(nbytes) on source failed")`` (a
+    Ctrl-C then read as "malformed CSV", exit 1). Other encodings are decoded here, invalid
+    bytes replaced, and handed on as UTF-8. What `read` raised is kept in :attr:`error`, for
+    :func:`_read_failure` to raise again.
+    """
+
+    mode = "rb"
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self._file = open(path, "rb")  # closed by close(), with the reader
+        self._decoder = (None if codecs.lookup(encoding).name == "utf-8" else
+                         codecs.getincrementaldecoder(encoding)(errors="replace"))
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            if self._decoder is None:
+                return self._file.read(size)
+            while True:
+                raw = self._file.read(size)
+                text = self._decoder.decode(raw, final=not raw)
+                if text or not raw:  # never an empty result before the end: that means EOF
+                    return text.encode("utf-8")
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def __iter__(self) -> Iterator[bytes]:  # pandas takes only "file-like" objects
+        return iter(self._file)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _read_failure(path: Path, source: _Utf8Source, exc: Exception) -> InputError:
+    """The error for a ParserError: what reading raised, if it raised (a KeyboardInterrupt
+    is raised again as it is), else a malformed CSV.
+
+    A read that failed without :attr:`_Utf8Source.error` raised before the first line of
+    `read` ran: only a signal's exception does that (Python runs pending signal handlers on
+    entering a function), so it is an interrupt.
+    """
+    if isinstance(source.error, OSError):
+        return InputError(f"{path}: cannot read ({source.error.strerror or source.error})")
+    if source.error is not None:
+        raise source.error
+    if "on source failed" in str(exc):
+        raise KeyboardInterrupt
+    return malformed_csv(path, exc)
+
+
+def read_csv_frame(path: Path | str, *, sep: str = ",", encoding: str = "auto") -> pd.DataFrame:
+    """A whole (small) CSV file as strings, read as exports are: the encoding detected (or
+    given), a Ctrl-C kept a KeyboardInterrupt; InputError when it cannot be read or parsed."""
+    import pandas as pd
+
+    path = Path(path)
+    source = _Utf8Source(path, detect_encoding(path) if encoding == "auto" else encoding)
+    buffer: Any = source
+    with contextlib.closing(source):
+        try:
+            return pd.read_csv(buffer, sep=sep, dtype=str, keep_default_na=False,
+                               encoding="utf-8", encoding_errors="replace")
+        except pd.errors.EmptyDataError:
+            raise InputError(f"{path}: the file is empty (no header row)") from None
+        except pd.errors.ParserError as exc:
+            raise _read_failure(path, source, exc) from None
+
+
+def detect_format(path: Path | str, *, encoding: str | None = None) -> str:
     """Guess an export's format from its extension and first bytes.
 
     Returns one of :data:`FORMATS`. Zendesk: a ``.json`` document ``{"tickets": [...]}``, or
     JSON Lines whose records carry Zendesk fields (``requester_id``, ``via``,
     ``description``). Freshdesk: a CSV whose header has ``Ticket ID`` and ``Description``.
+    Text is read in `encoding` (default: :func:`detect_encoding`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -279,7 +462,8 @@ def detect_format(path: Path | str) -> str:
     head = _read_head(path)
     if head.startswith(b"PAR1"):
         return "parquet"
-    text = head.decode("utf-8-sig", errors="replace")
+    text = head.decode(_text_codec(encoding or detect_encoding(path, head=head)),
+                       errors="replace")
     stripped = text.lstrip()
     if not stripped:
         raise SchemaError(f"{path}: the file is empty")
@@ -359,11 +543,16 @@ class TicketReader:
         Remember every ticket id, to reject duplicates across chunks. False rejects only
         duplicates within a chunk: for a caller that checks across chunks itself, in less
         memory (batch scoring).
+    encoding : str, default "auto"
+        The text encoding (``--encoding``), or "auto" for :func:`detect_encoding`, which
+        refuses a file in a legacy 8-bit encoding with the exact fix rather than guess.
 
     Attributes
     ----------
     format : str
         The format in use.
+    encoding : str
+        The text encoding in use (``utf-8`` for Parquet).
     stats : ReadStats
         Counts, complete once :meth:`chunks` has been exhausted.
 
@@ -381,27 +570,33 @@ class TicketReader:
         mapping: Mapping[str, str] | None = None,
         chunk_rows: int = CHUNK_ROWS,
         require_labels: bool = False,
+        unclear_ok: bool = False,
         track_ids: bool = True,
+        encoding: str = "auto",
     ) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(f"{self.path}: no such file")
+        explicit = None if encoding == "auto" else check_encoding(encoding)
         if format == "auto":
-            format = detect_format(self.path)
+            format = detect_format(self.path, encoding=explicit)
+        self.encoding = explicit or ("utf-8" if format == "parquet" else
+                                     detect_encoding(self.path))
         if format not in FORMATS:
             raise InputError(f"unknown format {format!r}; use one of auto, {', '.join(FORMATS)}")
         if chunk_rows < 1:
             raise InputError(f"chunk_rows must be at least 1, got {chunk_rows}")
         self.format = format
         self.mapping = dict(mapping or {})
-        unknown = [k for k in self.mapping if k not in CANONICAL + LABELS]
+        unknown = [k for k in self.mapping if k not in CANONICAL + LABELS + OPTIONAL]
         if unknown:
             raise InputError(
                 f"--map: {', '.join(unknown)} not ticket columns; use one of "
-                + ", ".join(CANONICAL + LABELS)
+                + ", ".join(CANONICAL + LABELS + OPTIONAL)
             )
         self.chunk_rows = chunk_rows
         self.require_labels = require_labels
+        self.unclear_ok = unclear_ok
         self.track_ids = track_ids
         self.stats = ReadStats()
         self._seen: set[str] = set()
@@ -433,7 +628,8 @@ class TicketReader:
                 frame = frame.assign(ticket_id="")
             self.stats.invalid_byte_rows += _count_replaced_rows(raw)
             seen = self._seen if self.track_ids else set()
-            chunk = validate_frame(frame, seen_ids=seen, require_labels=self.require_labels)
+            chunk = validate_frame(frame, seen_ids=seen, require_labels=self.require_labels,
+                                   unclear_ok=self.unclear_ok)
             if parse_rejects:
                 chunk = TicketChunk(chunk.frame, _concat_rejects(parse_rejects, chunk.rejects))
             self.stats.chunks += 1
@@ -446,30 +642,37 @@ class TicketReader:
     def _csv_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
         import pandas as pd
 
+        source = _Utf8Source(self.path, self.encoding)
+        buffer: Any = source  # read() and __iter__ are all the C parser uses
         try:
             reader = pd.read_csv(
-                self.path,
-                sep=_sniff_separator(self.path),
+                buffer,
+                sep=_sniff_separator(self.path, self.encoding),
                 dtype=str,
                 keep_default_na=False,
                 na_filter=False,
                 chunksize=self.chunk_rows,
-                encoding="utf-8-sig",
+                encoding="utf-8",  # what the source hands on, whatever the file's encoding
                 encoding_errors="replace",
             )
         except pd.errors.EmptyDataError:
+            source.close()
             raise SchemaError(f"{self.path}: the file is empty (no header row)") from None
         except pd.errors.ParserError as exc:  # the header rows are read at once
-            raise malformed_csv(self.path, exc) from None
+            source.close()
+            raise _read_failure(self.path, source, exc) from None
+        except BaseException:
+            source.close()
+            raise
         offset = 0
-        with reader:
+        with contextlib.closing(source), reader:
             while True:
                 try:
                     frame = next(reader)
                 except StopIteration:
                     break
                 except pd.errors.ParserError as exc:
-                    raise malformed_csv(self.path, exc) from None
+                    raise _read_failure(self.path, source, exc) from None
                 frame.columns = [str(c).strip() for c in frame.columns]
                 frame[ROW_COLUMN] = range(offset + 1, offset + len(frame) + 1)
                 offset += len(frame)
@@ -479,9 +682,8 @@ class TicketReader:
         records: list[dict[str, Any]] = []
         rows: list[int] = []
         bad: list[tuple[int, str, str]] = []
-        with open(self.path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                text = line.decode("utf-8", errors="replace")
+        with self._text_lines() as lines:
+            for number, text in enumerate(lines, start=1):
                 if number == 1:
                     text = text.lstrip("\ufeff")
                 if not text.strip():
@@ -502,8 +704,20 @@ class TicketReader:
         if records or bad or self.stats.chunks == 0:
             yield self._records_frame(records, rows), bad
 
+    @contextlib.contextmanager
+    def _text_lines(self) -> Iterator[Iterator[str]]:
+        """The file's lines as text; invalid bytes replaced (U+FFFD, counted per row)."""
+        if codecs.lookup(self.encoding).name == "utf-8":  # lines split on bytes: fastest
+            with open(self.path, "rb") as raw:
+                yield (line.decode("utf-8", errors="replace") for line in raw)
+        else:
+            with open(self.path, encoding=self.encoding, errors="replace",
+                      newline="") as text:
+                yield iter(text)
+
     def _zendesk_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
-        head = _read_head(self.path, 1 << 16).decode("utf-8-sig", errors="replace").lstrip()
+        codec = _text_codec(self.encoding)
+        head = _read_head(self.path, 1 << 16).decode(codec, errors="replace").lstrip()
         first_line = head.split("\n", 1)[0]
         try:
             first = json.loads(first_line)
@@ -512,7 +726,7 @@ class TicketReader:
         if isinstance(first, dict) and "tickets" not in first:
             yield from self._jsonl_raw()  # incremental export: one ticket per line
             return
-        text = self.path.read_bytes().decode("utf-8-sig", errors="replace")
+        text = self.path.read_bytes().decode(codec, errors="replace")
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -646,9 +860,10 @@ class TicketReader:
         )
 
 
-def _sniff_separator(path: Path) -> str:
+def _sniff_separator(path: Path, encoding: str = "utf-8") -> str:
     """Comma, unless the header line clearly uses semicolons or tabs (spreadsheet exports)."""
-    header = _read_head(path, 1 << 16).decode("utf-8-sig", errors="replace").split("\n", 1)[0]
+    head = _read_head(path, 1 << 16)
+    header = head.decode(_text_codec(encoding), errors="replace").split("\n", 1)[0]
     counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
     best = max(counts, key=lambda sep: counts[sep])
     return best if counts[best] > counts[","] else ","
@@ -687,6 +902,7 @@ def validate_frame(
     *,
     seen_ids: set[str] | None = None,
     require_labels: bool = False,
+    unclear_ok: bool = False,
 ) -> TicketChunk:
     """Normalise and validate canonical columns; split accepted rows from rejected ones.
 
@@ -700,6 +916,9 @@ def validate_frame(
         duplicate detection span chunks.
     require_labels : bool
         Reject rows without an ``expertise_level``.
+    unclear_ok : bool
+        Evaluation files: an ``expertise_level`` of ``unclear`` (the text says too little to
+        judge) is accepted.
 
     Returns
     -------
@@ -777,8 +996,10 @@ def validate_frame(
     if "expertise_level" in out:
         level = out["expertise_level"].str.lower()
         out["expertise_level"] = level
-        bad_level = (level != "") & ~level.isin(list(LEVELS))
-        flag(bad_level.to_numpy(), "expertise_level must be novice, intermediate or expert")
+        allowed = [*LEVELS, UNCLEAR] if unclear_ok else list(LEVELS)
+        bad_level = (level != "") & ~level.isin(allowed)
+        flag(bad_level.to_numpy(), "expertise_level must be novice, intermediate or expert"
+             + (" (or unclear)" if unclear_ok else ""))
         if require_labels:
             flag((level == "").to_numpy(), "missing expertise_level")
     elif require_labels:
@@ -883,6 +1104,7 @@ def iter_tickets(
     mapping: Mapping[str, str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
     require_labels: bool = False,
+    unclear_ok: bool = False,
 ) -> Iterator[TicketChunk]:
     """Iterate over an export in validated chunks (see :class:`TicketReader`).
 
@@ -890,7 +1112,7 @@ def iter_tickets(
     """
     reader = TicketReader(
         path, format=format, mapping=mapping, chunk_rows=chunk_rows,
-        require_labels=require_labels,
+        require_labels=require_labels, unclear_ok=unclear_ok,
     )  # fmt: skip
     return reader.chunks()
 

@@ -23,6 +23,7 @@ from expertise.batch.run import score_file
 from expertise.cli import app
 from expertise.config import LEVELS, PROJECT_DIR
 from expertise.engine import Engine
+from expertise.privacy import redact
 from expertise.scoring.history import Profile
 from expertise.scoring.text import ticket_text
 from expertise.store.db import Store
@@ -94,8 +95,9 @@ def test_scored_csv_keeps_every_input_column_and_adds_the_scores(models_env: Pat
     for _, row in original.iterrows():
         if row["ticket_id"] not in kept.index:
             continue
-        for col in ("body", "subject", "priority", "agent", "resolved_article_id"):
-            assert kept.loc[row["ticket_id"], col] == row[col]
+        for col in ("body", "subject", "priority", "agent"):  # text: redacted by default
+            assert kept.loc[row["ticket_id"], col] == redact(row[col])
+        assert kept.loc[row["ticket_id"], "resolved_article_id"] == row["resolved_article_id"]
         assert kept.loc[row["ticket_id"], "expertise_level_input"] == row["expertise_level"].lower()
     assert set(out["expertise_level"]) <= set(LEVELS)
     probs = out[["p_novice", "p_intermediate", "p_expert"]].astype(float).sum(axis=1)
@@ -288,9 +290,10 @@ def _big_export(tmp_path: Path, rows: int) -> Path:
 
 @pytest.mark.parametrize("sig,jobs", [(signal.SIGINT, 1), (signal.SIGINT, 2),
                                       (signal.SIGKILL, 1)])
+@pytest.mark.slow
 def test_a_killed_run_leaves_no_half_file_under_the_final_name(models_env: Path, tmp_path: Path,
                                                                 sig: int, jobs: int) -> None:
-    src = _big_export(tmp_path, 30_000)
+    src = _big_export(tmp_path, 60_000)
     out = tmp_path / "big.scored.csv"
     scratch = tmp_path / "scratch"  # $TMPDIR: where the history carried between chunks lives
     scratch.mkdir()
@@ -311,6 +314,151 @@ def test_a_killed_run_leaves_no_half_file_under_the_final_name(models_env: Path,
         # temporary output and every worker's history file removed
         assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv", "scratch"]
         assert not [p.name for p in scratch.iterdir() if p.name.startswith("expertise-")]
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            except OSError:
+                continue
+            if int(ppid) == pid and state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_terminated_or_killed_parent_leaves_no_worker_and_no_temporary_file(
+        models_env: Path, tmp_path: Path, sig: int) -> None:
+    """SIGTERM (timeout, systemd, docker, Kubernetes) stops `score --jobs 2` as Ctrl-C does;
+    SIGKILL cannot be caught, but the workers die with their parent, and the next run removes
+    the temporary output and scratch folder the killed one left."""
+    src = _big_export(tmp_path, 60_000)
+    out = tmp_path / "big.scored.csv"
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    proc = subprocess.Popen([str(EXE), "score", str(src), "--out", str(out), "--jobs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 120
+    workers: list[int] = []
+    while time.time() < deadline and not (len(workers) >= 2 and list(
+            tmp_path.glob(".big.scored.csv.*.tmp"))):
+        assert proc.poll() is None, proc.communicate()
+        workers = [w for w in _children(proc.pid)
+                   if b"multiprocessing" in Path(f"/proc/{w}/cmdline").read_bytes()]
+        time.sleep(0.05)
+    assert len(workers) >= 2 and proc.poll() is None  # the workers are scoring
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 143, err
+        assert err.decode().strip() == "Error: terminated (SIGTERM)"
+    deadline = time.time() + 10
+    while _running(workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert _running(workers) == []
+    assert not out.exists()
+    if sig == signal.SIGTERM:  # cleaned up at once
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv", "scratch"]
+        assert list(scratch.iterdir()) == []
+        return
+    assert list(tmp_path.glob(".big.scored.csv.*.tmp"))  # what SIGKILL leaves ...
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("expertise-run-")]
+    small = _export(tmp_path, _history_rows(), "small.csv")
+    again = subprocess.run([str(EXE), "score", str(small), "--out", str(out)],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert not list(tmp_path.glob(".big.scored.csv.*.tmp"))  # ... the next run removes
+    assert list(scratch.iterdir()) == []
+    assert len(_read(out)) == len(_history_rows())
+
+
+def test_stale_temporary_files_are_those_of_dead_processes(tmp_path: Path) -> None:
+    from expertise.io import remove_stale_temps
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    gone = int(dead.stdout)
+    out = tmp_path / "x.scored.csv"
+    names = [f".x.scored.csv.{gone}-0123456789ab.tmp",        # a killed run's file
+             f".x.scored.csv.{os.getpid()}-0123456789ab.tmp",  # a run still writing
+             ".x.scored.csv.0123456789abcdef.tmp",            # no process id: left alone
+             f".x.scored.csv.2024.csv.{gone}-0123456789ab.tmp"]  # another file's
+    for name in names:
+        (tmp_path / name).write_text("partial")
+    (tmp_path / f".x.scored.csv.{gone}.1700000000.tmp").mkdir()  # a killed run's folder
+    removed = remove_stale_temps(out)
+    assert sorted(p.name for p in removed) == sorted(
+        [names[0], f".x.scored.csv.{gone}.1700000000.tmp"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs that cannot be written: refused before any work
+# ---------------------------------------------------------------------------------------------
+
+
+def _unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this user cannot create files in (root ignores permissions: /sys then)."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        (folder / "probe").touch()
+    except OSError:
+        return folder
+    (folder / "probe").unlink()
+    if Path("/sys").is_dir():
+        try:
+            (Path("/sys") / f"expertise-probe-{os.getpid()}").touch()
+        except OSError:
+            return Path("/sys")
+    pytest.skip("no folder here that this user cannot write to")
+
+
+@pytest.mark.parametrize("case", ["out is a folder", "out below a file", "out unwritable",
+                                  "rejects unwritable"])
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    # No model at all: the output is checked first, so that a bad --out fails in a second,
+    # not after the scoring (the old code wrote a traceback once every row was scored).
+    monkeypatch.setenv("EXPERTISE_MODELS", str(tmp_path / "no-models"))
+    src = _export(tmp_path, _history_rows(), "calls.csv")
+    args = {
+        "out is a folder": ["--out", str(tmp_path / "folder.csv")],
+        "out below a file": ["--out", str(src / "x.csv")],
+        "out unwritable": ["--out", str(_unwritable_folder(tmp_path) / "x.csv")]
+        if case == "out unwritable" else [],
+        "rejects unwritable": ["--rejects", str(_unwritable_folder(tmp_path) / "r.csv")]
+        if case == "rejects unwritable" else [],
+    }[case]
+    (tmp_path / "folder.csv").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = runner.invoke(app, ["score", str(src), *args])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    option = "--rejects" if case.startswith("rejects") else "--out"
+    assert option in lines[0] and "no current model" not in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,8 +583,8 @@ def test_redact_replaces_personal_data_in_passed_through_text(models_env: Path,
              "subject": "Call me on 07700 900123", "body": "mail jane.doe@example.com please",
              "agent_notes": "caller Jane Doe, jane.doe@example.com", "priority": "high"}]
     src = _export(tmp_path, rows)
-    plain = _read(score_file(src, out=tmp_path / "plain.csv").output).iloc[0]
-    redacted = _read(score_file(src, out=tmp_path / "red.csv", redact=True).output).iloc[0]
+    plain = _read(score_file(src, out=tmp_path / "plain.csv", redact=False).output).iloc[0]
+    redacted = _read(score_file(src, out=tmp_path / "red.csv").output).iloc[0]
     assert plain["body"] == rows[0]["body"] and plain["subject"] == rows[0]["subject"]
     assert redacted["body"] == "mail <EMAIL> please"
     assert redacted["subject"] == "Call me on <PHONE>"
@@ -471,6 +619,7 @@ def test_cli_score_in_a_subprocess(models_env: Path, tmp_path: Path) -> None:
     assert proc.stderr == ""  # no progress bar when stderr is not a terminal
 
 
+@pytest.mark.slow
 def test_progress_bar_in_a_real_terminal(models_env: Path, tmp_path: Path) -> None:
     pexpect = pytest.importorskip("pexpect")
     src = _big_export(tmp_path, 25_000)
@@ -490,6 +639,7 @@ def test_progress_bar_in_a_real_terminal(models_env: Path, tmp_path: Path) -> No
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_dask_engine_on_a_local_cluster_matches_the_local_engine(models_env: Path,
                                                                  tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")

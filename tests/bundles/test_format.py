@@ -11,6 +11,7 @@ import pytest
 from expertise.bundles.format import open_bundle
 from expertise.bundles.registry import load_current, set_current
 from expertise.errors import ArtifactError, ModelNotFoundError
+from expertise.scoring.features import DENSE_FEATURES
 
 
 def test_tampered_bundle_is_refused(models_root: Path, tmp_path: Path) -> None:
@@ -38,6 +39,67 @@ def test_bundle_outside_models_folder_needs_trust(models_root: Path, tmp_path: P
     with pytest.raises(ArtifactError, match="outside the models folder"):
         open_bundle(outside, root=models_root)
     assert open_bundle(outside, trust=True, root=models_root).version == "test-small"
+
+
+def _copy(models_root: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "models" / "v1"
+    shutil.copytree(load_current(models_root).path, copy)
+    return copy
+
+
+@pytest.mark.parametrize("name", ["lean.W.npy", "model.joblib"])
+def test_a_file_struck_from_the_manifest_is_refused(models_root: Path, tmp_path: Path,
+                                                    name: str) -> None:
+    """Deleting a file's entry from the manifest must not let the file load unverified."""
+    copy = _copy(models_root, tmp_path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["files"][name]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    (copy / name).write_bytes(b"anything at all")
+    with pytest.raises(ArtifactError, match=f"{name} is not listed in"):
+        open_bundle(copy, root=tmp_path / "models")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[1, 2]", "is not a JSON object"),
+    ('"v1"', "is not a JSON object"),
+    ('{"format_version": 2, "version": "v1", "files": ["lean.json"]}', 'no valid "files"'),
+    ('{"format_version": 2, "files": {}}', "names no version"),
+])
+def test_a_manifest_of_the_wrong_shape_is_a_one_line_error(models_root: Path, tmp_path: Path,
+                                                           text: str, message: str) -> None:
+    from typer.testing import CliRunner
+
+    from expertise.cli import app
+
+    copy = _copy(models_root, tmp_path)
+    (copy / "manifest.json").write_text(text)
+    with pytest.raises(ArtifactError, match=message):
+        open_bundle(copy, root=tmp_path / "models")
+    result = CliRunner().invoke(app, ["answer", "wifi drops", "--model", str(copy), "--trust"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_outside_folder_error_names_options_that_exist(models_root: Path,
+                                                          tmp_path: Path) -> None:
+    """A version in the models folder that resolves elsewhere (a symbolic link) is refused,
+    and the message tells `models promote` what it can do: it takes no --trust."""
+    from typer.testing import CliRunner
+
+    from expertise.cli import app
+
+    root = tmp_path / "models"
+    root.mkdir()
+    shutil.copytree(load_current(models_root).path, tmp_path / "elsewhere")
+    (root / "v9").symlink_to(tmp_path / "elsewhere")
+    result = CliRunner().invoke(app, ["models", "promote", "v9"],
+                                env={"EXPERTISE_MODELS": str(root)})
+    assert result.exit_code == 1
+    assert "outside the models folder" in result.output
+    assert f"copy the bundle into {root.resolve()}" in result.output
+    assert "pass --trust" not in result.output and "--model PATH --trust" in result.output
 
 
 def test_format_version_mismatch_is_refused(models_root: Path, tmp_path: Path) -> None:
@@ -93,7 +155,7 @@ def test_pickles_naming_the_old_modules_still_load() -> None:
         loaded = pickle.loads(data)
     assert "expertise.classifier" not in sys.modules
     assert loaded["model"].predict([[0.0], [8.0]]).tolist() == ["a", "c"]
-    assert loaded["signals"].transform(["pppoe is down"]).shape == (1, 14)
+    assert loaded["signals"].transform(["pppoe is down"]).shape == (1, len(DENSE_FEATURES))
     assert loaded["analyzer"]("wifi drops") == ["wifi", "drops", "wifi drops"]
 
 

@@ -360,11 +360,16 @@ def test_bom_is_stripped_and_text_kept() -> None:
     assert "📺" in frame["body"].iloc[1]
 
 
-def test_invalid_bytes_are_replaced_and_counted() -> None:
-    frame, rejects, reader = read_all(DATA / "invalid_utf8.csv")
+def test_a_file_in_an_8bit_encoding_is_refused_with_the_fix() -> None:
+    """Latin-1 / Windows-1252 bytes and no valid UTF-8: refused, not read with U+FFFD (the
+    exact fix in the message); --encoding reads it (tests/tickets/test_readers_encoding.py)."""
+    with pytest.raises(InputError, match="not UTF-8") as refused:
+        read_all(DATA / "invalid_utf8.csv")
+    assert "--encoding cp1252" in str(refused.value) and "iconv -f CP1252" in str(refused.value)
+    frame, rejects, reader = read_all(DATA / "invalid_utf8.csv", encoding="cp1252")
     assert rejects.empty and len(frame) == 3
-    assert reader.stats.invalid_byte_rows == 2
-    assert frame["body"].iloc[0] == "caf\ufffd wifi broken"
+    assert reader.stats.invalid_byte_rows == 0
+    assert frame["body"].iloc[0] == "café wifi broken"
 
 
 def test_invalid_bytes_in_jsonl(tmp_path: Path) -> None:

@@ -1,0 +1,156 @@
+"""Encodings of exports (BOMs, UTF-16/32 with and without a mark, legacy 8-bit files) and
+interrupts while pandas reads a CSV."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from expertise.cli import app
+from expertise.errors import InputError
+from expertise.tickets.readers import TicketReader, detect_encoding, detect_format
+
+ROWS = [
+    {"ticket_id": "T1", "customer_id": "C1", "created_at": "2024-03-01T10:00:00",
+     "subject": "Café Wi-Fi", "body": "Le Wi-Fi du café coupe; naïve question 📺"},
+    {"ticket_id": "T2", "customer_id": "C2", "created_at": "2024-03-02T10:00:00",
+     "subject": "Router", "body": "PPPoE drops, MTU 1492"},
+]
+
+
+def _text(kind: str) -> str:
+    frame = pd.DataFrame(ROWS)
+    if kind == "jsonl":
+        return frame.to_json(orient="records", lines=True, force_ascii=False)
+    return frame.to_csv(index=False)
+
+
+def _frame(path: Path, **kwargs: object) -> pd.DataFrame:
+    reader = TicketReader(path, **kwargs)  # type: ignore[arg-type]
+    return pd.concat([c.frame for c in reader.chunks()], ignore_index=True)
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+@pytest.mark.parametrize(("codec", "bom", "expected"), [
+    ("utf-8", b"\xef\xbb\xbf", "utf-8"),
+    ("utf-16-le", b"\xff\xfe", "utf-16"),
+    ("utf-16-be", b"\xfe\xff", "utf-16"),
+    ("utf-16-le", b"", "utf-16-le"),
+    ("utf-16-be", b"", "utf-16-be"),
+    ("utf-32-le", b"\xff\xfe\x00\x00", "utf-32"),
+    ("utf-32-be", b"", "utf-32-be"),
+])
+def test_unicode_exports_read_the_same_as_utf8(tmp_path: Path, kind: str, codec: str,
+                                               bom: bytes, expected: str) -> None:
+    reference = tmp_path / f"plain.{kind}"
+    reference.write_bytes(_text(kind).encode("utf-8"))
+    path = tmp_path / f"export.{kind}"
+    path.write_bytes(bom + _text(kind).encode(codec))
+    assert detect_encoding(path) == expected
+    assert detect_format(path) == kind
+    got, want = _frame(path), _frame(reference)
+    pd.testing.assert_frame_equal(got, want)
+    assert got["body"].iloc[0] == ROWS[0]["body"]
+
+
+def test_freshdesk_layout_is_recognised_in_utf16(tmp_path: Path) -> None:
+    path = tmp_path / "fd.csv"
+    path.write_bytes(b"\xff\xfe" + "Ticket ID,Subject,Description\n1,Hi,Wi-Fi drops\n"
+                     .encode("utf-16-le"))
+    assert detect_format(path) == "freshdesk"
+    assert _frame(path)["body"].tolist() == ["Wi-Fi drops"]
+
+
+def test_damaged_utf8_is_read_with_the_bad_bytes_replaced_and_counted(tmp_path: Path) -> None:
+    """Valid accented UTF-8 with a stray byte is UTF-8 that was damaged, not Latin-1."""
+    path = tmp_path / "damaged.csv"
+    path.write_bytes(_text("csv").encode("utf-8").replace(b"MTU", b"MT\xff"))
+    assert detect_encoding(path) == "utf-8"
+    reader = TicketReader(path)
+    frame = pd.concat([c.frame for c in reader.chunks()], ignore_index=True)
+    assert frame["body"].tolist() == [ROWS[0]["body"], "PPPoE drops, MT\ufffd 1492"]
+    assert reader.stats.invalid_byte_rows == 1
+
+
+@pytest.mark.parametrize(("codec", "suggested"), [("cp1252", "cp1252"), ("latin-1", "latin-1")])
+def test_an_8bit_export_is_refused_with_the_exact_fix(tmp_path: Path, codec: str,
+                                                      suggested: str) -> None:
+    path = tmp_path / "excel.csv"
+    text = _text("csv").replace(" 📺", "")
+    if codec == "latin-1":
+        text = text.replace("MTU", "MTU\x90")  # undefined in Windows-1252: Latin-1 it is
+    path.write_bytes(text.encode(codec))
+    with pytest.raises(InputError) as refused:
+        TicketReader(path)
+    message = str(refused.value)
+    assert "not UTF-8 (byte 0xE9 on line 2)" in message
+    assert f"--encoding {suggested}" in message and "iconv -f" in message
+    assert _frame(path, encoding=suggested)["body"].iloc[0] == "Le Wi-Fi du café coupe; naïve " \
+                                                                "question"
+    # the CLI: a one-line error before any work, then the option that reads it
+    result = CliRunner().invoke(app, ["ingest", str(path), "--db", str(tmp_path / "s.db")])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert f"--encoding {suggested}" in result.output
+    done = CliRunner().invoke(app, ["ingest", str(path), "--db", str(tmp_path / "s.db"),
+                                    "--encoding", suggested, "--json"])
+    assert done.exit_code == 0, done.output
+    assert '"added": 2' in done.output and '"invalid_byte_rows": 0' in done.output
+
+
+def test_binary_files_and_unknown_encodings_are_one_line_errors(tmp_path: Path) -> None:
+    path = tmp_path / "blob.csv"
+    path.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(InputError, match="NUL bytes"):
+        TicketReader(path)
+    good = tmp_path / "good.csv"
+    good.write_text(_text("csv"), encoding="utf-8")
+    with pytest.raises(InputError, match="unknown encoding"):
+        TicketReader(good, encoding="klingon")
+
+
+def _settle() -> None:
+    """A function call: a pending KeyboardInterrupt is raised here at the latest."""
+
+
+@pytest.mark.slow
+def test_an_interrupt_while_pandas_reads_stays_an_interrupt(tmp_path: Path) -> None:
+    """pandas' C parser turned a KeyboardInterrupt raised inside its reads of a text handle
+    into ParserError ("Calling read(nbytes) on source failed"), so Ctrl-C during `ingest`
+    sometimes said "malformed CSV" (exit 1; about half the time here). Ctrl-C (SIGINT, with
+    Python's own handler) at many moments of the read: always an interrupt."""
+    row = ",".join(["T{}", "C1", "2024-03-01T10:00:00", "Router", "the light is orange " * 8])
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("ticket_id,customer_id,created_at,subject,body\n")
+        handle.writelines(row.format(i) + "\n" for i in range(150_000))
+    outcomes: list[str] = []
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        for trial in range(30):
+            timer = threading.Timer(0.005 * trial, os.kill, (os.getpid(), signal.SIGINT))
+            try:
+                try:
+                    reader = TicketReader(path, chunk_rows=200_000)
+                    timer.start()
+                    for _ in reader.chunks():
+                        pass
+                    outcomes.append("read")
+                finally:
+                    timer.cancel()
+                    if timer.is_alive() or timer.finished.is_set():
+                        timer.join()
+                    _settle()
+            except KeyboardInterrupt:
+                outcomes.append("interrupted")
+            except InputError as exc:
+                outcomes.append(str(exc))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert set(outcomes) <= {"read", "interrupted"}, outcomes
+    assert outcomes.count("interrupted") >= 10
