@@ -6,13 +6,15 @@ Heavy modules (pandas, numpy, scikit-learn) are imported inside commands, never 
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import typer.core
 
 from expertise.config import __version__
 from expertise.errors import ExpertiseError
@@ -28,30 +30,73 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
+class _Command(typer.core.TyperCommand):
+    """A command whose usage line names its arguments as words (``INPUT``), not as typer
+    writes a required one (``{INPUT}``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
+
 kb_app = typer.Typer(help="Inspect and check the knowledge base.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 KbOpt = Annotated[
     Path | None,
-    typer.Option("--kb", help="Knowledge-base folder (default: bundled; $EXPERTISE_KB)."),
+    typer.Option("--kb", metavar="FOLDER",
+                 help="Knowledge-base folder (default: bundled; $EXPERTISE_KB)."),
 ]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"Error: {message}", err=True)
+    from expertise.render import neutralise
+
+    typer.echo(f"Error: {neutralise(message, one_line=True)}", err=True)
     return typer.Exit(code=code)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (sent by `timeout`, systemd, docker, Kubernetes): stopped like Ctrl-C, so the
+    same clean-up runs (temporary outputs, worker processes), then exit 143."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`_Terminated` (a KeyboardInterrupt)
+    instead of ending the process on the spot, leaving temporary files and orphaned workers.
+    Only the main thread can take signals; elsewhere nothing changes."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def handle_errors(func: F) -> F:
-    """Turn library errors into one line on stderr and exit code 1."""
+    """Turn library errors into one line on stderr and exit code 1; Ctrl-C into exit 130 and
+    SIGTERM into exit 143, each after the same clean-up."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with _sigterm_as_interrupt():
+                return func(*args, **kwargs)
         except ExpertiseError as exc:
             raise _fail(str(exc)) from None
+        except _Terminated:
+            raise _fail("terminated (SIGTERM)", code=143) from None
         except KeyboardInterrupt:
             raise _fail("interrupted", code=130) from None
 
@@ -97,10 +142,11 @@ def kb_list(kb: KbOpt = None, json_: JsonOpt = False) -> None:
         render.kb_list(base)
 
 
-@kb_app.command("show")
+@kb_app.command("show", cls=_Command)
 @handle_errors
 def kb_show(
-    article_id: Annotated[str, typer.Argument(help="Article id, e.g. wifi-dropping/novice.")],
+    article_id: Annotated[str, typer.Argument(metavar="ARTICLE",
+                                              help="Article id, e.g. wifi-dropping/novice.")],
     kb: KbOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -158,53 +204,98 @@ def kb_lint(kb: KbOpt = None, json_: JsonOpt = False) -> None:
 
 DbOpt = Annotated[
     Path | None,
-    typer.Option("--db", help="SQLite store (default: $EXPERTISE_DB, else the user data folder)."),
+    typer.Option("--db", metavar="FILE",
+                 help="SQLite store (default: $EXPERTISE_DB, else the user data folder)."),
 ]
 ModelOpt = Annotated[
-    Path | None, typer.Option("--model", help="Model bundle folder (default: models/current).")
+    Path | None, typer.Option("--model", metavar="FOLDER",
+                              help="Model bundle folder (default: models/current).")
 ]
 TrustOpt = Annotated[
     bool, typer.Option("--trust", help="Accept a bundle from outside the models folder.")
 ]
 FormatOpt = Annotated[
-    str, typer.Option("--format", help="auto, csv, jsonl, parquet, zendesk or freshdesk.")
+    str, typer.Option("--format", metavar="FORMAT",
+                      help="auto, csv, jsonl, parquet, zendesk or freshdesk.")
+]
+EncodingOpt = Annotated[
+    str, typer.Option("--encoding", metavar="CODEC",
+                      help="The export's text encoding, e.g. cp1252 or latin-1 (default: "
+                           "auto: UTF-8, or UTF-16/32 by byte-order mark or pattern; a file "
+                           "in an 8-bit encoding is refused with the fix).")
 ]
 MapOpt = Annotated[
     list[str] | None,
-    typer.Option("--map", help="Name a column: NEW=OLD, e.g. ticket_id='Case ID' (repeatable)."),
+    typer.Option("--map", metavar="NEW=OLD",
+                 help="Name a column: NEW=OLD, e.g. ticket_id='Case ID' (repeatable)."),
 ]
+
+
+def _label(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+    """Refuse an --agent, --purpose or --customer that is not one line of plain text of at
+    most 200 characters (a usage error, exit 2): such values could hide audit rows."""
+    if value is None:
+        return value
+    from expertise.errors import InputError
+    from expertise.store.db import check_label
+
+    try:
+        return check_label(value, param.opts[0] if param.opts else str(param.name))
+    except InputError as exc:
+        raise _usage(str(exc)) from None
+
+
 AgentOpt = Annotated[
-    str | None, typer.Option("--agent", help="Who is looking (default: your login name).")
+    str | None, typer.Option("--agent", metavar="NAME",
+                             help="Who is looking (default: your login name).",
+                             callback=_label)
 ]
 
 
-def _db(db: Path | None, *, required: bool = False) -> Path | None:
-    """--db, else $EXPERTISE_DB; the default file only when a command needs a store."""
+def _db(db: Path | None, *, required: bool = False, create: bool = False) -> Path | None:
+    """--db, else $EXPERTISE_DB; the default file only when a command needs a store.
+
+    Only the commands that bring data in (``create``: ingest, feedback, retrain) make a
+    missing store; the others refuse it, so that a mistyped path is an error rather than a
+    new, empty store that answers "unknown customer".
+    """
     import os
 
     from expertise.config import ENV_DB, default_db_path
+    from expertise.errors import StoreError
 
-    if db is not None:
-        return db
-    if os.environ.get(ENV_DB) or required:
-        return default_db_path()
-    return None
+    path = db
+    if path is None and (os.environ.get(ENV_DB) or required):
+        path = default_db_path()
+    if path is not None and not create and str(path) != ":memory:" and not path.exists():
+        raise StoreError(f"{path}: no store there; check --db (or ${ENV_DB}), or create it by "
+                         f"loading tickets: expertise ingest EXPORT --db {path}")
+    return path
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def answer(
-    text: Annotated[str, typer.Argument(help="What the caller said (quote it).")],
-    customer: Annotated[str | None, typer.Option("--customer", help="Customer id.")] = None,
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="What the caller said (quote it).")],
+    customer: Annotated[str | None, typer.Option("--customer", metavar="ID", help="Customer id.",
+                                                 callback=_label)] = None,
     db: DbOpt = None,
-    top: Annotated[int, typer.Option("--top", min=1, max=10, help="Topics to show.")] = 3,
+    top: Annotated[int, typer.Option("--top", metavar="N",
+                                     min=1, max=10, help="Topics to show.")] = 3,
     created_at: Annotated[
-        str | None, typer.Option("--created-at", help="Answer as of this time (ISO-8601).")
+        str | None, typer.Option("--created-at", metavar="TIME",
+                                 help="Answer as of this time (ISO-8601).")
     ] = None,
     model: ModelOpt = None,
     trust: TrustOpt = False,
     agent: AgentOpt = None,
-    purpose: Annotated[str | None, typer.Option("--purpose", help="Why (audit log).")] = None,
+    purpose: Annotated[str | None, typer.Option("--purpose", metavar="TEXT",
+                                                help="Why (audit log).",
+                                                callback=_label)] = None,
+    product: Annotated[str | None, typer.Option(
+        "--product", metavar="NAME",
+        help="The product, service or support account the caller is about (e.g. 'Lumen "
+             "Mobile'): tilts topics to its area.")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Estimate the caller's expertise and show the article written for that level.
@@ -216,7 +307,7 @@ def answer(
     engine = Engine(model_dir=model, db_path=_db(db), trust=trust)
     try:
         result = engine.answer(text, customer_id=customer, top=top, created_at=created_at,
-                               actor=agent, purpose=purpose)
+                               product=product, actor=agent, purpose=purpose)
     finally:
         engine.close()
     from expertise import render
@@ -230,7 +321,8 @@ def answer(
 @app.command()
 @handle_errors
 def session(
-    customer: Annotated[str | None, typer.Option("--customer", help="Customer id.")] = None,
+    customer: Annotated[str | None, typer.Option("--customer", metavar="ID", help="Customer id.",
+                                                 callback=_label)] = None,
     db: DbOpt = None,
     model: ModelOpt = None,
     trust: TrustOpt = False,
@@ -246,7 +338,10 @@ def session(
 
     engine = Engine(model_dir=model, db_path=_db(db), trust=trust)
     interactive = sys.stdin.isatty()
+    stack = contextlib.ExitStack()
     try:
+        if interactive:
+            stack.enter_context(_line_editing())
         live = Session(engine, agent=agent)
         if interactive:
             render.console.print(HELP, markup=False, highlight=False)
@@ -264,17 +359,59 @@ def session(
                 break
     finally:
         engine.close()
+        stack.close()
+
+
+@contextlib.contextmanager
+def _line_editing() -> Iterator[None]:
+    """Line editing and history for the session in a terminal (the standard library's
+    readline, where there is one): arrow keys edit and recall lines. Only `:commands` are kept
+    for later sessions (`session.CommandHistory`: what callers say stays out of files)."""
+    try:
+        import readline
+    except ImportError:  # no readline here (Windows): plain input
+        yield
+        return
+    from expertise.config import session_history_path
+    from expertise.session import CommandHistory
+
+    history = CommandHistory(session_history_path())
+    readline.clear_history()
+    for line in history.load():
+        readline.add_history(line)
+    try:
+        yield
+    finally:
+        typed = [readline.get_history_item(i)
+                 for i in range(1, readline.get_current_history_length() + 1)]
+        readline.clear_history()
+        with contextlib.suppress(OSError):  # a history that cannot be saved is no reason to fail
+            history.save(line for line in typed if line)
 
 
 @app.command()
 @handle_errors
 def train(
     data: Annotated[
-        list[Path] | None, typer.Option("--data", help="Labelled export(s) (default: bundled).")
+        list[Path] | None,
+        typer.Option("--data", metavar="FILE",
+                     help="Labelled export (repeatable; default: the bundled training split)."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Models folder.")] = None,
-    promote: Annotated[bool, typer.Option("--promote", help="Make the new model current.")] = False,
-    version: Annotated[str | None, typer.Option("--version-name", help="Bundle name.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="FOLDER", help="Models folder.")
+    ] = None,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Make the new model current if it passes the "
+                                              "promotion gate (not worse than the current one "
+                                              "on the fixed evaluation sets).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Train on less data than the minimum, and with "
+                                           "--promote promote past the gate; both said loudly.")
+    ] = False,
+    version: Annotated[
+        str | None, typer.Option("--version-name", metavar="NAME", help="Bundle name.")
+    ] = None,
     no_eval: Annotated[bool, typer.Option("--no-eval", help="Skip evaluation.")] = False,
     if_changed: Annotated[
         bool,
@@ -284,6 +421,10 @@ def train(
     json_: JsonOpt = False,
 ) -> None:
     """Fit a model bundle on labelled tickets and evaluate it.
+
+    With --promote it becomes current only if it passes the same gate as `retrain`; a refusal
+    keeps the bundle, leaves the current model as it is and exits 1. Too little training data
+    (see config.MIN_TRAIN_*) is refused.
 
     Example: expertise train --promote
     """
@@ -303,22 +444,36 @@ def train(
             return
         if not json_:
             render.err_console.print(f"training: {'; '.join(reasons)}")
-    report = train_bundle(data=data or None, out_dir=out, promote=promote, version=version,
-                          evaluate=not no_eval)
+    if force and not json_:
+        render.err_console.print("WARNING: --force: the training-data minimum is not checked"
+                                 + (", and the promotion gate is overridden" if promote else ""),
+                                 markup=False)
+    report = train_bundle(data=data or None, out_dir=out, promote=promote, force=force,
+                          version=version, evaluate=not no_eval)
     if json_:
         render.print_json({"version": report.version, "path": str(report.path),
-                           "promoted": report.promoted, "facts": report.facts,
+                           "promoted": report.promoted, "decision": report.decision,
+                           "reasons": report.reasons, "facts": report.facts,
                            "summary": report.metrics.get("summary", {})})
-        return
-    render.evaluation(report.metrics)
-    render.console.print(f"saved {report.path} in {report.facts['train_seconds']} s"
-                         + (" (now current)" if report.promoted else ""))
+    else:
+        if report.metrics:
+            render.evaluation(report.metrics)
+        render.console.print(f"saved {report.path} in {report.facts['train_seconds']} s"
+                             + (" (now current)" if report.promoted else ""), markup=False)
+        if report.decision == "forced":
+            render.err_console.print(f"WARNING: {report.reasons[0]}", markup=False)
+    if report.decision == "refused":
+        from expertise.lifecycle.models import Verdict, refusal_message
+
+        raise _fail(refusal_message(Verdict(report.version, report.current, False,
+                                            report.reasons)))
 
 
 @app.command()
 @handle_errors
 def evaluate(
-    data: Annotated[Path | None, typer.Option("--data", help="Labelled tickets to score.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", metavar="FILE",
+                                              help="Labelled tickets to score.")] = None,
     model: ModelOpt = None,
     trust: TrustOpt = False,
     json_: JsonOpt = False,
@@ -341,9 +496,13 @@ def evaluate(
 
 # ---- the store: ingest and feedback ------------------------------------------------------------
 
-CustomerOpt = Annotated[str, typer.Option("--customer", help="Customer id.", show_default=False)]
+CustomerOpt = Annotated[str, typer.Option("--customer", metavar="ID",
+                                          help="Customer id.", show_default=False,
+                                          callback=_label)]
 PurposeOpt = Annotated[
-    str | None, typer.Option("--purpose", help="Why you are doing this (kept in the audit log).")
+    str | None, typer.Option("--purpose", metavar="TEXT",
+                             help="Why you are doing this (kept in the audit log).",
+                             callback=_label)
 ]
 
 
@@ -352,7 +511,7 @@ def _usage(message: str) -> typer.Exit:
     return _fail(f"{message} (see --help)", code=2)
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def ingest(
     input_: Annotated[
@@ -362,10 +521,11 @@ def ingest(
     ],
     db: DbOpt = None,
     format_: FormatOpt = "auto",
+    encoding: EncodingOpt = "auto",
     map_: MapOpt = None,
     rejects: Annotated[
         Path | None,
-        typer.Option("--rejects", help="Where refused rows are listed (default: "
+        typer.Option("--rejects", metavar="FILE", help="Where refused rows are listed (default: "
                                        "INPUT.rejects.csv, written only if any)."),
     ] = None,
     json_: JsonOpt = False,
@@ -379,18 +539,18 @@ def ingest(
     from expertise.tickets.readers import parse_mapping
 
     mapping = parse_mapping(map_ or [])
-    path = _db(db, required=True)
+    path = _db(db, required=True, create=True)
     assert path is not None
     with Store(path) as store:
         report = store.ingest_file(input_, format=format_, mapping=mapping or None,
-                                   rejects_path=rejects)
+                                   rejects_path=rejects, encoding=encoding)
     if json_:
         render.print_json(render.ingest_data(report, path))
     else:
         render.ingest(report, path)
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def score(
     input_: Annotated[
@@ -401,36 +561,48 @@ def score(
     ],
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Output; .csv, .jsonl or .parquet picks the format "
-                                   "(default: INPUT's name + .scored.<ext>, next to it)."),
+        typer.Option("--out", metavar="FILE",
+                     help="Output; .csv, .jsonl or .parquet picks the format "
+                          "(default: INPUT's name + .scored.<ext>, next to it)."),
     ] = None,
     format_: FormatOpt = "auto",
+    encoding: EncodingOpt = "auto",
     map_: MapOpt = None,
     rejects: Annotated[
         Path | None,
-        typer.Option("--rejects", help="Where refused rows are listed (default: the "
-                                       "output's name + .rejects.csv, written only if any)."),
+        typer.Option("--rejects", metavar="FILE",
+                     help="Where refused rows are listed (default: the "
+                          "output's name + .rejects.csv, written only if any)."),
     ] = None,
-    top: Annotated[int, typer.Option("--top", min=1, max=10, help="Topics considered for "
-                                                                  "the alternatives.")] = 3,
-    jobs: Annotated[int, typer.Option("--jobs", min=1, max=256,
+    top: Annotated[int, typer.Option("--top", metavar="N", min=1, max=10,
+                                     help="Topics considered for the alternatives.")] = 3,
+    jobs: Annotated[int, typer.Option("--jobs", metavar="N", min=1, max=256,
                                       help="Worker processes, each loading the model once.")] = 1,
     engine: Annotated[
-        str, typer.Option("--engine", help="local, or dask (needs `pip install expertise[dask]`).")
+        str, typer.Option("--engine", metavar="ENGINE",
+                          help="local, or dask (needs `pip install expertise[dask]`).")
     ] = "local",
     scheduler: Annotated[
         str | None,
-        typer.Option("--scheduler", help="Dask scheduler address to join (default: a local "
-                                         "cluster of --jobs workers)."),
+        typer.Option("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler address to join (default: a local "
+                          "cluster of --jobs workers)."),
     ] = None,
     db: Annotated[
         Path | None,
-        typer.Option("--db", help="Also use customers' earlier tickets in this store, honouring "
-                                  "consent (default: $EXPERTISE_DB if set)."),
+        typer.Option("--db", metavar="FILE",
+                     help="Also use customers' earlier tickets in this store, honouring "
+                          "consent (default: $EXPERTISE_DB if set)."),
     ] = None,
+    keep_text: Annotated[
+        bool, typer.Option("--keep-text", help="Write the passed-through text columns as they "
+                                               "came, personal data included (by default they "
+                                               "are redacted like the scored text).")
+    ] = False,
     redact: Annotated[
-        bool, typer.Option("--redact", help="Replace personal data in the passed-through text "
-                                            "columns too.")
+        bool, typer.Option("--redact", hidden=True,
+                           help="Redact the passed-through text (the default; kept for old "
+                                "scripts).")
     ] = False,
     strict: Annotated[
         bool, typer.Option("--strict", help="Stop at the first bad row (nothing is written).")
@@ -442,8 +614,9 @@ def score(
 ) -> None:
     """Score every ticket of an export: level, confidence, topic, article, reasons.
 
-    Every input column is kept; the scored columns are added. Bad rows go to the rejects file
-    and the run carries on. Writes atomically: an interrupted run leaves no output behind.
+    Every input column is kept; the scored columns are added. Text columns are written with
+    personal data redacted (--keep-text writes them as they came). Bad rows go to the rejects
+    file and the run carries on. Writes atomically: an interrupted run leaves no output behind.
 
     Example: expertise score exports/tickets.csv --jobs 2
     """
@@ -451,24 +624,34 @@ def score(
     from expertise.batch.run import score_file
     from expertise.tickets.readers import parse_mapping
 
+    if keep_text and redact:
+        raise _usage("--keep-text and --redact contradict each other; give one")
+    if keep_text:
+        render.err_console.print("warning: --keep-text writes the text columns with the "
+                                 "personal data they hold (names, e-mail addresses, phone "
+                                 "numbers...); keep the output as you keep the export",
+                                 markup=False, soft_wrap=True)
     mapping = parse_mapping(map_ or [])
     with render.score_progress(None if not json_ else False) as progress:
         report = score_file(input_, out=out, format=format_, mapping=mapping or None,
                             rejects=rejects, top=top, jobs=jobs, engine=engine,
-                            scheduler=scheduler, db_path=_db(db), redact=redact, strict=strict,
-                            model_dir=model, trust=trust, progress=progress, actor=agent)
+                            scheduler=scheduler, db_path=_db(db), redact=not keep_text,
+                            strict=strict,
+                            model_dir=model, trust=trust, progress=progress, actor=agent,
+                            encoding=encoding)
     if json_:
         render.print_json(report.to_dict())
     else:
         render.score_summary(report)
 
 
-@app.command()
+@app.command(cls=_Command)
 @handle_errors
 def feedback(
-    ticket_id: Annotated[str, typer.Argument(help="The ticket (or call id) the article was "
+    ticket_id: Annotated[str, typer.Argument(metavar="TICKET",
+                                             help="The ticket (or call id) the article was "
                                                   "served for.")],
-    article: Annotated[str, typer.Option("--article", help="Article id, e.g. "
+    article: Annotated[str, typer.Option("--article", metavar="ARTICLE", help="Article id, e.g. "
                                                          "wifi-dropping/novice.",
                                          show_default=False)],
     helpful: Annotated[bool, typer.Option("--helpful", help="The article helped.")] = False,
@@ -477,9 +660,10 @@ def feedback(
     ] = False,
     level: Annotated[
         str | None,
-        typer.Option("--level", help="The caller's real level: novice, intermediate or expert "
-                                     "(a training label; pinned for the ticket's customer "
-                                     "until `expertise pin --clear`)."),
+        typer.Option("--level", metavar="LEVEL",
+                     help="The caller's real level: novice, intermediate or expert "
+                          "(a training label; pinned for the ticket's customer "
+                          "until `expertise pin --clear`)."),
     ] = None,
     db: DbOpt = None,
     agent: AgentOpt = None,
@@ -497,7 +681,7 @@ def feedback(
     from expertise.store.db import Store
 
     load_knowledge_base(_kb_root(kb)).article(article)  # an unknown article id fails here
-    path = _db(db, required=True)
+    path = _db(db, required=True, create=True)
     assert path is not None
     with Store(path) as store:
         data = store.record_feedback(ticket_id, article_id=article, helpful=helpful,
@@ -511,11 +695,12 @@ def feedback(
 @app.command()
 @handle_errors
 def pin(
-    customer: Annotated[str, typer.Option("--customer", help="Customer id.", show_default=False)],
+    customer: CustomerOpt,
     level: Annotated[
         str | None,
-        typer.Option("--level", help="novice, intermediate or expert: decides this customer's "
-                                     "answers until cleared."),
+        typer.Option("--level", metavar="LEVEL",
+                     help="novice, intermediate or expert: decides this customer's "
+                          "answers until cleared."),
     ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the pinned level.")] = False,
     db: DbOpt = None,
@@ -615,14 +800,24 @@ def explain(
 @app.command()
 @handle_errors
 def forget(
-    customer: CustomerOpt,
+    customer: Annotated[str, typer.Option(
+        "--customer", metavar="ID",
+        help="Customer id (any id the store holds, even one from before ids were checked).",
+        show_default=False)],
     db: DbOpt = None,
     agent: AgentOpt = None,
+    wait: Annotated[float | None, typer.Option(
+        "--wait", metavar="SECONDS", min=0, max=3600,
+        help="Seconds to wait for other programs reading the store before saying the erased "
+             "bytes are still on disk (default: 10).")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Erase a customer: tickets, feedback and profile; list the models that learned from them.
 
-    The audit log keeps only that an erasure happened. Example:
+    The audit log keeps only that an erasure happened. The freed bytes are overwritten in the
+    database file; if another program keeps that from happening, the erasure stands but the
+    command says so and exits with 1. Example:
     expertise forget --customer C00042 --db support.db
     """
     from expertise import render
@@ -632,22 +827,26 @@ def forget(
     path = _db(db, required=True)
     assert path is not None
     with Store(path) as store:
-        erasure = forget_customer(store, customer, actor=agent)
+        erasure = forget_customer(store, customer, actor=agent, purge_wait=wait)
     if json_:
         render.print_json(erasure.to_dict())
     else:
         render.erasure(erasure)
+    if not erasure.purged:
+        raise _fail(erasure.warning or "the erased data could not be overwritten on disk")
 
 
 @app.command()
 @handle_errors
 def audit(
     customer: Annotated[
-        str | None, typer.Option("--customer", help="Only rows about this customer.")
+        str | None, typer.Option("--customer", metavar="ID", help="Only rows about this customer.",
+                                 callback=_label)
     ] = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="Only rows from this date or time on "
-                                                 "(ISO-8601, UTC).")
+        str | None, typer.Option("--since", metavar="TIME",
+                                 help="Only rows from this date or time on "
+                                      "(ISO-8601, UTC).")
     ] = None,
     db: DbOpt = None,
     json_: JsonOpt = False,
@@ -695,20 +894,33 @@ def models_list(json_: JsonOpt = False) -> None:
         render.models_table(rows)
 
 
-@models_app.command("promote")
+@models_app.command("promote", cls=_Command)
 @handle_errors
 def models_promote(
-    version: Annotated[str, typer.Argument(help="The bundle to make current.")],
+    version: Annotated[str, typer.Argument(metavar="VERSION",
+                                           help="The bundle to make current.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if the gate refuses (recorded as "
+                                           "forced in the promotions log).")
+    ] = False,
+    eval_: Annotated[
+        list[str] | None,
+        typer.Option("--eval", metavar="NAME=FILE",
+                     help="A fixed evaluation set to compare on (repeatable; default: the "
+                          "bundled ones)."),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Make a bundle current (its files are verified first); recorded for rollback.
+    """Make a bundle current: its files are verified, then it must pass the same gate as
+    `retrain` (scored with the current model on the fixed evaluation sets; no set may lose
+    more than 1 point of accuracy, severe misses may not rise). Recorded for rollback.
 
     Example: expertise models promote 20261129-183000
     """
     from expertise import render
     from expertise.lifecycle.models import promote
 
-    result = promote(version)
+    result = promote(version, force=force, eval_sets=_eval_sets(eval_))
     if json_:
         render.print_json(result.to_dict())
     else:
@@ -735,44 +947,66 @@ def models_rollback(json_: JsonOpt = False) -> None:
 @models_app.command("prune")
 @handle_errors
 def models_prune(
-    keep: Annotated[int, typer.Option("--keep", min=0, show_default=False,
+    keep: Annotated[int, typer.Option("--keep", min=0, show_default=False, metavar="N",
                                       help="How many of the newest bundles to keep (the "
-                                           "current one is always kept as well).")],
+                                           "current one, and a bundle that verifies, are "
+                                           "always kept as well).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Delete old bundles, keeping the N newest and the current one.
+    """Delete old bundles, keeping the N newest, the current one and a bundle that verifies.
 
-    Example: expertise models prune --keep 3
+    Example: expertise models prune --keep 3 --dry-run
     """
     from expertise import render
     from expertise.lifecycle.models import prune
 
-    result = prune(keep)
+    result = prune(keep, dry_run=dry_run)
     if json_:
         render.print_json(result.to_dict())
     else:
         render.prune(result)
 
 
+def _eval_sets(pairs: list[str] | None) -> dict[str, Path] | None:
+    """--eval NAME=FILE options as {name: path}; None for the default sets."""
+    if not pairs:
+        return None
+    sets = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise _usage(f"--eval {pair!r}: expected NAME=PATH, e.g. eval_split=recent.csv")
+        sets[name.strip()] = Path(path.strip())
+    return sets
+
+
 @app.command()
 @handle_errors
 def retrain(
     inbox: Annotated[
-        Path | None, typer.Option("--inbox", help="Folder of new exports (default: data/inbox).")
+        Path | None, typer.Option("--inbox", metavar="FOLDER",
+                                  help="Folder of new exports (default: data/inbox).")
     ] = None,
     db: DbOpt = None,
     data: Annotated[
         list[Path] | None,
-        typer.Option("--data", help="Labelled export(s) to train on besides the store "
-                                    "(default: the bundled training split)."),
+        typer.Option("--data", metavar="FILE",
+                     help="Labelled export to train on besides the store (repeatable; "
+                          "default: the bundled training split)."),
     ] = None,
     eval_: Annotated[
         list[str] | None,
-        typer.Option("--eval", help="NAME=PATH: a fixed evaluation set to compare on "
-                                    "(repeatable; default: the bundled ones)."),
+        typer.Option("--eval", metavar="NAME=FILE",
+                     help="A fixed evaluation set to compare on (repeatable; default: the "
+                          "bundled ones)."),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what would be ingested and trained; "
+        bool, typer.Option("--dry-run", help="Show what would be ingested (files, rows, "
+                                             "labelled rows, rows of opted-out or erased "
+                                             "customers), trained on and compared with; "
                                              "change nothing.")
     ] = False,
     force: Annotated[
@@ -791,16 +1025,9 @@ def retrain(
     from expertise import render
     from expertise.lifecycle.retrain import retrain as run_retrain
 
-    sets = None
-    if eval_:
-        sets = {}
-        for pair in eval_:
-            name, sep, path = pair.partition("=")
-            if not sep or not name.strip() or not path.strip():
-                raise _usage(f"--eval {pair!r}: expected NAME=PATH, e.g. eval_split=recent.csv")
-            sets[name.strip()] = Path(path.strip())
-    report = run_retrain(inbox=inbox, db_path=_db(db, required=True), base_data=data or None,
-                         eval_sets=sets, dry_run=dry_run, force=force)
+    sets = _eval_sets(eval_)
+    report = run_retrain(inbox=inbox, db_path=_db(db, required=True, create=True),
+                         base_data=data or None, eval_sets=sets, dry_run=dry_run, force=force)
     if json_:
         render.print_json(report.to_dict())
     else:

@@ -14,6 +14,10 @@ PROJECT_DIR = PACKAGE_DIR.parent
 
 LEVELS: tuple[str, ...] = ("novice", "intermediate", "expert")
 LEVEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(LEVELS)}
+#: In evaluation files: a message too thin to judge its writer's level, and a message no
+#: article fits.
+UNCLEAR = "unclear"
+NO_TOPIC = "none"
 
 #: topic slug -> (domain, one-line description). Domains group topics for history features.
 TOPICS: dict[str, tuple[str, str]] = {
@@ -58,6 +62,26 @@ DOMAINS: tuple[str, ...] = ("network", "mobile", "tv", "devices", "account")
 
 CHANNELS: tuple[str, ...] = ("email", "chat", "web", "phone", "other")
 
+#: Words in a `product` column (the product, service or support account a message is
+#: addressed to) that say which area it is about; the first area with a match wins.
+PRODUCT_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("tv", ("tv", "television", "telly", "iptv", "set-top", "settop", "satellite", "hulu",
+            "netflix", "roku", "firestick", "fire tv", "chromecast", "streaming")),
+    ("mobile", ("mobile", "wireless", "cell", "cellular", "sim", "phone plan", "prepaid",
+                "pay as you go", "5g", "4g", "lte", "tmobile", "t-mobile", "sprint", "verizon",
+                "o2", "boost", "cricket", "metro", "vodafone", "ee", "three", "airtel")),
+    ("network", ("broadband", "internet", "fibre", "fiber", "cable", "dsl", "isp", "wifi",
+                 "wi-fi", "router", "hub", "home phone", "landline", "comcast", "xfinity",
+                 "spectrum", "cox", "centurylink", "bt", "virgin media", "sky broadband")),
+    ("devices", ("device", "laptop", "printer", "tablet", "console", "xbox", "playstation",
+                 "ps4", "ps5", "smart home", "camera", "doorbell", "speaker", "watch", "hp",
+                 "dell", "apple", "samsung", "pixel", "surface")),
+    ("account", ("account", "billing", "bill", "email", "mail", "login", "password",
+                 "security")),
+)
+#: How much more likely a topic of the addressed product's area is made (a prior tilt).
+PRODUCT_TILT = 6.0
+
 #: Word-count ranges per level for knowledge-base articles (lint warns outside them).
 ARTICLE_WORDS: dict[str, tuple[int, int]] = {
     "novice": (150, 450),
@@ -74,8 +98,23 @@ ENV_MODELS = "EXPERTISE_MODELS"
 MAX_TEXT_CHARS = 5000
 #: Below this confidence, an answer says so and offers the neighbouring level too.
 CONFIDENCE_THRESHOLD = 0.55
+#: A message says too little to judge its writer's level when the evidence model trusts its
+#: wording less than this, and the customer's earlier tickets move the level by less than
+#: `THIN_HISTORY` (log-odds between the most and least likely level): the answer says so,
+#: serves the middle article with both neighbours, and suggests what to ask.
+THIN_TRUST = 0.25
+THIN_HISTORY = 1.0
 #: Below this topic score the ranker answers "no good match" instead of guessing.
 TOPIC_THRESHOLD = 0.25
+#: A model with an out-of-scope class flags "no good match" when that class is at least this
+#: likely (its probability is calibrated on held-out folds of the training messages).
+NONE_THRESHOLD = 0.65
+#: ... and, whatever that class says, when the best topic is less likely than this: the
+#: message names no problem that can be placed ("help", "any update?").
+MIN_TOPIC_SCORE = 0.15
+#: The share of messages that fit no article assumed when fitting how likely "no article
+#: fits" is (the out-of-scope training messages are weighted to it).
+OUT_OF_SCOPE_SHARE = 0.3
 DEFAULT_TOP = 3
 #: Rows per chunk when an export is read (ingest, readers).
 CHUNK_ROWS = 50_000
@@ -84,6 +123,16 @@ CHUNK_ROWS = 50_000
 BATCH_CHUNK_ROWS = 10_000
 #: Rows per Parquet part when the Dask engine cuts CSV input (bounded worker memory).
 DASK_PART_ROWS = 100_000
+
+#: The least training data a model is made from (`expertise train`, `retrain`): labelled
+#: tickets in all, knowledge-base topics with at least one ticket, and tickets of each level.
+#: Below them a model looks fitted but is not (a 52-ticket model scored 0.46 accuracy with
+#: 19% severe misses); `expertise train --force` trains anyway, for experiments.
+MIN_TRAIN_TICKETS = 200
+MIN_TRAIN_TOPICS = 20
+MIN_LEVEL_TICKETS = 30
+#: Session command lines kept across sessions (see :func:`session_history_path`).
+SESSION_HISTORY_LINES = 500
 
 #: U(served, true): serving an expert text to a novice is the worst outcome.
 LEVEL_UTILITY: tuple[tuple[float, ...], ...] = (
@@ -112,6 +161,17 @@ def cache_dir() -> Path:
     """Where derived files that can always be rebuilt live ($XDG_CACHE_HOME/expertise)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "expertise"
+
+
+def data_home() -> Path:
+    """The user's data folder for expertise ($XDG_DATA_HOME/expertise)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "expertise"
+
+
+def session_history_path() -> Path:
+    """The session's command history (`:commands` only, never what callers said; mode 0600)."""
+    return data_home() / "session_history"
 
 
 def default_db_path() -> Path:

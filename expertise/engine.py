@@ -30,7 +30,7 @@ from expertise.scoring.history import (
 )
 from expertise.scoring.pipeline import Scored, Scorer
 from expertise.scoring.ranking import Catalogue, FeedbackStats
-from expertise.scoring.text import scoring_text, ticket_text
+from expertise.scoring.text import scoring_ticket
 
 
 @dataclass
@@ -53,7 +53,7 @@ class Answer:
     reasons: list[str]
     notes: list[str]
     topics: list[dict[str, Any]]
-    article: ArticleRef | None
+    article: ArticleRef | None  # None when no topic fits (`no_match`): see the alternatives
     body: str
     alternatives: list[ArticleRef]
     no_match: bool
@@ -198,7 +198,7 @@ class Engine:
         store counts as it does as an earlier row of an export."""
         if not rows:
             return start or Profile()
-        texts = [scoring_text(ticket_text(r.get("subject"), r.get("body")))[0] for r in rows]
+        texts = [scoring_ticket(r.get("subject"), r.get("body")) for r in rows]
         f = featurize(texts, self.lean.words, self.lean.idf)
         wording = self.lean.wording(f)
         params = self.lean.history
@@ -223,20 +223,25 @@ class Engine:
         customer_id: str | None = None,
         top: int = config.DEFAULT_TOP,
         created_at: str | None = None,
+        product: str | None = None,
         actor: str | None = None,
         purpose: str | None = None,
         audit: bool = True,
     ) -> Answer:
-        """Estimate the caller's level and choose the article for one ticket text."""
+        """Estimate the caller's level and choose the article for one ticket text (`product`:
+        the product or account it is addressed to, which tilts topics to its area)."""
         if not text or not text.strip():
             raise InputError("the ticket text is empty; type what the caller said")
         state = self.customer_state(customer_id)
         profile, pinned = self.customer_history(customer_id, state, before=created_at)
         answer = self.answer_with([text], profile=profile, pinned=pinned, state=state,
-                                  created_at=created_at, top=top)
+                                  created_at=created_at, top=top, product=product)
         if audit and self.store is not None and customer_id:
-            self.store.audit(actor, "answer", customer_id=customer_id,
-                             purpose=purpose, detail=f"level={answer.level_served}")
+            # nothing inferred about an opted-out customer is written down, not even here
+            detail = (None if state["status"] == "opted_out"
+                      else f"level={answer.level_served}")
+            self.store.audit(actor, "answer", customer_id=customer_id, purpose=purpose,
+                             detail=detail)
         return answer
 
     def customer_history(self, customer_id: str | None, state: dict[str, Any], *,
@@ -255,12 +260,13 @@ class Engine:
     def answer_with(self, texts: Sequence[str], *, profile: Profile | None = None,
                     pinned: str | None = None, state: Mapping[str, Any],
                     created_at: str | None = None, top: int = config.DEFAULT_TOP,
-                    explain: bool = True) -> Answer:
+                    explain: bool = True, product: str | None = None) -> Answer:
         """The answer for one ticket (its text, or a call's lines joined) given the caller's
         history profile, pinned level and consent state; nothing is looked up or audited."""
         scored = self.score([" ".join(texts)], customer_ids=[None], created_at=[created_at],
                             profiles=[profile], pinned=[pinned], states=[dict(state)],
-                            top=top, explain=explain)
+                            products=[product] if product else None, top=top,
+                            explain=explain)
         return self.answer_from(scored, 0, top=top)
 
     def answer_from(self, scored: Scored, i: int, *, top: int = config.DEFAULT_TOP) -> Answer:
@@ -270,7 +276,8 @@ class Engine:
         topics = scored.catalogue.topics
         best = int(scored.best[i])
         chosen = LEVELS[int(scored.choice.chosen[i])]
-        article = self.kb.topics[topics[best]].articles[chosen]
+        none = bool(scored.no_match[i])
+        article = None if none else self.kb.topics[topics[best]].articles[chosen]
         alternatives = []
         for article_id, why in scored.alternatives[i]:
             alt = self.kb.article(article_id)
@@ -285,10 +292,11 @@ class Engine:
             topics=[{"topic": topics[t], "title": self.kb.topics[topics[t]].title,
                      "score": round(float(scored.topic_p[i, t]), 4)}
                     for t in scored.ranked[i, :top].tolist()],
-            article=ArticleRef(article.id, article.topic, article.level, article.title,
-                               article.summary),
-            body=article.body, alternatives=alternatives, no_match=bool(scored.no_match[i]),
-            customer=scored.states[i], model_version=self.version, level_served=chosen,
+            article=None if article is None else ArticleRef(
+                article.id, article.topic, article.level, article.title, article.summary),
+            body="" if article is None else article.body, alternatives=alternatives,
+            no_match=none, customer=scored.states[i], model_version=self.version,
+            level_served=None if none else chosen,
             low_confidence=bool(scored.low[i]),
             expected_fit={lv: round(float(v), 4)
                           for lv, v in zip(LEVELS, scored.choice.fits[i], strict=True)},

@@ -1,24 +1,75 @@
-"""Rich rendering for the CLI. Only the CLI imports this module."""
+"""Rich rendering for the CLI. Only the CLI imports this module.
+
+Nothing read from a file, the store or an option reaches the terminal raw: control characters
+(terminal escape sequences that clear the screen, set the title or move the cursor) and
+bidirectional overrides (which reorder what is shown) are printed as visible symbols
+(:func:`neutralise`), on every console of this module, and escaped in JSON.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderHook
 from rich.panel import Panel
+from rich.segment import Segment
 from rich.table import Table
 
 from expertise.config import LEVELS
 from expertise.knowledge_base import Article, KnowledgeBase
 
+#: C0 controls as their Unicode control pictures (ESC -> ␛), DEL -> ␡; C1 controls and the
+#: bidirectional controls -> U+FFFD. Line breaks and tabs are kept (see ``one_line``).
+_SHOWN: dict[int, str] = {
+    **{c: chr(0x2400 + c) for c in range(0x20) if c not in (0x09, 0x0A)},
+    0x7F: "\u2421",
+    **dict.fromkeys(range(0x80, 0xA0), "\ufffd"),
+    **dict.fromkeys((0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)),
+                    "\ufffd"),
+}
+_ONE_LINE: dict[int, str] = {**_SHOWN, 0x09: "\u2409", 0x0A: "\u240a"}
+#: What JSON leaves raw but a terminal may act on: DEL, C1 and bidirectional controls.
+_JSON_ESCAPES: dict[int, str] = {c: f"\\u{c:04x}" for c in _SHOWN if c >= 0x7F}
+
+
+def neutralise(text: str, *, one_line: bool = False) -> str:
+    """``text`` with control characters shown as symbols instead of acted on by the terminal;
+    with ``one_line``, line breaks and tabs too (a value that must stay on its row)."""
+    return text.translate(_ONE_LINE if one_line else _SHOWN)
+
+
+class _Neutralised:
+    """A renderable whose text segments are neutralised (rich's own control codes stay)."""
+
+    def __init__(self, renderable: Any) -> None:
+        self.renderable = renderable
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterable[Segment]:
+        for segment in console.render(self.renderable, options):
+            text = segment.text
+            if segment.control or text.isascii() and text.isprintable():
+                yield segment
+            else:
+                yield Segment(neutralise(text), segment.style, segment.control)
+
+
+class _NeutraliseHook(RenderHook):
+    def process_renderables(self, renderables: list[Any]) -> list[Any]:
+        return [_Neutralised(r) for r in renderables]
+
+
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+for _console in (console, err_console):
+    _console.push_render_hook(_NeutraliseHook())
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write(text.translate(_JSON_ESCAPES) + "\n")
 
 
 def kb_list_data(base: KnowledgeBase) -> list[dict[str, Any]]:
@@ -136,15 +187,21 @@ def answer(ans: Any, *, show_body: bool = True) -> None:
     console.print(Panel(head, title="expertise", subtitle=f"model {ans.model_version}",
                         expand=True))
     art = ans.article
-    parts: list[Any] = [Text(art.summary, style="italic"), Text("")]
-    if show_body:
-        from rich.markdown import Markdown
+    if art is None:  # no topic fits: candidates and a question, not an article
+        ask = Text("No article fits this message. Ask the caller what the problem is and "
+                   "with which device or service; the nearest topics are below.")
+        console.print(Panel(ask, title="[bold]No good match[/]", expand=True))
+    else:
+        parts: list[Any] = [Text(art.summary, style="italic"), Text("")]
+        if show_body:
+            from rich.markdown import Markdown
 
-        parts.append(Markdown(ans.body))
-    console.print(Panel(Group(*parts), title=f"[bold]{art.title}[/]  {art.id}  "
-                        f"(written for {art.level})", expand=True))
+            parts.append(Markdown(ans.body))
+        console.print(Panel(Group(*parts), title=f"[bold]{art.title}[/]  {art.id}  "
+                            f"(written for {art.level})", expand=True))
     if ans.alternatives:
-        table = Table(title="Alternatives (`:show N` in a session)", show_edge=False)
+        title = ("Nearest topics" if art is None else "Alternatives") + " (`:show N` in a session)"
+        table = Table(title=title, show_edge=False)
         table.add_column("#")
         table.add_column("article")
         table.add_column("why")
@@ -158,6 +215,8 @@ def evaluation(report: dict[str, Any]) -> None:
     """Rich tables of an evaluation report."""
     for name, res in report.get("sets", {}).items():
         lvl = res.get("level") or {}
+        if res.get("open"):
+            _open_figures(name, res["open"])
         if not lvl:
             continue
         t = Table(title=f"{name}: {res['n']} tickets")
@@ -200,6 +259,33 @@ def evaluation(report: dict[str, Any]) -> None:
             console.print(f"  {line}")
         _history_table(res)
         console.print()
+
+
+def _open_figures(name: str, o: dict[str, Any]) -> None:
+    """The figures of a real-world file: scope, clear and unclear messages."""
+    def share(key: str) -> str:
+        value = o.get(key)
+        return "-" if value is None else f"{value:.1%}"
+
+    t = Table(title=f"{name}: {o['messages']} messages ({o['in_scope']} a topic covers, "
+                    f"{o['out_of_scope']} none does; {o['clear']} of a clear level, "
+                    f"{o['unclear']} too thin to judge)", show_edge=False)
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    rows = [("out of scope flagged \"no good match\"", share("out_of_scope_flagged")),
+            ("in scope wrongly flagged", share("in_scope_flagged"))]
+    if o.get("clear"):
+        rows += [("level accuracy on clear messages", share("level_accuracy")),
+                 (f"always answering {o['majority_level']}", share("majority_baseline")),
+                 ("confidently wrong (>= 0.8)", share("confidently_wrong"))]
+        if "ece" in o:
+            rows.append(("calibration error (ECE)", f"{o['ece']:.3f}"))
+    if o.get("unclear"):
+        rows.append(("too thin to judge, answered at >= 0.8",
+                     share("unclear_answered_confidently")))
+    for label, value in rows:
+        t.add_row(label, value)
+    console.print(t)
 
 
 def _history_table(res: dict[str, Any]) -> None:
@@ -345,13 +431,19 @@ def erasure(report: Any) -> None:
             "model versions trained on this customer: " + ", ".join(models.trained_on)
             + ". Retrain (`make retrain`) to replace them: erased customers are left out.",
             style="bold"), soft_wrap=True)
+    elif models.unverifiable:
+        console.print("no model version that can be checked here was trained on this customer",
+                      markup=False)
     else:
         console.print("no model version on this install was trained on this customer",
                       markup=False)
     if models.unverifiable:
-        console.print(Text(
-            "cannot tell for versions fingerprinted on another install: "
-            + ", ".join(models.unverifiable), style="dim"), soft_wrap=True)
+        why = ("its fingerprint key cannot be read" if models.note else
+               "fingerprinted with another models folder's key, or before fingerprints existed")
+        console.print(Text(f"cannot tell for these versions ({why}): "
+                           + ", ".join(models.unverifiable), style="dim"), soft_wrap=True)
+    if models.note:
+        err_console.print(Text(f"note: {models.note}", style="yellow"), soft_wrap=True)
 
 
 def audit(rows: list[Any]) -> None:
@@ -367,8 +459,8 @@ def audit(rows: list[Any]) -> None:
     for col in ("customer", "purpose", "detail"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(*(Text(v or "") for v in (r.at, r.actor, r.action, r.customer_id,
-                                                 r.purpose, r.detail)))
+        table.add_row(*(Text(neutralise(v or "", one_line=True))
+                        for v in (r.at, r.actor, r.action, r.customer_id, r.purpose, r.detail)))
     console.print(table)
 
 
@@ -379,7 +471,10 @@ def _pct(value: Any) -> str:
 
 
 def models_table(rows: list[dict[str, Any]]) -> None:
-    """`expertise models list`: one row per bundle, oldest first, the current one marked."""
+    """`expertise models list`: one row per bundle, oldest first, the current one marked,
+    with its status (ok, or damaged: why)."""
+    from rich.text import Text
+
     if not rows:
         console.print("no model bundles; build one with `make train`", markup=False)
         return
@@ -394,6 +489,7 @@ def models_table(rows: list[dict[str, Any]]) -> None:
     gated = any(r["decision"] for r in rows)
     if gated:
         table.add_column("gate")
+    table.add_column("status")
     for r in rows:
         tickets = r["train_tickets"]
         cells = [("* " if r["current"] else "  ") + r["version"],
@@ -406,6 +502,7 @@ def models_table(rows: list[dict[str, Any]]) -> None:
                          + _pct(m.get("severe_miss_rate")))
         if gated:
             cells.append(r["decision"] or "")
+        cells.append(Text(r["status"], style="" if r["status"] == "ok" else "red"))
         table.add_row(*cells, style="bold" if r["current"] else None)
     console.print(table)
 
@@ -423,8 +520,11 @@ def model_action(result: Any) -> None:
 
 def prune(result: Any) -> None:
     removed = ", ".join(result.removed) or "nothing"
-    console.print(f"removed: {removed}; kept: {', '.join(result.kept) or 'nothing'}",
+    verb = "would remove" if result.dry_run else "removed"
+    console.print(f"{verb}: {removed}; kept: {', '.join(result.kept) or 'nothing'}",
                   markup=False)
+    for note in result.notes:
+        err_console.print(note, markup=False)
 
 
 def retrain(report: Any) -> None:
@@ -446,6 +546,9 @@ def retrain(report: Any) -> None:
         else:
             what = (f"{f.rows} rows, {f.added} added, {f.updated} updated, {f.unchanged} "
                     f"unchanged, {f.rejected} rejected")
+        if report.decision == "dry run":
+            what = (f"{f.rows} rows, {f.labelled} labelled, {f.rejected} would be rejected, "
+                    f"{f.excluded} of opted-out or erased customers")
         where = f" -> {f.moved_to}" if f.moved_to else ""
         rejects = f" (rejects: {f.rejects_path})" if f.rejects_path else ""
         console.print(Text(f"  {f.kind:8} {name}: {what}{where}{rejects}"))

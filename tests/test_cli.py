@@ -64,6 +64,7 @@ def test_answer_with_customer_writes_an_audit_record(models_env: Path, tmp_path:
 
 
 def test_unknown_customer_is_said_plainly(models_env: Path, tmp_path: Path) -> None:
+    Store(tmp_path / "s.db").close()  # an empty store: a missing one is refused
     result = runner.invoke(app, ["answer", "internet down", "--customer", "X9", "--db",
                                  str(tmp_path / "s.db")])
     assert result.exit_code == 0
@@ -157,6 +158,75 @@ def test_session_in_a_real_terminal(models_env: Path) -> None:
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+def test_session_edits_lines_and_recalls_commands_not_callers(models_env: Path,
+                                                             tmp_path: Path) -> None:
+    """Arrow keys edit the line (no ^[[D), arrow up recalls earlier lines, and what is kept for
+    later sessions is the commands only (caller text is personal data), in a private file."""
+    pexpect = pytest.importorskip("pexpect")
+    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm", "XDG_DATA_HOME": str(tmp_path)}
+    secret = "my name is Zebedee Quist and the wifi keeps dropping"
+    child = pexpect.spawn(str(EXE), ["session"], env=env, encoding="utf-8", timeout=30)
+    try:
+        child.expect("caller> ")
+        child.send(secret.replace("Quist", "Qst"))
+        child.send("\x1b[D" * len(" and the wifi keeps dropping") + "\x1b[D\x1b[D" + "ui")
+        child.send("\r")
+        child.expect("Caller level:")
+        child.expect("caller> ")
+        child.sendline(":customer C-SECRET-9")
+        child.expect("caller> ")
+        child.sendline(":hlp")  # a typo: corrected from the history, with the arrow keys
+        child.expect("caller> ")
+        child.send("\x1b[A\x1b[D\x1b[De\r")
+        child.expect("look up a customer")  # the help text
+        child.expect("caller> ")
+        child.sendline(":quit")
+        child.expect(pexpect.EOF)
+        output = child.before or ""
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert "^[[" not in output
+    history = tmp_path / "expertise" / "session_history"
+    assert history.read_text().splitlines() == [":customer", ":help", ":quit"]
+    assert (history.stat().st_mode & 0o777) == 0o600
+    assert "Zebedee" not in history.read_text() and "C-SECRET" not in history.read_text()
+    # the next session recalls the commands
+    child = pexpect.spawn(str(EXE), ["session"], env=env, encoding="utf-8", timeout=30)
+    try:
+        child.expect("caller> ")
+        child.send("\x1b[A\x1b[A\r")  # :quit, then :help
+        child.expect("look up a customer")
+        child.expect("caller> ")
+        child.send("\x1b[A\x1b[A\r")  # the :help just typed, then the :quit before it
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+
+
+def test_session_history_keeps_commands_without_what_names_anyone(tmp_path: Path) -> None:
+    from expertise.session import CommandHistory
+
+    history = CommandHistory(tmp_path / "h", limit=4)
+    typed = ["the router is orange", ":customer C00042", ":level expert", ":level Bob",
+             ":show 2", ":show me", ":why", ":why", ":the box: broken", "  :HELP  "]
+    assert [CommandHistory.keepable(t) for t in typed] == [
+        None, ":customer", ":level expert", ":level", ":show 2", ":show", ":why", ":why", None,
+        ":help"]
+    history.save(typed)
+    assert history.load() == [":level", ":show 2", ":show", ":why", ":help"][-4:]
+    assert (tmp_path / "h").stat().st_mode & 0o777 == 0o600
+
+
+def test_session_in_a_pipe_keeps_no_history(models_env: Path, tmp_path: Path) -> None:
+    result = subprocess.run([str(EXE), "session"], input=":help\nhello there\n:quit\n",
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "XDG_DATA_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "expertise" / "session_history").exists()
 
 
 # ---------------------------------------------------------------------------------------------

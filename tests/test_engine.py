@@ -136,7 +136,9 @@ def test_missing_level_falls_back_and_says_so(models_env: Path) -> None:
 
 def test_gibberish_gets_no_good_match(engine: Engine) -> None:
     ans = engine.answer("zxqv plorb wibble frotz quux")
-    assert ans.no_match and any("no good topic match" in n for n in ans.notes)
+    assert ans.no_match and any(n.startswith("no good match") for n in ans.notes)
+    assert ans.article is None and ans.body == "" and ans.level_served is None
+    assert ans.alternatives and all(a.why.startswith("nearest topic") for a in ans.alternatives)
 
 
 @settings(max_examples=25, deadline=None,
@@ -147,7 +149,9 @@ def test_any_text_gets_a_level_or_a_flag(engine: Engine, text: str) -> None:
     assert ans.level in (*LEVELS, None)
     if ans.level is not None:
         assert abs(sum(ans.probabilities.values()) - 1) < 1e-3
-    assert ans.article is not None and len(ans.topics) <= 3
+    assert (ans.article is not None) != ans.no_match and len(ans.topics) <= 3
+    assert ans.level is not None or any("not estimated" in n or "opted out" in n
+                                        for n in ans.notes)
 
 
 def test_store_history_is_prepared_like_export_rows(engine: Engine) -> None:

@@ -37,6 +37,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "p_expert",
     "topic",
     "topic_score",
+    "no_match",
     "article_id",
     "article_level",
     "alternatives",
@@ -63,7 +64,9 @@ class HistoryCarry:
                        "cache_size=-16000"):
             self._conn.execute(f"PRAGMA {pragma}")
         self._conn.execute("CREATE TABLE profile (customer TEXT PRIMARY KEY, data TEXT NOT NULL)")
+        self._conn.execute("CREATE TABLE conversation (id TEXT PRIMARY KEY, text TEXT NOT NULL)")
         self.rows = 0
+        self.conversations = 0
 
     def lookup(self, customers: Collection[str]) -> dict[str, Profile]:
         """The carried profile of each of these customers that has one."""
@@ -78,6 +81,28 @@ class HistoryCarry:
                     f"SELECT customer, data FROM profile WHERE customer IN ({marks})", part):
                 found[cid] = Profile.from_dict(json.loads(data))
         return found
+
+    def earlier(self, conversations: Collection[str]) -> dict[str, str]:
+        """The (redacted) text so far of each of these conversations seen in earlier chunks."""
+        found: dict[str, str] = {}
+        if not self.conversations or not conversations:
+            return found
+        wanted = list(conversations)
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(self._conn.execute(
+                f"SELECT id, text FROM conversation WHERE id IN ({marks})", part))
+        return found
+
+    def add_conversations(self, texts: dict[str, str]) -> None:
+        """Remember conversations' text so far for later chunks."""
+        if not texts:
+            return
+        with self._transaction():
+            self._conn.executemany("INSERT OR REPLACE INTO conversation VALUES (?, ?)",
+                                   list(texts.items()))
+        self.conversations += len(texts)
 
     def add(self, profiles: dict[str, Profile]) -> None:
         """Remember these customers' profiles (replacing what was carried) for later chunks."""
@@ -115,14 +140,18 @@ class ChunkScorer:
 
     A chunk is a dict of equal-length lists: ``ticket_id``, ``customer_id``, ``created_at``,
     ``subject``, ``body`` and optionally ``expertise_level`` and ``topic`` (labels count as
-    history for later tickets) and ``redact`` (``{column: values}`` to redact). The result is
+    history for later tickets), ``conversation_id`` (messages of one conversation are read
+    together, across chunks too), ``product`` (tilts topics to its area) and ``redact``
+    (``{column: values}`` to redact). The result is
     a dict of lists: :data:`OUTPUT_COLUMNS`, ``_no_match`` (bool) and the redacted columns.
 
     History is exact for an export in time order (the usual case): a customer's rows of
     earlier chunks are carried as a profile and their rows of this chunk folded in by time.
     With a store, a customer first seen in the run starts from their stored tickets created
     before their first ticket here (and not in this chunk), so an ingested export does not
-    count twice.
+    count twice. Each customer is looked up once a run: ``customers_looked_up`` counts them
+    (distinct: a customer's rows always reach the same scorer), and each gets one audit row
+    (``score_lookup``), written with the chunk that first names them, in one transaction.
     """
 
     def __init__(self, settings: ScoreSettings, *, engine: Engine | None = None,
@@ -161,9 +190,16 @@ class ChunkScorer:
         tids: list[str] = chunk["ticket_id"]
         cids: list[str] = chunk["customer_id"]
         created: list[str] = chunk["created_at"]
-        texts = [ticket_text(s, b) for s, b in zip(chunk["subject"], chunk["body"], strict=True)]
+        from expertise.privacy import redact
+
+        # subject and body redacted once: what the model reads, and what output shows
+        subjects = _redact_distinct(chunk["subject"], redact)
+        bodies = [redact(b) if isinstance(b, str) and b else b for b in chunk["body"]]
+        texts = [ticket_text(s, b) for s, b in zip(subjects, bodies, strict=True)]
         customers = {c for c in cids if c}
         profiles = self.carry.lookup(customers)
+        conversations = chunk.get("conversation_id")
+        earlier = self.carry.earlier({c for c in conversations if c}) if conversations else None
         states: list[dict[str, Any]] | None = None
         pinned: list[str | None] | None = None
         if self.engine.store is not None:
@@ -172,15 +208,15 @@ class ChunkScorer:
             texts, customer_ids=[c or None for c in cids], created_at=[t or None for t in created],
             labels=chunk.get("expertise_level"), topics=chunk.get("topic"),
             profiles=[profiles.get(c) if c else None for c in cids], pinned=pinned,
-            states=states, top=self.settings.top)
+            states=states, conversations=conversations, earlier=earlier,
+            products=chunk.get("product"), top=self.settings.top, redacted=True)
         out = scored.columns()
         self.carry.add(scored.history.after)
+        self.carry.add_conversations(scored.conversations)
         self._seen |= customers
-        if chunk.get("redact"):
-            from expertise.privacy import redact
-
-            for name, values in chunk["redact"].items():
-                out[name] = [redact(v) if isinstance(v, str) and v else v for v in values]
+        for name, values in (chunk.get("redact") or {}).items():
+            out[name] = (subjects if name == "subject" else bodies if name == "body"
+                         else _redact_distinct(values, redact))
         return out
 
     def _from_store(self, tids: Sequence[str], cids: Sequence[str], created: Sequence[str],
@@ -202,7 +238,11 @@ class ChunkScorer:
             status[cid] = state["status"]
             customer = store.customer(cid) if state["status"] == "known" else None
             pins[cid] = customer.pinned_level if customer else None
-        self.customers_looked_up += len(status)
+        new = [cid for cid in first if cid not in self._seen]
+        self.customers_looked_up += len(new)
+        settings = self.settings
+        store.audit_lookups(settings.actor, "score_lookup", new, purpose="batch scoring",
+                            detail=settings.input_name or None)
         in_chunk = set(tids)
         for cid, before in first.items():
             if status[cid] != "known" or cid in self._seen:
@@ -213,6 +253,13 @@ class ChunkScorer:
         states = [{"id": c, "status": status[c]} if c else {"id": None, "status": "anonymous"}
                   for c in cids]
         return states, [pins.get(c) if c else None for c in cids]
+
+
+def _redact_distinct(values: Sequence[Any], redact: Any) -> list[Any]:
+    """A column's strings redacted, each distinct value once (ids, channels and tags repeat
+    down a column)."""
+    done = {v: redact(v) for v in dict.fromkeys(values) if isinstance(v, str) and v}
+    return [done.get(v, v) if isinstance(v, str) else v for v in values]
 
 
 def chunk_payload(frame: pd.DataFrame, redact_columns: Sequence[str]) -> dict[str, Any]:
@@ -226,6 +273,10 @@ def chunk_payload(frame: pd.DataFrame, redact_columns: Sequence[str]) -> dict[st
                                     for v in frame["expertise_level"].tolist()]
     if "topic" in frame.columns:
         chunk["topic"] = [v or None for v in frame["topic"].tolist()]
+    for name in ("conversation_id", "product"):
+        if name in frame.columns:
+            chunk[name] = [str(v) if v is not None and str(v) not in ("", "nan") else None
+                           for v in frame[name].tolist()]
     if redact_columns:
         chunk["redact"] = {name: frame[name].tolist() for name in redact_columns}
     return chunk
@@ -284,6 +335,8 @@ def assemble(frame: pd.DataFrame, scored: dict[str, list[Any]], renamed: dict[st
         values = scored[name]
         if name in _FLOAT_COLUMNS:
             data[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        elif name == "no_match":
+            data[name] = np.array(values, dtype=bool)
         else:
             data[name] = pd.array(values, dtype=object)
     for name, values in scored.items():

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from expertise.config import LEVELS
-from expertise.scoring.text import ticket_text
+from expertise.config import LEVELS, NO_TOPIC, UNCLEAR
+from expertise.scoring.text import redacted_ticket
 
 THRESHOLDS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -100,10 +100,16 @@ def _frame_scored(engine: Any, frame: Any, *, with_history: bool = True) -> Any:
     """Score a labelled frame through the engine's pipeline; earlier tickets' labels are NOT
     used as history (only the model's own estimates), so history gets no help from the
     answer key."""
-    texts = [ticket_text(s, b) for s, b in zip(frame["subject"], frame["body"], strict=True)]
+    texts = [redacted_ticket(s, b) for s, b in zip(frame["subject"], frame["body"], strict=True)]
     customers = list(frame["customer_id"]) if with_history else [None] * len(frame)
+    optional = {key: [str(v) if v else None for v in frame[column].tolist()]
+                for key, column in (("conversations", "conversation_id"),
+                                    ("products", "product")) if column in frame}
+    if not with_history:
+        optional.pop("conversations", None)
     return engine.score(texts, customer_ids=[c or None for c in customers],
-                        created_at=list(frame["created_at"]), top=3, explain=False)
+                        created_at=list(frame["created_at"]), top=3, explain=False,
+                        redacted=True, **optional)
 
 
 def baseline_proba(train: Any, test: Any) -> dict[str, np.ndarray]:
@@ -133,36 +139,109 @@ def _baselines(train: Any, test: Any) -> dict[str, Any]:
 
 def evaluate_frame(engine: Any, frame: Any, *, train: Any = None) -> dict[str, Any]:
     """Level, topic and serving metrics of one labelled frame, plus baselines; for customers
-    with earlier tickets, how their history is read (`history_report`, `swap_test`)."""
+    with earlier tickets, how their history is read (`history_report`, `swap_test`); where
+    the file marks messages too thin to judge (level ``unclear``) or with no fitting article
+    (topic ``none``), the open-set figures (`open_report`).
+
+    Rows without a level, or with ``role`` = history, are earlier tickets only: scored as
+    history of their customer, not judged. Level figures are on rows of a clear level.
+    """
     scored = _frame_scored(engine, frame)
     columns = scored.columns()
-    usable = np.flatnonzero(scored.estimate).tolist()
-    y = [frame["expertise_level"].iloc[i] for i in usable]
+    levels = frame["expertise_level"].to_numpy(dtype=object)
+    roles = (frame["role"].to_numpy(dtype=object) if "role" in frame
+             else np.full(len(frame), "", dtype=object))
+    judged = (levels != "") & (roles != "history")
+    clear = judged & np.isin(levels, LEVELS)
+    usable = np.flatnonzero(clear & scored.estimate).tolist()
+    y = [levels[i] for i in usable]
     proba = np.array([[columns[f"p_{lv}"][i] for lv in LEVELS] for i in usable])
-    out: dict[str, Any] = {"n": len(frame), "not_estimated": len(frame) - len(usable),
+    out: dict[str, Any] = {"n": int(judged.sum()),
+                           "not_estimated": int((clear & ~scored.estimate).sum()),
                            "level": level_metrics(y, proba) if usable else {}}
     if usable:
         out["reliability"] = reliability(np.array([LEVELS.index(v) for v in y]), proba)
-    if "topic" in frame and frame["topic"].astype(bool).any():
+    topics_given = (frame["topic"].to_numpy(dtype=object) if "topic" in frame
+                    else np.full(len(frame), "", dtype=object))
+    known = set(scored.catalogue.topics)
+    in_scope = judged & np.isin(topics_given, list(known))
+    if in_scope.any():
         topics = scored.catalogue.topics
-        ranked = [[topics[t] for t in row] for row in scored.ranked[:, :3].tolist()]
-        out["topic"] = topic_metrics(list(frame["topic"]), ranked)
+        at = np.flatnonzero(in_scope)
+        ranked = [[topics[t] for t in scored.ranked[i, :3].tolist()] for i in at.tolist()]
+        truth = [topics_given[i] for i in at.tolist()]
+        out["topic"] = topic_metrics(truth, ranked)
         out["topic_by_level"] = {
-            lv: topic_metrics([frame["topic"].iloc[i] for i in range(len(frame))
-                               if frame["expertise_level"].iloc[i] == lv],
-                              [ranked[i] for i in range(len(frame))
-                               if frame["expertise_level"].iloc[i] == lv])
+            lv: topic_metrics([t for t, i in zip(truth, at, strict=True) if levels[i] == lv],
+                              [r for r, i in zip(ranked, at, strict=True) if levels[i] == lv])
             for lv in LEVELS}
-    out["serving"] = serving_metrics(list(frame["expertise_level"]),
-                                     columns["article_level"])
-    if train is not None:
-        out["baselines"] = _baselines(train, frame)
+    if clear.any():
+        at = np.flatnonzero(clear)
+        chosen = scored.choice.chosen  # the level served, also where no article fits
+        out["serving"] = serving_metrics([levels[i] for i in at],
+                                         [LEVELS[int(chosen[i])] for i in at])
+    if train is not None and clear.any():
+        out["baselines"] = _baselines(train, frame.iloc[np.flatnonzero(clear)])
+    if ((levels == UNCLEAR) | (topics_given == NO_TOPIC)).any():
+        out["open"] = open_report(frame, scored, judged, clear, in_scope)
     if frame["customer_id"].astype(bool).any():
         out["history"] = history_report(engine, frame, scored)
         if "register" in frame:
             out["swap"] = swap_test(engine, frame)
             out["agreeing"] = _agreeing(engine, frame, scored)
     return out
+
+
+#: A wrong answer at or above this confidence counts as confidently wrong (open-set figures).
+CONFIDENT_OPEN = 0.8
+
+
+def open_report(frame: Any, scored: Any, judged: np.ndarray, clear: np.ndarray,
+                in_scope: np.ndarray) -> dict[str, Any]:
+    """Figures for real-world files: out-of-scope messages flagged "no good match", in-scope
+    ones wrongly flagged, level accuracy on clear messages against always answering their
+    most frequent level, confidently wrong answers, and messages too thin to judge that were
+    answered confidently."""
+    levels = frame["expertise_level"].to_numpy(dtype=object)
+    topics = frame["topic"].to_numpy(dtype=object) if "topic" in frame else None
+    out_scope = judged & (topics == NO_TOPIC) if topics is not None else judged & False
+    confidence = scored.level_p.max(axis=1)
+    answered = scored.estimate
+    pred = scored.level_p.argmax(axis=1)
+    truth = np.array([LEVELS.index(v) if v in LEVELS else -1 for v in levels])
+    thin = judged & (levels == UNCLEAR)
+    rep: dict[str, Any] = {
+        "messages": int(judged.sum()),
+        "in_scope": int(in_scope.sum()), "out_of_scope": int(out_scope.sum()),
+        "out_of_scope_flagged": _share(scored.no_match, out_scope),
+        "in_scope_flagged": _share(scored.no_match, in_scope),
+        "clear": int(clear.sum()), "unclear": int(thin.sum()),
+    }
+    if clear.any():
+        at = np.flatnonzero(clear)
+        counts = np.bincount(truth[at], minlength=3)
+        right = answered[at] & (pred[at] == truth[at])
+        wrong_sure = answered[at] & (pred[at] != truth[at]) & (confidence[at] >= CONFIDENT_OPEN)
+        rep.update({
+            "level_accuracy": round(float(right.mean()), 4),
+            "majority_baseline": round(float(counts.max() / len(at)), 4),
+            "majority_level": LEVELS[int(counts.argmax())],
+            "confidently_wrong": round(float(wrong_sure.mean()), 4),
+            "not_estimated_clear": round(float((~answered[at]).mean()), 4),
+        })
+        est = at[answered[at]]
+        if len(est):
+            rep["ece"] = round(expected_calibration_error(truth[est], scored.level_p[est]), 4)
+    if thin.any():
+        at = np.flatnonzero(thin)
+        rep["unclear_answered_confidently"] = round(float(
+            (answered[at] & (confidence[at] >= CONFIDENT_OPEN)).mean()), 4)
+        rep["unclear_not_estimated"] = round(float((~answered[at]).mean()), 4)
+    return rep
+
+
+def _share(flag: np.ndarray, rows: np.ndarray) -> float | None:
+    return round(float(flag[rows].mean()), 4) if rows.any() else None
 
 
 def _agreeing(engine: Any, frame: Any, scored: Any) -> dict[str, Any]:
@@ -190,7 +269,7 @@ def history_report(engine: Any, frame: Any, scored: Any) -> dict[str, Any]:
     customer's latest. Misleading: the file's `case` column says so, or the simulator's
     `register` is an off-level one.
     """
-    rows = _current_rows(frame)
+    rows = [i for i in _current_rows(frame) if frame["expertise_level"].iloc[i] in LEVELS]
     if not rows:
         return {"customers": 0}
     alone = _frame_scored(engine, frame.iloc[rows], with_history=False)
@@ -305,7 +384,7 @@ def evaluate_lean(lean: Any, *, kb_root: Any, train: Any, sets: dict[str, Any]) 
     engine = Engine(lean=lean, kb_root=kb_root)
     report: dict[str, Any] = {"sets": {}}
     for name, path in sets.items():
-        frame = read_labelled(path)
+        frame = read_labelled(path, evaluation=True)
         report["sets"][name] = evaluate_frame(engine, frame, train=train)
     report["summary"] = summarise(report)
     return report
@@ -390,7 +469,8 @@ def _evaluate_bundle(*, model_dir: Any, data: Any, kb_root: Any, trust: bool,
     train = read_labelled(train_path) if baselines and train_path.exists() else None
     report: dict[str, Any] = {"model": engine.version, "sets": {}}
     for name, path in sets.items():
-        report["sets"][name] = evaluate_frame(engine, read_labelled(path), train=train)
+        report["sets"][name] = evaluate_frame(engine, read_labelled(path, evaluation=True),
+                                              train=train)
     report["summary"] = summarise(report)
     if data:
         report["drift"] = drift(engine, report)

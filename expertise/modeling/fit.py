@@ -12,7 +12,14 @@ from scipy import sparse
 from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from expertise.config import LEVEL_INDEX, LEVELS, TOPICS
+from expertise.config import (
+    LEVEL_INDEX,
+    LEVELS,
+    NO_TOPIC,
+    NONE_THRESHOLD,
+    OUT_OF_SCOPE_SHARE,
+    TOPICS,
+)
 from expertise.knowledge_base import KnowledgeBase
 from expertise.modeling.estimators import (
     ExpertiseModel,
@@ -31,12 +38,12 @@ from expertise.scoring.history import (
     terms,
 )
 from expertise.scoring.model import LeanModel, cumulative_to_proba, fuse_topics, quotable_masks
-from expertise.scoring.text import scoring_text, ticket_text
+from expertise.scoring.text import scoring_text, scoring_ticket
 from expertise.tickets.labelled import check_training_frame
 
 DEFAULTS: dict[str, Any] = {
     "stage1_C": 8.0, "topic_C": 0.5, "folds": 5, "seed": 20261129,
-    "label_keep": 0.5, "kb_examples": True,
+    "label_keep": 0.5, "kb_examples": True, "voice_weight": 3.0,
 }
 
 
@@ -55,7 +62,7 @@ def training_texts(frame: pd.DataFrame) -> list[str]:
     """The texts a labelled frame is trained on: subject and body joined, then redacted and
     prepared, exactly as a ticket is when it is scored (`scoring.text.scoring_text`)."""
     subjects = frame["subject"].tolist() if "subject" in frame else [""] * len(frame)
-    return [scoring_text(ticket_text(s, b))[0]
+    return [scoring_ticket(s, b)
             for s, b in zip(subjects, frame["body"].tolist(), strict=True)]
 
 
@@ -77,8 +84,14 @@ def _domain(topic: str) -> str:
     return TOPICS.get(topic, ("", ""))[0]
 
 
-def fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResult:
+def fit(frame: pd.DataFrame, kb: KnowledgeBase, *, messages: pd.DataFrame | None = None,
+        **overrides: Any) -> TrainResult:
     """Fit both stages and the topic model on a labelled ticket frame.
+
+    `messages` (columns ``text``, ``topic``, ``level``; `tickets.labelled.read_messages`) are
+    single messages in customers' own voice: each teaches the topic model its topic, or that
+    it fits no article (``none``: the out-of-scope class), and, where it shows a level, the
+    wording model that level. They join no customer's history.
 
     BLAS runs single-threaded here: the solvers' many small matrix-vector products lose far
     more to thread hand-offs than they gain on a small machine (measured 7x slower with
@@ -87,10 +100,11 @@ def fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResult
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit(frame, kb, **overrides)
+        return _fit(frame, kb, messages, **overrides)
 
 
-def _fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResult:
+def _fit(frame: pd.DataFrame, kb: KnowledgeBase, messages: pd.DataFrame | None,
+         **overrides: Any) -> TrainResult:
     params = {**DEFAULTS, **overrides}
     started = time.perf_counter()
     frame = check_training_frame(frame)
@@ -109,9 +123,13 @@ def _fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResul
         [a.body + " " + " ".join(a.symptoms) for a in kb.articles if a.level == "novice"],
         [a.body + " " + " ".join(a.symptoms) for a in kb.articles if a.level == "intermediate"],
     )
+    if messages is None:
+        messages = pd.DataFrame({"text": [], "topic": [], "level": []}, dtype=object)
+    msg_texts = [scoring_text(t)[0] for t in messages["text"].tolist()]
     features = build_text_features(lexicon)
-    features.fit(texts + docs)
+    features.fit(texts + msg_texts + docs)
     X = features.transform(texts).tocsr()
+    X_msg = features.transform(msg_texts).tocsr() if msg_texts else None
     ngrams: NgramFeatures = features.transformer_list[0][1]
     n_vocab = len(ngrams.vocabulary_)
     doc_matrix = ngrams.transform(docs)
@@ -126,6 +144,12 @@ def _fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResul
             X[tr], wording[tr])
         oof[te] = fold_model.cumulative_decision(X[te])
     X1, y1 = X[readable], wording[readable]
+    msg_levels = messages["level"].to_numpy(dtype=object)
+    if X_msg is not None and np.isin(msg_levels, LEVELS).any():
+        # messages in customers' own voice whose wording shows a level: style is not level
+        shown = np.isin(msg_levels, LEVELS)
+        X1 = sparse.vstack([X1, X_msg[shown]]).tocsr()
+        y1 = np.concatenate([y1, msg_levels[shown]])
     if params.get("kb_examples"):
         # Articles' symptoms are written in the words of a caller of that level.
         extra = [(s, a.level) for a in kb.articles for s in a.symptoms]
@@ -133,9 +157,16 @@ def _fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResul
         y1 = np.concatenate([y1, [lv for _, lv in extra]])
     stage1 = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(X1, y1)
 
-    topic_model, fusion, topic_facts = _fit_topics(
-        X[:, :n_vocab], frame["topic"].to_numpy(dtype=object), groups, slugs,
-        doc_matrix, params)
+    X_topic, topic_groups = X[:, :n_vocab], groups
+    topic_labels = frame["topic"].to_numpy(dtype=object)
+    if X_msg is not None:
+        X_topic = sparse.vstack([X_topic, X_msg[:, :n_vocab]]).tocsr()
+        topic_labels = np.concatenate([topic_labels, messages["topic"].to_numpy(dtype=object)])
+        topic_groups = np.concatenate([groups, [f"message:{k}" for k in range(len(messages))]])
+    voice = np.ones(len(topic_labels))
+    voice[len(frame):] = params["voice_weight"]
+    topic_model, fusion, topic_facts = _fit_topics(X_topic, topic_labels, topic_groups, slugs,
+                                                   doc_matrix, params, voice)
     lean = export_lean(features, stage1, topic_model, fusion, slugs, doc_matrix)
     served = featurize(texts, lean.words, lean.idf)
     p_oof = cumulative_to_proba(oof)
@@ -151,6 +182,7 @@ def _fit(frame: pd.DataFrame, kb: KnowledgeBase, **overrides: Any) -> TrainResul
         "train_tickets": len(frame), "train_customers": int(frame["customer_id"].nunique()),
         "wording_tickets": int(readable.sum()), "vocabulary": n_vocab,
         "lexicon_learned": len(lexicon), "history": history_facts,
+        "messages": len(messages),
         "fit_seconds": round(time.perf_counter() - started, 2), **topic_facts,
     }
     return TrainResult(model, topic_model, lean, params, facts)
@@ -240,40 +272,78 @@ def _shares(levels: np.ndarray) -> np.ndarray:
 
 
 def _fit_topics(X: Any, topics: np.ndarray, groups: np.ndarray, slugs: list[str],
-                doc_matrix: Any, params: dict[str, Any]
+                doc_matrix: Any, params: dict[str, Any], voice: np.ndarray | None = None
                 ) -> tuple[Any, np.ndarray, dict[str, Any]]:
-    """The supervised topic model and the fusion weights (fitted on out-of-fold scores)."""
-    known = np.isin(topics, slugs)
+    """The supervised topic model and the fusion weights (fitted on out-of-fold scores).
+
+    Rows whose topic is ``none`` teach an out-of-scope class; the fusion then also fits how
+    likely "no article fits" is (`scoring.model.fuse_topics`), with those rows weighted to
+    `config.OUT_OF_SCOPE_SHARE` of the total. `voice` weighs each row in the supervised model
+    (messages in customers' own voice count more than the simulated tickets, which outnumber
+    them, so that informal writing is not learned as "out of scope").
+    """
+    voice = np.ones(len(topics)) if voice is None else voice
+    classes = [*slugs, NO_TOPIC]
+    known = np.isin(topics, classes)
     retrieval = np.asarray((X @ doc_matrix.T).todense())
-    if known.sum() < 50 or len(set(topics[known])) < 2:
+    in_scope = np.isin(topics, slugs)
+    if in_scope.sum() < 50 or len(set(topics[in_scope])) < 2:
         return None, np.array([20.0, 0.0]), {"topic_model": "retrieval only"}
+    open_set = int((topics == NO_TOPIC).sum()) >= 20
+    if not open_set:
+        known = in_scope
     idx = np.flatnonzero(known)
     y = topics[idx]
+    width = len(slugs) + open_set
     folds = GroupKFold(n_splits=3)
-    oof_logits = np.full((len(idx), len(slugs)), -30.0)
+    oof_logits = np.full((len(idx), width), -30.0)
     for tr, te in folds.split(idx, y, groups[idx]):
-        m = _topic_estimator(params).fit(X[idx[tr]], y[tr])
-        cols = [slugs.index(c) for c in m.classes_]
+        m = _topic_estimator(params).fit(X[idx[tr]], y[tr], sample_weight=voice[idx[tr]])
+        cols = [classes.index(c) for c in m.classes_]
         oof_logits[np.ix_(te, cols)] = m.decision_function(X[idx[te]])
-    truth = np.array([slugs.index(t) for t in y])
+    truth = np.array([classes.index(t) for t in y])
     rows = np.arange(len(idx))
+    weight = np.ones(len(idx))
+    if open_set:
+        none = truth == len(slugs)
+        share = OUT_OF_SCOPE_SHARE
+        weight[none] = share * (~none).sum() / ((1.0 - share) * none.sum())
+    weight /= weight.sum()
 
-    def loss(ab: np.ndarray) -> float:
-        p = fuse_topics(retrieval[idx], oof_logits, np.abs(ab))
-        return float(-np.mean(np.log(p[rows, truth] + 1e-12)))
+    def loss(x: np.ndarray) -> float:
+        p = fuse_topics(retrieval[idx], oof_logits, _fusion(x))
+        return float(-np.sum(weight * np.log(p[rows, truth] + 1e-12)))
 
     from scipy.optimize import minimize
 
-    start = min(((a, b) for a in (5.0, 20.0, 60.0) for b in (0.0, 1.0, 3.0)),
-                key=lambda ab: loss(np.array(ab)))
+    grid: list[tuple[float, ...]] = [(a, b) for a in (5.0, 20.0, 60.0) for b in (0.0, 1.0, 3.0)]
+    if open_set:
+        grid = [(*ab, c, d) for ab in grid for c in (-2.0, 0.0, 2.0) for d in (0.0, 20.0)]
+    start = min(grid, key=lambda x: loss(np.array(x)))
     fitted = minimize(loss, np.array(start), method="Nelder-Mead",
-                      options={"xatol": 0.05, "fatol": 1e-5, "maxiter": 300})
-    best = (float(fitted.fun), *np.abs(fitted.x).round(4).tolist())
-    model = _topic_estimator(params).fit(X[idx], y)
-    p = fuse_topics(retrieval[idx], oof_logits, np.array(best[1:]))
-    facts = {"topic_model": "retrieval + supervised", "fusion": [best[1], best[2]],
-             "topic_oof_top1": round(float(np.mean(p.argmax(1) == truth)), 4)}
-    return model, np.array(best[1:]), facts
+                      options={"xatol": 0.05, "fatol": 1e-6, "maxiter": 600})
+    fusion = _fusion(fitted.x)
+    model = _topic_estimator(params).fit(X[idx], y, sample_weight=voice[idx])
+    p = fuse_topics(retrieval[idx], oof_logits, fusion)
+    facts: dict[str, Any] = {
+        "topic_model": "retrieval + supervised" + (" + out of scope" if open_set else ""),
+        "fusion": np.round(fusion, 4).tolist(),
+        "topic_oof_top1": round(float(np.mean(p[~(truth == len(slugs))][:, :len(slugs)]
+                                              .argmax(1) == truth[truth < len(slugs)])), 4)}
+    if open_set:
+        none = truth == len(slugs)
+        flagged = p[:, len(slugs)] >= NONE_THRESHOLD
+        facts["out_of_scope_oof_flagged"] = round(float(flagged[none].mean()), 4)
+        facts["in_scope_oof_flagged"] = round(float(flagged[~none].mean()), 4)
+    return model, fusion, facts
+
+
+def _fusion(x: np.ndarray) -> np.ndarray:
+    """Fusion weights from the optimiser's free values: the retrieval and supervised weights
+    are kept positive; the out-of-scope bias and its retrieval weight are free."""
+    out = np.asarray(x, dtype=float).copy()
+    out[:2] = np.abs(out[:2])
+    return out
 
 
 def _topic_estimator(params: dict[str, Any]) -> Any:
@@ -303,7 +373,8 @@ def export_lean(features: Any, stage1: OrdinalClassifier, topic_model: Any,
     vocabulary = list(vectorizer.vocabulary_)
     n_vocab = len(vocabulary)
     if topic_model is not None:
-        sup_index = np.array([slugs.index(c) for c in topic_model.classes_], dtype=np.int64)
+        classes = [*slugs, NO_TOPIC]  # the out-of-scope class, if fitted, is column T
+        sup_index = np.array([classes.index(c) for c in topic_model.classes_], dtype=np.int64)
         topic_w, topic_b = topic_model.coef_.T, topic_model.intercept_
     else:
         sup_index = np.zeros(0, dtype=np.int64)

@@ -31,10 +31,13 @@ DENSE_FEATURES: tuple[tuple[str, str], ...] = (
     ("n_tokens", "length of the ticket"),
     ("sentence_len", "length of sentences"),
     ("digit_share", "share of words with digits"),
-    ("caps_share", "share of capital letters"),
-    ("exclaim", "exclamation marks"),
-    ("question", "question marks"),
 )
+#: How many signals of each kind count towards a ticket's evidence at most: evidence
+#: saturates, so repeating a term or quoting ten versions buys no more certainty.
+SIGNAL_CAPS: dict[str, int] = {
+    "tech_terms": 3, "specific": 2, "commands": 2, "self_novice": 2, "self_expert": 2,
+    "tried": 2, "appearance": 2,
+}
 DENSE_INDEX = {name: i for i, (name, _) in enumerate(DENSE_FEATURES)}
 #: Kinds of evidence and how many distinct items of each a row keeps.
 EVIDENCE_LIMITS: dict[str, int] = {
@@ -95,10 +98,11 @@ class Evidence:
         self.kinds = kinds
 
     def signals(self) -> np.ndarray:
-        """Per row, how many signals of a level were found (every kind, repeats counted)."""
+        """Per row, how many signals of a level were found, each kind counting at most its
+        `SIGNAL_CAPS` (in the order of the kinds, so every batch adds them the same way)."""
         total = np.zeros(self.n, dtype=np.int64)
-        for group in self.kinds.values():
-            total += group.counts
+        for kind, group in self.kinds.items():
+            total += np.minimum(group.counts, SIGNAL_CAPS[kind])
         return total
 
     def has(self, kind: str) -> np.ndarray:
@@ -181,11 +185,13 @@ def features_from_tokens(tok: Tokenized, words: WordTable, idf: np.ndarray) -> F
         log1p(n_tok),
         log1p(n_f / np.maximum(1, stats["sentences"])),
         np.where(n_tok > 0, with_digits / safe_tok, 0.0),
-        np.where(stats["letters"] > 0, stats["upper"] / np.maximum(stats["letters"], 1), 0.0),
-        log1p(stats["exclaim"]),
-        log1p(stats["question"]),
     ]).reshape(n, len(DENSE_FEATURES))
-    return Features(indptr, indices, data, dense, Evidence(n, kinds), tok.english, n_tok)
+    # words of no language the model knows: another language in Latin script, or junk
+    alpha = ~t.digit
+    words_n = np.bincount(trow[alpha], minlength=n)
+    known_n = np.bincount(trow[alpha & (t.raw_id >= 0)], minlength=n)
+    english = tok.english & (known_n * 2 >= words_n) & (words_n > 0)
+    return Features(indptr, indices, data, dense, Evidence(n, kinds), english, n_tok)
 
 
 def _tfidf(n: int, trow: np.ndarray, word: np.ndarray, same_row: np.ndarray,

@@ -9,9 +9,9 @@ is ``sum over W of p(W) / wording_prior(W) * C[L, W]``. Its evidence is the boun
     term(L) = log(r * sum_W p(W) / wording_prior(W) * C[L, W] + 1 - r)
 
 where r in (0, 1) is how far the ticket's wording can be trusted at all:
-``r = sigmoid(bias + slopes . evidence inputs)`` (how sure the wording model is, how long the
-ticket is, how many signals of a level it holds; `EVIDENCE_INPUTS`). A ticket that says
-nothing adds nothing, and no single ticket can add more than ``log(max_W C[L, W] / prior(W))``
+``r = sigmoid(bias + slopes . evidence inputs)`` (how sure the wording model is, how many
+signals of a level it holds; `EVIDENCE_INPUTS`). A ticket that says nothing adds nothing,
+and no single ticket can add more than ``log(max_W C[L, W] / prior(W))``
 however sure its wording. The customer's level is then
 
     log P(L) = log prior(L) + term(current ticket, current bias)
@@ -51,9 +51,10 @@ _EPOCH = np.datetime64("1970-01-01T00:00:00", "s")
 
 #: What says how far a ticket's wording shows its writer's lasting level, in order.
 EVIDENCE_INPUTS: tuple[tuple[str, str], ...] = (
-    ("sure", "how sure the wording model is (top probability above a third)"),
-    ("length", "log(1 + words)"),
-    ("signals", "log(1 + signals of a level: terms, details, diagnostics, self-descriptions)"),
+    ("sure", "how sure the wording model is (top probability above a third), counted in full "
+             "from `SURE_WORDS` words on: a model's sureness about a few words means little"),
+    ("signals", "log(1 + signals of a level: terms, details, diagnostics, self-descriptions, "
+                "checks done; each kind counting at most two or three)"),
 )
 
 
@@ -108,9 +109,16 @@ def areas(model_domains: Sequence[str], topics: Sequence[str | None] | None) -> 
     return area
 
 
+#: From this many words on, the wording model's sureness counts in full.
+SURE_WORDS = 12
+
+
 def evidence_inputs(p: np.ndarray, n_tokens: np.ndarray, signals: np.ndarray) -> np.ndarray:
-    """(n, len(EVIDENCE_INPUTS)): the inputs of `HistoryParams.trust` for each ticket."""
-    return np.column_stack([p.max(axis=1) - 1.0 / 3.0, np.log1p(n_tokens),
+    """(n, len(EVIDENCE_INPUTS)): the inputs of `HistoryParams.trust` for each ticket. Length
+    adds nothing beyond `SURE_WORDS`: a long message without signals of a level says no more
+    than a short one."""
+    short = np.minimum(n_tokens, SURE_WORDS) / SURE_WORDS
+    return np.column_stack([(p.max(axis=1) - 1.0 / 3.0) * short,
                             np.log1p(signals)]).reshape(len(p), len(EVIDENCE_INPUTS))
 
 
@@ -159,27 +167,55 @@ def _one_time(text: str) -> np.datetime64:
     return np.datetime64(moment.replace(microsecond=0).isoformat(), "s")
 
 
+def _zeros() -> np.ndarray:
+    return np.zeros((len(DOMAINS), 3))
+
+
 @dataclass
 class Profile:
     """A customer's earlier tickets, summarised: per area and level the decayed sum of their
     terms as of `as_of` (days since 1970, NaN if none had a time), and how many tickets of each
-    area read as each level (the fourth column: unclear)."""
+    area read as each level (the fourth column: unclear).
 
-    sums: np.ndarray = field(default_factory=lambda: np.zeros((len(DOMAINS), 3)))
+    The messages of the customer's latest conversation (`open_id`, when the messages carry
+    conversation ids) are summed apart, as of `open_as_of`: a later message of the same
+    conversation is read together with them and must not count them twice; a message of
+    another conversation counts them as history like any other."""
+
+    sums: np.ndarray = field(default_factory=_zeros)
     counts: np.ndarray = field(default_factory=lambda: np.zeros((len(DOMAINS), 4), np.int64))
     as_of: float = math.nan
     n: int = 0
+    open_sums: np.ndarray = field(default_factory=_zeros)
+    open_as_of: float = math.nan
+    open_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sums": self.sums.tolist(), "counts": self.counts.tolist(),
-                "as_of": None if math.isnan(self.as_of) else self.as_of, "n": self.n}
+        out: dict[str, Any] = {"sums": self.sums.tolist(), "counts": self.counts.tolist(),
+                               "as_of": _stamp(self.as_of), "n": self.n}
+        if self.open_id is not None:
+            out.update(open_sums=self.open_sums.tolist(), open_as_of=_stamp(self.open_as_of),
+                       open_id=self.open_id)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Profile:
-        as_of = data.get("as_of")
-        return cls(np.asarray(data["sums"], dtype=np.float64),
-                   np.asarray(data["counts"], dtype=np.int64),
-                   math.nan if as_of is None else float(as_of), int(data["n"]))
+        profile = cls(np.asarray(data["sums"], dtype=np.float64),
+                      np.asarray(data["counts"], dtype=np.int64), _unstamp(data.get("as_of")),
+                      int(data["n"]))
+        if data.get("open_id") is not None:
+            profile.open_sums = np.asarray(data["open_sums"], dtype=np.float64)
+            profile.open_as_of = _unstamp(data.get("open_as_of"))
+            profile.open_id = str(data["open_id"])
+        return profile
+
+
+def _stamp(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _unstamp(value: Any) -> float:
+    return math.nan if value is None else float(value)
 
 
 def history_terms(p: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None,
@@ -194,38 +230,63 @@ def history_terms(p: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None,
 
 
 def fold(profile: Profile | None, term: np.ndarray, area: np.ndarray, when: np.ndarray,
-         params: HistoryParams) -> Profile:
-    """A profile with these tickets (their `history_terms`, areas and times) added, in this
-    order (time order)."""
+         params: HistoryParams, conversations: Sequence[str | None] | None = None) -> Profile:
+    """A profile with these tickets (their `history_terms`, areas, times and conversations)
+    added, in this order (time order)."""
     state = _State.start([profile or Profile()])
     for k in range(len(term)):
-        state.add(np.array([0]), term[k:k + 1], area[k:k + 1], when[k:k + 1], params)
+        conv = np.array([conversations[k] if conversations else None], dtype=object)
+        state.add(np.array([0]), term[k:k + 1], area[k:k + 1], when[k:k + 1], conv, params)
     return state.profile(0)
 
 
 class _State:
     """Profiles of several customers as arrays, updated together (one row per customer)."""
 
-    def __init__(self, sums: np.ndarray, counts: np.ndarray, as_of: np.ndarray,
-                 n: np.ndarray) -> None:
-        self.sums, self.counts, self.as_of, self.n = sums, counts, as_of, n
+    def __init__(self, profiles: Sequence[Profile]) -> None:
+        areas = len(DOMAINS)
+        self.sums = np.array([p.sums for p in profiles], dtype=np.float64).reshape(-1, areas, 3)
+        self.counts = np.array([p.counts for p in profiles],
+                               dtype=np.int64).reshape(-1, areas, 4)
+        self.as_of = np.array([p.as_of for p in profiles], dtype=np.float64)
+        self.n = np.array([p.n for p in profiles], dtype=np.int64)
+        self.open_sums = np.array([p.open_sums for p in profiles],
+                                  dtype=np.float64).reshape(-1, areas, 3)
+        self.open_as_of = np.array([p.open_as_of for p in profiles], dtype=np.float64)
+        self.open_id = np.array([p.open_id for p in profiles] + [None], dtype=object)[:-1]
 
     @classmethod
     def start(cls, profiles: Sequence[Profile]) -> _State:
-        areas = len(DOMAINS)
-        return cls(np.array([p.sums for p in profiles], dtype=np.float64).reshape(-1, areas, 3),
-                   np.array([p.counts for p in profiles], dtype=np.int64).reshape(-1, areas, 4),
-                   np.array([p.as_of for p in profiles], dtype=np.float64),
-                   np.array([p.n for p in profiles], dtype=np.int64))
+        return cls(profiles)
 
     def profile(self, k: int) -> Profile:
         return Profile(self.sums[k].copy(), self.counts[k].copy(), float(self.as_of[k]),
-                       int(self.n[k]))
+                       int(self.n[k]), self.open_sums[k].copy(), float(self.open_as_of[k]),
+                       self.open_id[k])
 
-    def evidence(self, who: np.ndarray, area: np.ndarray, when: np.ndarray,
+    def _with_open(self, who: np.ndarray, conv: np.ndarray, params: HistoryParams
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """These customers' sums and their time, with the open conversation's messages
+        counted where the row is not part of that conversation."""
+        sums, as_of = self.sums[who], self.as_of[who]
+        other = np.array([o is not None and o != c for o, c in
+                          zip(self.open_id[who].tolist(), conv.tolist(), strict=True)],
+                         dtype=bool)
+        if other.any():
+            at = np.flatnonzero(other)
+            k = who[at]
+            decay = _decay(self.open_as_of[k] - self.as_of[k], params)
+            sums = sums.copy()
+            sums[at] = sums[at] * decay[:, None, None] + self.open_sums[k]
+            as_of = as_of.copy()
+            as_of[at] = np.where(np.isnan(self.open_as_of[k]), as_of[at], self.open_as_of[k])
+        return sums, as_of
+
+    def evidence(self, who: np.ndarray, area: np.ndarray, when: np.ndarray, conv: np.ndarray,
                  params: HistoryParams) -> np.ndarray:
-        """(len(who), 3): the history term of a ticket in `area` at `when` for these customers."""
-        sums = self.sums[who]
+        """(len(who), 3): the history term of a ticket in `area` at `when` (of conversation
+        `conv`, None for none) for these customers."""
+        sums, as_of = self._with_open(who, conv, params)
         same = np.zeros((len(who), 3))
         known = area >= 0
         same[known] = sums[np.flatnonzero(known), area[known]]
@@ -233,30 +294,55 @@ class _State:
         for d in range(1, sums.shape[1]):  # in order: the same bits for any batch
             total += sums[:, d]
         other = total - same
-        decay = _decay(when - self.as_of[who], params)
+        decay = _decay(when - as_of, params)
         return params.weight * decay[:, None] * (same + params.other_area * other)
 
     def add(self, who: np.ndarray, term: np.ndarray, area: np.ndarray, when: np.ndarray,
-            params: HistoryParams) -> None:
+            conv: np.ndarray, params: HistoryParams) -> None:
         """Fold one ticket (its terms) into each of these customers' profiles (distinct
-        customers)."""
-        decay = _decay(when - self.as_of[who], params)
-        self.sums[who] *= decay[:, None, None]
-        known = np.flatnonzero(area >= 0)
-        self.sums[who[known], area[known]] += term[known]
+        customers): a message of the open conversation joins it; any other message closes it
+        (its sum joins the rest) and, if it has a conversation, opens its own."""
+        sums, as_of = self._with_open(who, conv, params)
+        closing = np.array([o is not None and o != c for o, c in
+                            zip(self.open_id[who].tolist(), conv.tolist(), strict=True)],
+                           dtype=bool)
+        self.sums[who], self.as_of[who] = sums, as_of
+        self.open_sums[who[closing]] = 0.0
+        self.open_as_of[who[closing]] = np.nan
+        self.open_id[who[closing]] = None
+        in_conv = np.array([c is not None for c in conv.tolist()], dtype=bool)
+        known = area >= 0
+        # messages without a conversation: into the sums
+        plain = np.flatnonzero(~in_conv)
+        k = who[plain]
+        self.sums[k] *= _decay(when[plain] - self.as_of[k], params)[:, None, None]
+        add = plain[known[plain]]
+        self.sums[who[add], area[add]] += term[add]
+        self.as_of[k] = np.where(np.isnan(when[plain]), self.as_of[k], when[plain])
+        # messages of a conversation: into its open sum
+        joined = np.flatnonzero(in_conv)
+        k = who[joined]
+        self.open_sums[k] *= _decay(when[joined] - self.open_as_of[k], params)[:, None, None]
+        add = joined[known[joined]]
+        self.open_sums[who[add], area[add]] += term[add]
+        self.open_as_of[k] = np.where(np.isnan(when[joined]), self.open_as_of[k],
+                                      when[joined])
+        self.open_id[k] = conv[joined]
         reads = np.where(term.max(axis=1) > READS_AS_MIN, term.argmax(axis=1), 3)
-        self.counts[who[known], area[known], reads[known]] += 1
-        self.as_of[who] = np.where(np.isnan(when), self.as_of[who], when)
+        hit = np.flatnonzero(known)
+        self.counts[who[hit], area[hit], reads[hit]] += 1
         self.n[who] += 1
 
 
 def overall(profile: Profile, when: float, params: HistoryParams) -> np.ndarray:
     """(3,) what a customer's earlier tickets say about them in general (every area counting
     fully), at time `when`: for the statement read to the customer, not for an answer."""
-    total = profile.sums[0].copy()
-    for d in range(1, profile.sums.shape[0]):
-        total += profile.sums[d]
-    decay = _decay(np.array([when - profile.as_of]), params)[0]
+    state = _State([profile])
+    sums, as_of = state._with_open(np.array([0]), np.array(["\0"], dtype=object), params)
+    total = sums[0, 0].copy()
+    for d in range(1, sums.shape[1]):
+        total += sums[0, d]
+    decay = _decay(np.array([when - as_of[0]]), params)[0]
     return from_history((params.weight * decay * total)[None, :], params)[0]
 
 
@@ -287,13 +373,18 @@ def batch_history(
     p: np.ndarray, inputs: np.ndarray, area: np.ndarray, when: np.ndarray, *,
     customers: Sequence[str | None], labels: np.ndarray | None,
     external: Sequence[Profile | None] | None, opted_out: np.ndarray, params: HistoryParams,
+    conversations: Sequence[str | None] | None = None,
 ) -> BatchHistory:
     """Each row's history: its customer's profile (from `external`, e.g. the store or earlier
     chunks) with the customer's earlier rows of this batch folded in, in time order (rows of
     the same time in batch order). An earlier row counts with its agent label when `labels`
     gives one (index, -1 for none), else with its wording. Rows of customers who opted out
-    neither use nor give history; anonymous rows use only their own `external` profile."""
+    neither use nor give history; anonymous rows use only their own `external` profile. A
+    row of a conversation (`conversations`) does not count the earlier messages of the same
+    conversation as history: it is read together with them."""
     n = len(customers)
+    conv = np.array([c or None for c in conversations] if conversations is not None
+                    else [None] * n, dtype=object).reshape(n)
     keys = [c if c and not opted_out[i] else None for i, c in enumerate(customers)]
     names: dict[str, int] = {}
     slot = np.empty(n, dtype=np.int64)
@@ -316,11 +407,11 @@ def batch_history(
                                  params)
     if len(starts) == n:  # no customer has two rows: one step (an answer of one, often)
         who = slot
-        evidence = state.evidence(who, area, when, params)
+        evidence = state.evidence(who, area, when, conv, params)
         n_before, counts_before = state.n[who].copy(), state.counts[who].copy()
         gives = np.flatnonzero(gives_history)
         if len(gives):
-            state.add(slot[gives], term[gives], area[gives], when[gives], params)
+            state.add(slot[gives], term[gives], area[gives], when[gives], conv[gives], params)
         return BatchHistory(evidence, n_before, counts_before,
                             {key: state.profile(k) for key, k in names.items()})
     # rows in time order (no time first), then by position; fold rank by rank
@@ -336,12 +427,12 @@ def batch_history(
     for r in range(int(rank.max()) + 1 if n else 0):
         rows = order[rank == r]
         who = slot[rows]
-        evidence[rows] = state.evidence(who, area[rows], when[rows], params)
+        evidence[rows] = state.evidence(who, area[rows], when[rows], conv[rows], params)
         n_before[rows] = state.n[who]
         counts_before[rows] = state.counts[who]
         gives = rows[gives_history[rows]]
         if len(gives):
-            state.add(slot[gives], term[gives], area[gives], when[gives], params)
+            state.add(slot[gives], term[gives], area[gives], when[gives], conv[gives], params)
     after = {key: state.profile(k) for key, k in names.items()}
     return BatchHistory(evidence, n_before, counts_before, after)
 

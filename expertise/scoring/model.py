@@ -157,10 +157,20 @@ def _postings(f: Features, indptr: np.ndarray, indices: np.ndarray, values: np.n
 
 
 def fuse_topics(retrieval: np.ndarray, topic_logits: np.ndarray, fusion: np.ndarray) -> np.ndarray:
-    """softmax(a * cosine + b * log P_lr(topic)): lexical and supervised evidence, calibrated."""
+    """softmax(a * cosine + b * log P_sup(topic)): lexical and supervised evidence, calibrated.
+
+    With an out-of-scope class (`topic_logits` one column wider than `retrieval`, four
+    fusion weights) the last column is "no article fits": its logit is
+    ``c + b * log P_sup(none) + d * (best cosine)``, so it competes with the topics in one
+    softmax."""
     logits = topic_logits - topic_logits.max(axis=1, keepdims=True)
     log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    z = fusion[0] * retrieval + fusion[1] * log_p
+    n_topics = retrieval.shape[1]
+    z = fusion[0] * retrieval + fusion[1] * log_p[:, :n_topics]
+    if log_p.shape[1] > n_topics:
+        best = retrieval.max(axis=1) if n_topics else np.zeros(len(retrieval))
+        z_none = fusion[2] + fusion[1] * log_p[:, n_topics] + fusion[3] * best
+        z = np.concatenate([z, z_none[:, None]], axis=1)
     z -= z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
@@ -172,8 +182,9 @@ class Wording:
 
     decision: np.ndarray  # (n, 2) stage-1 cumulative scores
     proba: np.ndarray  # (n, 3) stage-1 level probabilities
-    topic_proba: np.ndarray  # (n, T) fused topic probabilities
+    topic_proba: np.ndarray  # (n, T) fused topic probabilities, given that a topic fits
     dense_scaled: np.ndarray  # (n, D) standardised wording signals (for reasons)
+    none_proba: np.ndarray | None = None  # (n,) P(no article fits); None: no such class
 
 
 @dataclass
@@ -278,13 +289,19 @@ class LeanModel:
         # Topics without training tickets compete on retrieval alone: their supervised score
         # is set to that of the least likely topic the supervised model knows.
         sup = np.asarray(a["sup_index"]).astype(np.int64)
-        topic_logits = np.empty_like(retrieval)
+        n_topics = retrieval.shape[1]
+        open_set = bool(sup.size) and int(sup.max()) == n_topics
+        topic_logits = np.empty((f.n, n_topics + open_set))
         sup_logits = linear[:, 2:]
         topic_logits[:] = sup_logits.min(axis=1, keepdims=True) if sup.size else 0.0
         if sup.size:
             topic_logits[:, sup] = sup_logits
-        return Wording(decision, cumulative_to_proba(decision),
-                       fuse_topics(retrieval, topic_logits, np.asarray(a["fusion"])), scaled)
+        joint = fuse_topics(retrieval, topic_logits, np.asarray(a["fusion"]))
+        if not open_set:
+            return Wording(decision, cumulative_to_proba(decision), joint, scaled)
+        none = joint[:, n_topics]
+        topics = joint[:, :n_topics] / np.maximum(1.0 - none, 1e-300)[:, None]
+        return Wording(decision, cumulative_to_proba(decision), topics, scaled, none)
 
     def retrieval(self, f: Features) -> np.ndarray:
         """Cosine of each tf-idf row with every topic document (a sparse vocabulary x topic

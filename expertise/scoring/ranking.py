@@ -1,20 +1,22 @@
 """Topic choice and level choice for a batch, as arrays.
 
 Topic probabilities come from the model (lexical retrieval fused with the supervised topic
-model); here agents' feedback shifts them, the best topic the knowledge base has is chosen,
-and a score below the threshold means "no good match". The served level maximises expected
+model); here the product a message is addressed to tilts them towards its area, agents'
+feedback shifts them, and the best topic the knowledge base has is chosen (the model says
+when no topic fits: "no good match"). The served level maximises expected
 fit, sum over true levels of p(true) x U(served, true) (DESIGN.md), among the levels the topic
 has; feedback on an article moves its level's fit a little.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from expertise.config import LEVEL_UTILITY, LEVELS
+from expertise.config import DOMAINS, LEVEL_UTILITY, LEVELS, PRODUCT_TILT, PRODUCT_WORDS
 
 #: How strongly feedback moves a topic (log-odds per unit of net helpfulness).
 FEEDBACK_TOPIC_WEIGHT = 0.4
@@ -97,6 +99,37 @@ def shift_topics(proba: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     logits = np.log(np.maximum(proba, 1e-12)) + shifts
     exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)
+
+
+def product_areas(products: Sequence[str | None]) -> np.ndarray:
+    """Each row's area (index in `config.DOMAINS`, -1 for none) from its product column: the
+    first area of `config.PRODUCT_WORDS` with a word or phrase in the value."""
+    out = np.full(len(products), -1, dtype=np.int64)
+    cache: dict[str, int] = {}
+    for i, value in enumerate(products):
+        if not value:
+            continue
+        if value not in cache:
+            words = " " + " ".join(re.findall(r"[a-z0-9+-]+", value.lower())) + " "
+            squashed = words.replace(" ", "")
+            cache[value] = next((DOMAINS.index(area) for area, keys in PRODUCT_WORDS
+                                 if any(f" {k} " in words or (len(k) >= 4 and k in squashed)
+                                        for k in keys)), -1)
+        out[i] = cache[value]
+    return out
+
+
+def tilt_topics(proba: np.ndarray, areas: np.ndarray, topic_areas: np.ndarray) -> np.ndarray:
+    """Rows of topic probabilities with the topics of each row's product area made
+    `config.PRODUCT_TILT` times as likely (rows of no area unchanged), renormalised."""
+    rows = np.flatnonzero(areas >= 0)
+    if not len(rows):
+        return proba
+    out = proba.copy()
+    boost = np.where(topic_areas[None, :] == areas[rows, None], PRODUCT_TILT, 1.0)
+    tilted = out[rows] * boost
+    out[rows] = tilted / np.maximum(tilted.sum(axis=1, keepdims=True), 1e-300)
+    return out
 
 
 def rank_topics(proba: np.ndarray, served: np.ndarray, k: int) -> np.ndarray:

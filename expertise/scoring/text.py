@@ -58,11 +58,18 @@ SELF_NOVICE = re.compile(
     r"\b(?:hopeless|useless|rubbish|clueless|dinosaur) (?:with|at|when it comes)|"
     r"(?:son|daughter|grandson|granddaughter|nephew|niece|husband|wife|neighbour|neighbor|"
     r"grandkids|kids) (?:usually |normally )?(?:set|sets|does|did|sorted|helps|set it)|"
-    r"don'?t (?:really )?(?:understand|know (?:much )?about|"
-    r"know what (?:that|this|it) (?:is|means))|"
+    r"(?:don'?t|doesn'?t|didn'?t|does not|do not) (?:really )?(?:understand|"
+    r"know (?:much )?about|know what (?:that|this|it|an? \w+(?: \w+)?) (?:is|means|was))|"
     r"no idea (?:what|how)|what(?:'s| is) an? \w+\?|i'?m (?:a bit )?confused|"
     r"(?:pensioner|elderly|in my (?:70s|80s|seventies|eighties)|\b8\d years? old)|"
-    r"computer illiterate|technophobe|not a tech person",
+    r"computer illiterate|technophobe|not a tech person|"
+    r"whatever (?:that|this|it) (?:means|is)|what does (?:that|this|it) (?:mean|do)|"
+    r"(?:walk|talk|take) me through|step[- ]by[- ]step|in (?:plain|simple) (?:english|terms)|"
+    r"(?:don'?t|doesn'?t|didn'?t) know (?:how|what (?:else )?to do|where to (?:start|look))|"
+    r"(?:son|daughter|grandson|granddaughter|grandkids?|husband|wife|neighbou?r|friend) "
+    r"(?:told|said|says|set it up|showed)|"
+    r"(?:email|code|wifi|internet|tv|phone|password|app) thing\b|"
+    r"(?:is|was) (?:that|this) (?:normal|right)\?|i'?m (?:lost|stuck) with (?:this|it)",
     re.IGNORECASE,
 )
 SELF_EXPERT = re.compile(
@@ -80,7 +87,13 @@ TRIED = re.compile(
     r"checked (?:the )?(?:cables?|connections?|settings|lights)|re-?seat\w*|swapped|"
     r"ran (?:a )?(?:traceroute|speed ?test|ping|diagnostics?)|speed ?tests?|"
     r"cleared (?:the )?cache|reinstall\w*|updated (?:the )?(?:firmware|app|software)|"
-    r"forgot the network|re-?paired",
+    r"forgot the network|re-?paired|"
+    r"(?:already |have |i'?ve |i )(?:tried|checked|changed|reset|updated|uninstalled|"
+    r"deleted and re|logged out|signed out|toggled|turned off)|"
+    r"(?:on|with|from) (?:another|a different|other) (?:device|phone|browser|computer|"
+    r"laptop|network|account)s?|other devices? (?:work|are fine|connect)|works? fine on|"
+    r"(?:log|sign)(?:ged)? (?:out|off) and (?:back )?in|safe mode|hard reset|"
+    r"(?:cleared|clear) (?:the )?(?:cookies|data|history)|re-?downloaded",
     re.IGNORECASE,
 )
 APPEARANCE = re.compile(
@@ -119,7 +132,12 @@ FOREIGN = frozenset(
     "der das und ist nicht ich mit ein eine mein meine auf geht bitte funktioniert "
     "il che di non della sono ho mio mia funziona "
     "não com um uma meu minha está "
-    "een het niet ik mijn werkt".split()
+    "een het niet ik mijn werkt "
+    "hola gracias ayuda desde ayer hoy puedo tiene servicio señal estoy necesito quiero nada "
+    "todo porque cuando donde hay sin esta este bonjour merci aide depuis suis fonctionne "
+    "marche obrigado você hallo danke kein keine seit "
+    "hai nahi nhi kya mera meri mere mujhe raha rahi hua gaya bhi aur kyu kyun kab abhi "
+    "bahut karo kijiye hoga tha thi yeh woh kaise kuch".split()
 )
 _WORDS = re.compile(r"[^\W\d_]+")
 _ASCII_WORDS = re.compile(r"[a-z]+")
@@ -136,12 +154,69 @@ def ticket_text(subject: Any, body: Any) -> str:
     return f"{subject}. {body}" if subject else body
 
 
+#: Links, @mentions, hashtags' marks, emoji and pictographs: what social and chat messages
+#: carry that says nothing about a problem or its writer's level.
+_LINK = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"(?<![\w.])@\w+")
+_HASHTAG = re.compile(r"(?<![\w&])#(?=[^\W\d_])")
+_PICTOGRAPH = re.compile("[\u2190-\u21ff\u2300-\u23ff\u2460-\u27bf\u2b00-\u2bff"
+                         "\ufe0f\u200d\U0001f000-\U0001faff]+")
+_ENTITY = re.compile(r"&(?:[a-z]+|#\d+|#x[0-9a-f]+);", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?\n])\s+")
+
+
+def normalise(text: str) -> str:
+    """Text as the model reads it: HTML entities decoded (``&amp;`` -> ``&``), links as
+    ``<link>``, @mentions dropped, hashtags' ``#`` dropped (the word stays), emoji and other
+    pictographs dropped, and a sentence repeated word for word kept once (repetition says
+    nothing new). The text shown and written out is never changed."""
+    if "&" in text and _ENTITY.search(text):
+        import html
+
+        text = html.unescape(text)
+    if "http" in text or "www." in text:
+        text = _LINK.sub(" <link> ", text)
+    if "@" in text:
+        text = _MENTION.sub(" ", text)
+    if "#" in text:
+        text = _HASHTAG.sub("", text)
+    if not text.isascii():
+        text = _PICTOGRAPH.sub(" ", text)
+    sentences = _SENTENCE_END.split(text)
+    if len(sentences) > 1:
+        seen: set[str] = set()
+        kept = []
+        for sentence in sentences:
+            key = " ".join(sentence.lower().split())
+            if key and key in seen:
+                continue
+            seen.add(key)
+            kept.append(sentence)
+        text = " ".join(kept)
+    return text
+
+
 def prepare(text: str) -> tuple[str, bool]:
-    """Collapse whitespace and truncate very long text; return (text, truncated)."""
-    text = " ".join(text.split())
+    """`normalise`, collapse whitespace and truncate very long text; return (text,
+    truncated)."""
+    text = " ".join(normalise(text).split())
     if len(text) > MAX_TEXT_CHARS:
         return text[:MAX_TEXT_CHARS], True
     return text, False
+
+
+def redacted_ticket(subject: Any, body: Any) -> str:
+    """A ticket's subject and body, each redacted (`expertise.privacy.redact`), then joined
+    (`ticket_text`): the text a ticket is scored and trained on before `prepare`. Redacting
+    the fields apart lets batch output reuse them; a text typed alone is its own body."""
+    subject = "" if subject is None else str(subject)
+    body = "" if body is None else str(body)
+    return ticket_text(redact(subject) if subject.strip() else "", redact(body))
+
+
+def scoring_ticket(subject: Any, body: Any) -> str:
+    """What the model reads of a ticket: `redacted_ticket`, `prepare`d."""
+    return prepare(redacted_ticket(subject, body))[0]
 
 
 def scoring_text(text: str) -> tuple[str, bool]:
@@ -164,18 +239,25 @@ def plain_term(ngram: str, lexicon: frozenset[str]) -> bool:
 
 
 def looks_english(text: str) -> bool:
-    """False only when the text shows another language: its words are mostly in another
-    script, or frequent words of another language outnumber common English ones. Jargon-heavy
-    English ("PPPoE LCP echo timeouts, MTU 1492") has few common words but no foreign ones."""
+    """False when the text shows another language, or has no words at all: most of its
+    letters are in another script (CJK, Devanagari, Arabic, Cyrillic, ...), or frequent words
+    of another language outnumber common English ones (code-mixed text included), or a short
+    message has a word of another language and none of English. Jargon-heavy English
+    ("PPPoE LCP echo timeouts, MTU 1492") has few common words but no foreign ones."""
     lower = text.lower()
     ascii_text = lower.isascii()
+    if not ascii_text:
+        letters = [c for c in lower if c.isalpha()]
+        other = sum(c >= "\u0250" for c in letters)
+        # mostly another script, or a real part of it (code-mixed: "Netflixがbufferingしてる")
+        if other >= max(3, 0.2 * len(letters)):
+            return False
     found = (_ASCII_WORDS if ascii_text else _WORDS).findall(lower)
     words = [w for w in found if len(w) > 1 or w in "ai"]
-    if len(words) < 6:
-        return True
-    ascii_share = 1.0 if ascii_text else sum(w.isascii() for w in words) / len(words)
-    if ascii_share < 0.5:
-        return False
+    if not words:
+        return False  # nothing but digits, punctuation or symbols: nothing to read
     common = sum(map(ENGLISH.__contains__, words))
     foreign = sum(map(FOREIGN.__contains__, words))
-    return not (foreign >= 2 and foreign > common)
+    if foreign >= 2 and foreign > common:
+        return False
+    return not (foreign and not common and len(words) <= 5 and foreign * 3 >= len(words))

@@ -416,8 +416,10 @@ _MARK = "\x01"
 _RE2_UNSAFE = r"[\x01]|[^\x00-\x7f\p{P}\p{Sc}]"
 _MAX_BYTES = 60_000
 #: Words of other languages as RE2 finds them in lower-case ASCII text: a text with none of
-#: them is English to `looks_english`, which then need not run on it.
+#: them (and with a word at all) is English to `looks_english`, which then need not run on it.
 _FOREIGN_WORD: str | None = None
+#: A word as `looks_english` counts one in lower-case ASCII text.
+_A_WORD = r"[a-z]{2}|(?:^|[^a-z])[ai](?:[^a-z]|$)"
 #: A sentence as RE2 counts it: a maximal run of characters other than [.!?\n] holding one
 #: that Python's str.strip() would keep.
 _SENTENCE = r"[^.!?\n]*[^.!?\n\t\x0b\x0c\r\x1c-\x1f ][^.!?\n]*"
@@ -489,6 +491,8 @@ def _re2_backend(texts: Sequence[str], words: WordTable, arr: Any = None) -> Tok
     english = np.ones(n, dtype=bool)
     maybe = pc.match_substring_regex(lower, pattern=_FOREIGN_WORD).to_numpy(
         zero_copy_only=False)
+    # a text without a single word (two letters, or "a"/"i" alone) is no English either
+    maybe |= ~pc.match_substring_regex(lower, pattern=_A_WORD).to_numpy(zero_copy_only=False)
     for i in np.flatnonzero(maybe).tolist():
         english[i] = looks_english(texts[i])
     return Tokenized(table, matches, stats, english)

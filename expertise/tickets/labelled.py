@@ -18,18 +18,54 @@ from expertise.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["check_training_frame", "default_eval_sets", "fingerprint_frame", "read_labelled"]
+__all__ = ["check_training_frame", "default_eval_sets", "fingerprint_frame", "read_labelled",
+           "read_messages"]
+
+#: The hand-written message files in customers' own voice that training reads, under
+#: ``data/messages/``: topic-labelled ones, and ones no article fits (topic ``none``).
+MESSAGE_FILES = ("in_scope.csv", "out_of_scope.csv")
 
 
-def read_labelled(path: Path, *, mapping: dict[str, str] | None = None) -> pd.DataFrame:
-    """Read a labelled export with the ticket readers (any supported layout); rejects dropped."""
+def read_labelled(path: Path, *, mapping: dict[str, str] | None = None,
+                  evaluation: bool = False) -> pd.DataFrame:
+    """Read a labelled export with the ticket readers (any supported layout); rejects dropped.
+
+    With `evaluation`, a level may be ``unclear`` (too little to judge) and a topic ``none``
+    (no article fits), and rows without a level are kept as earlier tickets (history) of
+    their customers; at least one row must carry a level.
+    """
     import pandas as pd
 
     from expertise.tickets.readers import iter_tickets
 
-    frames = [chunk.frame for chunk in iter_tickets(path, mapping=mapping, require_labels=True)]
-    if not frames or not sum(len(f) for f in frames):
+    frames = [chunk.frame for chunk in iter_tickets(path, mapping=mapping,
+                                                    require_labels=not evaluation,
+                                                    unclear_ok=evaluation)]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not len(frame) or "expertise_level" not in frame or not (
+            frame["expertise_level"] != "").any():
         raise InputError(f"{path}: no usable labelled tickets; check expertise_level and body")
+    return frame
+
+
+def read_messages(folder: Path | None = None) -> pd.DataFrame:
+    """The training messages (`MESSAGE_FILES`): columns ``text``, ``topic`` (a slug or
+    ``none``), ``level`` (a level, or ``unclear``); empty when the folder has none."""
+    import pandas as pd
+
+    folder = folder or config.data_dir() / "messages"
+    frames = []
+    for name in MESSAGE_FILES:
+        path = folder / name
+        if not path.exists():
+            continue
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        missing = {"text", "topic", "level"} - set(frame.columns)
+        if missing:
+            raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        frames.append(frame[["text", "topic", "level"]])
+    if not frames:
+        return pd.DataFrame({"text": [], "topic": [], "level": []}, dtype=object)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -58,13 +94,19 @@ def check_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def fingerprint_frame(frame: pd.DataFrame) -> str:
+def fingerprint_frame(frame: pd.DataFrame, messages: pd.DataFrame | None = None) -> str:
+    """What a model was trained on, as a hash: the tickets, and the messages if any."""
     digest = hashlib.sha256()
     cols = [c for c in ("ticket_id", "customer_id", "created_at", "subject", "body",
                         "expertise_level", "topic") if c in frame]
     for row in frame[cols].astype(str).itertuples(index=False):
         digest.update("\x1f".join(row).encode())
         digest.update(b"\x1e")
+    if messages is not None and len(messages):
+        digest.update(b"messages\x1d")
+        for row in messages[["text", "topic", "level"]].astype(str).itertuples(index=False):
+            digest.update("\x1f".join(row).encode())
+            digest.update(b"\x1e")
     return digest.hexdigest()
 
 

@@ -199,7 +199,7 @@ class _Writer:
 
 
 #: Shares of a customer base at each level, of specialists, and of off-level and thin tickets.
-LEVEL_MIX = (0.34, 0.40, 0.26)
+LEVEL_MIX = (0.28, 0.46, 0.26)
 SPECIALISTS = 0.12
 OFF_LEVEL_SHARE = 0.15
 THIN_SHARE = 0.05

@@ -97,7 +97,7 @@ def test_one_ticket_can_move_the_answer_only_so_far(engine: Engine) -> None:
     register = np.asarray(params.register)
     bound = np.log((register / np.asarray(params.wording_prior)).max(axis=1))
     sure = np.eye(3)
-    inputs = np.tile([1.0, 20.0, 20.0], (3, 1))  # as sure, long and rich as it gets
+    inputs = np.tile([1.0, 20.0], (3, 1))  # as sure and rich in signals as it gets
     for current in (True, False):
         from expertise.scoring.history import terms
 
@@ -159,9 +159,9 @@ def test_the_posterior_is_prior_and_evidence() -> None:
     weight whatever the rest says."""
     from expertise.scoring.history import PIN_WEIGHT, HistoryParams
 
-    params = HistoryParams(prior=(0.3, 0.4, 0.3), slopes=(1.0, 1.0, 0.0))
+    params = HistoryParams(prior=(0.3, 0.4, 0.3), slopes=(1.0, 1.0))
     p = np.array([[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]])
-    inputs = np.array([[0.4, 2.0, 1.0], [0.2, 1.0, 0.0]])
+    inputs = np.array([[0.4, 1.0], [0.2, 0.0]])
     np.testing.assert_array_equal(posterior(p, inputs, np.zeros((2, 3)), None, params),
                                   alone(p, inputs, params))
     pinned = posterior(p, inputs, np.full((2, 3), 5.0) * [1, -1, 0], np.array([2, -1]), params)

@@ -1,0 +1,146 @@
+"""The engine on real customers' messages: `expertise evaluate` on the shared real set.
+
+Run from the repository root::
+
+    python bench/real_eval.py                 # the development half
+    python bench/real_eval.py --half held     # the held-out half (final figures only)
+    python bench/real_eval.py --half both --json
+
+The real set (``../shared/real/``: 2,320 messages customers wrote to support accounts, 300 of
+them labelled with a topic or ``none`` and a level or ``unclear``) is licensed for evaluation
+and analysis only, so nothing of it is copied into the repository: this script joins the
+labels to the messages in a temporary folder, adds each labelled customer's other messages as
+their history (unlabelled), and runs ``expertise evaluate --data`` on it. Only figures are
+printed (and written with ``--out``).
+
+The set is split once by customer: a customer is in the development half when
+``sha256("expertise-real-split:" + customer_id)`` is even, else in the held-out half. A
+customer's messages within 24 hours of each other form one conversation (the file has no
+thread ids); the addressed account is the ``product`` column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SHARED = ROOT.parent / "shared" / "real"
+#: Messages of one customer this close together belong to one conversation.
+CONVERSATION_GAP_HOURS = 24.0
+
+
+def half_of(customer_id: str) -> str:
+    digest = hashlib.sha256(("expertise-real-split:" + customer_id).encode()).hexdigest()
+    return "dev" if int(digest, 16) % 2 == 0 else "held"
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def build(shared: Path, half: str, out: Path) -> dict[str, int]:
+    """Write the evaluation CSV of one half (or both) to `out`; return its counts."""
+    with (shared / "messages.csv").open(encoding="utf-8", newline="") as handle:
+        messages = list(csv.DictReader(handle))
+    with (shared / "labelled.csv").open(encoding="utf-8", newline="") as handle:
+        labels = {row["message_id"]: row for row in csv.DictReader(handle)}
+    by_id = {m["message_id"]: m for m in messages}
+    missing = [k for k in labels if k not in by_id]
+    if missing:
+        raise SystemExit(f"{shared / 'labelled.csv'}: {len(missing)} labelled ids not in "
+                         "messages.csv")
+    wanted = {by_id[k]["customer_id"] for k in labels}
+    wanted = {c for c in wanted if half == "both" or half_of(c) == half}
+    rows = sorted((m for m in messages if m["customer_id"] in wanted),
+                  key=lambda m: (m["customer_id"], m["created_at"], m["message_id"]))
+    conversation, last, count = {}, {}, {}
+    for m in rows:
+        cid, when = m["customer_id"], _when(m["created_at"])
+        gap = (when - last[cid]).total_seconds() / 3600 if cid in last else None
+        if gap is None or gap > CONVERSATION_GAP_HOURS:
+            count[cid] = count.get(cid, 0) + 1
+        last[cid] = when
+        conversation[m["message_id"]] = f"{cid}#{count[cid]}"
+    fields = ["ticket_id", "customer_id", "created_at", "channel", "subject", "body",
+              "expertise_level", "topic", "role", "product", "conversation_id"]
+    judged = 0
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for m in rows:
+            label = labels.get(m["message_id"])
+            judged += label is not None
+            writer.writerow({
+                "ticket_id": m["message_id"], "customer_id": m["customer_id"],
+                "created_at": m["created_at"], "channel": "chat", "subject": "",
+                "body": m["body"], "expertise_level": label["level"] if label else "",
+                "topic": label["topic"] if label else "",
+                "role": "current" if label else "history", "product": m["brand"],
+                "conversation_id": conversation[m["message_id"]],
+            })
+    return {"customers": len(wanted), "messages": len(rows), "labelled": judged}
+
+
+def evaluate(path: Path, model: str | None) -> dict:
+    command = [sys.executable, "-m", "expertise", "evaluate", "--data", str(path), "--json"]
+    if model:
+        command += ["--model", model, "--trust"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    if done.returncode:
+        raise SystemExit(f"expertise evaluate failed:\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def summary(report: dict) -> dict:
+    res = next(iter(report["sets"].values()))
+    out = dict(res.get("open") or {})
+    if "topic" in res:
+        out["topic_top1"], out["topic_top3"] = res["topic"]["top1"], res["topic"]["top3"]
+    hist = (res.get("history") or {}).get("all")
+    if hist:
+        out["history_customers"] = hist["n"]
+        out["history_accuracy"] = hist["accuracy"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
+                        help="The folder holding messages.csv and labelled.csv.")
+    parser.add_argument("--half", choices=("dev", "held", "both"), default="dev")
+    parser.add_argument("--model", help="A bundle folder (default: the current model).")
+    parser.add_argument("--json", action="store_true", help="Print the whole report as JSON.")
+    parser.add_argument("--out", type=Path, help="Also write the figures (JSON) here.")
+    args = parser.parse_args(argv)
+    halves = ("dev", "held") if args.half == "both" else (args.half,)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="expertise-real-") as tmp:
+        for half in halves:
+            path = Path(tmp) / f"real_{half}.csv"
+            counts = build(args.shared, half, path)
+            report = evaluate(path, args.model)
+            results[half] = {"counts": counts, "figures": summary(report),
+                             **({"report": report} if args.json else {})}
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for half, res in results.items():
+            print(f"== {half} half: {res['counts']}")
+            for key, value in res["figures"].items():
+                print(f"  {key:32} {value}")
+    if args.out:
+        args.out.write_text(json.dumps({h: {k: v for k, v in r.items() if k != "report"}
+                                        for h, r in results.items()}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
