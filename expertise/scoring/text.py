@@ -183,16 +183,17 @@ def normalise(text: str) -> str:
     if not text.isascii():
         text = _PICTOGRAPH.sub(" ", text)
     sentences = _SENTENCE_END.split(text)
-    if len(sentences) > 1:
-        seen: set[str] = set()
-        kept = []
-        for sentence in sentences:
-            key = " ".join(sentence.lower().split())
-            if key and key in seen:
-                continue
-            seen.add(key)
-            kept.append(sentence)
-        text = " ".join(kept)
+    if len(sentences) > 2:  # two sentences alike are kept: a greeting twice is no signal
+        keys = [sentence.strip().lower() for sentence in sentences]
+        if len(set(keys)) < len(keys):
+            seen: set[str] = set()
+            kept = []
+            for sentence, key in zip(sentences, keys, strict=True):
+                if key and key in seen:
+                    continue
+                seen.add(key)
+                kept.append(sentence)
+            text = " ".join(kept)
     return text
 
 
