@@ -4,6 +4,7 @@ conversation, and the product a message is addressed to."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from expertise.batch.run import score_file
 from expertise.cli import app
+from expertise.config import TOPICS
 from expertise.engine import Engine
 from expertise.scoring.text import looks_english, normalise, prepare
 
@@ -129,8 +131,7 @@ def test_the_product_tilts_topics_to_its_area(engine: Engine) -> None:
     mobile = engine.answer(text, product="Lumen Mobile")
     home = engine.answer(text, product="Lumen Broadband")
     plain = engine.answer(text)
-    areas = {t: d for t, (d, _) in __import__("expertise.config", fromlist=["TOPICS"])
-             .TOPICS.items()}
+    areas = {t: d for t, (d, _) in TOPICS.items()}
     assert areas[mobile.topics[0]["topic"]] == "mobile"
     assert areas[home.topics[0]["topic"]] == "network"
     assert mobile.topics != plain.topics or home.topics != plain.topics
@@ -213,7 +214,7 @@ def test_evaluate_reads_unclear_levels_and_none_topics(models_env: Path, tmp_pat
     pd.DataFrame(rows).to_csv(path, index=False)
     result = runner.invoke(app, ["evaluate", "--data", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    res = __import__("json").loads(result.output)["sets"]["real"]
+    res = json.loads(result.output)["sets"]["real"]
     open_ = res["open"]
     assert (open_["messages"], open_["in_scope"], open_["out_of_scope"]) == (4, 2, 2)
     assert (open_["clear"], open_["unclear"]) == (2, 2)
