@@ -233,7 +233,7 @@ def fold(profile: Profile | None, term: np.ndarray, area: np.ndarray, when: np.n
          params: HistoryParams, conversations: Sequence[str | None] | None = None) -> Profile:
     """A profile with these tickets (their `history_terms`, areas, times and conversations)
     added, in this order (time order)."""
-    state = _State.start([profile or Profile()])
+    state = _State([profile or Profile()])
     for k in range(len(term)):
         conv = np.array([conversations[k] if conversations else None], dtype=object)
         state.add(np.array([0]), term[k:k + 1], area[k:k + 1], when[k:k + 1], conv, params)
@@ -254,10 +254,6 @@ class _State:
                                   dtype=np.float64).reshape(-1, areas, 3)
         self.open_as_of = np.array([p.open_as_of for p in profiles], dtype=np.float64)
         self.open_id = np.array([p.open_id for p in profiles] + [None], dtype=object)[:-1]
-
-    @classmethod
-    def start(cls, profiles: Sequence[Profile]) -> _State:
-        return cls(profiles)
 
     def profile(self, k: int) -> Profile:
         return Profile(self.sums[k].copy(), self.counts[k].copy(), float(self.as_of[k]),
@@ -398,7 +394,7 @@ def batch_history(
             names[key] = len(starts)
             starts.append(_initial(external, i, opted_out))
         slot[i] = names[key]
-    state = _State.start(starts)
+    state = _State(starts)
     gives_history = np.array([k is not None for k in keys], dtype=bool)
     term = np.zeros((n, 3))
     if gives_history.any():  # only rows that can be another row's history
