@@ -5,6 +5,7 @@ Run from the repository root::
     python bench/real_eval.py                 # the development half
     python bench/real_eval.py --half held     # the held-out half (final figures only)
     python bench/real_eval.py --half both --json
+    python bench/real_eval.py --labels all    # shared labels plus the team's (docs/labelling.md)
 
 The real set (``../shared/real/``: 2,320 messages customers wrote to support accounts, 300 of
 them labelled with a topic or ``none`` and a level or ``unclear``) is licensed for evaluation
@@ -17,6 +18,12 @@ The set is split once by customer: a customer is in the development half when
 ``sha256("expertise-real-split:" + customer_id)`` is even, else in the held-out half. A
 customer's messages within 24 hours of each other form one conversation (the file has no
 thread ids); the addressed account is the ``product`` column.
+
+``--labels`` picks the labels: ``shared`` (the default, so that figures stay comparable with
+earlier runs) is ``labelled.csv`` of the real set; ``team`` is ``bench/real_labels_team.csv``,
+400 more messages the team labelled by hand (ids and labels only, see docs/labelling.md);
+``all`` is both, a message labelled in both keeping its shared label. The split by customer is
+the same for every choice.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = ROOT.parent / "shared" / "real"
+#: The team's own labels: message_id, topic, level, labeller (no message text).
+TEAM_LABELS = ROOT / "bench" / "real_labels_team.csv"
+LABEL_SETS = ("shared", "team", "all")
 #: Messages of one customer this close together belong to one conversation.
 CONVERSATION_GAP_HOURS = 24.0
 
@@ -46,17 +56,35 @@ def _when(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def build(shared: Path, half: str, out: Path) -> dict[str, int]:
+def _read_labels(path: Path, by_id: dict[str, dict]) -> dict[str, dict]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        labels = {row["message_id"]: row for row in csv.DictReader(handle)}
+    missing = [k for k in labels if k not in by_id]
+    if missing:
+        raise SystemExit(f"{path}: {len(missing)} labelled ids not in messages.csv")
+    return labels
+
+
+def load_labels(shared: Path, which: str, by_id: dict[str, dict],
+                team: Path = TEAM_LABELS) -> dict[str, dict]:
+    """The labels to score, by message id: shared, team, or all (shared wins over team)."""
+    if which not in LABEL_SETS:
+        raise SystemExit(f"--labels must be one of {', '.join(LABEL_SETS)}, not {which!r}")
+    labels: dict[str, dict] = {}
+    if which in ("team", "all"):
+        labels.update(_read_labels(team, by_id))
+    if which in ("shared", "all"):
+        labels.update(_read_labels(shared / "labelled.csv", by_id))
+    return labels
+
+
+def build(shared: Path, half: str, out: Path, labels_from: str = "shared",
+          team: Path = TEAM_LABELS) -> dict[str, int]:
     """Write the evaluation CSV of one half (or both) to `out`; return its counts."""
     with (shared / "messages.csv").open(encoding="utf-8", newline="") as handle:
         messages = list(csv.DictReader(handle))
-    with (shared / "labelled.csv").open(encoding="utf-8", newline="") as handle:
-        labels = {row["message_id"]: row for row in csv.DictReader(handle)}
     by_id = {m["message_id"]: m for m in messages}
-    missing = [k for k in labels if k not in by_id]
-    if missing:
-        raise SystemExit(f"{shared / 'labelled.csv'}: {len(missing)} labelled ids not in "
-                         "messages.csv")
+    labels = load_labels(shared, labels_from, by_id, team)
     wanted = {by_id[k]["customer_id"] for k in labels}
     wanted = {c for c in wanted if half == "both" or half_of(c) == half}
     rows = sorted((m for m in messages if m["customer_id"] in wanted),
@@ -116,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
                         help="The folder holding messages.csv and labelled.csv.")
     parser.add_argument("--half", choices=("dev", "held", "both"), default="dev")
+    parser.add_argument("--labels", choices=LABEL_SETS, default="shared",
+                        help="Which labels to score: the real set's (default), the team's "
+                             "(bench/real_labels_team.csv), or all (shared wins on overlap).")
+    parser.add_argument("--team-labels", type=Path, default=TEAM_LABELS,
+                        help="The team's label file (default: %(default)s).")
     parser.add_argument("--model", help="A bundle folder (default: the current model).")
     parser.add_argument("--json", action="store_true", help="Print the whole report as JSON.")
     parser.add_argument("--out", type=Path, help="Also write the figures (JSON) here.")
@@ -125,15 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="expertise-real-") as tmp:
         for half in halves:
             path = Path(tmp) / f"real_{half}.csv"
-            counts = build(args.shared, half, path)
+            counts = build(args.shared, half, path, args.labels, args.team_labels)
             report = evaluate(path, args.model)
-            results[half] = {"counts": counts, "figures": summary(report),
+            results[half] = {"labels": args.labels, "counts": counts,
+                             "figures": summary(report),
                              **({"report": report} if args.json else {})}
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for half, res in results.items():
-            print(f"== {half} half: {res['counts']}")
+            print(f"== {half} half, {args.labels} labels: {res['counts']}")
             for key, value in res["figures"].items():
                 print(f"  {key:32} {value}")
     if args.out:
