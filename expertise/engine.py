@@ -272,9 +272,10 @@ class Engine:
     def answer_from(self, scored: Scored, i: int, *, top: int = config.DEFAULT_TOP) -> Answer:
         """Row i of a scored batch as an `Answer`, with the articles it names."""
         estimate = bool(scored.estimate[i])
-        p = scored.level_p[i]
+        p = scored.level_p[i].tolist()
         topics = scored.catalogue.topics
         best = int(scored.best[i])
+        ranked = scored.ranked[i, :top].tolist()
         chosen = LEVELS[int(scored.choice.chosen[i])]
         none = bool(scored.no_match[i])
         article = None if none else self.kb.topics[topics[best]].articles[chosen]
@@ -284,22 +285,23 @@ class Engine:
             alternatives.append(ArticleRef(alt.id, alt.topic, alt.level, alt.title, alt.summary,
                                            why))
         return Answer(
-            level=LEVELS[int(np.argmax(p))] if estimate else None,
-            confidence=round(float(np.max(p)), 4) if estimate else None,
-            probabilities=({lv: round(float(v), 4) for lv, v in zip(LEVELS, p, strict=True)}
+            level=LEVELS[p.index(max(p))] if estimate else None,
+            confidence=round(max(p), 4) if estimate else None,
+            probabilities=({lv: round(v, 4) for lv, v in zip(LEVELS, p, strict=True)}
                            if estimate else None),
             reasons=scored.reasons[i], notes=scored.notes[i],
             topics=[{"topic": topics[t], "title": self.kb.topics[topics[t]].title,
-                     "score": round(float(scored.topic_p[i, t]), 4)}
-                    for t in scored.ranked[i, :top].tolist()],
+                     "score": round(score, 4)}
+                    for t, score in zip(ranked, scored.topic_p[i, ranked].tolist(),
+                                        strict=True)],
             article=None if article is None else ArticleRef(
                 article.id, article.topic, article.level, article.title, article.summary),
             body="" if article is None else article.body, alternatives=alternatives,
             no_match=none, customer=scored.states[i], model_version=self.version,
             level_served=None if none else chosen,
             low_confidence=bool(scored.low[i]),
-            expected_fit={lv: round(float(v), 4)
-                          for lv, v in zip(LEVELS, scored.choice.fits[i], strict=True)},
+            expected_fit={lv: round(v, 4)
+                          for lv, v in zip(LEVELS, scored.choice.fits[i].tolist(), strict=True)},
         )
 
     def close(self) -> None:

@@ -8,7 +8,6 @@ columns; the history carried from one chunk to the next lives in a SQLite file o
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sqlite3
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertise.batch.settings import NOT_ESTIMATED, NOT_TEXT, ScoreSettings
-from expertise.scoring.history import Profile
+from expertise.scoring.history import Profile, Profiles
 from expertise.scoring.text import ticket_text
 
 if TYPE_CHECKING:
@@ -63,24 +62,24 @@ class HistoryCarry:
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE",
                        "cache_size=-16000"):
             self._conn.execute(f"PRAGMA {pragma}")
-        self._conn.execute("CREATE TABLE profile (customer TEXT PRIMARY KEY, data TEXT NOT NULL)")
+        self._conn.execute("CREATE TABLE profile (customer TEXT PRIMARY KEY, data BLOB NOT NULL, "
+                           "open_id TEXT)")
         self._conn.execute("CREATE TABLE conversation (id TEXT PRIMARY KEY, text TEXT NOT NULL)")
         self.rows = 0
         self.conversations = 0
 
     def lookup(self, customers: Collection[str]) -> dict[str, Profile]:
         """The carried profile of each of these customers that has one."""
-        found: dict[str, Profile] = {}
         if not self.rows or not customers:
-            return found
+            return {}
         wanted = list(customers)
+        rows: list[tuple[str, bytes, str | None]] = []
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
             marks = ",".join("?" * len(part))
-            for cid, data in self._conn.execute(
-                    f"SELECT customer, data FROM profile WHERE customer IN ({marks})", part):
-                found[cid] = Profile.from_dict(json.loads(data))
-        return found
+            rows += self._conn.execute(
+                f"SELECT customer, data, open_id FROM profile WHERE customer IN ({marks})", part)
+        return Profiles.unpacked(rows)
 
     def earlier(self, conversations: Collection[str]) -> dict[str, str]:
         """The (redacted) text so far of each of these conversations seen in earlier chunks."""
@@ -104,13 +103,13 @@ class HistoryCarry:
                                    list(texts.items()))
         self.conversations += len(texts)
 
-    def add(self, profiles: dict[str, Profile]) -> None:
+    def add(self, profiles: Profiles) -> None:
         """Remember these customers' profiles (replacing what was carried) for later chunks."""
         if not profiles:
             return
-        rows = [(cid, json.dumps(p.to_dict())) for cid, p in profiles.items()]
+        rows = profiles.packed()
         with self._transaction():
-            self._conn.executemany("INSERT OR REPLACE INTO profile VALUES (?, ?)", rows)
+            self._conn.executemany("INSERT OR REPLACE INTO profile VALUES (?, ?, ?)", rows)
         self.rows += len(rows)
 
     @contextlib.contextmanager
@@ -265,9 +264,9 @@ def _redact_distinct(values: Sequence[Any], redact: Any) -> list[Any]:
 def chunk_payload(frame: pd.DataFrame, redact_columns: Sequence[str]) -> dict[str, Any]:
     from expertise.config import LEVEL_INDEX
 
-    chunk: dict[str, Any] = {name: frame[name].tolist()
-                             for name in ("ticket_id", "customer_id", "created_at", "subject",
-                                          "body")}
+    raw = {name: frame[name].tolist()
+           for name in ("ticket_id", "customer_id", "created_at", "subject", "body")}
+    chunk: dict[str, Any] = dict(raw)
     if "expertise_level" in frame.columns:
         chunk["expertise_level"] = [v if v in LEVEL_INDEX else None
                                     for v in frame["expertise_level"].tolist()]
@@ -278,17 +277,31 @@ def chunk_payload(frame: pd.DataFrame, redact_columns: Sequence[str]) -> dict[st
             chunk[name] = [str(v) if v is not None and str(v) not in ("", "nan") else None
                            for v in frame[name].tolist()]
     if redact_columns:
-        chunk["redact"] = {name: frame[name].tolist() for name in redact_columns}
+        # the same lists where they are already read: pickled (to a worker) once
+        chunk["redact"] = {name: raw[name] if name in raw else frame[name].tolist()
+                           for name in redact_columns}
     return chunk
 
 
 def take_rows(chunk: dict[str, Any], positions: list[int]) -> dict[str, Any]:
+    """The chunk's rows at these positions."""
+    import operator
+
+    if len(positions) > 1:
+        get = operator.itemgetter(*positions)  # one call a column
+
+        def take(values: list[Any]) -> list[Any]:
+            return list(get(values))
+    else:
+        def take(values: list[Any]) -> list[Any]:
+            return [values[p] for p in positions]
+
     out: dict[str, Any] = {}
     for key, values in chunk.items():
         if isinstance(values, dict):
-            out[key] = {k: [v[p] for p in positions] for k, v in values.items()}
+            out[key] = {k: take(v) for k, v in values.items()}
         elif values is not None:
-            out[key] = [values[p] for p in positions]
+            out[key] = take(values)
     return out
 
 
@@ -348,13 +361,15 @@ def assemble(frame: pd.DataFrame, scored: dict[str, list[Any]], renamed: dict[st
 
 def merge_parts(n: int, parts: list[list[int]], results: list[dict[str, list[Any]]]
                  ) -> dict[str, list[Any]]:
-    merged: dict[str, list[Any]] = {}
+    import numpy as np
+
+    merged: dict[str, Any] = {}
     for positions, result in zip(parts, results, strict=True):
         for name, values in result.items():
-            column = merged.setdefault(name, [None] * n)
-            for p, v in zip(positions, values, strict=True):
-                column[p] = v
-    return merged
+            if name not in merged:
+                merged[name] = np.full(n, None, dtype=object)
+            merged[name][positions] = np.fromiter(values, dtype=object, count=len(positions))
+    return {name: column.tolist() for name, column in merged.items()}
 
 
 @dataclass

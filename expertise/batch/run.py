@@ -179,7 +179,7 @@ def score_file(
     nothing = False
     renamed: dict[str, str] | None = None
     with contextlib.ExitStack() as stack:
-        # the history carried between chunks: about 60 bytes a row, in this run's folder of
+        # the history carried between chunks: about 500 bytes a customer, in this run's folder of
         # the system's temporary folder ($TMPDIR)
         carry_folder = stack.enter_context(run_folder())
         rej_tmp = stack.enter_context(atomic_path(rejects_path))

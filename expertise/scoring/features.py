@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from expertise.scoring.tokens import STAT_NAMES, Tokenized, WordTable, first_seen, tokenize
+from expertise.scoring.text import PATTERNS
+from expertise.scoring.tokens import STAT_NAMES, Tokenized, WordTable, tokenize
 
 #: Names and plain-language labels of the dense wording features, in order.
 DENSE_FEATURES: tuple[tuple[str, str], ...] = (
@@ -44,6 +45,15 @@ EVIDENCE_LIMITS: dict[str, int] = {
     "tech_terms": 6, "specific": 6, "commands": 6, "self_novice": 2, "self_expert": 2,
     "tried": 4, "appearance": 2,
 }
+#: The kinds of evidence, in the order of `Evidence.counts` columns.
+EVIDENCE_KINDS = ("tech_terms", "commands", *(kind for kind, _, _ in PATTERNS))
+_CAPS = np.array([SIGNAL_CAPS[kind] for kind in EVIDENCE_KINDS])
+#: Wording signals read off the evidence counts: log(1 + count), or the count up to 3.
+_LOGGED = np.array([EVIDENCE_KINDS.index(k) for k in
+                    ("tech_terms", "specific", "commands", "tried", "appearance")])
+_LOGGED_DENSE = np.array([DENSE_INDEX[EVIDENCE_KINDS[j]] for j in _LOGGED])
+_CAPPED = np.array([EVIDENCE_KINDS.index(k) for k in ("self_novice", "self_expert")])
+_CAPPED_DENSE = np.array([DENSE_INDEX[EVIDENCE_KINDS[j]] for j in _CAPPED])
 _N_SUBLINEAR = 64
 _SUBLINEAR = np.array([0.0] + [1.0 + math.log(c) for c in range(1, _N_SUBLINEAR)])
 _N_LOG1P = 1024
@@ -55,24 +65,25 @@ def log1p(values: np.ndarray) -> np.ndarray:
     (numpy's vectorised log1p may differ in the last bit)."""
     if values.dtype.kind in "iu" and (not values.size or values.max() < _N_LOG1P):
         return _LOG1P[values]
-    return np.array([math.log1p(v) for v in values.tolist()], dtype=np.float64)
+    return np.array([math.log1p(v) for v in values.ravel().tolist()],
+                    dtype=np.float64).reshape(values.shape)
 
 
 class Grouped:
-    """Per-row lists of strings, stored flat: row i's items are values[start[i]:start[i+1]]."""
+    """Per-row lists of strings, stored flat in row order (`get`), and how many each row has."""
 
     def __init__(self, rows: np.ndarray, values: list[str], n: int) -> None:
         if len(rows) > 1 and (rows[1:] < rows[:-1]).any():
             order = np.argsort(rows, kind="stable")
-            values = [values[k] for k in order.tolist()]
-        self.values = list(values)
-        start = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n), out=start[1:])
-        self.counts = np.diff(start)
-        self.start = start.tolist()
+            rows, values = rows[order], [values[k] for k in order.tolist()]
+        self.values = values
+        self.counts = np.bincount(rows, minlength=n)
+        self._start: list[int] | None = None
 
     def get(self, i: int) -> list[str]:
-        return self.values[self.start[i]:self.start[i + 1]]
+        if self._start is None:  # made once, for the first row that quotes the kind
+            self._start = [0, *self.counts.cumsum().tolist()]
+        return self.values[self._start[i]:self._start[i + 1]]
 
 
 def distinct(items: Sequence[str], limit: int) -> list[str]:
@@ -91,23 +102,17 @@ def distinct(items: Sequence[str], limit: int) -> list[str]:
 
 
 class Evidence:
-    """What the wording signals found, per row and kind, read only for the rows that quote it."""
+    """What the wording signals found, per row and kind (`counts`, in the columns of
+    `EVIDENCE_KINDS`), the items read only for the rows that quote them."""
 
-    def __init__(self, n: int, kinds: dict[str, Grouped]) -> None:
-        self.n = n
+    def __init__(self, kinds: dict[str, Grouped]) -> None:
         self.kinds = kinds
+        self.counts = np.stack([kinds[kind].counts for kind in EVIDENCE_KINDS], axis=1)
 
     def signals(self) -> np.ndarray:
         """Per row, how many signals of a level were found, each kind counting at most its
-        `SIGNAL_CAPS` (in the order of the kinds, so every batch adds them the same way)."""
-        total = np.zeros(self.n, dtype=np.int64)
-        for kind, group in self.kinds.items():
-            total += np.minimum(group.counts, SIGNAL_CAPS[kind])
-        return total
-
-    def has(self, kind: str) -> np.ndarray:
-        """Per row, whether anything of this kind was found."""
-        return self.kinds[kind].counts > 0
+        `SIGNAL_CAPS`."""
+        return np.minimum(self.counts, _CAPS).sum(axis=1)
 
     def items(self, i: int, kind: str) -> list[str]:
         """Row i's evidence of one kind: distinct (ignoring case), at most its limit."""
@@ -132,7 +137,7 @@ class Features:
 
     def rows(self) -> np.ndarray:
         """Each tf-idf entry's row."""
-        return np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self.indptr))
+        return np.repeat(np.arange(self.n, dtype=np.int64), self.indptr[1:] - self.indptr[:-1])
 
 
 def featurize(texts: Sequence[str], words: WordTable, idf: np.ndarray, *,
@@ -143,79 +148,90 @@ def featurize(texts: Sequence[str], words: WordTable, idf: np.ndarray, *,
 
 def features_from_tokens(tok: Tokenized, words: WordTable, idf: np.ndarray) -> Features:
     t = tok.tokens
-    n = t.n
+    n, raw = t.n, t.raw_id
     trow = t.rows()
-    same_row = trow[:-1] == trow[1:] if len(trow) else np.zeros(0, dtype=bool)
-    indptr, indices, data = _tfidf(n, trow, t.word_id, same_row, words, idf)
+    same_row = trow[:-1] == trow[1:]
+    indptr, indices, data = _tfidf(t.indptr, trow, t.word_id, same_row, words, idf)
 
-    # wording signals, counted per row
-    tech = words.in_lexicon[t.raw_id] | words.in_lexicon[t.word_id]
-    bpair = np.flatnonzero(words.lex_head[t.raw_id][:-1] & words.lex_tail[t.raw_id][1:]
-                           & same_row)
-    bpair = bpair[words.lexicon_pairs(t.raw_id[bpair], t.raw_id[bpair + 1])]
-    bigram_tech = [f"{words.words[a]} {words.words[b]}" for a, b in
-                   zip(t.raw_id[bpair].tolist(), t.raw_id[bpair + 1].tolist(), strict=True)]
-    n_tech = np.bincount(trow[tech], minlength=n) + np.bincount(trow[bpair], minlength=n)
-    is_cmd = words.command[t.raw_id]
-    n_tok = np.diff(t.indptr)
-    with_digits = np.bincount(trow[t.digit], minlength=n)
-    found = {kind: np.bincount(m.rows, minlength=n) for kind, m in tok.matches.items()}
-    stats = {name: tok.stats[:, j] for j, name in enumerate(STAT_NAMES)}
-
-    tech_at = np.flatnonzero(tech)
+    # evidence: a row's technical words then its two-word terms, commands, pattern matches
+    tech_at = (words.in_lexicon[raw] | words.in_lexicon[t.word_id]).nonzero()[0]
+    bpair = (words.lex_head[raw][:-1] & words.lex_tail[raw][1:] & same_row).nonzero()[0]
+    bpair = bpair[words.lexicon_pairs(raw[bpair], raw[bpair + 1])]
     shown = [s.strip("'.:-") for s in t.orig(tech_at)]
-    # a row's technical words, then its two-word terms
-    tech_rows = np.concatenate([trow[tech_at], trow[bpair]])
-    kinds = {"tech_terms": Grouped(tech_rows, shown + bigram_tech, n),
-             "commands": Grouped(trow[is_cmd], [words.words[k] for k in t.raw_id[is_cmd]], n)}
-    for kind, m in tok.matches.items():
-        kinds[kind] = Grouped(m.rows, m.texts, n)
+    shown += [f"{words.words[a]} {words.words[b]}" for a, b in
+              zip(raw[bpair].tolist(), raw[bpair + 1].tolist(), strict=True)]
+    cmd_at = words.command[raw].nonzero()[0]
+    kinds = {"tech_terms": Grouped(np.concatenate([trow[tech_at], trow[bpair]]), shown, n),
+             "commands": Grouped(trow[cmd_at], [words.words[k] for k in raw[cmd_at].tolist()],
+                                 n)}
+    kinds.update((kind, Grouped(m.rows, m.texts, n)) for kind, m in tok.matches.items())
+    evidence = Evidence(kinds)
 
-    n_f = n_tok.astype(np.float64)
+    # the wording signals, from each row's counts
+    d = DENSE_INDEX
+    n_tech = evidence.counts[:, EVIDENCE_KINDS.index("tech_terms")]
+    n_tok = t.indptr[1:] - t.indptr[:-1]
     safe_tok = np.maximum(n_tok, 1)
-    dense = np.column_stack([
-        log1p(n_tech),
-        np.where(n_tok > 0, n_tech / safe_tok, 0.0),
-        log1p(found["specific"]),
-        log1p(np.bincount(trow[is_cmd], minlength=n)),
-        np.minimum(found["self_novice"], 3).astype(np.float64),
-        np.minimum(found["self_expert"], 3).astype(np.float64),
-        log1p(found["tried"]),
-        log1p(found["appearance"]),
-        log1p(n_tok),
-        log1p(n_f / np.maximum(1, stats["sentences"])),
-        np.where(n_tok > 0, with_digits / safe_tok, 0.0),
-    ]).reshape(n, len(DENSE_FEATURES))
+    with_digits = np.bincount(trow[t.digit], minlength=n)
+    sentences = tok.stats[:, STAT_NAMES.index("sentences")]
+    dense = np.empty((n, len(DENSE_FEATURES)))
+    dense[:, _LOGGED_DENSE] = log1p(evidence.counts[:, _LOGGED])
+    dense[:, _CAPPED_DENSE] = np.minimum(evidence.counts[:, _CAPPED], 3)
+    dense[:, d["n_tokens"]] = log1p(n_tok)
+    dense[:, d["tech_density"]] = np.where(n_tok > 0, n_tech / safe_tok, 0.0)
+    dense[:, d["sentence_len"]] = log1p(n_tok / np.maximum(1, sentences))
+    dense[:, d["digit_share"]] = np.where(n_tok > 0, with_digits / safe_tok, 0.0)
     # words of no language the model knows: another language in Latin script, or junk
-    alpha = ~t.digit
-    words_n = np.bincount(trow[alpha], minlength=n)
-    known_n = np.bincount(trow[alpha & (t.raw_id >= 0)], minlength=n)
+    words_n = n_tok - with_digits
+    known_n = np.bincount(trow[~t.digit & (raw >= 0)], minlength=n)
     english = tok.english & (known_n * 2 >= words_n) & (words_n > 0)
-    return Features(indptr, indices, data, dense, Evidence(n, kinds), english, n_tok)
+    return Features(indptr, indices, data, dense, evidence, english, n_tok)
 
 
-def _tfidf(n: int, trow: np.ndarray, word: np.ndarray, same_row: np.ndarray,
+def _tfidf(a: np.ndarray, trow: np.ndarray, word: np.ndarray, same_row: np.ndarray,
            words: WordTable, idf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR arrays of the tf-idf rows: each row's unigram columns then its two-word columns,
-    in first-seen order."""
-    n_vocab = words.n_vocab
-    uni = (word >= 0) & (word < n_vocab)
-    pair = np.flatnonzero(words.vocab_head[word][:-1] & words.vocab_tail[word][1:] & same_row)
+    """CSR arrays of the tf-idf rows (tokens of row i: ``a[i]:a[i + 1]``): each row's unigram
+    columns then its two-word columns, in first-seen order."""
+    n, n_vocab, n_tok = len(a) - 1, words.n_vocab, len(word)
+    uni = ((word >= 0) & (word < n_vocab)).nonzero()[0]
+    pair = (words.vocab_head[word][:-1] & words.vocab_tail[word][1:] & same_row).nonzero()[0]
     bi = words.pair_columns(word[pair], word[pair + 1])
-    u_rows, u_cols = trow[uni], word[uni]
-    b_rows, b_cols = trow[pair[bi >= 0]], bi[bi >= 0]
-    if not len(u_rows) and not len(b_rows):
+    at = np.concatenate([uni, pair[bi >= 0]])  # each entry's (first) token
+    if not len(at):
         return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
-    # each row's unigram entries, then its two-word entries, each part in token order
-    rows = np.concatenate([u_rows, b_rows])
-    cols = np.concatenate([u_cols, b_cols])
-    part = np.concatenate([np.zeros(len(u_rows), dtype=np.int64),
-                           np.ones(len(b_rows), dtype=np.int64)])
-    inter = np.argsort(rows * 2 + part, kind="stable")
-    rows, cols, part = rows[inter], cols[inter], part[inter]
-    # distinct (row, part, column) entries, in first-seen order
-    first, count = first_seen((rows * 2 + part) * n_vocab + cols)
-    e_rows, e_cols = rows[first], cols[first]
+    # One sort of distinct integers (row, column, token within the row; below 2**63 for any
+    # batch that fits in memory) puts a row's entries of one column together, the first one
+    # first, and counts them. (A column is a unigram's or a two-word term's, never both.)
+    # Built in place: a batch has a million entries.
+    longest = int((a[1:] - a[:-1]).max())
+    rows = trow[at]
+    key = rows * n_vocab
+    key += np.concatenate([word[uni], bi[bi >= 0]])
+    key *= longest
+    key += at
+    key -= a[rows]
+    del uni, pair, bi, at, rows
+    key.sort()
+    group, within = np.divmod(key, longest)
+    del key
+    starts = np.concatenate([[0], (group[1:] != group[:-1]).nonzero()[0] + 1])
+    count = np.concatenate([starts[1:], [len(group)]]) - starts
+    rows, cols = np.divmod(group[starts], n_vocab)
+    at = within[starts]
+    del group, within, starts
+    at += a[rows]
+    # In first-seen order: each row's unigrams, then its two-word terms, each by (first)
+    # token; a row's tokens [a, b) place its unigrams in [2a, a + b), its terms in [a + b, 2b).
+    place = np.where(cols != word[at], a[rows + 1], a[rows])
+    place += at
+    del at
+    slot = np.full(2 * n_tok, -1)
+    slot[place] = np.arange(len(place))
+    del place
+    order = slot[slot >= 0]
+    del slot
+    e_rows, e_cols, count = rows[order], cols[order], count[order]
+    del rows, cols, order
     if count.max() >= _N_SUBLINEAR:
         tf = np.array([1.0 + math.log(c) for c in count.tolist()])
     else:

@@ -32,8 +32,9 @@ per customer, so a row's history is exactly what the same earlier tickets give a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -87,15 +88,21 @@ class HistoryParams:
             known["register"] = tuple(tuple(float(v) for v in row) for row in known["register"])
         return cls(**known)
 
-    @property
+    @cached_property
     def log_prior(self) -> np.ndarray:
         return np.log(np.asarray(self.prior, dtype=np.float64))
+
+    @cached_property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The tuples as float64 arrays (made once)."""
+        return {name: np.asarray(getattr(self, name), dtype=np.float64)
+                for name in ("prior", "wording_prior", "register", "slopes")}
 
     def trust(self, inputs: np.ndarray, *, current: bool) -> np.ndarray:
         """How far each ticket's wording shows its writer's lasting level, in (0, 1)."""
         z = self.current_bias if current else self.history_bias
-        z = z + np.einsum("ij,j->i", inputs, np.asarray(self.slopes, dtype=np.float64))
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -500.0, 500.0)))
+        z = z + np.einsum("ij,j->i", inputs, self.arrays["slopes"])
+        return 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(z, -500.0), 500.0)))
 
 
 def areas(model_domains: Sequence[str], topics: Sequence[str | None] | None) -> np.ndarray:
@@ -117,17 +124,19 @@ def evidence_inputs(p: np.ndarray, n_tokens: np.ndarray, signals: np.ndarray) ->
     """(n, len(EVIDENCE_INPUTS)): the inputs of `HistoryParams.trust` for each ticket. Length
     adds nothing beyond `SURE_WORDS`: a long message without signals of a level says no more
     than a short one."""
-    short = np.minimum(n_tokens, SURE_WORDS) / SURE_WORDS
-    return np.column_stack([(p.max(axis=1) - 1.0 / 3.0) * short,
-                            np.log1p(signals)]).reshape(len(p), len(EVIDENCE_INPUTS))
+    out = np.empty((len(p), len(EVIDENCE_INPUTS)))
+    out[:, 0] = (p.max(axis=1) - 1.0 / 3.0) * (np.minimum(n_tokens, SURE_WORDS) / SURE_WORDS)
+    out[:, 1] = np.log1p(signals)
+    return out
 
 
-def terms(p: np.ndarray, inputs: np.ndarray, params: HistoryParams, *, current: bool
-          ) -> np.ndarray:
-    """Each row's bounded log-likelihood ratios from its wording p(W) (module docstring)."""
-    ratio = p / np.asarray(params.wording_prior, dtype=np.float64)
-    likelihood = np.einsum("iw,lw->il", ratio, np.asarray(params.register, dtype=np.float64))
-    r = params.trust(inputs, current=current)[:, None]
+def terms(p: np.ndarray, inputs: np.ndarray, params: HistoryParams, *, current: bool,
+          trust: np.ndarray | None = None) -> np.ndarray:
+    """Each row's bounded log-likelihood ratios from its wording p(W) (module docstring);
+    `trust`, when given, is `params.trust(inputs, current=current)`."""
+    ratio = p / params.arrays["wording_prior"]
+    likelihood = np.einsum("iw,lw->il", ratio, params.arrays["register"])
+    r = (params.trust(inputs, current=current) if trust is None else trust)[:, None]
     return np.log(r * likelihood + (1.0 - r))
 
 
@@ -136,13 +145,15 @@ def label_terms(levels: np.ndarray, params: HistoryParams) -> np.ndarray:
     shared, as log ratios to the prior."""
     q = np.full((len(levels), 3), (1.0 - params.label_p) / 2.0)
     q[np.arange(len(levels)), levels] = params.label_p
-    return np.log(q / np.asarray(params.prior, dtype=np.float64))
+    return np.log(q / params.arrays["prior"])
 
 
 def days(stamps: Sequence[str | None]) -> np.ndarray:
     """ISO-8601 times as days since 1970 (float, UTC where a time has an offset); NaN where
     there is no readable time. Readers hand over ``YYYY-MM-DDTHH:MM:SS``, read all at once;
     anything else is read one by one."""
+    if not any(stamps):
+        return np.full(len(stamps), np.nan)
     text = [str(s) if s else "NaT" for s in stamps]
     try:
         if any(len(t) > 19 or ("T" in t and len(t) != 19) for t in text if t != "NaT"):
@@ -330,6 +341,56 @@ class _State:
         self.n[who] += 1
 
 
+class Profiles(Mapping[str, Profile]):
+    """Customers' profiles kept as one batch's arrays: a mapping of customer to `Profile`
+    (made when read), which `packed` writes all at once."""
+
+    def __init__(self, state: _State, names: Mapping[str, int]) -> None:
+        self._state = state
+        self._names = names
+
+    @classmethod
+    def of(cls, profiles: Mapping[str, Profile]) -> Profiles:
+        return cls(_State(list(profiles.values())), {key: k for k, key in enumerate(profiles)})
+
+    def __getitem__(self, key: str) -> Profile:
+        return self._state.profile(self._names[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def packed(self) -> list[tuple[str, bytes, str | None]]:
+        """(customer, numbers, open conversation) of each profile, the numbers as float64
+        bytes (`unpacked` reads them): a batch carries profiles between chunks so."""
+        s, ks = self._state, np.fromiter(self._names.values(), dtype=np.int64)
+        values = np.concatenate([s.sums[ks].reshape(len(ks), -1),
+                                 s.open_sums[ks].reshape(len(ks), -1),
+                                 s.counts[ks].reshape(len(ks), -1), s.as_of[ks, None],
+                                 s.open_as_of[ks, None], s.n[ks, None]], axis=1)
+        data, size = values.tobytes(), values.shape[1] * values.itemsize
+        return [(key, data[j * size:(j + 1) * size], s.open_id[k])
+                for j, (key, k) in enumerate(self._names.items())]
+
+    @staticmethod
+    def unpacked(rows: Sequence[tuple[str, bytes, str | None]]) -> dict[str, Profile]:
+        """The profiles of `packed` rows."""
+        if not rows:
+            return {}
+        values = np.frombuffer(b"".join(data for _, data, _ in rows), dtype=np.float64)
+        values = values.reshape(len(rows), -1)
+        k = len(DOMAINS) * 3
+        sums = values[:, :k].reshape(len(rows), -1, 3)
+        open_sums = values[:, k:2 * k].reshape(len(rows), -1, 3)
+        counts = values[:, 2 * k:-3].astype(np.int64).reshape(len(rows), -1, 4)
+        last = values[:, -3:].tolist()
+        return {key: Profile(sums[j], counts[j], as_of, int(n), open_sums[j], open_as_of, open_id)
+                for j, ((key, _, open_id), (as_of, open_as_of, n)) in
+                enumerate(zip(rows, last, strict=True))}
+
+
 def overall(profile: Profile, when: float, params: HistoryParams) -> np.ndarray:
     """(3,) what a customer's earlier tickets say about them in general (every area counting
     fully), at time `when`: for the statement read to the customer, not for an answer."""
@@ -358,7 +419,7 @@ class BatchHistory:
     evidence: np.ndarray  # (n, 3)
     n_before: np.ndarray  # (n,) earlier tickets
     counts_before: np.ndarray  # (n, areas, 4) earlier tickets per area and level read as
-    after: dict[str, Profile]  # customer -> profile after the batch's rows
+    after: Profiles  # customer -> profile after the batch's rows
 
     def text(self, i: int, area: int) -> str:
         """Row i's earlier tickets in words (`history_text`)."""
@@ -379,9 +440,15 @@ def batch_history(
     row of a conversation (`conversations`) does not count the earlier messages of the same
     conversation as history: it is read together with them."""
     n = len(customers)
+    keys = [c if c and not opted_out[i] else None for i, c in enumerate(customers)]
+    if not any(keys) and (external is None or all(
+            p is None or out for p, out in zip(external, opted_out.tolist(), strict=True))):
+        # no row has a history or gives one: each starts from nothing (the weight of an
+        # empty sum, decayed by nothing)
+        return BatchHistory(params.weight * np.zeros((n, 3)), np.zeros(n, dtype=np.int64),
+                            np.zeros((n, len(DOMAINS), 4), dtype=np.int64), Profiles.of({}))
     conv = np.array([c or None for c in conversations] if conversations is not None
                     else [None] * n, dtype=object).reshape(n)
-    keys = [c if c and not opted_out[i] else None for i, c in enumerate(customers)]
     names: dict[str, int] = {}
     slot = np.empty(n, dtype=np.int64)
     starts: list[Profile] = []
@@ -408,8 +475,7 @@ def batch_history(
         gives = np.flatnonzero(gives_history)
         if len(gives):
             state.add(slot[gives], term[gives], area[gives], when[gives], conv[gives], params)
-        return BatchHistory(evidence, n_before, counts_before,
-                            {key: state.profile(k) for key, k in names.items()})
+        return BatchHistory(evidence, n_before, counts_before, Profiles(state, names))
     # rows in time order (no time first), then by position; fold rank by rank
     order = np.lexsort((np.arange(n), np.nan_to_num(when, nan=-np.inf), slot))
     ranked = slot[order]
@@ -429,8 +495,7 @@ def batch_history(
         gives = rows[gives_history[rows]]
         if len(gives):
             state.add(slot[gives], term[gives], area[gives], when[gives], conv[gives], params)
-    after = {key: state.profile(k) for key, k in names.items()}
-    return BatchHistory(evidence, n_before, counts_before, after)
+    return BatchHistory(evidence, n_before, counts_before, Profiles(state, names))
 
 
 def _initial(external: Sequence[Profile | None] | None, i: int, opted_out: np.ndarray

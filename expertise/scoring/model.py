@@ -42,14 +42,14 @@ def cumulative_to_proba(decision: np.ndarray) -> np.ndarray:
     Chernozhukov, Fernandez-Val and Galichon 2010) restores the order and, unlike clipping,
     gives the middle level the disputed mass.
     """
-    q = 1.0 / (1.0 + np.exp(-np.clip(decision, -35, 35)))
+    q = 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(decision, -35.0), 35.0)))
     q = -np.sort(-q, axis=1)
     n, k = q.shape
     proba = np.empty((n, k + 1))
     proba[:, 0] = 1.0 - q[:, 0]
     proba[:, 1:k] = q[:, :-1] - q[:, 1:]
     proba[:, k] = q[:, -1]
-    proba = np.clip(proba, 1e-6, None)
+    proba = np.maximum(proba, 1e-6)
     return proba / proba.sum(axis=1, keepdims=True)
 
 
@@ -84,15 +84,15 @@ def _sequential(f: Features, weights: Any) -> np.ndarray:
     prefix)."""
     n = f.n
     out = np.zeros((n, weights.shape[1]))
-    lengths = np.diff(f.indptr)
+    lengths = f.indptr[1:] - f.indptr[:-1]
     if not n or not len(f.indices):
         return out
-    products = np.asarray(weights[f.indices], dtype=np.float64)
+    products = weights[f.indices].astype(np.float64)
     products *= f.data[:, None]
     if n <= 16:
-        for i in np.flatnonzero(lengths).tolist():
-            a, b = int(f.indptr[i]), int(f.indptr[i + 1])
-            out[i] = np.add.accumulate(products[a:b], axis=0)[-1]
+        bounds = f.indptr.tolist()
+        for i in lengths.nonzero()[0].tolist():
+            out[i] = np.add.accumulate(products[bounds[i]:bounds[i + 1]], axis=0)[-1]
         return out
     order = np.argsort(-lengths, kind="stable")
     starts = f.indptr[:-1][order]
@@ -145,13 +145,13 @@ def _postings(f: Features, indptr: np.ndarray, indices: np.ndarray, values: np.n
     n = f.n
     lo = indptr[f.indices]
     lengths = indptr[f.indices + 1] - lo
-    has = np.flatnonzero(lengths)
+    has = lengths.nonzero()[0]
     lo, lengths = lo[has], lengths[has]
     total = int(lengths.sum())
     if not total:
         return np.zeros((n, k))
     pos = np.repeat(lo - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
-    products = np.repeat(f.data[has], lengths) * np.asarray(values, dtype=np.float64)[pos]
+    products = np.repeat(f.data[has], lengths) * values[pos].astype(np.float64)
     bins = np.repeat(f.rows()[has] * k, lengths) + indices[pos]
     return np.bincount(bins, weights=products, minlength=n * k).reshape(n, k)
 
@@ -207,9 +207,12 @@ class LeanModel:
         else:
             self.words = WordTable(self.vocabulary, self.lexicon)
         self._idf = np.asarray(self.arrays["idf"], dtype=np.float64)
+        self._sup = np.asarray(self.arrays["sup_index"]).astype(np.int64)
         self._csr: Any = None
         self._quotable: np.ndarray | None = None
         self._w_direction: np.ndarray | None = None
+        self._dense_direction: np.ndarray | None = None
+        self._history: tuple[Any, HistoryParams] | None = None
 
     # ---- reasons' views of the weights ----------------------------------------------------
     @property
@@ -222,7 +225,9 @@ class LeanModel:
     @property
     def dense_direction(self) -> np.ndarray:
         """The wording signals' mean stage-1 coefficient."""
-        return np.asarray(self.arrays["W_dense"]).mean(axis=1)
+        if self._dense_direction is None:
+            self._dense_direction = np.asarray(self.arrays["W_dense"]).mean(axis=1)
+        return self._dense_direction
 
     @property
     def quotable(self) -> np.ndarray:
@@ -258,9 +263,10 @@ class LeanModel:
     @classmethod
     def load(cls, folder: Path) -> LeanModel:
         doc = json.loads((folder / LEAN_JSON).read_text(encoding="utf-8"))
+        # a plain array over the mapped file: numpy's memmap wrapper costs time at every use
         arrays = {
-            name: np.load(folder / f"lean.{name}.npy", allow_pickle=False,
-                          mmap_mode="r" if name in MMAP_ARRAYS else None)
+            name: np.asarray(np.load(folder / f"lean.{name}.npy", allow_pickle=False,
+                                     mmap_mode="r" if name in MMAP_ARRAYS else None))
             for name in doc["arrays"]
         }
         return cls(
@@ -277,7 +283,10 @@ class LeanModel:
     @property
     def history(self) -> HistoryParams:
         """The fitted evidence model: how tickets and earlier tickets count (`scoring.history`)."""
-        return HistoryParams.from_dict(self.meta.get("history") or {})
+        data = self.meta.get("history") or {}
+        if self._history is None or self._history[0] is not data:
+            self._history = (data, HistoryParams.from_dict(data))
+        return self._history[1]
 
     def wording(self, f: Features) -> Wording:
         """Stage 1 and the topic model for a batch's features."""
@@ -285,10 +294,10 @@ class LeanModel:
         linear = sparse_dot(f, a["W"]) + a["b"]
         retrieval = self.retrieval(f)
         scaled = (f.dense - a["dense_mean"]) / a["dense_scale"]
-        decision = linear[:, :2] + dense_dot(scaled, np.asarray(a["W_dense"]))
+        decision = linear[:, :2] + dense_dot(scaled, a["W_dense"])
         # Topics without training tickets compete on retrieval alone: their supervised score
         # is set to that of the least likely topic the supervised model knows.
-        sup = np.asarray(a["sup_index"]).astype(np.int64)
+        sup = self._sup
         n_topics = retrieval.shape[1]
         open_set = bool(sup.size) and int(sup.max()) == n_topics
         topic_logits = np.empty((f.n, n_topics + open_set))
@@ -296,7 +305,7 @@ class LeanModel:
         topic_logits[:] = sup_logits.min(axis=1, keepdims=True) if sup.size else 0.0
         if sup.size:
             topic_logits[:, sup] = sup_logits
-        joint = fuse_topics(retrieval, topic_logits, np.asarray(a["fusion"]))
+        joint = fuse_topics(retrieval, topic_logits, a["fusion"])
         if not open_set:
             return Wording(decision, cumulative_to_proba(decision), joint, scaled)
         none = joint[:, n_topics]
@@ -319,7 +328,7 @@ class LeanModel:
             X = sparse.csr_matrix((f.data, f.indices, f.indptr),
                                   shape=(f.n, len(self.vocabulary)))
             return np.asarray((X @ self._csr).toarray(), dtype=np.float64)
-        return _postings(f, indptr, indices, np.asarray(a["R_data"]), n_topics)
+        return _postings(f, indptr, indices, a["R_data"], n_topics)
 
 
 def quotable_masks(vocabulary: list[str], lexicon: frozenset[str], w_direction: np.ndarray

@@ -283,12 +283,13 @@ class Scorer:
                              params=params, conversations=conversations)
         pins = (np.array([LEVEL_INDEX.get(str(v), -1) if v else -1 for v in pinned])
                 if pinned is not None else None)
-        current = terms(wording.proba, inputs, params, current=True)
-        level_p = posterior(wording.proba, inputs, hist.evidence, pins, params, current=current)
-        alone_p = alone(wording.proba, inputs, params, current=current)
-        disagree = self._disagreement(alone_p, hist, params)
         # how much this message and the customer's history say about the level
         said = params.trust(inputs, current=True)
+        current = terms(wording.proba, inputs, params, current=True, trust=said)
+        level_p = posterior(wording.proba, inputs, hist.evidence, pins, params, current=current)
+        alone_p = alone(wording.proba, inputs, params, current=current)
+        before_p = from_history(hist.evidence, params)
+        disagree = self._disagreement(alone_p, before_p, hist)
         history_says = hist.evidence.max(axis=1) - hist.evidence.min(axis=1)
         thin = (said < THIN_TRUST) & (history_says < THIN_HISTORY)
         if pins is not None:
@@ -314,7 +315,8 @@ class Scorer:
                                None if self._level_shift is None else self._level_shift[best])
         confidence = level_p.max(axis=1)
         low = estimate & (confidence < self.confidence_threshold)
-        reasons = (batch_reasons(self.lean, f, level_p, hist, area, np.flatnonzero(estimate))
+        reasons = (batch_reasons(self.lean, f, wording.dense_scaled, level_p, hist, area,
+                                  estimate.nonzero()[0])
                    if explain else [[] for _ in range(n)])
         if explain and no_match.any():
             for i in np.flatnonzero(no_match).tolist():
@@ -323,7 +325,7 @@ class Scorer:
                                   if none_p[i] >= self.none_threshold
                                   else "no topic we cover fits this message well")
         alone_level = alone_p.argmax(axis=1)
-        before_level = from_history(hist.evidence, params).argmax(axis=1)
+        before_level = before_p.argmax(axis=1)
         # on disagreement both readings' articles are offered: the one not served
         other = np.where(choice.chosen == alone_level, before_level, alone_level)
         alternatives = self._alternatives(ranked, topic_p, choice.chosen,
@@ -338,10 +340,9 @@ class Scorer:
                       disagree, self.catalogue, none_p, thin, threads)
 
     @staticmethod
-    def _disagreement(now: np.ndarray, hist: BatchHistory, params: Any) -> np.ndarray:
-        """Rows whose message alone and whose earlier tickets each read a level plainly
-        (probability 0.6 or more), and not the same one."""
-        before = from_history(hist.evidence, params)
+    def _disagreement(now: np.ndarray, before: np.ndarray, hist: BatchHistory) -> np.ndarray:
+        """Rows whose message alone and whose earlier tickets (`before`) each read a level
+        plainly (probability 0.6 or more), and not the same one."""
         return ((hist.n_before > 0) & (now.max(axis=1) >= 0.6) & (before.max(axis=1) >= 0.6)
                 & (now.argmax(axis=1) != before.argmax(axis=1)))
 
@@ -354,36 +355,30 @@ class Scorer:
         the served level where they have it), until `top` (+1 when the level is uncertain)
         are listed. When no topic fits, the nearest topics are the candidates."""
         cat = self.catalogue
+        ids, present, first = cat.article_ids, cat.present, cat.first_level
         out = []
-        scores = np.take_along_axis(topic_p, ranked, axis=1).tolist()
+        scores = topic_p[np.arange(len(ranked))[:, None], ranked].tolist()
         for row, sc, level, extra, other, why, none in zip(
                 ranked.tolist(), scores, chosen.tolist(), with_levels.tolist(), also.tolist(),
                 also_why.tolist(), no_match.tolist(), strict=True):
             if none:
-                cands = []
-                for t2, s2 in zip(row[:top], sc[:top], strict=False):
-                    here = cat.levels_present[t2]
-                    lv = level if here[level] else int(np.argmax(here))
-                    cands.append((str(cat.article_ids[t2][lv]), f"nearest topic ({s2:.0%})"))
-                out.append(cands)
+                out.append([(str(ids[t2][level if present[t2][level] else first[t2]]),
+                             f"nearest topic ({s2:.0%})")
+                            for t2, s2 in zip(row[:top], sc[:top], strict=False)])
                 continue
             t = row[0]
-            present = cat.levels_present[t].tolist()
             alts = []
-            if other >= 0 and other != level and present[other]:
-                alts.append((str(cat.article_ids[t][other]),
-                             "what their earlier tickets suggest" if why
+            if other >= 0 and other != level and present[t][other]:
+                alts.append((str(ids[t][other]), "what their earlier tickets suggest" if why
                              else "what this message alone suggests"))
-            alts += [(str(cat.article_ids[t][lv]),
-                      "simpler version" if lv < level else "more technical")
-                     for lv in neighbours(level, present) if lv != other]
+            alts += [(str(ids[t][lv]), "simpler version" if lv < level else "more technical")
+                     for lv in neighbours(level, present[t]) if lv != other]
             limit = top + (2 if extra or other >= 0 else 1)
             for t2, s in zip(row[1:], sc[1:], strict=True):
                 if len(alts) >= limit or s < MIN_ALTERNATIVE_SCORE:
                     break
-                here = cat.levels_present[t2]
-                lv = level if here[level] else int(np.argmax(here))
-                alts.append((str(cat.article_ids[t2][lv]), f"next topic ({s:.0%})"))
+                alts.append((str(ids[t2][level if present[t2][level] else first[t2]]),
+                             f"next topic ({s:.0%})"))
             out.append(alts)
         return out
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -26,6 +27,8 @@ FEEDBACK_LEVEL_WEIGHT = 0.15
 FEEDBACK_PRIOR = 5.0
 #: Next topics below this probability are not worth the agent's attention.
 MIN_ALTERNATIVE_SCORE = 0.02
+_UTILITY = np.asarray(LEVEL_UTILITY, dtype=np.float64)
+_LEVEL_AXIS = np.arange(len(LEVELS))[None, :]
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,16 @@ class Catalogue:
     @property
     def served(self) -> np.ndarray:
         return np.asarray(self.levels_present.any(axis=1))
+
+    @cached_property
+    def present(self) -> list[list[bool]]:
+        """`levels_present` as lists."""
+        return self.levels_present.tolist()
+
+    @cached_property
+    def first_level(self) -> list[int]:
+        """Each topic's simplest level present: served where the chosen level is absent."""
+        return self.levels_present.argmax(axis=1).tolist()
 
     @classmethod
     def build(cls, topics: Sequence[str], available: Mapping[str, Sequence[str]],
@@ -157,15 +170,15 @@ def choose_levels(level_p: np.ndarray, present: np.ndarray, shifts: np.ndarray |
                   utility: Sequence[Sequence[float]] = LEVEL_UTILITY) -> LevelChoice:
     """Expected fit sum_t p(t) U(served, t) (+ feedback shifts) per served level; the best
     present level, ties going to the level nearest the preferred one, then the simpler."""
-    fits = np.column_stack([level_p[:, 0] * u[0] + level_p[:, 1] * u[1] + level_p[:, 2] * u[2]
-                            for u in utility])
+    u = _UTILITY if utility is LEVEL_UTILITY else np.asarray(utility, dtype=np.float64)
+    fits = level_p[:, :1] * u[:, 0] + level_p[:, 1:2] * u[:, 1] + level_p[:, 2:] * u[:, 2]
     if shifts is not None:
         fits = fits + shifts
     preferred = fits.argmax(axis=1)
     present = present | ~present.any(axis=1, keepdims=True)  # no article at all: any level
     masked = np.where(present, fits, -np.inf)
     best = masked.max(axis=1, keepdims=True)
-    distance = np.abs(np.arange(len(LEVELS))[None, :] - preferred[:, None])
+    distance = np.abs(_LEVEL_AXIS - preferred[:, None])
     candidates = present & (masked == best)
     chosen = np.where(candidates, distance, len(LEVELS)).argmin(axis=1)
     return LevelChoice(chosen, preferred, fits)

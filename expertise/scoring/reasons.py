@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from expertise.scoring.features import DENSE_INDEX, Features, Grouped
+from expertise.scoring.features import DENSE_INDEX, EVIDENCE_KINDS, Features, Grouped
 from expertise.scoring.history import BatchHistory
 
 MIN_CONTRIBUTION = 0.12
@@ -38,6 +38,16 @@ NOTHING_TRIED = "mentions nothing tried yet"
 KINDS = ("tech", "specific", "commands", "self_novice", "self_expert", "tried", "appearance",
          "length", "wording", "history")
 _K = {kind: k for k, kind in enumerate(KINDS)}
+_TOWARD = np.array([-1.0, 0.0, 1.0])
+_SIGN = _TOWARD.astype(np.int8)
+#: Reasons that weigh one wording signal alone (its contribution), in `KINDS` columns and
+#: `DENSE_INDEX` columns; and those that apply only where their evidence was found.
+_ONE_SIGNAL_NAMES = ("commands", "self_novice", "self_expert", "tried", "appearance")
+_ONE_SIGNAL = np.array([_K[kind] for kind in _ONE_SIGNAL_NAMES])
+_ONE_SIGNAL_DENSE = np.array([DENSE_INDEX[kind] for kind in _ONE_SIGNAL_NAMES])
+_FOUND = ("specific", *_ONE_SIGNAL_NAMES)
+_FOUND_K = np.array([_K[kind] for kind in _FOUND])
+_FOUND_EVIDENCE = np.array([EVIDENCE_KINDS.index(kind) for kind in _FOUND])
 
 
 def join_quoted(items: Sequence[str]) -> str:
@@ -71,74 +81,65 @@ def wording_text(grams: Sequence[str]) -> str:
     return f"wording such as {quote(grams, 3)}"
 
 
-def batch_reasons(lean: Any, f: Features, level_p: np.ndarray, hist: BatchHistory,
-                  area: np.ndarray, rows: np.ndarray) -> list[list[str]]:
+def batch_reasons(lean: Any, f: Features, dense_scaled: np.ndarray, level_p: np.ndarray,
+                  hist: BatchHistory, area: np.ndarray, rows: np.ndarray) -> list[list[str]]:
     """Up to MAX_REASONS reasons, strongest first, for each of `rows` (others get none).
 
-    Wording reasons weigh the stage-1 contributions; the history reason, how far the earlier
-    tickets' evidence favours the estimated level over the next best.
+    Wording reasons weigh the stage-1 contributions (`dense_scaled`: the standardised wording
+    signals); the history reason, how far the earlier tickets' evidence favours the estimated
+    level over the next best.
     """
     n = f.n
     out: list[list[str]] = [[] for _ in range(n)]
     if not len(rows):
         return out
-    a = lean.arrays
     d = DENSE_INDEX
     level_index = level_p.argmax(axis=1)
     # +1 pushes towards expert, -1 towards novice; for intermediate any strong signal counts,
     # since the middle level is where pulls up and pulls down meet
-    toward = np.array([-1.0, 0.0, 1.0])[level_index]
-    dense_scaled = (f.dense - a["dense_mean"]) / a["dense_scale"]
+    toward = _TOWARD[level_index]
     dc = dense_scaled * lean.dense_direction
-    chosen = np.take_along_axis(hist.evidence, level_index[:, None], axis=1)[:, 0]
-    rest = hist.evidence.copy()
-    rest[np.arange(n), level_index] = -np.inf
-    history_support = chosen - rest.max(axis=1)
 
     # n-gram contributions, in each row's entry order
     e_row, e_col = f.rows(), f.indices
     contrib = f.data * lean.w_direction[e_col]
-    quotable = lean.quotable
-    quoted = quotable[level_index[e_row], e_col]
-    lexicon_cols = lean.words.in_lexicon[:len(lean.vocabulary)]
-    tech = quoted & lexicon_cols[e_col]
-    tech_ngrams = np.bincount(e_row[tech], weights=contrib[tech], minlength=n)
-    t_row = toward[e_row]
-    plain = (quoted & ~lexicon_cols[e_col] & quotable[1][e_col]
-             & ((contrib * t_row > 0) | (t_row == 0)))
-    p_idx, p_rows, p_rank = _top_per_row(np.flatnonzero(plain), e_row, np.abs(contrib), 3)
-    wording_sum = np.zeros(n)
-    for r in range(3):  # summed strongest first
-        at = p_rank == r
-        wording_sum[p_rows[at]] = wording_sum[p_rows[at]] + contrib[p_idx[at]]
+    quoted = lean.quotable[level_index[e_row], e_col]
+    lexicon = lean.words.in_lexicon[e_col]  # a column's word is in the lexicon
+    tech = quoted & lexicon
+    sign = _SIGN[level_index][e_row]  # the estimate's direction, per entry
+    plain = (quoted & ~lexicon & lean.quotable[1][e_col]
+             & ((sign == 0) | ((sign > 0) & (contrib > 0)) | ((sign < 0) & (contrib < 0))))
+    p_idx, p_rows = _top_per_row(plain.nonzero()[0], e_row, np.abs(contrib), 3)
     grams = Grouped(p_rows, [lean.vocabulary[j] for j in e_col[p_idx].tolist()], n)
 
-    ev = f.evidence
-    has = {kind: ev.has(kind) for kind in ev.kinds}
     value = np.zeros((n, len(KINDS)))
-    applies = np.zeros((n, len(KINDS)), dtype=bool)
-    value[:, _K["tech"]] = dc[:, d["tech_terms"]] + dc[:, d["tech_density"]] + tech_ngrams
-    applies[:, _K["tech"]] = True
+    value[:, _K["tech"]] = (dc[:, d["tech_terms"]] + dc[:, d["tech_density"]]
+                            + np.bincount(e_row[tech], weights=contrib[tech], minlength=n))
     value[:, _K["specific"]] = dc[:, d["specific"]] + dc[:, d["digit_share"]]
-    applies[:, _K["specific"]] = has["specific"]
-    for kind in ("commands", "self_novice", "self_expert", "appearance"):
-        value[:, _K[kind]] = dc[:, d[kind]]
-        applies[:, _K[kind]] = has[kind]
-    value[:, _K["tried"]] = dc[:, d["tried"]]
-    applies[:, _K["tried"]] = has["tried"] | (toward < 0)
+    value[:, _ONE_SIGNAL] = dc[:, _ONE_SIGNAL_DENSE]
     length = dc[:, d["n_tokens"]] + dc[:, d["sentence_len"]]
     value[:, _K["length"]] = length
-    applies[:, _K["length"]] = True
-    short = (length * toward < 0) | (dense_scaled[:, d["n_tokens"]] < 0)
-    value[:, _K["wording"]] = 0.5 * wording_sum
-    applies[:, _K["wording"]] = grams.counts > 0
+    # the three strongest, summed strongest first (`np.bincount` adds in input order)
+    value[:, _K["wording"]] = 0.5 * np.bincount(p_rows, weights=contrib[p_idx], minlength=n)
     strength = np.where(toward[:, None] != 0, value * toward[:, None], np.abs(value))
-    # history is measured as support for the estimate itself, whatever the level
-    strength[:, _K["history"]] = history_support
+    ev = f.evidence
+    found = ev.counts[:, _FOUND_EVIDENCE] > 0
+    applies = np.ones((n, len(KINDS)), dtype=bool)
+    applies[:, _FOUND_K] = found
+    applies[:, _K["tried"]] |= toward < 0
+    applies[:, _K["wording"]] = grams.counts > 0
     applies[:, _K["history"]] = hist.n_before > 0
+    if applies[:, _K["history"]].any():
+        # history is measured as support for the estimate itself, whatever the level
+        rest = hist.evidence.copy()
+        rest[np.arange(n), level_index] = -np.inf
+        strength[:, _K["history"]] = (hist.evidence[np.arange(n), level_index]
+                                      - rest.max(axis=1))
     keep = applies & (strength >= MIN_CONTRIBUTION)
     order = np.argsort(-np.where(keep, strength, -np.inf), axis=1, kind="stable")[:, :MAX_REASONS]
 
+    short = (length * toward < 0) | (dense_scaled[:, d["n_tokens"]] < 0)
+    tried = found[:, _FOUND.index("tried")]
     for i, kinds in zip(rows.tolist(), order[rows].tolist(), strict=True):
         texts: list[str] = []
         for k in kinds:
@@ -147,7 +148,7 @@ def batch_reasons(lean: Any, f: Features, level_p: np.ndarray, hist: BatchHistor
             name = KINDS[k]
             if name == "tech":
                 texts.append(tech_text(ev.items(i, "tech_terms")))
-            elif name == "tried" and not has["tried"][i]:
+            elif name == "tried" and not tried[i]:
                 texts.append(NOTHING_TRIED)
             elif name == "length":
                 texts.append(length_text(bool(short[i])))
@@ -162,9 +163,9 @@ def batch_reasons(lean: Any, f: Features, level_p: np.ndarray, hist: BatchHistor
 
 
 def _top_per_row(idx: np.ndarray, row: np.ndarray, key: np.ndarray, k: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The k entries of largest `key` in each row (ties: the earlier entry), as (entries, rows,
-    ranks) sorted by row and rank; `idx` lists the candidate entries in row order.
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The k entries of largest `key` in each row (ties: the earlier entry), as (entries,
+    rows) sorted by row and rank; `idx` lists the candidate entries in row order.
 
     k rounds of a per-row maximum (`np.maximum.reduceat` over each row's candidates), which
     is exact whatever the batch, rather than a sort of every candidate.
@@ -176,28 +177,24 @@ def _top_per_row(idx: np.ndarray, row: np.ndarray, key: np.ndarray, k: int
         if not len(left):
             break
         rows = row[left]
-        starts = np.flatnonzero(_changes(rows))
+        new = _changes(rows)
         vals = key[left]
-        best = np.maximum.reduceat(vals, starts)
-        at_max = vals == np.repeat(best, np.diff(np.append(starts, len(left))))
-        hits = np.flatnonzero(at_max)
-        first = hits[_changes(rows[hits])]
+        at_max = vals == np.maximum.reduceat(vals, new.nonzero()[0])[new.cumsum() - 1]
+        hits = at_max.nonzero()[0]
+        first = hits[_changes(rows[hits])]  # each row's first entry at its maximum
         chosen.append(left[first])
-        ranks.append(np.full(len(first), r, dtype=np.int64))
+        ranks.append(np.full(len(first), r))
         keep = np.ones(len(left), dtype=bool)
         keep[first] = False
         left = left[keep]
-    if not chosen:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    entries = np.concatenate(chosen)
-    rank = np.concatenate(ranks)
-    order = np.lexsort((rank, row[entries]))
-    return entries[order], row[entries][order], rank[order]
+    entries = np.concatenate(chosen) if chosen else idx[:0]
+    order = np.lexsort((np.concatenate(ranks), row[entries])) if chosen else idx[:0]
+    return entries[order], row[entries][order]
 
 
 def _changes(values: np.ndarray) -> np.ndarray:
     """True where a sorted array's value differs from the one before (and at the start)."""
-    out = np.ones(len(values), dtype=bool)
+    out = np.empty(len(values), dtype=bool)
+    out[:1] = True
     out[1:] = values[1:] != values[:-1]
     return out

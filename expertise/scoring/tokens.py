@@ -185,20 +185,6 @@ def positions(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return np.where(table[pos] == keys, pos, -1) if len(table) else np.full(len(keys), -1)
 
 
-def first_seen(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(where each distinct key first occurs, how often it occurs), in first-seen order."""
-    if not len(keys):
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    start = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    count = np.diff(np.append(start, len(ordered)))
-    first = order[start]  # a stable sort keeps each key's first occurrence first
-    seen = np.argsort(first, kind="stable")
-    return first[seen], count[seen]
-
-
 # ---------------------------------------------------------------------------------------------
 # The batch
 # ---------------------------------------------------------------------------------------------
@@ -225,7 +211,7 @@ class TokenTable:
 
     def rows(self) -> np.ndarray:
         """Each token's row."""
-        return np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self.indptr))
+        return np.repeat(np.arange(self.n, dtype=np.int64), self.indptr[1:] - self.indptr[:-1])
 
     def raw(self, positions: np.ndarray | None = None) -> list[str]:
         """The tokens as written (lower case, stripped), at these positions (default all)."""
@@ -344,14 +330,14 @@ def _case_safe(text: str, lower: str) -> bool:
 def _re_backend(texts: Sequence[str], words: WordTable) -> Tokenized:
     index = words.index
     n = len(texts)
-    counts = np.zeros(n + 1, dtype=np.int64)
     raw_all: list[str] = []
     raw_ids: list[int] = []
     word_ids: list[int] = []
     digits: list[bool] = []
     found: dict[str, tuple[list[int], list[str]]] = {kind: ([], []) for kind, _, _ in PATTERNS}
-    stats = np.zeros((n, len(STAT_NAMES)), dtype=np.int64)
-    english = np.ones(n, dtype=bool)
+    counts: list[int] = [0]
+    stats: list[tuple[int, int, int, int, int]] = []
+    english: list[bool] = []
     get = index.get
     for i, text in enumerate(texts):
         lower = text.lower()
@@ -367,7 +353,7 @@ def _re_backend(texts: Sequence[str], words: WordTable) -> Tokenized:
         else:
             word_ids += ids
             digits += [False] * len(raw)
-        counts[i + 1] = len(raw)
+        counts.append(len(raw))
         safe = _case_safe(text, lower)
         for kind, pattern, on_lower in PATTERNS:
             rows_k, texts_k = found[kind]
@@ -380,15 +366,16 @@ def _re_backend(texts: Sequence[str], words: WordTable) -> Tokenized:
                 spans = [m.group(0) for m in pattern.finditer(text)]
             rows_k += [i] * len(spans)
             texts_k += spans
-        stats[i] = _stats(text)
-        english[i] = looks_english(text)
+        stats.append(_stats(text))
+        english.append(looks_english(text))
     indptr = np.cumsum(counts)
     table = TokenTable(indptr, np.array(raw_ids, dtype=np.int64),
                        np.array(word_ids, dtype=np.int64), np.array(digits, dtype=bool))
     table.source = _ReStrings(texts, raw_all, indptr)
     matches = {kind: Matches(np.array(rows_k, dtype=np.int64), texts_k)
                for kind, (rows_k, texts_k) in found.items()}
-    return Tokenized(table, matches, stats, english)
+    return Tokenized(table, matches, np.array(stats, dtype=np.int64).reshape(n, len(STAT_NAMES)),
+                     np.array(english, dtype=bool))
 
 
 def _stats(text: str) -> tuple[int, int, int, int, int]:

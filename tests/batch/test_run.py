@@ -24,7 +24,7 @@ from expertise.cli import app
 from expertise.config import LEVELS, PROJECT_DIR
 from expertise.engine import Engine
 from expertise.privacy import redact
-from expertise.scoring.history import Profile
+from expertise.scoring.history import Profile, Profiles
 from expertise.scoring.text import ticket_text
 from expertise.store.db import Store
 
@@ -560,14 +560,18 @@ def test_history_carry_keeps_the_latest_profile_of_each_customer(tmp_path: Path)
     two = Profile(np.full((5, 3), -0.25), np.zeros((5, 4), np.int64), math.nan, 1)
     with HistoryCarry(folder=tmp_path) as carry:
         assert carry.lookup(["C1"]) == {}
-        carry.add({"C1": two, "C2": two})
-        carry.add({"C1": one})  # a later chunk replaces what was carried
+        carry.add(Profiles.of({"C1": two, "C2": two}))
+        carry.add(Profiles.of({"C1": one}))  # a later chunk replaces what was carried
         found = carry.lookup(["C1", "C2", "C3"])
         assert set(found) == {"C1", "C2"}
         assert np.array_equal(found["C1"].sums, one.sums)
         assert np.array_equal(found["C1"].counts, one.counts)
         assert (found["C1"].as_of, found["C1"].n) == (19000.5, 4)
         assert math.isnan(found["C2"].as_of) and found["C2"].n == 1
+        talking = Profile(one.sums, one.counts, 19000.5, 4, np.full((5, 3), 0.5), 19001.25, "T1")
+        carry.add(Profiles.of({"C3": talking}))
+        back = carry.lookup(["C3"])["C3"]
+        assert back.to_dict() == talking.to_dict() and back.counts.dtype == np.int64
         folder = carry._dir
     assert not os.path.exists(folder)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from expertise.scoring.features import DENSE_INDEX, featurize
 from expertise.scoring.text import CURATED_TERMS
-from expertise.scoring.tokens import WordTable
+from expertise.scoring.tokens import WordTable, token_strings
 
 WORDS = WordTable((), CURATED_TERMS)
 
@@ -37,3 +39,31 @@ def test_wording_signals_find_what_they_claim() -> None:
 def test_any_text_gives_finite_features(text: str) -> None:
     values, _ = _one(text)
     assert np.all(np.isfinite(values))
+
+
+VOCAB = ["wifi", "drops", "wifi drops", "0.0.0", "box", "the box", "the", "fw", "fw 0.0.0",
+         "drops wifi", "box the"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["wifi", "drops", "box", "the", "fw", "4.2", "1.0.3",
+                                          "lte", "modem", "."]), max_size=30)
+                .map(" ".join), min_size=1, max_size=6))
+def test_tfidf_rows_are_the_plain_definition(texts: list[str]) -> None:
+    """Each row: its distinct unigram columns then its two-word columns, in first-seen order,
+    (1 + log count) * idf, divided by the row's l2 norm (summed in entry order)."""
+    words = WordTable(VOCAB, CURATED_TERMS)
+    idf = np.linspace(1.0, 2.5, len(VOCAB))
+    f = featurize(texts, words, idf)
+    for i, text in enumerate(texts):
+        toks = token_strings(text)[1]
+        grams = [t for t in toks if t in VOCAB] + [
+            f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False) if f"{a} {b}" in VOCAB]
+        cols = [VOCAB.index(g) for g in dict.fromkeys(grams)]
+        values = [(1.0 + math.log(grams.count(VOCAB[c]))) * idf[c] for c in cols]
+        norm = 0.0
+        for v in values:
+            norm += v * v
+        a, b = f.indptr[i], f.indptr[i + 1]
+        assert f.indices[a:b].tolist() == cols
+        assert f.data[a:b].tolist() == [v / math.sqrt(norm) for v in values]

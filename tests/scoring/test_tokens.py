@@ -11,7 +11,6 @@ from expertise.scoring.tokens import (
     HASH_MIN,
     Tokenized,
     WordTable,
-    first_seen,
     positions,
     token_strings,
     tokenize,
@@ -80,12 +79,6 @@ def test_hash_and_sort_lookups_agree(keys: list[int], table: list[int]) -> None:
     t = np.unique(np.array(table, dtype=np.int64))
     expected = [table_index(t, x) for x in keys]
     assert positions(t, k).tolist() == expected
-    first, count = first_seen(k)
-    seen: dict[int, int] = {}
-    for i, x in enumerate(keys):
-        seen.setdefault(x, i)
-    assert first.tolist() == list(seen.values())
-    assert count.tolist() == [keys.count(x) for x in seen]
 
 
 def table_index(table: np.ndarray, value: int) -> int:
