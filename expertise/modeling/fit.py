@@ -144,18 +144,24 @@ def _fit(frame: pd.DataFrame, kb: KnowledgeBase, messages: pd.DataFrame | None,
             X[tr], wording[tr])
         oof[te] = fold_model.cumulative_decision(X[te])
     X1, y1 = X[readable], wording[readable]
+    w1 = np.ones(len(y1))
     msg_levels = messages["level"].to_numpy(dtype=object)
     if X_msg is not None and np.isin(msg_levels, LEVELS).any():
-        # messages in customers' own voice whose wording shows a level: style is not level
+        # messages in customers' own voice whose wording shows a level: style is not level,
+        # and a version or a spec list is what an intermediate quotes; they weigh as much as
+        # in the topic model, or the simulated tickets (ten times as many) drown them
         shown = np.isin(msg_levels, LEVELS)
         X1 = sparse.vstack([X1, X_msg[shown]]).tocsr()
         y1 = np.concatenate([y1, msg_levels[shown]])
+        w1 = np.concatenate([w1, np.full(int(shown.sum()), params["voice_weight"])])
     if params.get("kb_examples"):
         # Articles' symptoms are written in the words of a caller of that level.
         extra = [(s, a.level) for a in kb.articles for s in a.symptoms]
         X1 = sparse.vstack([X1, features.transform([t for t, _ in extra]).tocsr()]).tocsr()
         y1 = np.concatenate([y1, [lv for _, lv in extra]])
-    stage1 = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(X1, y1)
+        w1 = np.concatenate([w1, np.ones(len(extra))])
+    stage1 = OrdinalClassifier(C=params["stage1_C"], classes=LEVELS).fit(X1, y1,
+                                                                        sample_weight=w1)
 
     X_topic, topic_groups = X[:, :n_vocab], groups
     topic_labels = frame["topic"].to_numpy(dtype=object)
