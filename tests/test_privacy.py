@@ -12,16 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from expertise.privacy import (
-    KINDS,
-    PUBLIC_RESOLVERS,
-    corpus_report,
-    is_name_word,
-    luhn_ok,
-    parse_corpus,
-    redact,
-    redact_counts,
-)
+from expertise.privacy import KINDS, PUBLIC_RESOLVERS, is_name_word, luhn_ok, redact
+from tests.privacy_corpus import corpus_report, parse_corpus, redact_counts
 
 DATA = Path(__file__).parent / "data"
 CORPUS = DATA / "pii_corpus.tsv"
