@@ -107,11 +107,13 @@ THIN_HISTORY = 1.0
 #: Below this topic score the ranker answers "no good match" instead of guessing.
 TOPIC_THRESHOLD = 0.25
 #: A model with an out-of-scope class flags "no good match" when that class is at least this
-#: likely (its probability is calibrated on held-out folds of the training messages).
-NONE_THRESHOLD = 0.65
-#: ... and, whatever that class says, when the best topic is less likely than this: the
-#: message names no problem that can be placed ("help", "any update?").
-MIN_TOPIC_SCORE = 0.15
+#: likely (its probability is calibrated on held-out folds of the training messages) ...
+NONE_THRESHOLD = 0.85
+#: ... or, whatever that class says, when no topic stands out (the best is less likely than
+#: this): the message names no problem that can be placed ("help", "any update?", a rant
+#: touching three areas). Two signals, chosen together on the development half of the real
+#: messages: a lower NONE_THRESHOLD alone hid articles from angry in-scope messages.
+MIN_TOPIC_SCORE = 0.3
 #: The share of messages that fit no article assumed when fitting how likely "no article
 #: fits" is (the out-of-scope training messages are weighted to it).
 OUT_OF_SCOPE_SHARE = 0.3
