@@ -119,6 +119,19 @@ def test_in_scope_messages_in_real_voice_get_a_topic(engine: Engine) -> None:
         assert not ans.no_match and ans.topics[0]["topic"] == topic, text
 
 
+def test_no_match_needs_a_placeable_problem_not_only_the_out_of_scope_class(engine: Engine
+                                                                            ) -> None:
+    """Two signals: a message naming no problem we can place is no match even where the
+    out-of-scope class is unsure of it; the same words naming a problem get their topic."""
+    from expertise.config import MIN_TOPIC_SCORE, NONE_THRESHOLD
+
+    vague = engine.score(["still not working"])
+    assert vague.no_match[0] and vague.none_p[0] < NONE_THRESHOLD
+    assert vague.best_score[0] < MIN_TOPIC_SCORE
+    named = engine.answer("my broadband is still not working")
+    assert not named.no_match and named.topics[0]["topic"] == "no-internet"
+
+
 def test_no_match_in_the_cli_shows_candidates_and_a_question(models_env: Path) -> None:
     result = runner.invoke(app, ["answer", OUT_OF_SCOPE[0]])
     assert result.exit_code == 0, result.output
