@@ -16,7 +16,7 @@ from expertise.config import PACKAGE_DIR
 #: modules and the units of lower layers only.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "errors"),
-    ("io", "privacy"),
+    ("io", "privacy", "markdown"),
     ("scoring", "tickets"),
     ("knowledge_base", "store", "bundles"),
     ("engine",),

@@ -1,4 +1,4 @@
-"""Tests for expertise.render: articles' markdown on the terminal, byte for byte as
+"""Tests for expertise.markdown: articles' markdown on the terminal, byte for byte as
 rich.markdown shows it, whichever way it is read."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.markdown import Markdown
 
-from expertise import render
 from expertise.config import PROJECT_DIR
 from expertise.knowledge_base import Article, parse_article
+from expertise.markdown import ArticleMarkdown
 
 KB = PROJECT_DIR / "knowledge_base"
 ARTICLES = sorted(KB.glob("*/*.md"))
@@ -38,7 +38,7 @@ def _shown(renderable: object, width: int, color: bool) -> str:
 def _assert_shown_alike(body: str, widths: tuple[int, ...] = (24, 80)) -> None:
     for width in widths:
         for color in (False, True):
-            assert (_shown(render._ArticleMarkdown(body), width, color)
+            assert (_shown(ArticleMarkdown(body), width, color)
                     == _shown(Markdown(body), width, color)), (width, color, body)
 
 
@@ -49,8 +49,8 @@ def test_every_bundled_article_is_shown_as_rich_markdown_shows_it(path: Path) ->
 
 def test_the_bundled_articles_are_read_without_rich_markdown() -> None:
     """Importing and running rich.markdown costs a one-shot answer about 40 ms: the bundled
-    articles keep to what render reads itself (tables and code blocks are the exceptions)."""
-    slow = [p for p in ARTICLES if render._ArticleMarkdown(_article(p).body).blocks is None]
+    articles keep to what it reads itself (tables and code blocks are the exceptions)."""
+    slow = [p for p in ARTICLES if ArticleMarkdown(_article(p).body).blocks is None]
     assert len(slow) <= len(ARTICLES) // 10, slow
 
 
