@@ -16,7 +16,6 @@ from expertise.config import (
     LEVEL_INDEX,
     LEVELS,
     NO_TOPIC,
-    NONE_THRESHOLD,
     OUT_OF_SCOPE_SHARE,
     TOPICS,
 )
@@ -38,6 +37,7 @@ from expertise.scoring.history import (
     terms,
 )
 from expertise.scoring.model import LeanModel, cumulative_to_proba, fuse_topics, quotable_masks
+from expertise.scoring.ranking import flag_no_match
 from expertise.scoring.text import scoring_text, scoring_ticket
 from expertise.tickets.labelled import check_training_frame
 
@@ -338,7 +338,9 @@ def _fit_topics(X: Any, topics: np.ndarray, groups: np.ndarray, slugs: list[str]
                                               .argmax(1) == truth[truth < len(slugs)])), 4)}
     if open_set:
         none = truth == len(slugs)
-        flagged = p[:, len(slugs)] >= NONE_THRESHOLD
+        in_topic = p[:, :len(slugs)]
+        best = (in_topic / np.maximum(in_topic.sum(axis=1, keepdims=True), 1e-12)).max(axis=1)
+        flagged = flag_no_match(p[:, len(slugs)], best)
         facts["out_of_scope_oof_flagged"] = round(float(flagged[none].mean()), 4)
         facts["in_scope_oof_flagged"] = round(float(flagged[~none].mean()), 4)
     return model, fusion, facts

@@ -25,7 +25,6 @@ from expertise.config import (
     LEVEL_INDEX,
     LEVELS,
     MAX_TEXT_CHARS,
-    MIN_TOPIC_SCORE,
     NONE_THRESHOLD,
     THIN_HISTORY,
     THIN_TRUST,
@@ -52,6 +51,7 @@ from expertise.scoring.ranking import (
     FeedbackStats,
     LevelChoice,
     choose_levels,
+    flag_no_match,
     level_shifts,
     neighbours,
     product_areas,
@@ -303,7 +303,7 @@ class Scorer:
         none_p = wording.none_proba
         if none_p is not None:
             # out of scope, or a message that names no problem at all
-            no_match = (none_p >= self.none_threshold) | (best_score < MIN_TOPIC_SCORE)
+            no_match = flag_no_match(none_p, best_score, none_threshold=self.none_threshold)
         else:
             none_p = np.zeros(n)
             no_match = best_score < self.topic_threshold

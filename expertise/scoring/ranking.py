@@ -17,7 +17,15 @@ from functools import cached_property
 
 import numpy as np
 
-from expertise.config import DOMAINS, LEVEL_UTILITY, LEVELS, PRODUCT_TILT, PRODUCT_WORDS
+from expertise.config import (
+    DOMAINS,
+    LEVEL_UTILITY,
+    LEVELS,
+    MIN_TOPIC_SCORE,
+    NONE_THRESHOLD,
+    PRODUCT_TILT,
+    PRODUCT_WORDS,
+)
 
 #: How strongly feedback moves a topic (log-odds per unit of net helpfulness).
 FEEDBACK_TOPIC_WEIGHT = 0.4
@@ -143,6 +151,13 @@ def tilt_topics(proba: np.ndarray, areas: np.ndarray, topic_areas: np.ndarray) -
     tilted = out[rows] * boost
     out[rows] = tilted / np.maximum(tilted.sum(axis=1, keepdims=True), 1e-300)
     return out
+
+
+def flag_no_match(none_p: np.ndarray, best_score: np.ndarray, *,
+                  none_threshold: float = NONE_THRESHOLD) -> np.ndarray:
+    """"No good match": the out-of-scope class is sure enough, or no topic stands out (the
+    best topic's probability, given that a topic fits, is under `config.MIN_TOPIC_SCORE`)."""
+    return (none_p >= none_threshold) | (best_score < MIN_TOPIC_SCORE)
 
 
 def rank_topics(proba: np.ndarray, served: np.ndarray, k: int) -> np.ndarray:
