@@ -6,6 +6,7 @@ Run from the repository root::
     python bench/real_eval.py --half held     # the held-out half (final figures only)
     python bench/real_eval.py --half both --json
     python bench/real_eval.py --labels all    # shared labels plus the team's (docs/labelling.md)
+    python bench/real_eval.py --labels fresh --half all   # the untouched test draw (see below)
 
 The real set (``../shared/real/``: 2,320 messages customers wrote to support accounts, 300 of
 them labelled with a topic or ``none`` and a level or ``unclear``) is licensed for evaluation
@@ -24,6 +25,11 @@ earlier runs) is ``labelled.csv`` of the real set; ``team`` is ``bench/real_labe
 400 more messages the team labelled by hand (ids and labels only, see docs/labelling.md);
 ``all`` is both, a message labelled in both keeping its shared label. The split by customer is
 the same for every choice.
+
+``fresh`` is ``bench/real_labels_fresh.csv``: 600 further messages the team labelled blind
+(the next draw of docs/labelling.md) once the held-out half had been looked at twice. It is
+the test set: scored once, at the end of a round, with ``--half all`` (every customer, no
+split), never for choosing anything.
 """
 
 from __future__ import annotations
@@ -42,7 +48,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = ROOT.parent / "shared" / "real"
 #: The team's own labels: message_id, topic, level, labeller (no message text).
 TEAM_LABELS = ROOT / "bench" / "real_labels_team.csv"
-LABEL_SETS = ("shared", "team", "all")
+#: The test draw: labelled after the held-out half was spent (ids and labels only).
+FRESH_LABELS = ROOT / "bench" / "real_labels_fresh.csv"
+LABEL_SETS = ("shared", "team", "all", "fresh")
 #: Messages of one customer this close together belong to one conversation.
 CONVERSATION_GAP_HOURS = 24.0
 
@@ -71,6 +79,8 @@ def load_labels(shared: Path, which: str, by_id: dict[str, dict],
     if which not in LABEL_SETS:
         raise SystemExit(f"--labels must be one of {', '.join(LABEL_SETS)}, not {which!r}")
     labels: dict[str, dict] = {}
+    if which == "fresh":
+        return _read_labels(FRESH_LABELS, by_id)
     if which in ("team", "all"):
         labels.update(_read_labels(team, by_id))
     if which in ("shared", "all"):
@@ -86,7 +96,7 @@ def build(shared: Path, half: str, out: Path, labels_from: str = "shared",
     by_id = {m["message_id"]: m for m in messages}
     labels = load_labels(shared, labels_from, by_id, team)
     wanted = {by_id[k]["customer_id"] for k in labels}
-    wanted = {c for c in wanted if half == "both" or half_of(c) == half}
+    wanted = {c for c in wanted if half in ("both", "all") or half_of(c) == half}
     rows = sorted((m for m in messages if m["customer_id"] in wanted),
                   key=lambda m: (m["customer_id"], m["created_at"], m["message_id"]))
     conversation, last, count = {}, {}, {}
@@ -143,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
                         help="The folder holding messages.csv and labelled.csv.")
-    parser.add_argument("--half", choices=("dev", "held", "both"), default="dev")
+    parser.add_argument("--half", choices=("dev", "held", "both", "all"), default="dev",
+                        help="dev, held, both (each reported), or all (one set, no split).")
     parser.add_argument("--labels", choices=LABEL_SETS, default="shared",
                         help="Which labels to score: the real set's (default), the team's "
                              "(bench/real_labels_team.csv), or all (shared wins on overlap).")
