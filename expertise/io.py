@@ -43,16 +43,10 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
     tmp = final.parent / f".{final.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
     try:
         yield tmp
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    if not tmp.exists():
-        return
-    try:
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
+        if tmp.exists():
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -85,7 +79,6 @@ def remove_stale_temps(final: Path | str) -> list[Path]:
     import shutil
 
     final = Path(final)
-    # atomic_path's ".<name>.<pid>-<12 hex>.tmp", or ".<name>.<pid>.<seconds>.tmp" (a folder)
     pattern = re.compile(rf"^\.{re.escape(final.name)}\.(\d+)(?:-[0-9a-f]{{12}}|\.\d+)\.tmp$")
     removed: list[Path] = []
     try:

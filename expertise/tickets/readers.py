@@ -29,40 +29,18 @@ from typing import TYPE_CHECKING, Any
 
 from expertise.config import CHANNELS, CHUNK_ROWS, LEVELS, UNCLEAR
 from expertise.errors import InputError, SchemaError
+from expertise.tickets.writers import REJECT_COLUMNS, RejectsWriter
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "CANONICAL",
-    "FORMATS",
-    "LABELS",
-    "REJECT_COLUMNS",
-    "REQUIRED",
-    "ReadStats",
-    "TicketChunk",
-    "TicketReader",
-    "customer_id_from_email",
-    "detect_encoding",
-    "detect_format",
-    "iter_tickets",
-    "normalise_channel",
-    "parse_mapping",
-    "parse_timestamp",
-    "read_csv_frame",
-    "read_tickets",
-    "validate_frame",
-    "write_rejects",
-]
+__all__ = ["CANONICAL", "FORMATS", "LABELS", "REJECT_COLUMNS", "REQUIRED", "ReadStats",
+           "TicketChunk", "TicketReader", "customer_id_from_email", "detect_encoding",
+           "detect_format", "iter_tickets", "normalise_channel", "parse_mapping",
+           "parse_timestamp", "read_csv_frame", "read_tickets", "validate_frame", "write_rejects"]
 
-CANONICAL: tuple[str, ...] = (
-    "ticket_id",
-    "customer_id",
-    "created_at",
-    "channel",
-    "subject",
-    "body",
-)
+CANONICAL: tuple[str, ...] = ("ticket_id", "customer_id", "created_at", "channel", "subject",
+                              "body")
 LABELS: tuple[str, ...] = ("expertise_level", "topic", "resolved_article_id")
 #: Optional columns the engine reads when present: messages of one conversation (a chat, a
 #: thread, a ticket's comments) and the product or brand a message is addressed to.
@@ -70,7 +48,6 @@ OPTIONAL: tuple[str, ...] = ("conversation_id", "product")
 
 REQUIRED: tuple[str, ...] = ("ticket_id",)
 FORMATS: tuple[str, ...] = ("csv", "jsonl", "parquet", "zendesk", "freshdesk")
-REJECT_COLUMNS: tuple[str, ...] = ("row", "ticket_id", "reason")
 #: The data-row number (1-based) of each ticket in its input file.
 ROW_COLUMN = "_row"
 
@@ -93,6 +70,7 @@ FRESHDESK_ALIASES: dict[str, str] = {
     "Subject": "subject",
     "Description": "body",
 }
+_LAYOUT_ALIASES = {"zendesk": ZENDESK_ALIASES, "freshdesk": FRESHDESK_ALIASES}
 
 _CHANNEL_ALIASES: dict[str, str] = {
     # e-mail
@@ -429,22 +407,35 @@ def _read_failure(path: Path, source: _Utf8Source, exc: Exception) -> InputError
     return malformed_csv(path, exc)
 
 
+def _read_csv(path: Path, encoding: str, empty: type[InputError],
+              **options: Any) -> tuple[_Utf8Source, Any]:
+    """The file's source and ``pandas.read_csv`` over it (every column text); the source is
+    closed if reading the header fails, with `empty` raised for a file without one."""
+    import pandas as pd
+
+    source = _Utf8Source(path, encoding)
+    buffer: Any = source  # read() and __iter__ are all the C parser uses
+    try:
+        return source, pd.read_csv(buffer, dtype=str, keep_default_na=False,
+                                   encoding="utf-8",  # what the source hands on
+                                   encoding_errors="replace", **options)
+    except BaseException as exc:
+        source.close()
+        if isinstance(exc, pd.errors.EmptyDataError):
+            raise empty(f"{path}: the file is empty (no header row)") from None
+        if isinstance(exc, pd.errors.ParserError):
+            raise _read_failure(path, source, exc) from None
+        raise
+
+
 def read_csv_frame(path: Path | str, *, sep: str = ",", encoding: str = "auto") -> pd.DataFrame:
     """A whole (small) CSV file as strings, read as exports are: the encoding detected (or
     given), a Ctrl-C kept a KeyboardInterrupt; InputError when it cannot be read or parsed."""
-    import pandas as pd
-
     path = Path(path)
-    source = _Utf8Source(path, detect_encoding(path) if encoding == "auto" else encoding)
-    buffer: Any = source
-    with contextlib.closing(source):
-        try:
-            return pd.read_csv(buffer, sep=sep, dtype=str, keep_default_na=False,
-                               encoding="utf-8", encoding_errors="replace")
-        except pd.errors.EmptyDataError:
-            raise InputError(f"{path}: the file is empty (no header row)") from None
-        except pd.errors.ParserError as exc:
-            raise _read_failure(path, source, exc) from None
+    source, frame = _read_csv(path, detect_encoding(path) if encoding == "auto" else encoding,
+                              InputError, sep=sep)
+    source.close()
+    return frame
 
 
 def detect_format(path: Path | str, *, encoding: str | None = None) -> str:
@@ -494,9 +485,9 @@ def _detect_json(path: Path, stripped: str, suffix: str) -> str:
     except ValueError:
         record = None
     if isinstance(record, dict):
-        if isinstance(record.get("tickets"), list):
-            return "zendesk"
-        return "zendesk" if _looks_zendesk(record) else "jsonl"
+        zendesk = isinstance(record.get("tickets"), list) or (
+            "body" not in record and len(_ZENDESK_KEYS.intersection(record)) >= 2)
+        return "zendesk" if zendesk else "jsonl"
     if re.match(r'\{\s*"tickets"\s*:', stripped) or re.search(r'"tickets"\s*:\s*\[', stripped):
         return "zendesk"
     if suffix in (".jsonl", ".ndjson"):
@@ -505,10 +496,6 @@ def _detect_json(path: Path, stripped: str, suffix: str) -> str:
         f'{path}: unknown JSON layout; expected a Zendesk export {{"tickets": [...]}} or '
         "JSON Lines (one ticket object per line)"
     )
-
-
-def _looks_zendesk(record: Mapping[str, Any]) -> bool:
-    return "body" not in record and len(_ZENDESK_KEYS.intersection(record)) >= 2
 
 
 def _csv_header(text: str) -> list[str]:
@@ -609,6 +596,8 @@ class TicketReader:
 
         Each call reads the file from the start and resets :attr:`stats`.
         """
+        import pandas as pd
+
         self.stats = ReadStats()
         self._seen = set()
         raw_chunks = {
@@ -618,12 +607,10 @@ class TicketReader:
             "zendesk": self._zendesk_raw,
             "parquet": self._parquet_raw,
         }[self.format]()
-        first = True
         for raw, parse_rejects in raw_chunks:
             frame = self._canonicalise(raw)
-            if first:
+            if self.stats.chunks == 0:
                 self._check_columns(frame)
-                first = False
             if "ticket_id" not in frame.columns:  # JSON records that lack it: row rejects
                 frame = frame.assign(ticket_id="")
             self.stats.invalid_byte_rows += _count_replaced_rows(raw)
@@ -631,7 +618,9 @@ class TicketReader:
             chunk = validate_frame(frame, seen_ids=seen, require_labels=self.require_labels,
                                    unclear_ok=self.unclear_ok)
             if parse_rejects:
-                chunk = TicketChunk(chunk.frame, _concat_rejects(parse_rejects, chunk.rejects))
+                both = pd.concat([_rejects_frame(parse_rejects), chunk.rejects], ignore_index=True)
+                rejects = both.sort_values("row", kind="stable").reset_index(drop=True)
+                chunk = TicketChunk(chunk.frame, rejects)
             self.stats.chunks += 1
             self.stats.rows_read += len(frame) + len(parse_rejects)
             self.stats.rows_rejected += len(chunk.rejects)
@@ -642,28 +631,9 @@ class TicketReader:
     def _csv_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
         import pandas as pd
 
-        source = _Utf8Source(self.path, self.encoding)
-        buffer: Any = source  # read() and __iter__ are all the C parser uses
-        try:
-            reader = pd.read_csv(
-                buffer,
-                sep=_sniff_separator(self.path, self.encoding),
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                chunksize=self.chunk_rows,
-                encoding="utf-8",  # what the source hands on, whatever the file's encoding
-                encoding_errors="replace",
-            )
-        except pd.errors.EmptyDataError:
-            source.close()
-            raise SchemaError(f"{self.path}: the file is empty (no header row)") from None
-        except pd.errors.ParserError as exc:  # the header rows are read at once
-            source.close()
-            raise _read_failure(self.path, source, exc) from None
-        except BaseException:
-            source.close()
-            raise
+        source, reader = _read_csv(self.path, self.encoding, SchemaError, na_filter=False,
+                                   sep=_sniff_separator(self.path, self.encoding),
+                                   chunksize=self.chunk_rows)
         offset = 0
         with contextlib.closing(source), reader:
             while True:
@@ -679,10 +649,7 @@ class TicketReader:
                 yield frame, []
 
     def _jsonl_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
-        records: list[dict[str, Any]] = []
-        rows: list[int] = []
-        bad: list[tuple[int, str, str]] = []
-        with self._text_lines() as lines:
+        def parsed(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
             for number, text in enumerate(lines, start=1):
                 if number == 1:
                     text = text.lstrip("\ufeff")
@@ -691,29 +658,40 @@ class TicketReader:
                 try:
                     record = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    bad.append((number, "", f"invalid JSON: {exc.msg} (column {exc.colno})"))
-                    record = None
-                if record is not None and not isinstance(record, dict):
-                    bad.append((number, "", "not a JSON object"))
-                elif record is not None:
-                    records.append(record)
-                    rows.append(number)
-                if len(records) + len(bad) >= self.chunk_rows:
-                    yield self._records_frame(records, rows), bad
-                    records, rows, bad = [], [], []
-        if records or bad or self.stats.chunks == 0:
-            yield self._records_frame(records, rows), bad
+                    record = exc
+                if record is not None:  # a line of JSON null makes no row
+                    yield number, record
 
-    @contextlib.contextmanager
-    def _text_lines(self) -> Iterator[Iterator[str]]:
-        """The file's lines as text; invalid bytes replaced (U+FFFD, counted per row)."""
+        # invalid bytes are replaced (U+FFFD, counted per row)
         if codecs.lookup(self.encoding).name == "utf-8":  # lines split on bytes: fastest
             with open(self.path, "rb") as raw:
-                yield (line.decode("utf-8", errors="replace") for line in raw)
+                yield from self._record_chunks(
+                    parsed(line.decode("utf-8", errors="replace") for line in raw))
         else:
-            with open(self.path, encoding=self.encoding, errors="replace",
-                      newline="") as text:
-                yield iter(text)
+            with open(self.path, encoding=self.encoding, errors="replace", newline="") as text:
+                yield from self._record_chunks(parsed(text))
+
+    def _record_chunks(
+        self, records: Iterable[tuple[int, Any]]
+    ) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+        """Numbered JSON values in chunks of `chunk_rows`; a value that is no object, or the
+        JSONDecodeError of a line, is a reject. No values at all still make one chunk."""
+        kept: list[dict[str, Any]] = []
+        rows: list[int] = []
+        bad: list[tuple[int, str, str]] = []
+        for number, record in records:
+            if isinstance(record, dict):
+                kept.append(record)
+                rows.append(number)
+            elif isinstance(record, json.JSONDecodeError):
+                bad.append((number, "", f"invalid JSON: {record.msg} (column {record.colno})"))
+            else:
+                bad.append((number, "", "not a JSON object"))
+            if len(kept) + len(bad) >= self.chunk_rows:
+                yield self._records_frame(kept, rows), bad
+                kept, rows, bad = [], [], []
+        if kept or bad or self.stats.chunks == 0:
+            yield self._records_frame(kept, rows), bad
 
     def _zendesk_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
         codec = _text_codec(self.encoding)
@@ -736,18 +714,7 @@ class TicketReader:
         tickets = document.get("tickets") if isinstance(document, dict) else None
         if not isinstance(tickets, list):
             raise SchemaError(f'{self.path}: expected a Zendesk export {{"tickets": [...]}}')
-        for start in range(0, max(len(tickets), 1), self.chunk_rows):
-            part = tickets[start : start + self.chunk_rows]
-            records: list[dict[str, Any]] = []
-            rows: list[int] = []
-            bad: list[tuple[int, str, str]] = []
-            for i, record in enumerate(part, start=start + 1):
-                if isinstance(record, dict):
-                    records.append(record)
-                    rows.append(i)
-                else:
-                    bad.append((i, "", "not a JSON object"))
-            yield self._records_frame(records, rows), bad
+        yield from self._record_chunks(enumerate(tickets, start=1))
 
     def _parquet_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
         import pyarrow as pa
@@ -758,15 +725,13 @@ class TicketReader:
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"{self.path}: not a readable Parquet file ({exc})") from None
         offset = 0
-        yielded = False
         with parquet:
             for batch in parquet.iter_batches(batch_size=self.chunk_rows):
                 frame = batch.to_pandas()
                 frame[ROW_COLUMN] = range(offset + 1, offset + len(frame) + 1)
                 offset += len(frame)
-                yielded = True
                 yield frame, []
-            if not yielded:
+            if self.stats.chunks == 0:
                 frame = parquet.schema_arrow.empty_table().to_pandas()
                 frame[ROW_COLUMN] = []
                 yield frame, []
@@ -787,8 +752,7 @@ class TicketReader:
 
     # -- columns ------------------------------------------------------------------------------
 
-    def _canonicalise(self, raw: pd.DataFrame) -> pd.DataFrame:
-        frame = raw
+    def _canonicalise(self, frame: pd.DataFrame) -> pd.DataFrame:
         renames: dict[str, str] = {}
         # 1. the user's --map, on the file's own column names
         for canonical, theirs in self.mapping.items():
@@ -802,18 +766,12 @@ class TicketReader:
             renames[theirs] = canonical
         taken = set(self.mapping)
         # 2. the layout's aliases for whatever is still unmapped
-        aliases: Mapping[str, str] = {}
-        if self.format == "zendesk":
-            aliases = ZENDESK_ALIASES
-        elif self.format == "freshdesk":
-            aliases = FRESHDESK_ALIASES
-        else:
+        aliases = _LAYOUT_ALIASES.get(self.format) or {
             # generic files: "Ticket ID" or "TICKET_ID" mean ticket_id
-            aliases = {
-                c: _loose_name(c)
-                for c in frame.columns
-                if isinstance(c, str) and _loose_name(c) in CANONICAL + LABELS
-            }
+            c: _loose_name(c)
+            for c in frame.columns
+            if isinstance(c, str) and _loose_name(c) in CANONICAL + LABELS
+        }
         for theirs, canonical in aliases.items():
             if canonical in taken or theirs not in frame.columns or theirs in renames:
                 continue
@@ -846,11 +804,10 @@ class TicketReader:
         if self.require_labels:
             required.append("expertise_level")
         missing = [c for c in required if c not in frame.columns]
+        if not missing and "subject" not in frame.columns and "body" not in frame.columns:
+            missing = ["subject or body"]
         if not missing:
-            if "subject" not in frame.columns and "body" not in frame.columns:
-                missing = ["subject or body"]
-            else:
-                return
+            return
         if self.format in ("jsonl", "zendesk") and len(frame.columns) <= 1:
             return  # no records in this chunk: nothing to check against
         hint = missing[0].split(" ")[0]
@@ -944,9 +901,10 @@ def validate_frame(
         if ROW_COLUMN in frame.columns
         else np.arange(1, n + 1, dtype=np.int64)
     )
-    out: dict[str, Any] = {}
-    for name in CANONICAL:
-        out[name] = _as_str(frame[name]) if name in frame.columns else pd.Series([""] * n)
+    out: dict[str, Any] = {
+        name: _as_str(frame[name]) if name in frame.columns else pd.Series([""] * n)
+        for name in CANONICAL
+    }
     labels = [name for name in LABELS if name in frame.columns]
     for name in labels:
         out[name] = _as_str(frame[name]).str.strip()
@@ -965,11 +923,9 @@ def validate_frame(
     seen = seen_ids if seen_ids is not None else set()
     duplicate = np.zeros(n, dtype=bool)
     for i, tid in enumerate(ids):
-        if not tid:
-            continue
-        if tid in seen:
+        if tid and tid in seen:
             duplicate[i] = True
-        else:
+        elif tid:
             seen.add(tid)
     flag(duplicate, "duplicate ticket_id")
 
@@ -1009,8 +965,7 @@ def validate_frame(
         c for c in frame.columns if c not in CANONICAL and c not in LABELS and c != ROW_COLUMN
     ]
     result = pd.DataFrame({name: out[name].to_numpy() for name in (*CANONICAL, *labels)})
-    for name in CANONICAL + tuple(labels):
-        result[name] = result[name].astype(str)
+    result = result.astype(str)
     for name in passthrough:
         result[name] = frame[name]
     result[ROW_COLUMN] = rows
@@ -1077,19 +1032,7 @@ def _rejects_frame(rows: list[tuple[int, str, str]]) -> pd.DataFrame:
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=list(REJECT_COLUMNS))
-    frame["row"] = frame["row"].astype("int64")
-    frame["ticket_id"] = frame["ticket_id"].astype(str)
-    frame["reason"] = frame["reason"].astype(str)
-    return frame
-
-
-def _concat_rejects(
-    parse_rejects: list[tuple[int, str, str]], rejects: pd.DataFrame
-) -> pd.DataFrame:
-    import pandas as pd
-
-    both = pd.concat([_rejects_frame(parse_rejects), rejects], ignore_index=True)
-    return both.sort_values("row", kind="stable").reset_index(drop=True)
+    return frame.astype({"row": "int64", "ticket_id": str, "reason": str})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1142,13 +1085,8 @@ def write_rejects(path: Path | str, rejects: Iterable[pd.DataFrame]) -> int:
     """
     from expertise.io import atomic_path
 
-    total = 0
     with atomic_path(path) as tmp:
+        writer = RejectsWriter(tmp)
         for frame in rejects:
-            if not len(frame):
-                continue
-            frame.loc[:, list(REJECT_COLUMNS)].to_csv(
-                tmp, mode="a", header=total == 0, index=False, encoding="utf-8"
-            )
-            total += len(frame)
-    return total
+            writer.write(frame)
+    return writer.rows

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 _FLOAT_COLUMNS = frozenset({"expertise_confidence", "p_novice", "p_intermediate", "p_expert",
                             "topic_score"})
 
+#: The columns of a rejects file (and of `TicketChunk.rejects`).
+REJECT_COLUMNS: tuple[str, ...] = ("row", "ticket_id", "reason")
+
 #: Output file kinds by extension.
 OUTPUT_KINDS: dict[str, str] = {
     ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",
@@ -111,11 +114,8 @@ def to_arrow(frame: pd.DataFrame, *, flat: bool = False) -> Any:
 
 def _json_value(value: Any) -> Any:
     """NaN and pandas' missing values as null (JSON has no NaN)."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if type(value).__name__ in ("NAType", "NaTType"):
-        return None
-    return value
+    missing = value is None or (isinstance(value, float) and value != value)
+    return None if missing or type(value).__name__ in ("NAType", "NaTType") else value
 
 
 def _json_default(value: Any) -> Any:
@@ -147,8 +147,6 @@ class RejectsWriter:
         self.rows = 0
 
     def write(self, rejects: pd.DataFrame) -> None:
-        from expertise.tickets.readers import REJECT_COLUMNS
-
         if not len(rejects):
             return
         rejects.loc[:, list(REJECT_COLUMNS)].to_csv(
