@@ -237,7 +237,7 @@ def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
     {'ticket_id': 'Case Number', 'body': 'Notes'}
     """
     mapping: dict[str, str] = {}
-    known = CANONICAL + LABELS
+    known = CANONICAL + LABELS + OPTIONAL
     for pair in pairs:
         new, sep, old = pair.partition("=")
         new, old = new.strip(), old.strip()

@@ -707,3 +707,24 @@ def test_scoring_leaves_the_callers_garbage_collector_as_it_was(models_env: Path
     assert report.rows_scored == len(_history_rows())
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_score_maps_an_exports_brand_and_thread_columns(models_env: Path, tmp_path: Path
+                                                        ) -> None:
+    """`--map product=… --map conversation_id=…`: the optional columns can be named from an
+    export's own, and a reply fragment is then read with its thread."""
+    src = tmp_path / "export.csv"
+    pd.DataFrame({
+        "ticket_id": ["T1", "T2"], "customer_id": ["C1", "C1"],
+        "created_at": ["2026-01-01T10:00:00", "2026-01-01T10:05:00"],
+        "body": ["the update on my console is stuck at 50% and will not install, tried twice",
+                 "PS4"],
+        "Brand": ["PlayNet Support", "PlayNet Support"], "Thread": ["X9", "X9"],
+    }).to_csv(src, index=False)
+    out = tmp_path / "scored.csv"
+    result = runner.invoke(app, ["score", str(src), "--out", str(out),
+                                 "--map", "product=Brand", "--map", "conversation_id=Thread"])
+    assert result.exit_code == 0, result.output
+    scored = _read(out)
+    assert list(scored["topic"]) == ["firmware-update", "firmware-update"]
+    assert list(scored["product"]) == ["PlayNet Support"] * 2  # mapped: the canonical name
