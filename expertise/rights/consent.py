@@ -42,12 +42,9 @@ def set_consent(
     actor: str | None = None,
     purpose: str | None = None,
 ) -> ConsentChange:
-    """Record a customer's choice about personalisation, and audit it.
-
-    An opted-out customer is not profiled: their history is not read, no level is estimated
-    or stored for them, the agent gets the neutral (intermediate) article with the other
-    levels offered, and their tickets are left out of training. A customer the store does
-    not know yet is created, so that an opt-out given before their first ticket is honoured.
+    """Record a customer's choice about personalisation (what an opt-out means: see the
+    module), and audit it. A customer the store does not know yet is created, so that an
+    opt-out given before their first ticket is honoured.
     """
     if not customer_id or not customer_id.strip():
         raise InputError("--customer is empty; give the customer's id")

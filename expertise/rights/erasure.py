@@ -7,6 +7,7 @@ fingerprints (`expertise.bundles.fingerprints`), read with the key kept in the m
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,10 +65,8 @@ def models_trained_on(
                     "`expertise forget` as a user who can read the models folder's key, or ask "
                     "its owner to make it readable to your group (chmod g+r)")
     legacy = None
-    try:
+    with contextlib.suppress(OSError):
         legacy = read_salt(legacy_salt_path())
-    except OSError:
-        pass
     keys = {salt_id(salt): hash_customer(customer_id, salt)} if salt else {}
     if legacy:
         keys.setdefault(salt_id(legacy), legacy_hash_customer(customer_id, legacy))

@@ -35,6 +35,7 @@ import re
 import secrets
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -195,6 +196,8 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
+#: A ticket's stored fields besides its id, in the order of every statement and row that lists
+#: them; subject and body are redacted before they are stored.
 _TICKET_FIELDS: tuple[str, ...] = (
     "customer_id",
     "created_at",
@@ -205,6 +208,10 @@ _TICKET_FIELDS: tuple[str, ...] = (
     "topic",
     "resolved_article_id",
 )
+_REDACTED_FIELDS = ("subject", "body")
+_WRITTEN_FIELDS = (*_TICKET_FIELDS, "source", "ingested_at")
+_AUDIT_INSERT = ("INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
+                 "VALUES (?, ?, ?, ?, ?, ?)")
 #: SQLite accepts at most 32766 parameters per statement in recent versions, 999 in old ones.
 _IN_BATCH = 900
 
@@ -291,14 +298,6 @@ class IngestCounts:
     @property
     def total(self) -> int:
         return self.added + self.updated + self.unchanged + self.rejected
-
-    def __add__(self, other: IngestCounts) -> IngestCounts:
-        return IngestCounts(
-            self.added + other.added,
-            self.updated + other.updated,
-            self.unchanged + other.unchanged,
-            self.rejected + other.rejected,
-        )
 
 
 @dataclass
@@ -429,6 +428,21 @@ def _actor(actor: str | None) -> str:
     return check_label(actor, "agent") if actor else default_actor()
 
 
+def _one_of(value: str, allowed: Sequence[str], what: str) -> None:
+    if value not in allowed:
+        raise InputError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _cutoff(value: str, what: str) -> str:
+    """``value`` as a stored time (any format `parse_timestamp` reads), or InputError."""
+    from expertise.tickets.readers import parse_timestamp
+
+    cutoff = parse_timestamp(value)
+    if cutoff is None:
+        raise InputError(f"{what}={value!r} is not a date or time (use ISO-8601)")
+    return cutoff
+
+
 def _now() -> str:
     return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
 
@@ -441,10 +455,7 @@ def _help_desk(source: object) -> str | None:
 
 def _text(value: object) -> str | None:
     """Empty strings are stored as NULL."""
-    if value is None:
-        return None
-    text = str(value)
-    return text if text else None
+    return None if value is None else (str(value) or None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,8 +480,7 @@ class Store:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        memory = str(path) == ":memory:"
-        self._memory = memory
+        self._memory = memory = str(path) == ":memory:"
         self._key: str | None = None
         try:
             if not memory:
@@ -484,11 +494,10 @@ class Store:
             self.journal_mode = str(
                 self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             ).lower()
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            # erased rows are overwritten with zeros, not just unlinked
-            self._conn.execute("PRAGMA secure_delete = ON")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn.execute("PRAGMA busy_timeout = 30000")
+            # secure_delete: erased rows are overwritten with zeros, not just unlinked
+            for pragma in ("foreign_keys = ON", "secure_delete = ON", "synchronous = NORMAL",
+                           "busy_timeout = 30000"):
+                self._conn.execute(f"PRAGMA {pragma}")
             self.schema_version = migrate(self._conn)
             self._salt = self._ensure_salt()
         except sqlite3.DatabaseError as exc:
@@ -544,14 +553,12 @@ class Store:
     # -- salt, key and hashes -----------------------------------------------------------------
 
     def _ensure_salt(self) -> str:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'install_salt'").fetchone()
-        if row is not None:
-            return str(row[0])
-        self._conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('install_salt', ?)",
-            (secrets.token_hex(32),),
-        )
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'install_salt'").fetchone()
+        select = "SELECT value FROM meta WHERE key = 'install_salt'"
+        row = self._conn.execute(select).fetchone()
+        if row is None:
+            self._conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('install_salt', ?)",
+                               (secrets.token_hex(32),))
+            row = self._conn.execute(select).fetchone()
         return str(row[0])
 
     def install_salt(self) -> str:
@@ -688,7 +695,8 @@ class Store:
         if len(frame) == 0:
             return IngestCounts()
         chunk = validate_frame(frame)
-        counts, refused = self._ingest_valid(chunk.frame, source=source)
+        counts = IngestCounts()
+        refused = self._ingest_valid(chunk.frame, counts, source=source)
         counts.rejected += len(chunk.rejects) + len(refused)
         return counts
 
@@ -718,17 +726,13 @@ class Store:
         counts = IngestCounts()
         rejects: list[pd.DataFrame] = []
         for chunk in reader.chunks():
-            chunk_counts, refused = self._ingest_valid(chunk.frame, source=label)
-            counts = counts + chunk_counts
+            refused = self._ingest_valid(chunk.frame, counts, source=label)
             if len(chunk.rejects):
                 rejects.append(chunk.rejects)
             if refused:
                 rejects.append(_rejects_frame(refused))
         counts.rejected += sum(len(r) for r in rejects)
-        reasons: dict[str, int] = {}
-        for frame in rejects:
-            for reason in frame["reason"].tolist():
-                reasons[reason] = reasons.get(reason, 0) + 1
+        reasons = dict(Counter(r for frame in rejects for r in frame["reason"].tolist()))
         written: Path | None = None
         if rejects:
             written = Path(rejects_path) if rejects_path else default_rejects_path(path)
@@ -746,18 +750,16 @@ class Store:
         )
 
     def _ingest_valid(
-        self, frame: pd.DataFrame, *, source: str
-    ) -> tuple[IngestCounts, list[tuple[int, str, str]]]:
-        """Upsert already validated rows; return counts and the rows refused here, with their
-        reasons: ids that are not one line of at most :data:`MAX_LABEL_CHARS` characters,
-        erased customers, and a ticket id already stored for another customer or from another
-        help desk (two systems' ticket numbers colliding: the stored ticket is kept)."""
+        self, frame: pd.DataFrame, counts: IngestCounts, *, source: str
+    ) -> list[tuple[int, str, str]]:
+        """Upsert already validated rows, adding to ``counts``; return the rows refused here
+        (row, ticket id, reason), for the reasons :meth:`ingest_frame` lists. Of two systems'
+        ticket numbers colliding, the stored ticket is kept."""
         from expertise.privacy import redact
 
-        counts = IngestCounts()
         n = len(frame)
         if n == 0:
-            return counts, []
+            return []
         columns = {
             name: (frame[name].tolist() if name in frame.columns else [""] * n)
             for name in ("ticket_id", *_TICKET_FIELDS)
@@ -782,29 +784,19 @@ class Store:
                 elif c in erased:
                     refused[i] = "customer erased (right to erasure); not stored"
 
-        # (customer_id, created_at, channel, subject, body, level, topic, article)
-        incoming: dict[str, tuple[str | None, ...]] = {}
+        incoming: dict[str, tuple[str | None, ...]] = {}  # in _TICKET_FIELDS order
         position: dict[str, int] = {}
         for i in range(n):
             if i in refused:
                 continue
             position[ids[i]] = i
-            incoming[ids[i]] = (
-                _text(columns["customer_id"][i]),
-                _text(columns["created_at"][i]),
-                _text(columns["channel"][i]),
-                _text(redact(columns["subject"][i] or "")),
-                _text(redact(columns["body"][i] or "")),
-                _text(columns["expertise_level"][i]),
-                _text(columns["topic"][i]),
-                _text(columns["resolved_article_id"][i]),
+            incoming[ids[i]] = tuple(
+                _text(redact(columns[f][i] or "") if f in _REDACTED_FIELDS else columns[f][i])
+                for f in _TICKET_FIELDS
             )
         now = _now()
-        select = (
-            "SELECT ticket_id, customer_id, created_at, channel, subject, body, "
-            "expertise_level, topic, resolved_article_id, source FROM tickets "
-            "WHERE ticket_id IN ({})"
-        )
+        select = (f"SELECT ticket_id, {', '.join(_TICKET_FIELDS)}, source FROM tickets "
+                  "WHERE ticket_id IN ({})")
         desk = _help_desk(source)
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
@@ -849,8 +841,7 @@ class Store:
                 customer, created = merged[0], merged[1]
                 if customer is not None:
                     seen = created or now
-                    if customer not in first_seen or seen < first_seen[customer]:
-                        first_seen[customer] = seen
+                    first_seen[customer] = min(seen, first_seen.get(customer, seen))
             if first_seen:
                 conn.executemany(
                     "INSERT INTO customers(customer_id, first_seen, updated_at) VALUES (?, ?, ?) "
@@ -862,19 +853,17 @@ class Store:
                 )
             if inserts:
                 conn.executemany(
-                    "INSERT INTO tickets(ticket_id, customer_id, created_at, channel, subject, "
-                    "body, expertise_level, topic, resolved_article_id, source, ingested_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO tickets(ticket_id, {', '.join(_WRITTEN_FIELDS)}) "
+                    f"VALUES (?{', ?' * len(_WRITTEN_FIELDS)})",
                     inserts,
                 )
             if updates:
                 conn.executemany(
-                    "UPDATE tickets SET customer_id = ?, created_at = ?, channel = ?, "
-                    "subject = ?, body = ?, expertise_level = ?, topic = ?, "
-                    "resolved_article_id = ?, source = ?, ingested_at = ? WHERE ticket_id = ?",
+                    f"UPDATE tickets SET {', '.join(f'{f} = ?' for f in _WRITTEN_FIELDS)} "
+                    "WHERE ticket_id = ?",
                     updates,
                 )
-        return counts, [(int(rows[i]), ids[i], refused[i]) for i in sorted(refused)]
+        return [(int(rows[i]), ids[i], refused[i]) for i in sorted(refused)]
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -902,13 +891,8 @@ class Store:
         clauses: list[str] = ["customer_id = ?"]
         params: list[str | int] = [customer_id]
         if before is not None:
-            from expertise.tickets.readers import parse_timestamp
-
-            cutoff = parse_timestamp(before)
-            if cutoff is None:
-                raise InputError(f"before={before!r} is not a date or time (use ISO-8601)")
             clauses.append("created_at < ?")
-            params.append(cutoff)
+            params.append(_cutoff(before, "before"))
         if after_rowid is not None:
             clauses.append("rowid > ?")
             params.append(after_rowid)
@@ -954,8 +938,8 @@ class Store:
                   ) -> str | None:
         """Set (or, with None, clear) the level an agent pinned for a customer; returns the
         previous one. Audited."""
-        if level is not None and level not in LEVELS:
-            raise InputError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+        if level is not None:
+            _one_of(level, LEVELS, "level")
         actor = _actor(actor)
         before = self.customer(customer_id)
         if before is None:
@@ -971,11 +955,8 @@ class Store:
                          "updated_at = ? WHERE customer_id = ?",
                          (level, actor if level else None, now if level else None, now,
                           customer_id))
-            conn.execute(
-                "INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
-                "VALUES (?, ?, ?, ?, NULL, ?)",
-                (now, actor, "pin" if level else "unpin", customer_id,
-                 f"{before.pinned_level or 'none'} -> {level or 'none'}"))
+            conn.execute(_AUDIT_INSERT, (now, actor, "pin" if level else "unpin", customer_id, None,
+                                         f"{before.pinned_level or 'none'} -> {level or 'none'}"))
         return before.pinned_level
 
     def customer(self, customer_id: str) -> Customer | None:
@@ -1032,10 +1013,7 @@ class Store:
             "WHERE COALESCE(f.corrected_level, t.expertise_level) IS NOT NULL "
             "ORDER BY t.created_at, t.ticket_id"
         )
-        columns = [
-            "ticket_id", "customer_id", "created_at", "channel", "subject", "body",
-            "expertise_level", "topic", "resolved_article_id", "label_source",
-        ]  # fmt: skip
+        columns = ["ticket_id", *_TICKET_FIELDS, "label_source"]
         frame = pd.DataFrame(self._query(sql), columns=columns, dtype=object).fillna("").astype(str)
         excluded = self.training_exclusions(frame["customer_id"])
         if excluded:
@@ -1051,8 +1029,7 @@ class Store:
         history profile and any pinned level: an opted-out customer keeps their tickets, but
         nothing inferred or noted about them.
         """
-        if consent not in CONSENTS:
-            raise InputError(f"consent must be one of {', '.join(CONSENTS)}, got {consent!r}")
+        _one_of(consent, CONSENTS, "consent")
         if not customer_id:
             raise InputError("customer id is empty")
         now = _now()
@@ -1064,19 +1041,15 @@ class Store:
                 (customer_id, consent, now, now),
             )
             if consent == "opted_out":
-                conn.execute(
-                    "UPDATE tickets SET predicted_level = NULL, predicted_confidence = NULL "
-                    "WHERE customer_id = ?",
-                    (customer_id,),
-                )
+                conn.execute("UPDATE tickets SET predicted_level = NULL, predicted_confidence = "
+                             "NULL WHERE customer_id = ?", (customer_id,))
                 conn.execute("DELETE FROM profiles WHERE customer_id = ?", (customer_id,))
                 conn.execute("UPDATE customers SET pinned_level = NULL, pinned_by = NULL, "
                              "pinned_at = NULL WHERE customer_id = ?", (customer_id,))
 
     def record_prediction(self, ticket_id: str, level: str, confidence: float) -> None:
         """Store the model's level and confidence for a ticket."""
-        if level not in LEVELS:
-            raise InputError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+        _one_of(level, LEVELS, "level")
         if not 0.0 <= float(confidence) <= 1.0:
             raise InputError(f"confidence must be between 0 and 1, got {confidence}")
         with self._transaction() as conn:
@@ -1104,10 +1077,8 @@ class Store:
         The customer is taken from the stored ticket when not given. A ticket the store does
         not hold (a live answer) is fine.
         """
-        if corrected_level is not None and corrected_level not in LEVELS:
-            raise InputError(
-                f"corrected level must be one of {', '.join(LEVELS)}, got {corrected_level!r}"
-            )
+        if corrected_level is not None:
+            _one_of(corrected_level, LEVELS, "corrected level")
         now = _now()
         with self._transaction() as conn:
             if customer_id is None:
@@ -1142,19 +1113,17 @@ class Store:
         which becomes the ticket's training label and is pinned for the ticket's customer
         (strong evidence for their next answers, until cleared) when the store knows them and
         they have not opted out. Returns what was recorded."""
-        known = self.has_ticket(ticket_id)
+        stored = self._query("SELECT customer_id FROM tickets WHERE ticket_id = ?", (ticket_id,))
         row_id = self.add_feedback(ticket_id, article_id=article_id, helpful=helpful,
                                    corrected_level=level, agent=actor or default_actor())
+        owner = stored[0][0] if stored else None
+        customer = self.customer(owner) if level and owner else None
         pinned_for = None
-        if level and known:
-            owner = self._query("SELECT customer_id FROM tickets WHERE ticket_id = ?",
-                                (ticket_id,))[0][0]
-            customer = self.customer(owner) if owner else None
-            if customer is not None and customer.consent == "granted":
-                self.pin_level(owner, level, actor=actor)
-                pinned_for = owner
+        if customer is not None and customer.consent == "granted":
+            self.pin_level(customer.customer_id, level, actor=actor)
+            pinned_for = owner
         return {"id": row_id, "ticket_id": ticket_id, "article_id": article_id,
-                "helpful": helpful, "corrected_level": level, "ticket_in_store": known,
+                "helpful": helpful, "corrected_level": level, "ticket_in_store": bool(stored),
                 "pinned_for": pinned_for}
 
     def feedback_rows(self, *, customer_id: str | None = None) -> list[FeedbackRow]:
@@ -1195,12 +1164,8 @@ class Store:
         if not action:
             raise InputError("audit entries need an action")
         with self._transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (_now(), actor, action, customer_id, purpose, detail),
-            )
-            return int(cursor.lastrowid or 0)
+            row = (_now(), actor, action, customer_id, purpose, detail)
+            return int(conn.execute(_AUDIT_INSERT, row).lastrowid or 0)
 
     def audit_lookups(
         self,
@@ -1222,9 +1187,7 @@ class Store:
         if not rows:
             return 0
         with self._transaction() as conn:
-            conn.executemany(
-                "INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(_AUDIT_INSERT, rows)
         return len(rows)
 
     def audit_rows(
@@ -1237,13 +1200,8 @@ class Store:
             clauses.append("customer_id = ?")
             params.append(customer_id)
         if since is not None:
-            from expertise.tickets.readers import parse_timestamp
-
-            cutoff = parse_timestamp(since)
-            if cutoff is None:
-                raise InputError(f"since={since!r} is not a date or time (use ISO-8601)")
             clauses.append("at >= ?")
-            params.append(cutoff)
+            params.append(_cutoff(since, "since"))
         sql = "SELECT id, at, actor, action, customer_id, purpose, detail FROM audit"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
@@ -1280,33 +1238,21 @@ class Store:
             if known is None and n_audit == 0:
                 shown = customer_id if len(customer_id) <= 60 else customer_id[:57] + "..."
                 raise UnknownCustomerError(f"unknown customer {shown!r}: nothing stored to erase")
-            feedback = conn.execute(
-                "DELETE FROM feedback WHERE customer_id = ? OR ticket_id IN "
-                "(SELECT ticket_id FROM tickets WHERE customer_id = ?)",
-                (customer_id, customer_id),
-            ).rowcount
-            tickets = conn.execute(
-                "DELETE FROM tickets WHERE customer_id = ?", (customer_id,)
-            ).rowcount
-            deleted = conn.execute(
-                "DELETE FROM customers WHERE customer_id = ?", (customer_id,)
-            ).rowcount
-            anonymised = conn.execute(
-                "UPDATE audit SET customer_id = NULL WHERE customer_id = ?", (customer_id,)
-            ).rowcount
-            conn.execute(
-                "INSERT INTO erasures(at, customer_hash, keyed) VALUES (?, ?, 1)",
-                (now, customer_hash),
+            feedback, tickets, deleted, anonymised = (
+                conn.execute(sql, {"id": customer_id}).rowcount
+                for sql in (
+                    "DELETE FROM feedback WHERE customer_id = :id OR ticket_id IN "
+                    "(SELECT ticket_id FROM tickets WHERE customer_id = :id)",
+                    "DELETE FROM tickets WHERE customer_id = :id",
+                    "DELETE FROM customers WHERE customer_id = :id",  # and the profile
+                    "UPDATE audit SET customer_id = NULL WHERE customer_id = :id",
+                )
             )
-            conn.execute(
-                "INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
-                "VALUES (?, ?, 'erasure', NULL, 'right to erasure', ?)",
-                (
-                    now,
-                    actor,
-                    f"tickets={tickets} feedback={feedback} audit_rows_anonymised={anonymised}",
-                ),
-            )
+            conn.execute("INSERT INTO erasures(at, customer_hash, keyed) VALUES (?, ?, 1)",
+                         (now, customer_hash))
+            conn.execute(_AUDIT_INSERT, (
+                now, actor, "erasure", None, "right to erasure",
+                f"tickets={tickets} feedback={feedback} audit_rows_anonymised={anonymised}"))
         if self._erased is not None:
             self._erased[0].add(customer_hash)
         purged, warning = self.purge(wait=purge_wait)
