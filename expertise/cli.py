@@ -11,13 +11,17 @@ import sys
 from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import typer.core
 
 from expertise.config import __version__
 from expertise.errors import ExpertiseError
+
+if TYPE_CHECKING:
+    from expertise.knowledge_base import KnowledgeBase
+    from expertise.store.db import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,23 +88,38 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
-def handle_errors(func: F) -> F:
-    """Turn library errors into one line on stderr and exit code 1; Ctrl-C into exit 130 and
-    SIGTERM into exit 143, each after the same clean-up."""
+def _command(group: typer.Typer, name: str | None = None) -> Callable[[F], F]:
+    """Register a command, its usage naming arguments as words. Library errors become one line
+    on stderr and exit code 1; Ctrl-C exit 130 and SIGTERM exit 143, each after the same
+    clean-up."""
 
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            with _sigterm_as_interrupt():
-                return func(*args, **kwargs)
-        except ExpertiseError as exc:
-            raise _fail(str(exc)) from None
-        except _Terminated:
-            raise _fail("terminated (SIGTERM)", code=143) from None
-        except KeyboardInterrupt:
-            raise _fail("interrupted", code=130) from None
+    def register(func: F) -> F:
+        @wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                with _sigterm_as_interrupt():
+                    return func(*args, **kwargs)
+            except ExpertiseError as exc:
+                raise _fail(str(exc)) from None
+            except _Terminated:
+                raise _fail("terminated (SIGTERM)", code=143) from None
+            except KeyboardInterrupt:
+                raise _fail("interrupted", code=130) from None
 
-    return wrapper  # type: ignore[return-value]
+        return group.command(name, cls=_Command)(run)  # type: ignore[return-value]
+
+    return register
+
+
+def _show(json_: bool, result: Any, human: Callable[[Any], None], data: Any = None) -> None:
+    """A command's result: with --json, ``data`` (else ``result.to_dict()``) as JSON;
+    otherwise ``human(result)``, for people."""
+    from expertise import render
+
+    if json_:
+        render.print_json(result.to_dict() if data is None else data)
+    else:
+        human(result)
 
 
 def _version(value: bool) -> None:
@@ -119,31 +138,27 @@ def _root(
     """Answer support tickets at the caller's level of technical expertise."""
 
 
-def _kb_root(kb: Path | None) -> Path:
+def _kb(kb: Path | None) -> "KnowledgeBase":
+    """The knowledge base in --kb, else the bundled one ($EXPERTISE_KB)."""
     from expertise.config import kb_dir
+    from expertise.knowledge_base import load_knowledge_base
 
-    return kb if kb is not None else kb_dir()
+    return load_knowledge_base(kb if kb is not None else kb_dir())
 
 
-@kb_app.command("list")
-@handle_errors
+@_command(kb_app, "list")
 def kb_list(kb: KbOpt = None, json_: JsonOpt = False) -> None:
     """List topics with the levels present and their titles.
 
     Example: expertise kb list --json
     """
     from expertise import render
-    from expertise.knowledge_base import load_knowledge_base
 
-    base = load_knowledge_base(_kb_root(kb))
-    if json_:
-        render.print_json(render.kb_list_data(base))
-    else:
-        render.kb_list(base)
+    base = _kb(kb)
+    _show(json_, base, render.kb_list, render.kb_list_data(base))
 
 
-@kb_app.command("show", cls=_Command)
-@handle_errors
+@_command(kb_app, "show")
 def kb_show(
     article_id: Annotated[str, typer.Argument(metavar="ARTICLE",
                                               help="Article id, e.g. wifi-dropping/novice.")],
@@ -155,49 +170,37 @@ def kb_show(
     Example: expertise kb show wifi-dropping/novice
     """
     from expertise import render
-    from expertise.knowledge_base import load_knowledge_base
 
-    article = load_knowledge_base(_kb_root(kb)).article(article_id)
-    if json_:
-        render.print_json(render.article_data(article))
-    else:
-        render.article(article)
+    article = _kb(kb).article(article_id)
+    _show(json_, article, render.article, render.article_data(article))
 
 
-@kb_app.command("stats")
-@handle_errors
+@_command(kb_app, "stats")
 def kb_stats(kb: KbOpt = None, json_: JsonOpt = False) -> None:
     """How the levels differ: words per sentence and share of technical terms.
 
     Example: expertise kb stats
     """
     from expertise import render
-    from expertise.knowledge_base import level_stats, load_knowledge_base
+    from expertise.knowledge_base import level_stats
 
-    stats = level_stats(load_knowledge_base(_kb_root(kb)))
-    if json_:
-        render.print_json(stats)
-    else:
-        render.kb_stats(stats)
+    stats = level_stats(_kb(kb))
+    _show(json_, stats, render.kb_stats, stats)
 
 
-@kb_app.command("lint")
-@handle_errors
+@_command(kb_app, "lint")
 def kb_lint(kb: KbOpt = None, json_: JsonOpt = False) -> None:
     """Check every article; exit 1 on any error, 0 with warnings printed.
 
     Example: expertise kb lint --kb path/to/knowledge_base
     """
     from expertise import render
-    from expertise.knowledge_base import load_knowledge_base
 
-    base = load_knowledge_base(_kb_root(kb))
-    if json_:
-        render.print_json({"errors": [str(p) for p in base.errors],
-                           "warnings": [str(p) for p in base.warnings],
-                           "articles": len(base.articles), "topics": len(base.topics)})
-    else:
-        render.kb_lint(base)
+    base = _kb(kb)
+    _show(json_, base, render.kb_lint, {"errors": [str(p) for p in base.errors],
+                                        "warnings": [str(p) for p in base.warnings],
+                                        "articles": len(base.articles),
+                                        "topics": len(base.topics)})
     if base.errors:
         raise typer.Exit(code=1)
 
@@ -273,8 +276,16 @@ def _db(db: Path | None, *, required: bool = False, create: bool = False) -> Pat
     return path
 
 
-@app.command(cls=_Command)
-@handle_errors
+def _store(db: Path | None, *, create: bool = False) -> "Store":
+    """The store of a command that needs one (see :func:`_db`)."""
+    from expertise.store.db import Store
+
+    path = _db(db, required=True, create=create)
+    assert path is not None
+    return Store(path)
+
+
+@_command(app)
 def answer(
     text: Annotated[str, typer.Argument(metavar="TEXT", help="What the caller said (quote it).")],
     customer: Annotated[str | None, typer.Option("--customer", metavar="ID", help="Customer id.",
@@ -302,24 +313,16 @@ def answer(
 
     Example: expertise answer "the box with the lights has gone orange" --customer C00042
     """
+    from expertise import render
     from expertise.engine import Engine
 
-    engine = Engine(model_dir=model, db_path=_db(db), trust=trust)
-    try:
+    with contextlib.closing(Engine(model_dir=model, db_path=_db(db), trust=trust)) as engine:
         result = engine.answer(text, customer_id=customer, top=top, created_at=created_at,
                                product=product, actor=agent, purpose=purpose)
-    finally:
-        engine.close()
-    from expertise import render
-
-    if json_:
-        render.print_json(result.to_dict())
-    else:
-        render.answer(result)
+    _show(json_, result, render.answer)
 
 
-@app.command()
-@handle_errors
+@_command(app)
 def session(
     customer: Annotated[str | None, typer.Option("--customer", metavar="ID", help="Customer id.",
                                                  callback=_label)] = None,
@@ -338,8 +341,7 @@ def session(
 
     engine = Engine(model_dir=model, db_path=_db(db), trust=trust)
     interactive = sys.stdin.isatty()
-    stack = contextlib.ExitStack()
-    try:
+    with contextlib.ExitStack() as stack, contextlib.closing(engine):
         if interactive:
             stack.enter_context(_line_editing())
         live = Session(engine, agent=agent)
@@ -357,9 +359,6 @@ def session(
             render.session_event(event)
             if event.kind == "quit":
                 break
-    finally:
-        engine.close()
-        stack.close()
 
 
 @contextlib.contextmanager
@@ -389,8 +388,7 @@ def _line_editing() -> Iterator[None]:
             history.save(line for line in typed if line)
 
 
-@app.command()
-@handle_errors
+@_command(app)
 def train(
     data: Annotated[
         list[Path] | None,
@@ -429,11 +427,9 @@ def train(
     Example: expertise train --promote
     """
     from expertise import render
-    from expertise.lifecycle.train import train_bundle
+    from expertise.lifecycle.train import train_bundle, training_status
 
     if if_changed:
-        from expertise.lifecycle.train import training_status
-
         reasons = training_status(data=data or None, root=out)
         if not reasons:
             if json_:
@@ -469,8 +465,7 @@ def train(
                                             report.reasons)))
 
 
-@app.command()
-@handle_errors
+@_command(app)
 def evaluate(
     data: Annotated[Path | None, typer.Option("--data", metavar="FILE",
                                               help="Labelled tickets to score.")] = None,
@@ -486,12 +481,7 @@ def evaluate(
     from expertise.modeling.evaluate import evaluate_bundle
 
     report = evaluate_bundle(model_dir=model, data=data, trust=trust)
-    if json_:
-        render.print_json(report)
-        return
-    render.evaluation(report)
-    if "drift" in report:
-        render.console.print(f"drift: {report['drift']['recommendation']}")
+    _show(json_, report, render.evaluation, report)
 
 
 # ---- the store: ingest and feedback ------------------------------------------------------------
@@ -511,8 +501,7 @@ def _usage(message: str) -> typer.Exit:
     return _fail(f"{message} (see --help)", code=2)
 
 
-@app.command(cls=_Command)
-@handle_errors
+@_command(app)
 def ingest(
     input_: Annotated[
         Path,
@@ -535,23 +524,17 @@ def ingest(
     Example: expertise ingest exports/tickets.csv --db support.db
     """
     from expertise import render
-    from expertise.store.db import Store
     from expertise.tickets.readers import parse_mapping
 
     mapping = parse_mapping(map_ or [])
-    path = _db(db, required=True, create=True)
-    assert path is not None
-    with Store(path) as store:
+    with _store(db, create=True) as store:
         report = store.ingest_file(input_, format=format_, mapping=mapping or None,
                                    rejects_path=rejects, encoding=encoding)
-    if json_:
-        render.print_json(render.ingest_data(report, path))
-    else:
-        render.ingest(report, path)
+    _show(json_, report, lambda r: render.ingest(r, store.path),
+          render.ingest_data(report, store.path))
 
 
-@app.command(cls=_Command)
-@handle_errors
+@_command(app)
 def score(
     input_: Annotated[
         Path,
@@ -636,17 +619,12 @@ def score(
         report = score_file(input_, out=out, format=format_, mapping=mapping or None,
                             rejects=rejects, top=top, jobs=jobs, engine=engine,
                             scheduler=scheduler, db_path=_db(db), redact=not keep_text,
-                            strict=strict,
-                            model_dir=model, trust=trust, progress=progress, actor=agent,
-                            encoding=encoding)
-    if json_:
-        render.print_json(report.to_dict())
-    else:
-        render.score_summary(report)
+                            strict=strict, model_dir=model, trust=trust, progress=progress,
+                            actor=agent, encoding=encoding)
+    _show(json_, report, render.score_summary)
 
 
-@app.command(cls=_Command)
-@handle_errors
+@_command(app)
 def feedback(
     ticket_id: Annotated[str, typer.Argument(metavar="TICKET",
                                              help="The ticket (or call id) the article was "
@@ -677,23 +655,15 @@ def feedback(
     if helpful == not_helpful:
         raise _usage("give exactly one of --helpful or --not-helpful")
     from expertise import render
-    from expertise.knowledge_base import load_knowledge_base
-    from expertise.store.db import Store
 
-    load_knowledge_base(_kb_root(kb)).article(article)  # an unknown article id fails here
-    path = _db(db, required=True, create=True)
-    assert path is not None
-    with Store(path) as store:
+    _kb(kb).article(article)  # an unknown article id fails here
+    with _store(db, create=True) as store:
         data = store.record_feedback(ticket_id, article_id=article, helpful=helpful,
                                      level=level, actor=agent)
-    if json_:
-        render.print_json(data)
-    else:
-        render.feedback(data)
+    _show(json_, data, render.feedback, data)
 
 
-@app.command()
-@handle_errors
+@_command(app)
 def pin(
     customer: CustomerOpt,
     level: Annotated[
@@ -714,25 +684,18 @@ def pin(
     if (level is None) == (not clear):
         raise _usage("give exactly one of --level LEVEL or --clear")
     from expertise import render
-    from expertise.store.db import Store
 
-    path = _db(db, required=True)
-    assert path is not None
-    with Store(path) as store:
+    with _store(db) as store:
         previous = store.pin_level(customer, None if clear else level, actor=agent)
     data = {"customer_id": customer, "pinned_level": None if clear else level,
             "previous": previous}
-    if json_:
-        render.print_json(data)
-    else:
-        render.pin(data)
+    _show(json_, data, render.pin, data)
 
 
 # ---- the customer's rights: consent, explain, forget; and the audit log -------------------------
 
 
-@app.command()
-@handle_errors
+@_command(app)
 def consent(
     customer: CustomerOpt,
     opt_out: Annotated[
@@ -755,20 +718,13 @@ def consent(
         raise _usage("give exactly one of --opt-out or --opt-in")
     from expertise import render
     from expertise.rights.consent import set_consent
-    from expertise.store.db import Store
 
-    path = _db(db, required=True)
-    assert path is not None
-    with Store(path) as store:
+    with _store(db) as store:
         change = set_consent(store, customer, opted_out=opt_out, actor=agent, purpose=purpose)
-    if json_:
-        render.print_json(change.to_dict())
-    else:
-        render.consent(change)
+    _show(json_, change, render.consent)
 
 
-@app.command()
-@handle_errors
+@_command(app)
 def explain(
     customer: CustomerOpt,
     db: DbOpt = None,
@@ -787,18 +743,12 @@ def explain(
     from expertise.rights.disclosure import disclose
 
     engine = Engine(model_dir=model, db_path=_db(db, required=True), trust=trust)
-    try:
+    with contextlib.closing(engine):
         result = disclose(engine, customer, actor=agent, purpose=purpose)
-    finally:
-        engine.close()
-    if json_:
-        render.print_json(result.to_dict())
-    else:
-        render.disclosure(result)
+    _show(json_, result, render.disclosure)
 
 
-@app.command()
-@handle_errors
+@_command(app)
 def forget(
     customer: Annotated[str, typer.Option(
         "--customer", metavar="ID",
@@ -822,22 +772,15 @@ def forget(
     """
     from expertise import render
     from expertise.rights.erasure import forget_customer
-    from expertise.store.db import Store
 
-    path = _db(db, required=True)
-    assert path is not None
-    with Store(path) as store:
+    with _store(db) as store:
         erasure = forget_customer(store, customer, actor=agent, purge_wait=wait)
-    if json_:
-        render.print_json(erasure.to_dict())
-    else:
-        render.erasure(erasure)
+    _show(json_, erasure, render.erasure)
     if not erasure.purged:
         raise _fail(erasure.warning or "the erased data could not be overwritten on disk")
 
 
-@app.command()
-@handle_errors
+@_command(app)
 def audit(
     customer: Annotated[
         str | None, typer.Option("--customer", metavar="ID", help="Only rows about this customer.",
@@ -858,16 +801,10 @@ def audit(
     from dataclasses import asdict
 
     from expertise import render
-    from expertise.store.db import Store
 
-    path = _db(db, required=True)
-    assert path is not None
-    with Store(path) as store:
+    with _store(db) as store:
         rows = store.audit_rows(customer_id=customer, since=since)
-    if json_:
-        render.print_json([asdict(r) for r in rows])
-    else:
-        render.audit(rows)
+    _show(json_, rows, render.audit, [asdict(r) for r in rows])
 
 
 # ---- the model lifecycle: models list | promote | rollback | prune; retrain ------------------
@@ -875,10 +812,15 @@ def audit(
 models_app = typer.Typer(help="List, promote, roll back and prune model bundles.",
                          no_args_is_help=True)
 app.add_typer(models_app, name="models")
+EvalOpt = Annotated[
+    list[str] | None,
+    typer.Option("--eval", metavar="NAME=FILE",
+                 help="A fixed evaluation set to compare on (repeatable; default: the bundled "
+                      "ones)."),
+]
 
 
-@models_app.command("list")
-@handle_errors
+@_command(models_app, "list")
 def models_list(json_: JsonOpt = False) -> None:
     """List the bundles in the models folder ($EXPERTISE_MODELS), marking the current one.
 
@@ -888,14 +830,10 @@ def models_list(json_: JsonOpt = False) -> None:
     from expertise.lifecycle.models import list_models
 
     rows = list_models()
-    if json_:
-        render.print_json(rows)
-    else:
-        render.models_table(rows)
+    _show(json_, rows, render.models_table, rows)
 
 
-@models_app.command("promote", cls=_Command)
-@handle_errors
+@_command(models_app, "promote")
 def models_promote(
     version: Annotated[str, typer.Argument(metavar="VERSION",
                                            help="The bundle to make current.")],
@@ -903,12 +841,7 @@ def models_promote(
         bool, typer.Option("--force", help="Promote even if the gate refuses (recorded as "
                                            "forced in the promotions log).")
     ] = False,
-    eval_: Annotated[
-        list[str] | None,
-        typer.Option("--eval", metavar="NAME=FILE",
-                     help="A fixed evaluation set to compare on (repeatable; default: the "
-                          "bundled ones)."),
-    ] = None,
+    eval_: EvalOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Make a bundle current: its files are verified, then it must pass the same gate as
@@ -920,15 +853,10 @@ def models_promote(
     from expertise import render
     from expertise.lifecycle.models import promote
 
-    result = promote(version, force=force, eval_sets=_eval_sets(eval_))
-    if json_:
-        render.print_json(result.to_dict())
-    else:
-        render.model_action(result)
+    _show(json_, promote(version, force=force, eval_sets=_eval_sets(eval_)), render.model_action)
 
 
-@models_app.command("rollback")
-@handle_errors
+@_command(models_app, "rollback")
 def models_rollback(json_: JsonOpt = False) -> None:
     """Return to the model that was current before the latest promotion.
 
@@ -937,15 +865,10 @@ def models_rollback(json_: JsonOpt = False) -> None:
     from expertise import render
     from expertise.lifecycle.models import rollback
 
-    result = rollback()
-    if json_:
-        render.print_json(result.to_dict())
-    else:
-        render.model_action(result)
+    _show(json_, rollback(), render.model_action)
 
 
-@models_app.command("prune")
-@handle_errors
+@_command(models_app, "prune")
 def models_prune(
     keep: Annotated[int, typer.Option("--keep", min=0, show_default=False, metavar="N",
                                       help="How many of the newest bundles to keep (the "
@@ -963,11 +886,7 @@ def models_prune(
     from expertise import render
     from expertise.lifecycle.models import prune
 
-    result = prune(keep, dry_run=dry_run)
-    if json_:
-        render.print_json(result.to_dict())
-    else:
-        render.prune(result)
+    _show(json_, prune(keep, dry_run=dry_run), render.prune)
 
 
 def _eval_sets(pairs: list[str] | None) -> dict[str, Path] | None:
@@ -983,8 +902,7 @@ def _eval_sets(pairs: list[str] | None) -> dict[str, Path] | None:
     return sets
 
 
-@app.command()
-@handle_errors
+@_command(app)
 def retrain(
     inbox: Annotated[
         Path | None, typer.Option("--inbox", metavar="FOLDER",
@@ -997,12 +915,7 @@ def retrain(
                      help="Labelled export to train on besides the store (repeatable; "
                           "default: the bundled training split)."),
     ] = None,
-    eval_: Annotated[
-        list[str] | None,
-        typer.Option("--eval", metavar="NAME=FILE",
-                     help="A fixed evaluation set to compare on (repeatable; default: the "
-                          "bundled ones)."),
-    ] = None,
+    eval_: EvalOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be ingested (files, rows, "
                                              "labelled rows, rows of opted-out or erased "
@@ -1028,10 +941,7 @@ def retrain(
     sets = _eval_sets(eval_)
     report = run_retrain(inbox=inbox, db_path=_db(db, required=True, create=True),
                          base_data=data or None, eval_sets=sets, dry_run=dry_run, force=force)
-    if json_:
-        render.print_json(report.to_dict())
-    else:
-        render.retrain(report)
+    _show(json_, report, render.retrain)
 
 
 def main() -> None:

@@ -8,15 +8,19 @@ bidirectional overrides (which reorder what is shown) are printed as visible sym
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from rich.console import Console, ConsoleOptions, RenderHook
+from rich.console import Console, ConsoleOptions, Group, RenderHook
 from rich.panel import Panel
 from rich.segment import Segment
 from rich.table import Table
+from rich.text import Text
 
 from expertise.config import LEVELS
 from expertise.knowledge_base import Article, KnowledgeBase
@@ -86,11 +90,8 @@ def kb_list_data(base: KnowledgeBase) -> list[dict[str, Any]]:
 
 
 def kb_list(base: KnowledgeBase) -> None:
-    table = Table(title=f"Knowledge base: {len(base.topics)} topics, {len(base.articles)} articles")
-    table.add_column("topic")
-    table.add_column("category")
-    table.add_column("levels")
-    table.add_column("novice title")
+    table = Table("topic", "category", "levels", "novice title",
+                  title=f"Knowledge base: {len(base.topics)} topics, {len(base.articles)} articles")
     for t in base.topics.values():
         levels = " ".join(lv[0].upper() if lv in t.articles else "-" for lv in LEVELS)
         first = t.articles.get("novice") or next(iter(t.articles.values()))
@@ -100,17 +101,9 @@ def kb_list(base: KnowledgeBase) -> None:
 
 
 def article_data(article: Article) -> dict[str, Any]:
-    return {
-        "id": article.id,
-        "topic": article.topic,
-        "level": article.level,
-        "title": article.title,
-        "summary": article.summary,
-        "symptoms": list(article.symptoms),
-        "products": list(article.products),
-        "updated": article.updated,
-        "body": article.body,
-    }
+    names = ("id", "topic", "level", "title", "summary", "symptoms", "products", "updated", "body")
+    data = {name: getattr(article, name) for name in names}
+    return data | {"symptoms": list(article.symptoms), "products": list(article.products)}
 
 
 def article(article: Article) -> None:
@@ -125,9 +118,8 @@ def article(article: Article) -> None:
 
 
 def kb_stats(stats: dict[str, Any]) -> None:
-    table = Table(title="How the levels read")
-    for col in ("level", "articles", "words per sentence", "technical share"):
-        table.add_column(col)
+    table = Table("level", "articles", "words per sentence", "technical share",
+                  title="How the levels read")
     for lv, row in stats["levels"].items():
         table.add_row(lv, str(row["articles"]), f"{row['words_per_sentence']:.1f}",
                       f"{row['technical_share']:.1%}")
@@ -140,17 +132,14 @@ def kb_lint(base: KnowledgeBase) -> None:
     for problem in base.problems:
         style = "red" if problem.severity == "error" else "yellow"
         err_console.print(str(problem), style=style, markup=False, soft_wrap=True)
-    n_err, n_warn = len(base.errors), len(base.warnings)
-    verdict = "FAILED" if n_err else "OK"
-    console.print(
-        f"kb lint {verdict}: {_count(len(base.articles), 'article')} in "
-        f"{_count(len(base.topics), 'topic')}, {_count(n_err, 'error')}, "
-        f"{_count(n_warn, 'warning')}"
-    )
+    verdict = "FAILED" if base.errors else "OK"
+    console.print(f"kb lint {verdict}: {_count(len(base.articles), 'article')} in "
+                  f"{_count(len(base.topics), 'topic')}, {_count(len(base.errors), 'error')}, "
+                  f"{_count(len(base.warnings), 'warning')}")
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def _count(n: int, word: str, plural: str = "") -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
 
 
 def _bar(value: float, width: int = 20) -> str:
@@ -163,9 +152,6 @@ LEVEL_STYLE = {"novice": "green", "intermediate": "yellow", "expert": "magenta"}
 
 def answer(ans: Any, *, show_body: bool = True) -> None:
     """The agent's panel: level, confidence bar and reasons; the article; the alternatives."""
-    from rich.console import Group
-    from rich.text import Text
-
     head = Text()
     if ans.level is not None:
         head.append("Caller level: ", style="bold")
@@ -198,36 +184,29 @@ def answer(ans: Any, *, show_body: bool = True) -> None:
                             f"(written for {art.level})", expand=True))
     if ans.alternatives:
         title = ("Nearest topics" if art is None else "Alternatives") + " (`:show N` in a session)"
-        table = Table(title=title, show_edge=False)
-        table.add_column("#")
-        table.add_column("article")
-        table.add_column("why")
-        table.add_column("title")
+        table = Table("#", "article", "why", "title", title=title, show_edge=False)
         for k, alt in enumerate(ans.alternatives, 1):
             table.add_row(str(k), alt.id, alt.why, alt.title)
         console.print(table)
 
 
 def evaluation(report: dict[str, Any]) -> None:
-    """Rich tables of an evaluation report."""
+    """Rich tables of an evaluation report, and its drift check if it has one."""
     for name, res in report.get("sets", {}).items():
         lvl = res.get("level") or {}
         if res.get("open"):
             _open_figures(name, res["open"])
         if not lvl:
             continue
-        t = Table(title=f"{name}: {res['n']} tickets")
-        t.add_column("model")
+        t = Table("model", title=f"{name}: {res['n']} tickets")
         for col in ("accuracy", "macro-F1", "ordinal MAE", "severe miss", "ECE"):
             t.add_column(col, justify="right")
-        rows = [("expertise", lvl)] + [(k, v) for k, v in (res.get("baselines") or {}).items()]
-        for label, m in rows:
+        for label, m in [("expertise", lvl), *(res.get("baselines") or {}).items()]:
             t.add_row(label, f"{m['accuracy']:.3f}", f"{m['macro_f1']:.3f}",
                       f"{m['ordinal_mae']:.3f}", f"{m['severe_miss_rate']:.1%}", f"{m['ece']:.3f}")
         console.print(t)
-        per = Table(title="per level", show_edge=False)
-        for col in ("level", "precision", "recall", "support", "confusion (pred N / I / E)"):
-            per.add_column(col)
+        per = Table("level", "precision", "recall", "support", "confusion (pred N / I / E)",
+                    title="per level", show_edge=False)
         for k, lv in enumerate(LEVELS):
             m = lvl["per_level"][lv]
             per.add_row(lv, f"{m['precision']:.3f}", f"{m['recall']:.3f}", str(m["support"]),
@@ -240,46 +219,40 @@ def evaluation(report: dict[str, Any]) -> None:
             cov.add_row(f"{row['threshold']:.1f}", f"{row['coverage']:.1%}",
                         f"{row['accuracy']:.3f}")
         console.print(cov)
-        extra = []
         if "topic" in res:
             topic = res["topic"]
-            extra.append(f"topic top-1 {topic['top1']:.3f}, top-3 {topic['top3']:.3f}")
+            console.print(f"  topic top-1 {topic['top1']:.3f}, top-3 {topic['top3']:.3f}")
             by_level = res.get("topic_by_level") or {}
             if by_level:
-                extra.append("topic top-1 by caller level: " + ", ".join(
+                console.print("  topic top-1 by caller level: " + ", ".join(
                     f"{lv} {m['top1']:.3f}" for lv, m in by_level.items() if m["n"]))
         if "serving" in res:
             s = res["serving"]
-            extra.append(f"served level = labelled level {s['served_level_match']:.3f}, "
-                         f"novice served expert {s['novice_served_expert']:.1%}")
-        for line in extra:
-            console.print(f"  {line}")
+            console.print(f"  served level = labelled level {s['served_level_match']:.3f}, "
+                          f"novice served expert {s['novice_served_expert']:.1%}")
         _history_table(res)
         console.print()
+    if "drift" in report:
+        console.print(f"drift: {report['drift']['recommendation']}")
 
 
 def _open_figures(name: str, o: dict[str, Any]) -> None:
     """The figures of a real-world file: scope, clear and unclear messages."""
-    def share(key: str) -> str:
-        value = o.get(key)
-        return "-" if value is None else f"{value:.1%}"
-
-    t = Table(title=f"{name}: {o['messages']} messages ({o['in_scope']} a topic covers, "
-                    f"{o['out_of_scope']} none does; {o['clear']} of a clear level, "
-                    f"{o['unclear']} too thin to judge)", show_edge=False)
-    t.add_column("figure")
+    t = Table("figure", title=f"{name}: {o['messages']} messages ({o['in_scope']} a topic "
+              f"covers, {o['out_of_scope']} none does; {o['clear']} of a clear level, "
+              f"{o['unclear']} too thin to judge)", show_edge=False)
     t.add_column("value", justify="right")
-    rows = [("out of scope flagged \"no good match\"", share("out_of_scope_flagged")),
-            ("in scope wrongly flagged", share("in_scope_flagged"))]
+    rows = [("out of scope flagged \"no good match\"", _pct(o.get("out_of_scope_flagged"))),
+            ("in scope wrongly flagged", _pct(o.get("in_scope_flagged")))]
     if o.get("clear"):
-        rows += [("level accuracy on clear messages", share("level_accuracy")),
-                 (f"always answering {o['majority_level']}", share("majority_baseline")),
-                 ("confidently wrong (>= 0.8)", share("confidently_wrong"))]
+        rows += [("level accuracy on clear messages", _pct(o.get("level_accuracy"))),
+                 (f"always answering {o['majority_level']}", _pct(o.get("majority_baseline"))),
+                 ("confidently wrong (>= 0.8)", _pct(o.get("confidently_wrong")))]
         if "ece" in o:
             rows.append(("calibration error (ECE)", f"{o['ece']:.3f}"))
     if o.get("unclear"):
         rows.append(("too thin to judge, answered at >= 0.8",
-                     share("unclear_answered_confidently")))
+                     _pct(o.get("unclear_answered_confidently"))))
     for label, value in rows:
         t.add_row(label, value)
     console.print(t)
@@ -321,8 +294,6 @@ def session_event(event: Any) -> None:
 
 def disclosure(disc: Any) -> None:
     """The customer statement, ready to read aloud or send, and the facts behind it."""
-    from rich.text import Text
-
     body = Text(disc.statement)
     if disc.opted_out:
         facts = f"opted out; {disc.tickets_held} tickets held, none used"
@@ -350,29 +321,28 @@ def ingest_data(report: Any, db: Any) -> dict[str, Any]:
     }
 
 
-def ingest(report: Any, db: Any) -> None:
-    from rich.text import Text
+def _say(text: str, style: str = "", *, err: bool = False) -> None:
+    """``text`` as it is (no markup), a paragraph the terminal wraps."""
+    (err_console if err else console).print(Text(text, style=style), soft_wrap=True)
 
-    line = Text(f"{report.path.name} ({report.format}): {report.rows_read} rows read; "
-                f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-                f"{report.rejected} rejected; store {db}")
-    console.print(line, soft_wrap=True)
+
+def ingest(report: Any, db: Any) -> None:
+    _say(f"{report.path.name} ({report.format}): {report.rows_read} rows read; "
+         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+         f"{report.rejected} rejected; store {db}")
     if not report.added and not report.updated:
         console.print("nothing added: every accepted row was already in the store"
                       if report.unchanged else "nothing added", markup=False)
     if report.rejects_path:
         reasons = "; ".join(f"{n} {r}" for r, n in sorted(report.reject_reasons.items(),
                                                           key=lambda kv: -kv[1]))
-        err_console.print(Text(f"rejected rows listed in {report.rejects_path} ({reasons})"),
-                          soft_wrap=True)
+        _say(f"rejected rows listed in {report.rejects_path} ({reasons})", err=True)
     if report.invalid_byte_rows:
         err_console.print(Text(f"{report.invalid_byte_rows} rows had bytes that are not UTF-8; "
                                "they were replaced with \ufffd"))
 
 
 def feedback(data: dict[str, Any]) -> None:
-    from rich.text import Text
-
     verdict = "helped" if data["helpful"] else "did not help"
     line = f"feedback {data['id']} recorded: {data['article_id']} {verdict}"
     if data["corrected_level"]:
@@ -380,25 +350,20 @@ def feedback(data: dict[str, Any]) -> None:
     if data.get("pinned_for"):
         line += (f"; pinned for customer {data['pinned_for']} (`expertise pin --customer "
                  f"{data['pinned_for']} --clear` undoes)")
-    console.print(Text(line), soft_wrap=True)
+    _say(line)
     if not data["ticket_in_store"]:
-        err_console.print(Text(f"note: ticket {data['ticket_id']} is not in the store; the "
-                               "feedback is kept without a customer", style="yellow"),
-                          soft_wrap=True)
+        _say(f"note: ticket {data['ticket_id']} is not in the store; the feedback is kept "
+             "without a customer", "yellow", err=True)
 
 
 def pin(data: dict[str, Any]) -> None:
-    from rich.text import Text
-
     now, before = data["pinned_level"], data["previous"]
     text = (f"customer {data['customer_id']}: level pinned to {now}" if now else
             f"customer {data['customer_id']}: pinned level cleared")
-    console.print(Text(text + f" (was {before or 'not pinned'})"), soft_wrap=True)
+    _say(text + f" (was {before or 'not pinned'})")
 
 
 def consent(change: Any) -> None:
-    from rich.text import Text
-
     who = f"customer {change.customer_id}"
     if change.consent == "opted_out":
         text = (f"{who} opted out of personalisation: answers are neutral, their history is "
@@ -409,25 +374,20 @@ def consent(change: Any) -> None:
         text += " (new to the store)"
     elif not change.changed:
         text += " (no change)"
-    console.print(Text(text), soft_wrap=True)
+    _say(text)
 
 
 def erasure(report: Any) -> None:
-    from rich.text import Text
-
-    entries = report.feedback_deleted
-    console.print(Text(
-        f"erased: {_count(report.tickets_deleted, 'ticket')}, "
-        f"{entries} feedback {'entry' if entries == 1 else 'entries'} and "
-        f"the customer record; their id was removed from "
-        f"{_count(report.audit_rows_anonymised, 'audit row')}. The audit log keeps only that an "
-        "erasure happened."), soft_wrap=True)
+    _say(f"erased: {_count(report.tickets_deleted, 'ticket')}, "
+         f"{_count(report.feedback_deleted, 'feedback entry', 'feedback entries')} and "
+         f"the customer record; their id was removed from "
+         f"{_count(report.audit_rows_anonymised, 'audit row')}. The audit log keeps only that an "
+         "erasure happened.")
     models = report.models
     if models.trained_on:
-        console.print(Text(
-            "model versions trained on this customer: " + ", ".join(models.trained_on)
-            + ". Retrain (`make retrain`) to replace them: erased customers are left out.",
-            style="bold"), soft_wrap=True)
+        _say("model versions trained on this customer: " + ", ".join(models.trained_on)
+             + ". Retrain (`make retrain`) to replace them: erased customers are left out.",
+             "bold")
     elif models.unverifiable:
         console.print("no model version that can be checked here was trained on this customer",
                       markup=False)
@@ -437,20 +397,17 @@ def erasure(report: Any) -> None:
     if models.unverifiable:
         why = ("its fingerprint key cannot be read" if models.note else
                "fingerprinted with another models folder's key, or before fingerprints existed")
-        console.print(Text(f"cannot tell for these versions ({why}): "
-                           + ", ".join(models.unverifiable), style="dim"), soft_wrap=True)
+        _say(f"cannot tell for these versions ({why}): " + ", ".join(models.unverifiable), "dim")
     if models.note:
-        err_console.print(Text(f"note: {models.note}", style="yellow"), soft_wrap=True)
+        _say(f"note: {models.note}", "yellow", err=True)
 
 
 def audit(rows: list[Any]) -> None:
-    from rich.text import Text
-
     if not rows:
         console.print("no audit entries match", markup=False)
         return
-    entries = "1 entry" if len(rows) == 1 else f"{len(rows)} entries"
-    table = Table(title=f"Audit log: {entries} (times in UTC)", show_edge=False)
+    table = Table(title=f"Audit log: {_count(len(rows), 'entry', 'entries')} (times in UTC)",
+                  show_edge=False)
     for col in ("time", "actor", "action"):
         table.add_column(col, no_wrap=True)
     for col in ("customer", "purpose", "detail"):
@@ -470,19 +427,14 @@ def _pct(value: Any) -> str:
 def models_table(rows: list[dict[str, Any]]) -> None:
     """`expertise models list`: one row per bundle, oldest first, the current one marked,
     with its status (ok, or damaged: why)."""
-    from rich.text import Text
-
     if not rows:
         console.print("no model bundles; build one with `make train`", markup=False)
         return
     sets = sorted({name for r in rows for name in r["metrics"]})
     console.print("Model bundles (* = current); per set: accuracy/severe misses", markup=False)
     table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
-    table.add_column("version", no_wrap=True)
-    table.add_column("created (UTC)", no_wrap=True)
-    table.add_column("tickets", justify="right", no_wrap=True)
-    for name in sets:
-        table.add_column(name, justify="right", no_wrap=True)
+    for k, col in enumerate(("version", "created (UTC)", "tickets", *sets)):
+        table.add_column(col, justify="right" if k >= 2 else "left", no_wrap=True)
     gated = any(r["decision"] for r in rows)
     if gated:
         table.add_column("gate")
@@ -526,14 +478,8 @@ def prune(result: Any) -> None:
 
 def retrain(report: Any) -> None:
     """`expertise retrain`: the inbox, the training data, the comparison and the decision."""
-    from pathlib import Path
-
-    from rich.text import Text
-
-    if report.inbox:
-        console.print(f"inbox: {len(report.inbox)} export(s)", markup=False)
-    else:
-        console.print("inbox: empty", markup=False)
+    console.print(f"inbox: {len(report.inbox)} export(s)" if report.inbox else "inbox: empty",
+                  markup=False)
     for f in report.inbox:
         name = Path(f.path).name
         if f.kind == "feedback":
@@ -590,48 +536,42 @@ def retrain(report: Any) -> None:
         console.print(Text(f"comparison saved to {report.comparison_path}", style="dim"))
 
 
-def score_progress(enabled: bool | None = None) -> Any:
-    """A context manager giving a progress callback for `expertise score`, or None.
+@contextlib.contextmanager
+def score_progress(
+    enabled: bool | None = None,
+) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A progress callback for `expertise score`, or None.
 
     A rich bar on stderr (rows done, rows per second, time left) when stderr is a terminal.
     """
-    import contextlib
-    import time
+    if not (err_console.is_terminal if enabled is None else enabled):
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    @contextlib.contextmanager
-    def bar() -> Any:
-        if not (err_console.is_terminal if enabled is None else enabled):
-            yield None
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]} rows/s"), TextColumn("time left"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("score", total=None, rate="-")
+        started = time.perf_counter()
 
-        columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]} rows/s"), TextColumn("time left"),
-                   TimeRemainingColumn())
-        with Progress(*columns, console=err_console, transient=True) as progress:
-            task = progress.add_task("score", total=None, rate="-")
-            started = time.perf_counter()
+        def update(done: int, expected: int | None) -> None:
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            total = max(expected, done) if expected else None
+            progress.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
 
-            def update(done: int, expected: int | None) -> None:
-                rate = done / max(time.perf_counter() - started, 1e-9)
-                total = max(expected, done) if expected else None
-                progress.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
-
-            yield update
-
-    return bar()
+        yield update
 
 
 def score_summary(report: Any) -> None:
     """One line: rows scored and rejected, the level mix, topics without a match, time."""
-    from rich.text import Text
-
     scored = report.rows_scored
     mix = ", ".join(f"{level} {n / scored:.0%}" for level, n in report.levels.items()
                     if n or level in LEVELS) if scored else "-"
@@ -640,7 +580,7 @@ def score_summary(report: Any) -> None:
     line = (f"scored {scored:,} rows, {rejected}; levels: {mix}; "
             f"{report.no_match:,} without a good topic match; "
             f"{report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s) -> {report.output}")
-    console.print(Text(line), soft_wrap=True)
+    _say(line)
     if report.renamed:
         renamed = ", ".join(f"{old} -> {new}" for old, new in report.renamed.items())
-        err_console.print(Text(f"input columns renamed to keep them: {renamed}"), soft_wrap=True)
+        _say(f"input columns renamed to keep them: {renamed}", err=True)
