@@ -51,7 +51,7 @@ data: setup ## Rebuild the bundled sample data from the phrase bank (determinist
 MODEL_CODE := expertise/config.py expertise/privacy.py expertise/knowledge_base.py \
 	$(shell find expertise/scoring expertise/modeling -name '*.py' 2>/dev/null) \
 	expertise/tickets/labelled.py
-TRAIN_INPUTS := $(wildcard data/*.csv) $(shell find knowledge_base -type f 2>/dev/null) \
+TRAIN_INPUTS := $(wildcard data/*.csv data/messages/*.csv) $(shell find knowledge_base -type f 2>/dev/null) \
 	$(MODEL_CODE)
 
 models/.built: $(TRAIN_INPUTS) | $(STAMP)
