@@ -63,21 +63,26 @@ DOMAINS: tuple[str, ...] = ("network", "mobile", "tv", "devices", "account")
 CHANNELS: tuple[str, ...] = ("email", "chat", "web", "phone", "other")
 
 #: Words in a `product` column (the product, service or support account a message is
-#: addressed to) that say which area it is about; the first area with a match wins.
-PRODUCT_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("tv", ("tv", "television", "telly", "iptv", "set-top", "settop", "satellite", "hulu",
-            "netflix", "roku", "firestick", "fire tv", "chromecast", "streaming")),
-    ("mobile", ("mobile", "wireless", "cell", "cellular", "sim", "phone plan", "prepaid",
-                "pay as you go", "5g", "4g", "lte", "tmobile", "t-mobile", "sprint", "verizon",
-                "o2", "boost", "cricket", "metro", "vodafone", "ee", "three", "airtel")),
-    ("network", ("broadband", "internet", "fibre", "fiber", "cable", "dsl", "isp", "wifi",
-                 "wi-fi", "router", "hub", "home phone", "landline", "comcast", "xfinity",
-                 "spectrum", "cox", "centurylink", "bt", "virgin media", "sky broadband")),
-    ("devices", ("device", "laptop", "printer", "tablet", "console", "xbox", "playstation",
-                 "ps4", "ps5", "smart home", "camera", "doorbell", "speaker", "watch", "hp",
-                 "dell", "apple", "samsung", "pixel", "surface")),
-    ("account", ("account", "billing", "bill", "email", "mail", "login", "password",
-                 "security")),
+#: addressed to) that say which areas it is about; the first group with a match wins. Words
+#: for a kind of product come first ("Xfinity Mobile" is about mobile), then company names; a
+#: cable company sells home internet and TV alike, so its name sets both.
+PRODUCT_WORDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("tv",), ("tv", "television", "telly", "iptv", "set-top", "settop", "satellite", "hulu",
+               "netflix", "roku", "firestick", "fire tv", "chromecast", "streaming")),
+    (("mobile",), ("mobile", "wireless", "cell", "cellular", "sim", "phone plan", "prepaid",
+                   "pay as you go", "5g", "4g", "lte")),
+    (("network",), ("broadband", "internet", "fibre", "fiber", "cable", "dsl", "isp", "wifi",
+                    "wi-fi", "router", "hub", "home phone", "landline")),
+    (("devices",), ("device", "laptop", "printer", "tablet", "console", "xbox", "playstation",
+                    "ps4", "ps5", "smart home", "camera", "doorbell", "speaker", "watch")),
+    (("account",), ("account", "billing", "bill", "email", "mail", "login", "password",
+                    "security")),
+    (("network", "tv"), ("comcast", "xfinity", "spectrum", "cox", "virgin media", "sky",
+                         "dish", "directv", "fios", "optimum", "mediacom")),
+    (("mobile",), ("tmobile", "t-mobile", "sprint", "verizon", "o2", "boost", "cricket",
+                   "metro", "vodafone", "ee", "three", "airtel")),
+    (("network",), ("centurylink", "bt")),
+    (("devices",), ("hp", "dell", "apple", "samsung", "pixel", "surface")),
 )
 #: How much more likely a topic of the addressed product's area is made (a prior tilt).
 PRODUCT_TILT = 6.0

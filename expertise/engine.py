@@ -202,7 +202,8 @@ class Engine:
         f = featurize(texts, self.lean.words, self.lean.idf)
         wording = self.lean.wording(f)
         params = self.lean.history
-        inputs = evidence_inputs(wording.proba, f.n_tokens, f.evidence.signals())
+        inputs = evidence_inputs(wording.proba, f.n_tokens, f.evidence.signals(),
+                                 self.scorer.outside_topics(wording))
         labels = np.array([LEVEL_INDEX.get(str(r.get("expertise_level") or ""), -1)
                            for r in rows])
         model_topic = (wording.topic_proba * self.scorer.served).argmax(axis=1).tolist()

@@ -120,12 +120,17 @@ def areas(model_domains: Sequence[str], topics: Sequence[str | None] | None) -> 
 SURE_WORDS = 12
 
 
-def evidence_inputs(p: np.ndarray, n_tokens: np.ndarray, signals: np.ndarray) -> np.ndarray:
+def evidence_inputs(p: np.ndarray, n_tokens: np.ndarray, signals: np.ndarray,
+                    off_topic: np.ndarray | None = None) -> np.ndarray:
     """(n, len(EVIDENCE_INPUTS)): the inputs of `HistoryParams.trust` for each ticket. Length
     adds nothing beyond `SURE_WORDS`: a long message without signals of a level says no more
-    than a short one."""
+    than a short one. A message `off_topic` (`scoring.ranking.off_topic`: junk, small talk, an
+    order or a shop visit) that shows no signal of a level says nothing about its writer's
+    level, however sure the wording model is of its everyday words: its sureness counts 0."""
     out = np.empty((len(p), len(EVIDENCE_INPUTS)))
     out[:, 0] = (p.max(axis=1) - 1.0 / 3.0) * (np.minimum(n_tokens, SURE_WORDS) / SURE_WORDS)
+    if off_topic is not None:
+        out[off_topic & (signals == 0), 0] = 0.0
     out[:, 1] = np.log1p(signals)
     return out
 

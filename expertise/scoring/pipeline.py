@@ -44,7 +44,7 @@ from expertise.scoring.history import (
     posterior,
     terms,
 )
-from expertise.scoring.model import LeanModel
+from expertise.scoring.model import LeanModel, Wording
 from expertise.scoring.ranking import (
     MIN_ALTERNATIVE_SCORE,
     Catalogue,
@@ -54,6 +54,7 @@ from expertise.scoring.ranking import (
     flag_no_match,
     level_shifts,
     neighbours,
+    off_topic,
     product_areas,
     rank_topics,
     shift_topics,
@@ -267,7 +268,8 @@ class Scorer:
         area = areas([self.lean.topic_domains[t] for t in model_topic.tolist()], topics or None)
         level_labels = (np.array([LEVEL_INDEX.get(str(v), -1) for v in labels])
                         if labels is not None else None)
-        inputs = evidence_inputs(wording.proba, f.n_tokens, f.evidence.signals())
+        inputs = evidence_inputs(wording.proba, f.n_tokens, f.evidence.signals(),
+                                 self.outside_topics(wording))
         p_own, inputs_own = wording.proba, inputs
         joined = [i for i in range(n) if read[i] is not own[i]]
         if joined:  # as history, a message of a conversation counts with its own words
@@ -277,7 +279,8 @@ class Scorer:
             p_own, inputs_own = wording.proba.copy(), inputs.copy()
             p_own[joined] = w_own.proba
             inputs_own[joined] = evidence_inputs(w_own.proba, f_own.n_tokens,
-                                                 f_own.evidence.signals())
+                                                 f_own.evidence.signals(),
+                                                 self.outside_topics(w_own))
         hist = batch_history(p_own, inputs_own, area, when, customers=customer_ids,
                              labels=level_labels, external=profiles, opted_out=opted,
                              params=params, conversations=conversations)
@@ -338,6 +341,12 @@ class Scorer:
         return Scored(clean, truncated, estimate, level_p, topic_p, ranked, no_match, choice,
                       low, alternatives, reasons, notes, row_states, wording.proba, hist,
                       disagree, self.catalogue, none_p, thin, threads)
+
+    def outside_topics(self, wording: Wording) -> np.ndarray:
+        """Rows the wording model places outside every topic this catalogue serves
+        (`scoring.ranking.off_topic`), for the evidence a ticket gives about its level."""
+        return off_topic(wording.topic_proba, wording.none_proba, self.served,
+                         none_threshold=self.none_threshold)
 
     @staticmethod
     def _disagreement(now: np.ndarray, before: np.ndarray, hist: BatchHistory) -> np.ndarray:

@@ -123,9 +123,10 @@ def shift_topics(proba: np.ndarray, shifts: np.ndarray) -> np.ndarray:
 
 
 def product_areas(products: Sequence[str | None]) -> np.ndarray:
-    """Each row's area (index in `config.DOMAINS`, -1 for none) from its product column: the
-    first area of `config.PRODUCT_WORDS` with a word or phrase in the value."""
-    out = np.full(len(products), -1, dtype=np.int64)
+    """Each row's areas from its product column, as a bit mask over `config.DOMAINS` (bit k
+    for area k; 0 for none): those of the first group of `config.PRODUCT_WORDS` with a word or
+    phrase in the value. A cable company sells home internet and TV, so its name sets both."""
+    out = np.zeros(len(products), dtype=np.int64)
     cache: dict[str, int] = {}
     for i, value in enumerate(products):
         if not value:
@@ -133,21 +134,24 @@ def product_areas(products: Sequence[str | None]) -> np.ndarray:
         if value not in cache:
             words = " " + " ".join(re.findall(r"[a-z0-9+-]+", value.lower())) + " "
             squashed = words.replace(" ", "")
-            cache[value] = next((DOMAINS.index(area) for area, keys in PRODUCT_WORDS
+            cache[value] = next((sum(1 << DOMAINS.index(area) for area in group)
+                                 for group, keys in PRODUCT_WORDS
                                  if any(f" {k} " in words or (len(k) >= 4 and k in squashed)
-                                        for k in keys)), -1)
+                                        for k in keys)), 0)
         out[i] = cache[value]
     return out
 
 
 def tilt_topics(proba: np.ndarray, areas: np.ndarray, topic_areas: np.ndarray) -> np.ndarray:
-    """Rows of topic probabilities with the topics of each row's product area made
-    `config.PRODUCT_TILT` times as likely (rows of no area unchanged), renormalised."""
-    rows = np.flatnonzero(areas >= 0)
+    """Rows of topic probabilities with the topics of each row's product areas (a bit mask,
+    `product_areas`) made `config.PRODUCT_TILT` times as likely (rows of no area unchanged),
+    renormalised. `topic_areas` is each topic's area index (-1 for none)."""
+    rows = np.flatnonzero(areas)
     if not len(rows):
         return proba
     out = proba.copy()
-    boost = np.where(topic_areas[None, :] == areas[rows, None], PRODUCT_TILT, 1.0)
+    hit = (areas[rows, None] >> np.maximum(topic_areas[None, :], 0)) & 1
+    boost = np.where((topic_areas[None, :] >= 0) & (hit == 1), PRODUCT_TILT, 1.0)
     tilted = out[rows] * boost
     out[rows] = tilted / np.maximum(tilted.sum(axis=1, keepdims=True), 1e-300)
     return out
@@ -158,6 +162,18 @@ def flag_no_match(none_p: np.ndarray, best_score: np.ndarray, *,
     """"No good match": the out-of-scope class is sure enough, or no topic stands out (the
     best topic's probability, given that a topic fits, is under `config.MIN_TOPIC_SCORE`)."""
     return (none_p >= none_threshold) | (best_score < MIN_TOPIC_SCORE)
+
+
+def off_topic(topic_proba: np.ndarray, none_proba: np.ndarray | None, served: np.ndarray, *,
+              none_threshold: float = NONE_THRESHOLD) -> np.ndarray:
+    """Rows the wording model alone places outside every served topic (`flag_no_match` on its
+    own topic scores, before any product tilt or feedback shift), so that a ticket counts the
+    same as evidence whether it is read now, as an earlier row of a batch, or from the store."""
+    if none_proba is None:
+        return np.zeros(len(topic_proba), dtype=bool)
+    p = topic_proba * served
+    best = p.max(axis=1) / np.maximum(p.sum(axis=1), 1e-12)
+    return flag_no_match(none_proba, best, none_threshold=none_threshold)
 
 
 def rank_topics(proba: np.ndarray, served: np.ndarray, k: int) -> np.ndarray:

@@ -6,15 +6,17 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from expertise.config import LEVELS
+from expertise.config import DOMAINS, LEVELS, PRODUCT_TILT
 from expertise.scoring.ranking import (
     Catalogue,
     FeedbackStats,
     choose_levels,
     level_shifts,
     neighbours,
+    product_areas,
     rank_topics,
     shift_topics,
+    tilt_topics,
     topic_shifts,
 )
 
@@ -78,3 +80,32 @@ def test_rank_topics_returns_at_most_k_unique_served_best_first(scores: list[flo
     assert all(served[t] for t in ranked)
     got = [scores[t] for t in ranked]
     assert got == sorted(got, reverse=True)
+
+
+def _areas(value: str) -> set[str]:
+    mask = int(product_areas([value])[0])
+    return {d for k, d in enumerate(DOMAINS) if mask >> k & 1}
+
+
+def test_a_product_names_its_areas_kind_of_product_before_company() -> None:
+    assert _areas("Lumen Broadband") == {"network"}
+    assert _areas("Lumen TV box") == {"tv"}
+    assert _areas("sprintcare") == {"mobile"}
+    # a cable company sells home internet and TV alike
+    assert _areas("comcastcares") == _areas("Ask_Spectrum") == {"network", "tv"}
+    # ... but its mobile service is mobile
+    assert _areas("Xfinity Mobile") == {"mobile"}
+    assert _areas("SpotifyCares") == _areas("") == set()
+
+
+def test_the_tilt_boosts_every_area_of_the_product_and_nothing_else() -> None:
+    topic_areas = np.array([DOMAINS.index(d) for d in ("network", "tv", "mobile")] + [-1])
+    proba = np.full((3, 4), 0.25)
+    areas = product_areas(["Xfinity", "Lumen Mobile", "SpotifyCares"])
+    out = tilt_topics(proba, areas, topic_areas)
+    assert np.allclose(out.sum(axis=1), 1.0)
+    # cable: network and TV each PRODUCT_TILT times mobile and the area-less topic
+    assert np.isclose(out[0, 0] / out[0, 2], PRODUCT_TILT) and np.isclose(out[0, 1], out[0, 0])
+    assert np.isclose(out[0, 2], out[0, 3])
+    assert np.isclose(out[1, 2] / out[1, 0], PRODUCT_TILT) and np.isclose(out[1, 0], out[1, 1])
+    assert np.array_equal(out[2], proba[2])  # no area: unchanged

@@ -100,6 +100,26 @@ OUT_OF_SCOPE = [
 ]
 
 
+#: Long, plain messages about no problem we cover, with no signal of a level in them.
+LONG_OFF_TOPIC = [
+    "I ordered the new phone case three weeks ago from your online shop and it still has not "
+    "arrived, the tracking page has said the same thing since last Monday and nobody answers",
+    "the lady in your high street shop was lovely today, she spent ages helping my dad pick a "
+    "new phone and was really patient with him, please pass on our thanks to her",
+    "can you tell me what time the shop in the town centre opens on Sunday, I want to come in "
+    "and look at the new tablets before I decide which one to buy for my daughter",
+]
+
+
+def test_a_long_message_outside_every_topic_does_not_judge_the_level(engine: Engine) -> None:
+    """Length is not evidence: off-topic text with no signal of a level stays thin, however
+    sure the wording model is of its everyday words."""
+    scored = engine.score(LONG_OFF_TOPIC)
+    assert scored.no_match.all() and scored.estimate.all()
+    assert scored.thin.all()
+    assert scored.level_p.max(axis=1).max() < 0.6
+
+
 @pytest.mark.parametrize("text", OUT_OF_SCOPE)
 def test_out_of_scope_gets_no_article_but_candidates(engine: Engine, text: str) -> None:
     ans = engine.answer(text)
