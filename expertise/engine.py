@@ -203,7 +203,7 @@ class Engine:
         wording = self.lean.wording(f)
         params = self.lean.history
         inputs = evidence_inputs(wording.proba, f.n_tokens, f.evidence.signals(),
-                                 self.scorer.outside_topics(wording))
+                                 wording.none_proba, none_threshold=self.scorer.none_threshold)
         labels = np.array([LEVEL_INDEX.get(str(r.get("expertise_level") or ""), -1)
                            for r in rows])
         model_topic = (wording.topic_proba * self.scorer.served).argmax(axis=1).tolist()

@@ -37,7 +37,7 @@ from expertise.scoring.history import (
     terms,
 )
 from expertise.scoring.model import LeanModel, cumulative_to_proba, fuse_topics, quotable_masks
-from expertise.scoring.ranking import flag_no_match, off_topic
+from expertise.scoring.ranking import flag_no_match
 from expertise.scoring.text import scoring_text, scoring_ticket
 from expertise.tickets.labelled import check_training_frame
 
@@ -176,10 +176,9 @@ def _fit(frame: pd.DataFrame, kb: KnowledgeBase, messages: pd.DataFrame | None,
     lean = export_lean(features, stage1, topic_model, fusion, slugs, doc_matrix)
     served = featurize(texts, lean.words, lean.idf)
     p_oof = cumulative_to_proba(oof)
-    read = lean.wording(served)  # which tickets sit outside every topic, as when served
-    outside = off_topic(read.topic_proba, read.none_proba, np.ones(len(slugs)))
+    none_p = lean.wording(served).none_proba  # off-topic tickets count as when served
     history, history_facts = fit_history(
-        p_oof, evidence_inputs(p_oof, served.n_tokens, served.evidence.signals(), outside),
+        p_oof, evidence_inputs(p_oof, served.n_tokens, served.evidence.signals(), none_p),
         np.array([LEVEL_INDEX[v] for v in y]), groups, days(frame["created_at"].tolist()),
         np.array([AREA.get(_domain(t), -1) for t in frame["topic"]]),
         wording_prior=_shares(wording[readable]),

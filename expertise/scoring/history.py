@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from expertise.config import DOMAINS, LEVELS, TOPICS
+from expertise.config import DOMAINS, LEVELS, NONE_THRESHOLD, TOPICS
 
 #: Areas of a profile, in order (config.DOMAINS); a ticket of no known area counts in none.
 AREA = {d: k for k, d in enumerate(DOMAINS)}
@@ -121,16 +121,18 @@ SURE_WORDS = 12
 
 
 def evidence_inputs(p: np.ndarray, n_tokens: np.ndarray, signals: np.ndarray,
-                    off_topic: np.ndarray | None = None) -> np.ndarray:
+                    none_p: np.ndarray | None = None, *,
+                    none_threshold: float = NONE_THRESHOLD) -> np.ndarray:
     """(n, len(EVIDENCE_INPUTS)): the inputs of `HistoryParams.trust` for each ticket. Length
     adds nothing beyond `SURE_WORDS`: a long message without signals of a level says no more
-    than a short one. A message `off_topic` (`scoring.ranking.off_topic`: junk, small talk, an
-    order or a shop visit) that shows no signal of a level says nothing about its writer's
-    level, however sure the wording model is of its everyday words: its sureness counts 0."""
+    than a short one. A message the out-of-scope class is sure of (`none_p` >= the threshold
+    of "no good match": junk, small talk, an order, a shop visit) that shows no signal of a
+    level says nothing about its writer's level, however sure the wording model is of its
+    everyday words: its sureness counts 0."""
     out = np.empty((len(p), len(EVIDENCE_INPUTS)))
     out[:, 0] = (p.max(axis=1) - 1.0 / 3.0) * (np.minimum(n_tokens, SURE_WORDS) / SURE_WORDS)
-    if off_topic is not None:
-        out[off_topic & (signals == 0), 0] = 0.0
+    if none_p is not None:
+        out[(none_p >= none_threshold) & (signals == 0), 0] = 0.0
     out[:, 1] = np.log1p(signals)
     return out
 

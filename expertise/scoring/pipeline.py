@@ -44,7 +44,7 @@ from expertise.scoring.history import (
     posterior,
     terms,
 )
-from expertise.scoring.model import LeanModel, Wording
+from expertise.scoring.model import LeanModel
 from expertise.scoring.ranking import (
     MIN_ALTERNATIVE_SCORE,
     Catalogue,
@@ -54,7 +54,6 @@ from expertise.scoring.ranking import (
     flag_no_match,
     level_shifts,
     neighbours,
-    off_topic,
     product_areas,
     rank_topics,
     shift_topics,
@@ -269,7 +268,7 @@ class Scorer:
         level_labels = (np.array([LEVEL_INDEX.get(str(v), -1) for v in labels])
                         if labels is not None else None)
         inputs = evidence_inputs(wording.proba, f.n_tokens, f.evidence.signals(),
-                                 self.outside_topics(wording))
+                                 wording.none_proba, none_threshold=self.none_threshold)
         p_own, inputs_own = wording.proba, inputs
         joined = [i for i in range(n) if read[i] is not own[i]]
         if joined:  # as history, a message of a conversation counts with its own words
@@ -279,8 +278,8 @@ class Scorer:
             p_own, inputs_own = wording.proba.copy(), inputs.copy()
             p_own[joined] = w_own.proba
             inputs_own[joined] = evidence_inputs(w_own.proba, f_own.n_tokens,
-                                                 f_own.evidence.signals(),
-                                                 self.outside_topics(w_own))
+                                                 f_own.evidence.signals(), w_own.none_proba,
+                                                 none_threshold=self.none_threshold)
         hist = batch_history(p_own, inputs_own, area, when, customers=customer_ids,
                              labels=level_labels, external=profiles, opted_out=opted,
                              params=params, conversations=conversations)
@@ -341,12 +340,6 @@ class Scorer:
         return Scored(clean, truncated, estimate, level_p, topic_p, ranked, no_match, choice,
                       low, alternatives, reasons, notes, row_states, wording.proba, hist,
                       disagree, self.catalogue, none_p, thin, threads)
-
-    def outside_topics(self, wording: Wording) -> np.ndarray:
-        """Rows the wording model places outside every topic this catalogue serves
-        (`scoring.ranking.off_topic`), for the evidence a ticket gives about its level."""
-        return off_topic(wording.topic_proba, wording.none_proba, self.served,
-                         none_threshold=self.none_threshold)
 
     @staticmethod
     def _disagreement(now: np.ndarray, before: np.ndarray, hist: BatchHistory) -> np.ndarray:

@@ -164,17 +164,6 @@ def flag_no_match(none_p: np.ndarray, best_score: np.ndarray, *,
     return (none_p >= none_threshold) | (best_score < MIN_TOPIC_SCORE)
 
 
-def off_topic(topic_proba: np.ndarray, none_proba: np.ndarray | None, served: np.ndarray, *,
-              none_threshold: float = NONE_THRESHOLD) -> np.ndarray:
-    """Rows the wording model alone places outside every served topic (`flag_no_match` on its
-    own topic scores, before any product tilt or feedback shift), so that a ticket counts the
-    same as evidence whether it is read now, as an earlier row of a batch, or from the store."""
-    if none_proba is None:
-        return np.zeros(len(topic_proba), dtype=bool)
-    p = topic_proba * served
-    best = p.max(axis=1) / np.maximum(p.sum(axis=1), 1e-12)
-    return flag_no_match(none_proba, best, none_threshold=none_threshold)
-
 
 def rank_topics(proba: np.ndarray, served: np.ndarray, k: int) -> np.ndarray:
     """(n, k) indices of each row's k most probable served topics, best first; equal scores
