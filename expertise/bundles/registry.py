@@ -32,8 +32,7 @@ _OLD_PROMOTIONS = "history.jsonl"
 
 
 def new_version(now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    return now.strftime("%Y%m%d-%H%M%S")
+    return (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
 
 
 def current_version(root: Path | None = None) -> str | None:
@@ -69,9 +68,7 @@ def set_current(version: str, root: Path | None = None, *, action: str = "promot
     if not (root / version / MANIFEST).exists():
         raise ModelNotFoundError(f"no bundle {version!r} in {root}; see `expertise models list`")
     previous = current_version(root)
-    tmp = root / f".{CURRENT}.tmp-{os.getpid()}"
-    tmp.write_text(version + "\n", encoding="utf-8")
-    tmp.replace(root / CURRENT)
+    atomic_write_text(root / CURRENT, version + "\n")
     if previous != version:
         _append_promotion(root, {"at": datetime.now(UTC).isoformat(timespec="seconds"),
                                "action": action, "version": version, "previous": previous,

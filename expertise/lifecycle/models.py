@@ -58,13 +58,11 @@ def list_models(root: Path | None = None) -> list[dict[str, Any]]:
     current = current_version(root)
     rows = []
     for entry in survey_bundles(root):
-        manifest = entry.manifest
-        version = entry.name
-        facts: dict[str, Any] = _dict(manifest.get("facts"))
-        recorded: dict[str, Any] = _dict(manifest.get("metrics"))
+        manifest, version = entry.manifest, entry.name
+        facts = _dict(manifest.get("facts"))
         metrics = {
             name: {"accuracy": m.get("accuracy"), "severe_miss_rate": m.get("severe_miss_rate")}
-            for name, m in recorded.items()
+            for name, m in _dict(manifest.get("metrics")).items()
             if isinstance(m, dict)
         }
         decision = None
@@ -349,9 +347,8 @@ def rollback(root: Path | None = None) -> ModelAction:
     if current is None:
         raise ModelNotFoundError(f"no current model in {root}; nothing to roll back")
     stack = _promotion_stack(read_promotions(root))
-    if not stack or stack[-1] != current:
-        stack.append(current)
-    stack.pop()
+    if stack and stack[-1] == current:
+        stack.pop()
     notes: list[str] = []
     while stack:
         target = stack.pop()
@@ -409,16 +406,10 @@ def prune(keep: int, root: Path | None = None, *, dry_run: bool = False) -> Prun
         kept.add(good)
         notes.append(f"kept {good}: the newest bundle that verifies (none of the others kept "
                      "does)")
-    removed = []
-    for version in newest_first:
-        if version in kept:
-            continue
-        removed.append(version)
-        if dry_run:
-            continue
-        folder = root / version
+    removed = [v for v in newest_first if v not in kept]
+    for version in [] if dry_run else removed:
         doomed = root / f".{version}.pruning-{os.getpid()}"
-        folder.rename(doomed)
+        (root / version).rename(doomed)
         shutil.rmtree(doomed)
         (root / f"{version}{COMPARISON_SUFFIX}").unlink(missing_ok=True)
     return PruneResult([v for v in reversed(newest_first) if v in kept], list(reversed(removed)),

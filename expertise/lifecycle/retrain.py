@@ -1,4 +1,4 @@
-"""The model lifecycle: list, promote, roll back and prune bundles; retrain behind a gate.
+"""Retrain behind the gate: ingest the inbox, train a candidate, promote it if not worse.
 
 `retrain` is what `make retrain` runs:
 
@@ -11,16 +11,10 @@
    corrections applied, and without opted-out customers, erased customers, or any ticket or
    customer of the fixed evaluation sets;
 3. when that data, the knowledge base and the code are exactly what the current model was
-   trained on there is nothing to do; otherwise a candidate is trained, the candidate and the
-   current model are scored on the same fixed evaluation sets, and the candidate is promoted
-   only if no set's accuracy drops by more than :data:`MAX_ACCURACY_DROP` and the severe-miss
-   rate (pooled over the sets) does not rise: the gate every promotion goes through
-   (:func:`expertise.lifecycle.models.judge`). The comparison is saved as
-   ``models/<candidate>.comparison.json``. Less training data than the minimum
-   (`config.MIN_TRAIN_*`) is refused.
-
-Promotions and rollbacks are recorded in ``models/promotions.jsonl``
-(:func:`expertise.bundles.registry.set_current`); `models rollback` walks back through them.
+   trained on there is nothing to do; otherwise a candidate is trained and promoted only if
+   it passes the gate every promotion goes through (:func:`expertise.lifecycle.models.judge`).
+   The comparison is saved as ``models/<candidate>.comparison.json``. Less training data than
+   the minimum (`config.MIN_TRAIN_*`) is refused.
 
 >>> report = retrain(dry_run=True)          # doctest: +SKIP
 >>> report.decision                          # doctest: +SKIP
@@ -42,10 +36,12 @@ from expertise import config
 from expertise.bundles.registry import current_version, load_current, new_version, set_current
 from expertise.config import LEVELS
 from expertise.errors import ExpertiseError, InputError
+from expertise.io import atomic_write_text
 from expertise.lifecycle.models import (
     COMPARISON_SUFFIX,
     MAX_ACCURACY_DROP,
     Check,
+    _root,
     gate,
     judge,
     summary_with_counts,
@@ -70,16 +66,10 @@ __all__ = [
 ]
 
 
-_TRUE = {"1", "true", "yes", "y", "helpful", "t"}
-_FALSE = {"0", "false", "no", "n", "not helpful", "not_helpful", "unhelpful", "f"}
-
-
-def _root(root: Path | None) -> Path:
-    return Path(root) if root is not None else config.models_dir()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+#: A feedback file's helpful flag as written -> its value (any other non-empty text is rejected).
+_FLAGS = {**dict.fromkeys(("1", "true", "yes", "y", "helpful", "t"), True),
+          **dict.fromkeys(("0", "false", "no", "n", "not helpful", "not_helpful", "unhelpful",
+                           "f"), False)}
 
 
 # ---- inbox ------------------------------------------------------------------------------------
@@ -121,22 +111,20 @@ def _columns(path: Path) -> list[str]:
     from expertise.tickets.readers import detect_encoding
 
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".tsv", ".txt", ".jsonl", ".ndjson"):
+        return []
     try:
         encoding = detect_encoding(path)
         encoding = "utf-8-sig" if encoding == "utf-8" else encoding
-        if suffix in (".csv", ".tsv", ".txt"):
-            with path.open(encoding=encoding, errors="replace", newline="") as fh:
-                first = fh.readline()
-            dialect = "excel-tab" if "\t" in first and "," not in first else "excel"
-            return next(csv.reader([first], dialect=dialect), [])
+        with path.open(encoding=encoding, errors="replace", newline="") as fh:
+            first = fh.readline()
         if suffix in (".jsonl", ".ndjson"):
-            with path.open(encoding=encoding, errors="replace") as fh:
-                first = fh.readline()
             record = json.loads(first) if first.strip() else {}
             return list(record) if isinstance(record, dict) else []
+        dialect = "excel-tab" if "\t" in first and "," not in first else "excel"
+        return next(csv.reader([first], dialect=dialect), [])
     except (OSError, ExpertiseError, json.JSONDecodeError):
         return []  # read as a ticket export, whose reader says what is wrong
-    return []
 
 
 def is_feedback_file(path: Path) -> bool:
@@ -171,17 +159,6 @@ def _read_feedback(path: Path) -> pd.DataFrame:
     return frame.fillna("").astype(str)
 
 
-def _helpful(value: str) -> bool | None | str:
-    text = value.strip().lower()
-    if not text:
-        return None
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    return "bad"
-
-
 def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None = None,
                          ) -> InboxFile:
     """Add the rows of a feedback export to the store.
@@ -202,7 +179,8 @@ def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None 
     rejects: list[tuple[int, str, str]] = []
     for number, row in enumerate(frame.itertuples(index=False), 2):
         ticket = str(row.ticket_id).strip()
-        flag = _helpful(str(row.helpful))
+        text = str(row.helpful).strip().lower()
+        flag = _FLAGS.get(text, "bad") if text else None
         level = str(row.corrected_level).strip().lower() or None
         customer = str(row.customer_id).strip()
         reason = None
@@ -242,17 +220,19 @@ def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None 
     return result
 
 
-def _done_path(done: Path, name: str) -> Path:
-    target = done / name
-    if target.exists():
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        stem, suffix = Path(name).stem, "".join(Path(name).suffixes[-1:])
-        target = done / f"{stem}.{stamp}{suffix}"
-        n = 2
-        while target.exists():
-            target = done / f"{stem}.{stamp}-{n}{suffix}"
-            n += 1
+def _unused(folder: Path, stem: str, suffix: str = "") -> Path:
+    """``folder/stem+suffix``, or with ``-2``, ``-3``... after the stem if that exists."""
+    target, n = folder / f"{stem}{suffix}", 2
+    while target.exists():
+        target, n = folder / f"{stem}-{n}{suffix}", n + 1
     return target
+
+
+def _done_path(done: Path, name: str) -> Path:
+    """Where an ingested file moves: its name, or a time-stamped one if that is taken."""
+    if not (done / name).exists():
+        return done / name
+    return _unused(done, f"{Path(name).stem}.{new_version()}", Path(name).suffix)
 
 
 def _ingest_tickets(store: Store, path: Path, rejects: Path) -> InboxFile:
@@ -267,10 +247,9 @@ def _ingest_inbox(store: Store, files: Sequence[Path], done: Path) -> list[Inbox
     """Ticket exports first (feedback looks up their customers), then feedback files; each
     file moves to `done` as soon as it is in the store."""
     results: list[InboxFile] = []
-    tickets = [p for p in files if not is_feedback_file(p)]
-    feedback = [p for p in files if is_feedback_file(p)]
+    feedback = {p for p in files if is_feedback_file(p)}
     done.mkdir(parents=True, exist_ok=True)
-    for path in tickets + feedback:
+    for path in sorted(files, key=lambda p: p in feedback):
         target = _done_path(done, path.name)
         rejects = target.with_name(f"{target.stem}.rejects.csv")
         try:
@@ -367,16 +346,14 @@ def collect_training_data(
         dup = base["ticket_id"].isin(set(stored["ticket_id"]))
         counts["store_replaces_base"] = int(dup.sum())
         base = base[~dup]
-        excluded = store.training_exclusions(base["customer_id"])
-        left_out |= excluded
-        mask = base["customer_id"].isin(excluded)
+        left_out = store.training_exclusions(base["customer_id"])
+        mask = base["customer_id"].isin(left_out)
         counts["excluded"] = int(mask.sum())
-        counts["excluded_customers"] = len(excluded)
+        counts["excluded_customers"] = len(left_out)
         base = base[~mask]
-        corrections: dict[str, str] = {}
-        for row in store.feedback_rows():
-            if row.corrected_level and row.ticket_id:
-                corrections[row.ticket_id] = row.corrected_level
+        # the latest correction of each ticket wins
+        corrections = {row.ticket_id: row.corrected_level for row in store.feedback_rows()
+                       if row.corrected_level and row.ticket_id}
         if corrections:
             new = base["ticket_id"].map(corrections)
             changed = new.notna() & (new != base["expertise_level"])
@@ -399,9 +376,6 @@ def collect_training_data(
     counts["total"] = len(frame)
     counts["customers"] = int(frame.loc[frame["customer_id"] != "", "customer_id"].nunique())
     return TrainingData(frame, counts, left_out)
-
-
-# ---- the gate -------------------------------------------------------------------------------
 
 
 def _learned_from(manifest: dict[str, Any], customers: set[str], root: Path) -> int:
@@ -443,14 +417,6 @@ class RetrainReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _new_version(root: Path) -> str:
-    version = new_version()
-    candidate, n = version, 2
-    while (root / candidate).exists():
-        candidate, n = f"{version}-{n}", n + 1
-    return candidate
 
 
 def retrain(
@@ -515,13 +481,10 @@ def retrain(
     base = (pd.concat([read_labelled(p) for p in paths], ignore_index=True)
             if paths else None)
 
-    store = None
-    if Path(db_path).exists() or (files and not dry_run):
-        store = Store(db_path)
+    store = Store(db_path) if Path(db_path).exists() or (files and not dry_run) else None
     try:
-        done = inbox / "done"
         items = _survey_inbox(files, store) if dry_run else (
-            _ingest_inbox(store, files, done) if store is not None and files else [])
+            _ingest_inbox(store, files, inbox / "done") if store is not None and files else [])
         data = collect_training_data(base=base, store=store, eval_sets=sets)
     finally:
         if store is not None:
@@ -535,29 +498,25 @@ def retrain(
             "no labelled tickets to train on: the base exports and the store hold none "
             "(after leaving out opted-out, erased and evaluation customers)"
         )
-    current_manifest = None
-    if report.current is not None:
-        current_manifest = load_current(root).manifest
+    current_manifest = load_current(root).manifest if report.current is not None else None
     if dry_run:
         return _dry_run(report, data, files, items, current_manifest, force=force, root=root,
                         kb_root=kb_root, minimum=minimum)
-    if current_manifest is not None and not force:
-        why = staleness(data.frame, current_manifest, kb_root=kb_root)
-        if not why:
-            report.decision = "nothing new"
-            report.reasons = [f"{report.current} was trained on exactly this data, knowledge "
-                              "base and code; use --force to train anyway"]
-            return report
-        report.reasons = why
-
-    version = version or _new_version(root)
+    if current_manifest is not None and not force and not staleness(
+            data.frame, current_manifest, kb_root=kb_root):
+        report.decision = "nothing new"
+        report.reasons = [f"{report.current} was trained on exactly this data, knowledge "
+                          "base and code; use --force to train anyway"]
+        return report
+    version = version or _unused(root, new_version()).name
     trained = train_bundle(frame=data.frame, out_dir=root, kb_root=kb_root, promote=False,
                            minimum=minimum, version=version, evaluate=True, eval_sets=sets,
                            **train_overrides)
     report.candidate = trained.version
-    verdict = judge(trained.version, root, candidate_metrics=summary_with_counts(trained.metrics),
-                    eval_sets=sets, kb_root=kb_root)
-    report.candidate_metrics = verdict.candidate_metrics or summary_with_counts(trained.metrics)
+    candidate = summary_with_counts(trained.metrics)
+    verdict = judge(trained.version, root, candidate_metrics=candidate, eval_sets=sets,
+                    kb_root=kb_root)
+    report.candidate_metrics = verdict.candidate_metrics or candidate
     report.current_metrics, report.checks = verdict.current_metrics, verdict.checks
     report.promoted = verdict.passed
     report.decision = "promoted" if verdict.passed else "refused"
@@ -571,9 +530,8 @@ def retrain(
             f"promote it anyway: `expertise models promote {trained.version} --force`")
     comparison = root / f"{trained.version}{COMPARISON_SUFFIX}"
     report.comparison_path = str(comparison)
-    from expertise.io import atomic_write_text
-
-    atomic_write_text(comparison, json.dumps({"at": _now(), **report.to_dict()}, indent=2,
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    atomic_write_text(comparison, json.dumps({"at": at, **report.to_dict()}, indent=2,
                                              default=str))
     if report.promoted:
         set_current(trained.version, root, action="promote", reason="retrain: passed the gate")
@@ -587,8 +545,7 @@ def _dry_run(report: RetrainReport, data: TrainingData, files: Sequence[Path],
     from expertise.knowledge_base import load_knowledge_base
     from expertise.lifecycle.train import staleness, training_shortfalls
 
-    reasons = []
-    counts = data.counts
+    reasons, counts = report.reasons, data.counts
     if files:
         rows = sum(f.rows for f in items)
         labelled = sum(f.labelled for f in items if f.kind == "tickets")
@@ -613,7 +570,6 @@ def _dry_run(report: RetrainReport, data: TrainingData, files: Sequence[Path],
             report.decision = "nothing new"
             reasons.append(f"{report.current} was trained on exactly this data, knowledge base "
                            "and code; use --force to train anyway")
-            report.reasons = reasons
             return report
         reasons.append("would train a candidate: " + "; ".join(why))
     elif files:
@@ -621,11 +577,9 @@ def _dry_run(report: RetrainReport, data: TrainingData, files: Sequence[Path],
     else:
         reasons.append("would train a candidate: "
                        + ("--force" if force else f"no current model in {root}"))
-    sets = ", ".join(report.eval_sets)
     reasons.append(
-        f"would compare it with the current model {report.current} on {sets}, and promote it "
-        "only if no set loses more than "
+        f"would compare it with the current model {report.current} on "
+        f"{', '.join(report.eval_sets)}, and promote it only if no set loses more than "
         f"{MAX_ACCURACY_DROP * 100:g} point of accuracy and severe misses do not rise"
         if report.current else f"no current model in {root}: the candidate would become current")
-    report.reasons = reasons
     return report
