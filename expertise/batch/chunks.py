@@ -12,14 +12,16 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertise.batch.settings import NOT_ESTIMATED, NOT_TEXT, ScoreSettings
+from expertise.config import LEVELS
 from expertise.scoring.history import Profile, Profiles
 from expertise.scoring.text import ticket_text
+from expertise.tickets.writers import _FLOAT_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,10 +46,6 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 )
 
 
-_FLOAT_COLUMNS = frozenset({"expertise_confidence", "p_novice", "p_intermediate", "p_expert",
-                            "topic_score"})
-
-
 class HistoryCarry:
     """Each customer's history profile as of the earlier chunks, in a temporary SQLite file.
 
@@ -70,57 +68,44 @@ class HistoryCarry:
 
     def lookup(self, customers: Collection[str]) -> dict[str, Profile]:
         """The carried profile of each of these customers that has one."""
-        if not self.rows or not customers:
+        if not self.rows:
             return {}
-        wanted = list(customers)
-        rows: list[tuple[str, bytes, str | None]] = []
-        for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
-            marks = ",".join("?" * len(part))
-            rows += self._conn.execute(
-                f"SELECT customer, data, open_id FROM profile WHERE customer IN ({marks})", part)
-        return Profiles.unpacked(rows)
+        return Profiles.unpacked(
+            self._select("SELECT customer, data, open_id FROM profile WHERE customer", customers))
 
     def earlier(self, conversations: Collection[str]) -> dict[str, str]:
         """The (redacted) text so far of each of these conversations seen in earlier chunks."""
-        found: dict[str, str] = {}
-        if not self.conversations or not conversations:
-            return found
-        wanted = list(conversations)
-        for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
-            marks = ",".join("?" * len(part))
-            found.update(self._conn.execute(
-                f"SELECT id, text FROM conversation WHERE id IN ({marks})", part))
-        return found
+        if not self.conversations:
+            return {}
+        return dict(self._select("SELECT id, text FROM conversation WHERE id", conversations))
 
     def add_conversations(self, texts: dict[str, str]) -> None:
         """Remember conversations' text so far for later chunks."""
-        if not texts:
-            return
-        with self._transaction():
-            self._conn.executemany("INSERT OR REPLACE INTO conversation VALUES (?, ?)",
-                                   list(texts.items()))
-        self.conversations += len(texts)
+        self.conversations += self._insert("conversation", list(texts.items()))
 
     def add(self, profiles: Profiles) -> None:
         """Remember these customers' profiles (replacing what was carried) for later chunks."""
-        if not profiles:
-            return
-        rows = profiles.packed()
-        with self._transaction():
-            self._conn.executemany("INSERT OR REPLACE INTO profile VALUES (?, ?, ?)", rows)
-        self.rows += len(rows)
+        if profiles:
+            self.rows += self._insert("profile", profiles.packed())
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._conn.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+    def _select(self, query: str, keys: Collection[str]) -> list[Any]:
+        """The rows of ``query IN keys``, 500 keys a statement."""
+        wanted = list(keys)
+        rows: list[Any] = []
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            rows += self._conn.execute(f"{query} IN ({','.join('?' * len(part))})", part)
+        return rows
+
+    def _insert(self, table: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Insert (or replace) these rows in one transaction; how many."""
+        if rows:
+            self._conn.execute("BEGIN")
+            with self._conn:  # COMMIT, or ROLLBACK on an exception
+                self._conn.executemany(
+                    f"INSERT OR REPLACE INTO {table} VALUES ({','.join('?' * len(rows[0]))})",
+                    rows)
+        return len(rows)
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -284,17 +269,13 @@ def chunk_payload(frame: pd.DataFrame, redact_columns: Sequence[str]) -> dict[st
 
 
 def take_rows(chunk: dict[str, Any], positions: list[int]) -> dict[str, Any]:
-    """The chunk's rows at these positions."""
+    """The chunk's rows at these positions (at least one)."""
     import operator
 
-    if len(positions) > 1:
-        get = operator.itemgetter(*positions)  # one call a column
+    get = operator.itemgetter(*positions)  # one call a column
 
-        def take(values: list[Any]) -> list[Any]:
-            return list(get(values))
-    else:
-        def take(values: list[Any]) -> list[Any]:
-            return [values[p] for p in positions]
+    def take(values: list[Any]) -> list[Any]:
+        return list(get(values)) if len(positions) > 1 else [get(values)]
 
     out: dict[str, Any] = {}
     for key, values in chunk.items():
@@ -384,3 +365,7 @@ class Tally:
         for level in scored["expertise_level"]:
             key = level or NOT_ESTIMATED
             self.levels[key] = self.levels.get(key, 0) + 1
+
+    def level_counts(self) -> dict[str, int]:
+        """Rows per level, then not estimated, zeros included (the run's report)."""
+        return {k: self.levels.get(k, 0) for k in (*LEVELS, NOT_ESTIMATED)}

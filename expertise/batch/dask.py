@@ -9,6 +9,7 @@ counts. Output and rejects parts go to a temporary folder renamed at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -29,15 +30,15 @@ from expertise.batch.settings import (
     ScoreReport,
     ScoreSettings,
     audit_run,
-    check_paths,
-    default_output_path,
-    default_rejects_path,
-    output_kind,
+    nothing_scored,
+    output_paths,
     resolve_settings,
+    strict_stop,
 )
 from expertise.config import DASK_PART_ROWS, LEVELS
 from expertise.errors import InputError
-from expertise.tickets.writers import TableWriter
+from expertise.io import atomic_path
+from expertise.tickets.writers import RejectsWriter, TableWriter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 DASK_FORMATS = ("csv", "freshdesk", "parquet")
 
 
-_DASK_COUNTS = ("rows", "rejected", "no_match", *LEVELS, "not_estimated", "customers")
+_DASK_COUNTS = ("rows", "rejected", "no_match", *LEVELS, NOT_ESTIMATED, "customers")
 
 
 _SCORERS: dict[tuple[Any, ...], ChunkScorer] = {}
@@ -63,12 +64,11 @@ def _dask_inputs(path: Path, format: str) -> tuple[list[str], str]:
                        and p.suffix.lower() in (".csv", ".parquet", ".pq"))
         if not files:
             raise InputError(f"{path}: no .csv or .parquet files in this folder")
-        fmt = format if format != "auto" else detect_format(files[0])
+    elif not path.exists():
+        raise InputError(f"{path}: no such file")
     else:
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
         files = [str(path)]
-        fmt = format if format != "auto" else detect_format(path)
+    fmt = format if format != "auto" else detect_format(files[0])
     if fmt not in DASK_FORMATS:
         raise InputError(
             f"{path}: --engine dask reads CSV or Parquet files or folders, not {fmt}; "
@@ -119,18 +119,17 @@ def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind:
     """Score one customer-partitioned partition, write its part files, return its counts."""
     import pandas as pd
 
-    from expertise.tickets.readers import REJECT_COLUMNS, ROW_COLUMN
+    from expertise.tickets.readers import ROW_COLUMN
 
     number = partition_info["number"] if partition_info else 0
     counts = dict.fromkeys(_DASK_COUNTS, 0)
     bad = frame[frame["_reason"] != ""]
     if len(bad):
-        rejects = pd.DataFrame({"row": bad[ROW_COLUMN].astype("int64"),
-                                "ticket_id": bad["ticket_id"].astype(str),
-                                "reason": bad["_reason"].astype(str)}).sort_values("row")
-        rejects.loc[:, list(REJECT_COLUMNS)].to_csv(
-            os.path.join(folder, f"rejects-{number:05d}.csv"), index=False, encoding="utf-8")
-        counts["rejected"] = len(rejects)
+        rejects = RejectsWriter(Path(folder) / f"rejects-{number:05d}.csv")
+        rejects.write(pd.DataFrame({"row": bad[ROW_COLUMN].astype("int64"),
+                                    "ticket_id": bad["ticket_id"].astype(str),
+                                    "reason": bad["_reason"].astype(str)}).sort_values("row"))
+        counts["rejected"] = rejects.rows
     good = frame[frame["_reason"] == ""].drop(columns=["_reason", "_key"])
     if len(good):
         good = good.sort_values(["created_at", ROW_COLUMN], kind="stable")
@@ -151,17 +150,11 @@ def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind:
         finally:
             scorer.reset_carry()  # this partition's customers are no other partition's
         result = pd.concat(pieces, ignore_index=True).sort_values(ROW_COLUMN, kind="stable")
-        ext = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}[kind]
-        writer = TableWriter(Path(folder) / f"part-{number:05d}.{ext}", kind)
-        try:
+        part_path = Path(folder) / f"part-{number:05d}.{kind}"
+        with contextlib.closing(TableWriter(part_path, kind)) as writer:
             writer.write(result.drop(columns=[ROW_COLUMN]).reset_index(drop=True))
-        finally:
-            writer.close()
-        counts.update(rows=tally.rows, no_match=tally.no_match,
-                      not_estimated=tally.levels.get(NOT_ESTIMATED, 0),
+        counts.update(tally.level_counts(), rows=tally.rows, no_match=tally.no_match,
                       customers=scorer.customers_looked_up - looked_up)
-        for level in LEVELS:
-            counts[level] = tally.levels.get(level, 0)
     return pd.DataFrame({k: [v] for k, v in counts.items()}, dtype="int64")
 
 
@@ -210,13 +203,7 @@ def score_dask(
     import pandas as pd
 
     files, fmt = _dask_inputs(input_path, format)
-    out_path = Path(out) if out else default_output_path(input_path, fmt)
-    kind = output_kind(out_path)
-    if kind == "jsonl":
-        raise InputError("--engine dask writes a folder of CSV or Parquet parts; "
-                         "name the output .csv or .parquet")
-    rejects_path = Path(rejects) if rejects else default_rejects_path(out_path)
-    check_paths(input_path, out_path, rejects_path)
+    out_path, kind, rejects_path = output_paths(input_path, out, rejects, fmt, engine="dask")
     settings, version = resolve_settings(model_dir, trust, kb_root, db_path, top, redact,
                                          actor=actor, input_name=input_path.name)
 
@@ -254,16 +241,14 @@ def score_dask(
             (totals,) = dask.compute(stats)
             sums = {k: int(totals[k].sum()) for k in _DASK_COUNTS}
             rejected = sums["rejected"]
-            if strict and rejected:
-                first = _dask_first_reject(tmp)
-                raise InputError(f"{input_path}: row {first[0]} (ticket {first[1] or '?'}): "
-                                 f"{first[2]} (--strict stops at the first bad row)")
             if rejected:
-                _dask_merge_rejects(tmp, rejects_path)
+                bad = _dask_rejects(tmp)
+                if strict:
+                    raise strict_stop(input_path, bad)
+                with atomic_path(rejects_path) as path:
+                    bad.to_csv(path, index=False, encoding="utf-8")
             if sums["rows"] == 0:
-                where = f"; see {rejects_path}" if rejected else ""
-                raise InputError(
-                    f"{input_path}: no row could be scored ({rejected} rejected){where}")
+                raise nothing_scored(input_path, rejected, rejects_path)
             for stray in tmp.glob("rejects-*.csv"):
                 stray.unlink()
             _replace_dir(tmp, out_path)
@@ -282,35 +267,21 @@ def score_dask(
         input=input_path, output=out_path, rejects_path=rejects_path if rejected else None,
         input_format=fmt, output_kind=kind, engine="dask", jobs=jobs,
         rows_read=sum(lengths), rows_scored=sums["rows"], rows_rejected=rejected,
-        levels={**{lv: sums[lv] for lv in LEVELS}, NOT_ESTIMATED: sums["not_estimated"]},
+        levels={k: sums[k] for k in (*LEVELS, NOT_ESTIMATED)},
         no_match=sums["no_match"], model_version=version)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _dask_first_reject(folder: Path) -> tuple[int, str, str]:
+def _dask_rejects(folder: Path) -> pd.DataFrame:
+    """The partitions' rejects as one frame, by row number."""
     import pandas as pd
 
     frames = [pd.read_csv(p, dtype=str, keep_default_na=False)
               for p in sorted(folder.glob("rejects-*.csv"))]
     both = pd.concat(frames, ignore_index=True)
     both["row"] = both["row"].astype("int64")
-    first = both.sort_values("row").iloc[0]
-    return int(first["row"]), str(first["ticket_id"]), str(first["reason"])
-
-
-def _dask_merge_rejects(folder: Path, rejects_path: Path) -> None:
-    """The partitions' rejects as one CSV, by row number."""
-    import pandas as pd
-
-    from expertise.io import atomic_path
-
-    frames = [pd.read_csv(p, dtype=str, keep_default_na=False)
-              for p in sorted(folder.glob("rejects-*.csv"))]
-    both = pd.concat(frames, ignore_index=True)
-    both["row"] = both["row"].astype("int64")
-    with atomic_path(rejects_path) as tmp:
-        both.sort_values("row", kind="stable").to_csv(tmp, index=False, encoding="utf-8")
+    return both.sort_values("row", kind="stable")
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,21 +34,28 @@ def keep_freed_memory() -> None:
     peak memory: the next chunk reuses the same space. The setting is process-wide and only
     about when memory goes back to the system. Elsewhere than glibc, nothing happens.
     """
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (e.g. musl)
+    mallopt = _libc("mallopt")
+    if mallopt is None:  # not Linux, or not glibc (e.g. musl)
         return
     m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
     mallopt(m_mmap_threshold, 32 << 20)
     mallopt(m_trim_threshold, 64 << 20)
     mallopt(m_top_pad, 16 << 20)
+
+
+def _libc(name: str) -> Any:
+    """The C library's function `name` on Linux; None elsewhere or if it has none."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6",
+                                   use_errno=True), name)
+    except (OSError, AttributeError):
+        return None
 
 
 @contextlib.contextmanager
@@ -87,21 +94,14 @@ def die_with_parent(parent: int, *, interval: float = 0.5) -> None:
     (`batch.run.remove_stale_runs`).
     """
     import os
-    import sys
+    import signal
     import threading
     import time
 
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import ctypes.util
-        import signal
-
+    prctl = _libc("prctl")
+    if prctl is not None:
         pr_set_pdeathsig = 1
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
+        prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
 
@@ -138,11 +138,7 @@ def _worker_main(settings: ScoreSettings, worker: int, tasks: Any, results: Any,
         return
     try:
         with quiet_gc():
-            while True:
-                task = tasks.get()
-                if task is None:
-                    break
-                seq, chunk = task
+            for seq, chunk in iter(tasks.get, None):
                 try:
                     out = scorer.score(chunk)
                 except BaseException as exc:
@@ -182,16 +178,17 @@ class _Pool:
         self.customers_looked_up = 0
 
     def submit(self, worker: int, seq: int, chunk: dict[str, Any]) -> None:
-        self._put(self.tasks[worker], (seq, chunk))
+        self._wait(self.tasks[worker].put, (seq, chunk))
 
-    def _put(self, queue: Any, item: Any) -> None:
-        import queue as queue_mod
+    def _wait(self, call: Callable[..., Any], *args: Any) -> Any:
+        """``call(*args, timeout=1.0)`` until it succeeds, checking each second that every
+        worker still runs."""
+        import queue
 
         while True:
             try:
-                queue.put(item, timeout=1.0)
-                return
-            except queue_mod.Full:
+                return call(*args, timeout=1.0)
+            except (queue.Full, queue.Empty):
                 self._check_alive()
 
     def get(self) -> tuple[int, dict[str, Any]]:
@@ -209,7 +206,7 @@ class _Pool:
 
     def finish(self) -> None:
         for queue in self.tasks:
-            self._put(queue, None)
+            self._wait(queue.put, None)
         done = 0
         while done < self.jobs:
             seq, payload = self.get_raw()
@@ -220,17 +217,10 @@ class _Pool:
             proc.join(timeout=30)
 
     def get_raw(self) -> tuple[int, Any]:
-        import queue as queue_mod
-
-        while True:
-            try:
-                item: tuple[int, Any] = self.results.get(timeout=1.0)
-            except queue_mod.Empty:
-                self._check_alive()
-                continue
-            if item[0] == -1:
-                raise ExpertiseError(str(item[1]))
-            return item
+        item: tuple[int, Any] = self._wait(self.results.get)
+        if item[0] == -1:
+            raise ExpertiseError(str(item[1]))
+        return item
 
     def terminate(self) -> None:
         """Stop the workers: SIGTERM (each removes its history file), then SIGKILL for any
@@ -284,47 +274,35 @@ class LocalRun:
                 yield frame, self.scorer.score(self._payload(frame))
             return
         assert self.pool is not None
-        # seq -> (frame, row positions per worker, results per worker)
-        pending: dict[int, tuple[pd.DataFrame, list[list[int]], dict[int, Any]]] = {}
-        next_out = 0
+        # seq -> (frame, row positions of each worker given some, results by worker)
+        pending: dict[int, tuple[pd.DataFrame, dict[int, list[int]], dict[int, Any]]] = {}
         for seq, frame in enumerate(frames):
             chunk = self._payload(frame)
-            parts = _partition(chunk["customer_id"], self.jobs)
+            parts = {w: positions for w, positions in
+                     enumerate(_partition(chunk["customer_id"], self.jobs)) if positions}
             pending[seq] = (frame, parts, {})
-            for w, positions in enumerate(parts):
-                if positions:
-                    self.pool.submit(w, seq, take_rows(chunk, positions))
-            while True:
-                if next_out in pending and self._complete(pending[next_out]):
-                    yield self._merged(pending.pop(next_out))
-                    next_out += 1
-                elif len(pending) > self.IN_FLIGHT:
-                    self._collect(pending)
-                else:
-                    break
-        while pending:
-            if self._complete(pending[next_out]):
-                yield self._merged(pending.pop(next_out))
-                next_out += 1
-            else:
-                self._collect(pending)
+            for w, positions in parts.items():
+                self.pool.submit(w, seq, take_rows(chunk, positions))
+            yield from self._ready(pending, self.IN_FLIGHT)
+        yield from self._ready(pending, 0)
 
-    def _collect(self, pending: dict[int, tuple[Any, list[list[int]], dict[int, Any]]]) -> None:
+    def _ready(self, pending: dict[int, tuple[pd.DataFrame, dict[int, list[int]], dict[int, Any]]],
+               in_flight: int) -> Iterator[tuple[pd.DataFrame, dict[str, list[Any]]]]:
+        """Yield the oldest chunks whose parts are all scored, collecting results while more
+        than `in_flight` chunks are pending."""
         assert self.pool is not None
-        seq, result = self.pool.get()
-        pending[seq][2][int(result.pop("_worker"))] = result
-
-    @staticmethod
-    def _complete(entry: tuple[Any, list[list[int]], dict[int, Any]]) -> bool:
-        _, parts, got = entry
-        return all(w in got for w, positions in enumerate(parts) if positions)
-
-    @staticmethod
-    def _merged(entry: tuple[pd.DataFrame, list[list[int]], dict[int, Any]]
-                ) -> tuple[pd.DataFrame, dict[str, list[Any]]]:
-        frame, parts, got = entry
-        used = [w for w, positions in enumerate(parts) if positions]
-        return frame, merge_parts(len(frame), [parts[w] for w in used], [got[w] for w in used])
+        while pending:
+            seq = next(iter(pending))  # the oldest: chunks are added and yielded in order
+            frame, parts, got = pending[seq]
+            if len(got) == len(parts):
+                del pending[seq]
+                yield frame, merge_parts(len(frame), list(parts.values()),
+                                         [got[w] for w in parts])
+            elif len(pending) > in_flight:
+                done, result = self.pool.get()
+                pending[done][2][int(result.pop("_worker"))] = result
+            else:
+                return
 
     def _payload(self, frame: pd.DataFrame) -> dict[str, Any]:
         if self.redact_cols is None:

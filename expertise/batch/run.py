@@ -23,23 +23,21 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertise.batch.chunks import Tally, assemble, output_names
 from expertise.batch.pool import LocalRun, keep_freed_memory, quiet_gc
 from expertise.batch.settings import (
-    NOT_ESTIMATED,
     ScoreReport,
     audit_run,
-    check_paths,
-    default_output_path,
-    default_rejects_path,
-    output_kind,
+    nothing_scored,
+    output_paths,
     resolve_settings,
+    strict_stop,
 )
-from expertise.config import BATCH_CHUNK_ROWS, DEFAULT_TOP, LEVELS
+from expertise.config import BATCH_CHUNK_ROWS, DEFAULT_TOP
 from expertise.errors import InputError
 from expertise.io import atomic_path, pid_alive, remove_stale_temps
 from expertise.tickets.writers import RejectsWriter, TableWriter
@@ -68,9 +66,6 @@ def estimate_rows(path: Path, input_format: str) -> int | None:
     return None
 
 
-Progress = Callable[[int, int | None], None]
-
-
 def score_file(
     input_path: Path | str,
     *,
@@ -89,7 +84,7 @@ def score_file(
     trust: bool = False,
     kb_root: Path | None = None,
     chunk_rows: int = BATCH_CHUNK_ROWS,
-    progress: Progress | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
     actor: str | None = None,
     encoding: str = "auto",
 ) -> ScoreReport:
@@ -102,7 +97,8 @@ def score_file(
         for ``engine="dask"`` a CSV or Parquet file or folder.
     out : path, optional
         The output; its extension picks CSV, JSONL or Parquet. Default
-        :func:`default_output_path`. Never the input itself.
+        ``<input name>.scored.<ext>`` next to the input, the extension following the input's
+        format. Never the input itself.
     rejects : path, optional
         Rejected rows (row number, ticket id, reason); default ``<out>.rejects.csv``, written
         only if a row was rejected.
@@ -158,10 +154,7 @@ def score_file(
     # duplicates across chunks are checked here, in 16 bytes an id (`_SeenIds`)
     reader = TicketReader(input_path, format=format, mapping=mapping, chunk_rows=chunk_rows,
                           track_ids=False, encoding=encoding)
-    out_path = Path(out) if out else default_output_path(input_path, reader.format)
-    kind = output_kind(out_path)
-    rejects_path = Path(rejects) if rejects else default_rejects_path(out_path)
-    check_paths(input_path, out_path, rejects_path)
+    out_path, kind, rejects_path = output_paths(input_path, out, rejects, reader.format)
     # before any work: an output that cannot be written fails now, not after the scoring
     check_writable(out_path, "--out")
     check_writable(rejects_path, "--rejects")
@@ -170,43 +163,31 @@ def score_file(
     remove_stale_runs()
     settings, version = resolve_settings(model_dir, trust, kb_root, db_path, top, redact,
                                          actor=actor, input_name=input_path.name)
-    report = ScoreReport(input=input_path, output=out_path, rejects_path=None,
-                         input_format=reader.format, output_kind=kind, engine="local",
-                         jobs=jobs, model_version=version)
     expected = estimate_rows(input_path, reader.format) if progress else None
     tally = Tally()
-    rejected = 0
     nothing = False
     renamed: dict[str, str] | None = None
     with contextlib.ExitStack() as stack:
         # the history carried between chunks: about 500 bytes a customer, in this run's folder of
         # the system's temporary folder ($TMPDIR)
         carry_folder = stack.enter_context(run_folder())
-        rej_tmp = stack.enter_context(atomic_path(rejects_path))
-        rej_writer = RejectsWriter(rej_tmp)
+        rej_writer = RejectsWriter(stack.enter_context(atomic_path(rejects_path)))
         stack.callback(rej_writer.close)
         try:
-            with atomic_path(out_path) as out_tmp:
-                writer = TableWriter(out_tmp, kind)
-                try:
-                    keep_freed_memory()  # this process reads and writes the chunks
-                    scorer = LocalRun(settings, jobs, carry_folder)
-                    try:
-                        with quiet_gc():  # entered once the engine is loaded
-                            for frame, scored in scorer.run(
-                                    _frames(reader, rej_writer, strict, input_path)):
-                                if renamed is None:
-                                    renamed = output_names([c for c in frame.columns
-                                                             if c != "_row"])
-                                writer.write(assemble(frame, scored, renamed))
-                                tally.add(scored)
-                                if progress:
-                                    progress(tally.rows + rej_writer.rows, expected)
-                        scorer.finish()
-                    finally:
-                        scorer.close()
-                finally:
-                    writer.close()
+            with (atomic_path(out_path) as out_tmp,
+                  contextlib.closing(TableWriter(out_tmp, kind)) as writer):
+                keep_freed_memory()  # this process reads and writes the chunks
+                with contextlib.closing(LocalRun(settings, jobs, carry_folder)) as scorer:
+                    with quiet_gc():  # entered once the engine is loaded
+                        for frame, scored in scorer.run(
+                                _frames(reader, rej_writer, strict, input_path)):
+                            if renamed is None:
+                                renamed = output_names([c for c in frame.columns if c != "_row"])
+                            writer.write(assemble(frame, scored, renamed))
+                            tally.add(scored)
+                            if progress:
+                                progress(tally.rows + rej_writer.rows, expected)
+                    scorer.finish()
                 if tally.rows == 0:
                     raise _NothingScored
         except _NothingScored:
@@ -214,18 +195,14 @@ def score_file(
         rejected = rej_writer.rows
         if db_path and scorer.customers_looked_up:
             audit_run(Path(db_path), actor, input_path, tally.rows, scorer.customers_looked_up)
-    report.rows_read = reader.stats.rows_read
-    report.rows_rejected = rejected
-    report.rejects_path = rejects_path if rejected else None
     if nothing:
-        where = f"; see {rejects_path}" if rejected else ""
-        raise InputError(f"{input_path}: no row could be scored ({rejected} rejected){where}")
-    report.rows_scored = tally.rows
-    report.renamed = renamed or {}
-    report.levels = {k: tally.levels.get(k, 0) for k in (*LEVELS, NOT_ESTIMATED)}
-    report.no_match = tally.no_match
-    report.seconds = time.perf_counter() - started
-    return report
+        raise nothing_scored(input_path, rejected, rejects_path)
+    return ScoreReport(
+        input=input_path, output=out_path, rejects_path=rejects_path if rejected else None,
+        input_format=reader.format, output_kind=kind, engine="local", jobs=jobs,
+        rows_read=reader.stats.rows_read, rows_scored=tally.rows, rows_rejected=rejected,
+        levels=tally.level_counts(), no_match=tally.no_match, renamed=renamed or {},
+        model_version=version, seconds=time.perf_counter() - started)
 
 
 #: This run's scratch folder in the system's temporary folder: ``expertise-run-<pid>-...``.
@@ -314,16 +291,6 @@ class _SeenIds:
 
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []
 
-    @staticmethod
-    def _hashes(ids: Sequence[str]) -> tuple[Any, Any]:
-        import numpy as np
-        import pandas as pd
-
-        values = np.asarray(ids, dtype=object)
-        first = pd.util.hash_array(values, hash_key="expertise-ids-01")
-        second = pd.util.hash_array(values, hash_key="expertise-ids-02")
-        return first, second
-
     def seen(self, first: Any, second: Any) -> Any:
         """A boolean array: which (first, second) pairs were added before."""
         import numpy as np
@@ -350,6 +317,7 @@ class _SeenIds:
 
     def check(self, chunk: Any) -> Any:
         """The chunk with rows whose id appeared in an earlier chunk moved to its rejects."""
+        import numpy as np
         import pandas as pd
 
         from expertise.tickets.readers import TicketChunk
@@ -357,7 +325,9 @@ class _SeenIds:
         frame, rejects = chunk.frame, chunk.rejects
         ids = frame["ticket_id"].tolist()
         rejected_ids = [t for t in rejects["ticket_id"].tolist() if t]
-        h1, h2 = self._hashes(ids + rejected_ids)
+        values = np.asarray(ids + rejected_ids, dtype=object)
+        h1 = pd.util.hash_array(values, hash_key="expertise-ids-01")
+        h2 = pd.util.hash_array(values, hash_key="expertise-ids-02")
         dup = self.seen(h1, h2)
         n = len(ids)
         if dup.any():
@@ -386,10 +356,7 @@ def _frames(reader: Any, rej_writer: RejectsWriter, strict: bool, input_path: Pa
         chunk = seen.check(chunk)
         if len(chunk.rejects):
             if strict:
-                first = chunk.rejects.iloc[0]
-                raise InputError(f"{input_path}: row {int(first['row'])} "
-                                 f"(ticket {first['ticket_id'] or '?'}): {first['reason']} "
-                                 "(--strict stops at the first bad row)")
+                raise strict_stop(input_path, chunk.rejects)
             rej_writer.write(chunk.rejects)
         if len(chunk.frame):
             yield chunk.frame

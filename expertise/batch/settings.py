@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expertise.config import DEFAULT_TOP
 from expertise.errors import InputError
+from expertise.store.db import Store, default_rejects_path
 from expertise.tickets.writers import OUTPUT_KINDS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Canonical columns that are never redacted (ids, times, channel names). A customer id is
 #: redacted like text: one that is an e-mail address or a phone number leaves as a placeholder.
@@ -81,30 +85,30 @@ _KIND_FOR_FORMAT = {"csv": "csv", "freshdesk": "csv", "jsonl": "jsonl", "zendesk
                     "parquet": "parquet"}
 
 
-def output_kind(path: Path | str) -> str:
-    """csv, jsonl or parquet, from the output file's extension."""
-    suffix = Path(path).suffix.lower()
+def output_paths(input_path: Path, out: Path | str | None, rejects: Path | str | None,
+                 input_format: str, *, engine: str = "local") -> tuple[Path, str, Path]:
+    """The output (default ``<input name>.scored.<ext>`` next to the input, the extension
+    following the input's format), its kind (csv, jsonl or parquet, from its extension) and the
+    rejects file (default ``<output name>.rejects.csv``), checked to be three different files."""
+    out_path = Path(out) if out else input_path.with_name(
+        f"{input_path.stem}.scored.{_KIND_FOR_FORMAT.get(input_format, 'csv')}")
+    suffix = out_path.suffix.lower()
     if suffix not in OUTPUT_KINDS:
         raise InputError(
-            f"{path}: cannot tell the output format from {suffix or 'no extension'!r}; "
+            f"{out_path}: cannot tell the output format from {suffix or 'no extension'!r}; "
             "end the name with .csv, .jsonl or .parquet"
         )
-    return OUTPUT_KINDS[suffix]
-
-
-def default_output_path(input_path: Path | str, input_format: str) -> Path:
-    """``<name>.scored.<ext>`` next to the input; the extension follows the input's format."""
-    path = Path(input_path)
-    kind = _KIND_FOR_FORMAT.get(input_format, "csv")
-    ext = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet"}[kind]
-    return path.with_name(f"{path.stem}.scored{ext}")
-
-
-def default_rejects_path(output: Path | str) -> Path:
-    """``<output name>.rejects.csv`` next to the output."""
-    from expertise.store.db import default_rejects_path as rejects_next_to
-
-    return rejects_next_to(output)
+    kind = OUTPUT_KINDS[suffix]
+    if engine == "dask" and kind == "jsonl":
+        raise InputError("--engine dask writes a folder of CSV or Parquet parts; "
+                         "name the output .csv or .parquet")
+    rejects_path = Path(rejects) if rejects else default_rejects_path(out_path)
+    if _same_file(input_path, out_path):
+        raise InputError(f"{out_path} is the input file; choose another --out")
+    if _same_file(input_path, rejects_path) or _same_file(out_path, rejects_path):
+        raise InputError(f"{rejects_path}: the rejects file cannot be the input or the output; "
+                         "choose another --rejects")
+    return out_path, kind, rejects_path
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -131,19 +135,22 @@ def resolve_settings(model_dir: Path | None, trust: bool, kb_root: Path | None,
     return settings, bundle.version
 
 
-def check_paths(input_path: Path, out_path: Path, rejects_path: Path) -> None:
-    if _same_file(input_path, out_path):
-        raise InputError(f"{out_path} is the input file; choose another --out")
-    if _same_file(input_path, rejects_path) or _same_file(out_path, rejects_path):
-        raise InputError(f"{rejects_path}: the rejects file cannot be the input or the output; "
-                         "choose another --rejects")
-
-
 def audit_run(db_path: Path, actor: str | None, input_path: Path, rows: int, customers: int
-           ) -> None:
-    from expertise.store.db import Store
-
+              ) -> None:
     with Store(db_path) as store:
         store.audit(actor, "score", purpose="batch scoring",
                     detail=f"{input_path.name}: {rows} tickets scored, history of "
                            f"{customers} customers looked up")
+
+
+def nothing_scored(input_path: Path, rejected: int, rejects_path: Path) -> InputError:
+    where = f"; see {rejects_path}" if rejected else ""
+    return InputError(f"{input_path}: no row could be scored ({rejected} rejected){where}")
+
+
+def strict_stop(input_path: Path, rejects: pd.DataFrame) -> InputError:
+    """--strict: the first of these rejected rows as the run's error."""
+    first = rejects.iloc[0]
+    return InputError(f"{input_path}: row {int(first['row'])} "
+                      f"(ticket {first['ticket_id'] or '?'}): {first['reason']} "
+                      "(--strict stops at the first bad row)")
