@@ -203,7 +203,8 @@ class Engine:
         wording = self.lean.wording(f)
         params = self.lean.history
         inputs = evidence_inputs(wording.proba, f.n_tokens, f.evidence.signals(),
-                                 wording.none_proba, none_threshold=self.scorer.none_threshold)
+                                 wording.none_proba, none_threshold=self.scorer.none_threshold,
+                                 known_share=f.known_share)
         labels = np.array([LEVEL_INDEX.get(str(r.get("expertise_level") or ""), -1)
                            for r in rows])
         model_topic = (wording.topic_proba * self.scorer.served).argmax(axis=1).tolist()

@@ -178,7 +178,8 @@ def _fit(frame: pd.DataFrame, kb: KnowledgeBase, messages: pd.DataFrame | None,
     p_oof = cumulative_to_proba(oof)
     none_p = lean.wording(served).none_proba  # off-topic tickets count as when served
     history, history_facts = fit_history(
-        p_oof, evidence_inputs(p_oof, served.n_tokens, served.evidence.signals(), none_p),
+        p_oof, evidence_inputs(p_oof, served.n_tokens, served.evidence.signals(), none_p,
+                               known_share=served.known_share),
         np.array([LEVEL_INDEX[v] for v in y]), groups, days(frame["created_at"].tolist()),
         np.array([AREA.get(_domain(t), -1) for t in frame["topic"]]),
         wording_prior=_shares(wording[readable]),

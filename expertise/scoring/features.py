@@ -130,6 +130,8 @@ class Features:
     evidence: Evidence
     english: np.ndarray
     n_tokens: np.ndarray
+    #: the share of a row's words (digits aside) the model's word table knows
+    known_share: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -185,7 +187,8 @@ def features_from_tokens(tok: Tokenized, words: WordTable, idf: np.ndarray) -> F
     words_n = n_tok - with_digits
     known_n = np.bincount(trow[~t.digit & (raw >= 0)], minlength=n)
     english = tok.english & (known_n * 2 >= words_n) & (words_n > 0)
-    return Features(indptr, indices, data, dense, evidence, english, n_tok)
+    known_share = np.where(words_n > 0, known_n / np.maximum(words_n, 1), 1.0)
+    return Features(indptr, indices, data, dense, evidence, english, n_tok, known_share)
 
 
 def _tfidf(a: np.ndarray, trow: np.ndarray, word: np.ndarray, same_row: np.ndarray,

@@ -53,7 +53,8 @@ _EPOCH = np.datetime64("1970-01-01T00:00:00", "s")
 #: What says how far a ticket's wording shows its writer's lasting level, in order.
 EVIDENCE_INPUTS: tuple[tuple[str, str], ...] = (
     ("sure", "how sure the wording model is (top probability above a third), counted in full "
-             "from `SURE_WORDS` words on: a model's sureness about a few words means little"),
+             "from `SURE_WORDS` words on (a model's sureness about a few words means little) "
+             "and where the model knows most of the words"),
     ("signals", "log(1 + signals of a level: terms, details, diagnostics, self-descriptions, "
                 "checks done; each kind counting at most two or three)"),
 )
@@ -122,17 +123,23 @@ SURE_WORDS = 12
 
 def evidence_inputs(p: np.ndarray, n_tokens: np.ndarray, signals: np.ndarray,
                     none_p: np.ndarray | None = None, *,
-                    none_threshold: float = NONE_THRESHOLD) -> np.ndarray:
+                    none_threshold: float = NONE_THRESHOLD,
+                    known_share: np.ndarray | None = None) -> np.ndarray:
     """(n, len(EVIDENCE_INPUTS)): the inputs of `HistoryParams.trust` for each ticket. Length
     adds nothing beyond `SURE_WORDS`: a long message without signals of a level says no more
     than a short one. A message the out-of-scope class is sure of (`none_p` >= the threshold
     of "no good match": junk, small talk, an order, a shop visit) that shows no signal of a
     level says nothing about its writer's level, however sure the wording model is of its
-    everyday words: its sureness counts 0."""
+    everyday words: its sureness counts 0. Nor do words the model has never seen: sureness
+    counts in full where at least 80% of a message's words are known (`known_share`), in
+    part from 50% (below that the text is not read as English at all), so that a recipe or a
+    weather report is not judged on the few support words it happens to hold."""
     out = np.empty((len(p), len(EVIDENCE_INPUTS)))
     out[:, 0] = (p.max(axis=1) - 1.0 / 3.0) * (np.minimum(n_tokens, SURE_WORDS) / SURE_WORDS)
     if none_p is not None:
         out[(none_p >= none_threshold) & (signals == 0), 0] = 0.0
+    if known_share is not None:
+        out[:, 0] *= np.clip((known_share - 0.5) / 0.3, 0.0, 1.0)
     out[:, 1] = np.log1p(signals)
     return out
 

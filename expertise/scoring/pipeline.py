@@ -268,7 +268,8 @@ class Scorer:
         level_labels = (np.array([LEVEL_INDEX.get(str(v), -1) for v in labels])
                         if labels is not None else None)
         inputs = evidence_inputs(wording.proba, f.n_tokens, f.evidence.signals(),
-                                 wording.none_proba, none_threshold=self.none_threshold)
+                                 wording.none_proba, none_threshold=self.none_threshold,
+                                 known_share=f.known_share)
         p_own, inputs_own = wording.proba, inputs
         joined = [i for i in range(n) if read[i] is not own[i]]
         if joined:  # as history, a message of a conversation counts with its own words
@@ -279,7 +280,8 @@ class Scorer:
             p_own[joined] = w_own.proba
             inputs_own[joined] = evidence_inputs(w_own.proba, f_own.n_tokens,
                                                  f_own.evidence.signals(), w_own.none_proba,
-                                                 none_threshold=self.none_threshold)
+                                                 none_threshold=self.none_threshold,
+                                                 known_share=f_own.known_share)
         hist = batch_history(p_own, inputs_own, area, when, customers=customer_ids,
                              labels=level_labels, external=profiles, opted_out=opted,
                              params=params, conversations=conversations)

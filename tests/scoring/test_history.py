@@ -54,8 +54,24 @@ def _rows(customer: str, texts: list[str], *, start: int = 1, label: str = "") -
 def _terms(engine: Engine, texts: list[str]) -> np.ndarray:
     f = featurize(texts, engine.lean.words, engine.lean.idf)
     w = engine.lean.wording(f)
-    inputs = evidence_inputs(w.proba, f.n_tokens, f.evidence.signals())
+    inputs = evidence_inputs(w.proba, f.n_tokens, f.evidence.signals(), w.none_proba,
+                             known_share=f.known_share)
     return history_terms(w.proba, inputs, None, engine.lean.history)
+
+
+def test_sureness_counts_only_over_words_the_model_knows() -> None:
+    """The same sure wording counts in full when the model knows 80% of the words or more,
+    in part from 50%, not at all below; off-topic text with no signal counts nothing."""
+    p = np.array([[0.05, 0.9, 0.05]] * 4)
+    n = np.full(4, 30)
+    none = np.array([0.0, 0.0, 0.0, 0.99])
+    share = np.array([1.0, 0.8, 0.65, 1.0])
+    sure = evidence_inputs(p, n, np.zeros(4), none, known_share=share)[:, 0]
+    full = 0.9 - 1.0 / 3.0
+    np.testing.assert_allclose(sure, [full, full, full / 2, 0.0])
+    assert evidence_inputs(p, n, np.zeros(4), None, known_share=np.full(4, 0.4))[:, 0].max() == 0
+    # a signal of a level keeps an off-topic message's sureness
+    assert evidence_inputs(p[:1], n[:1], np.ones(1), none[3:])[0, 0] == full
 
 
 def test_order_of_earlier_tickets_does_not_matter_without_decay(engine: Engine) -> None:

@@ -260,10 +260,6 @@ def test_evaluate_reads_unclear_levels_and_none_topics(models_env: Path, tmp_pat
     assert "out of scope flagged" in text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known failure: a long English recipe (junk) reads intermediate at 0.83-0.87, because the "
-    "wording model is sure of long plain text and sureness counts from 12 words on; see "
-    "docs/decisions.md"))
 def test_the_other_languages_file_gets_no_level(engine: Engine) -> None:
     """Hand-written messages in other languages and scripts, code-mixed ones and junk."""
     from expertise.config import PROJECT_DIR
