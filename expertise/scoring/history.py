@@ -18,7 +18,9 @@ however sure its wording. The customer's level is then
                + weight * sum over earlier tickets t of decay(age) * area(t) * term(t, history bias)
 
 with a weight for earlier tickets, a half-life for their age and a weight for tickets about
-another area (a network engineer can be lost with the TV box). An earlier ticket an agent
+another area (a network engineer can be lost with the TV box). A ticket counts in each area by
+its topic probabilities (`areas`), so one torn between two topics of different areas counts
+partly in each, and a knife-edge between them cannot swing the answer. An earlier ticket an agent
 labelled counts as reading its label with probability `label_p`: ``log(q(L) / prior(L))``.
 All of it is fitted on customers' levels by log loss (`expertise.modeling.fit`).
 
@@ -106,15 +108,29 @@ class HistoryParams:
         return 1.0 / (1.0 + np.exp(-np.minimum(np.maximum(z, -500.0), 500.0)))
 
 
-def areas(model_domains: Sequence[str], topics: Sequence[str | None] | None) -> np.ndarray:
-    """Each ticket's area (index in DOMAINS, -1 for none): its labelled topic's where it has
-    a known one, else the domain of the topic the model found."""
-    area = np.array([AREA.get(d, -1) for d in model_domains], dtype=np.int64)
+def areas(topic_p: np.ndarray, topic_domains: Sequence[str],
+          topics: Sequence[str | None] | None = None) -> np.ndarray:
+    """(n, len(DOMAINS)): how far each ticket is about each area: its labelled topic's area
+    where it has a known one, else its topic probabilities summed per area, so that a ticket
+    torn between mobile data and home internet counts half in each instead of wholly in
+    whichever edges ahead. Rows of no area are zero."""
+    to_area = np.zeros((len(topic_domains), len(DOMAINS)))
+    for t, d in enumerate(topic_domains):
+        if d in AREA:
+            to_area[t, AREA[d]] = 1.0
+    out = np.einsum("it,ta->ia", topic_p, to_area)
     if topics is not None:
         given = np.array([AREA.get(TOPICS.get(t or "", ("", ""))[0], -1) for t in topics],
                          dtype=np.int64)
-        area = np.where(given >= 0, given, area)
-    return area
+        labelled = np.flatnonzero(given >= 0)
+        out[labelled] = 0.0
+        out[labelled, given[labelled]] = 1.0
+    return out
+
+
+def top_area(weights: np.ndarray) -> np.ndarray:
+    """Each row's main area (index in DOMAINS), -1 for a row of no area."""
+    return np.where(weights.sum(axis=1) > 0, weights.argmax(axis=1), -1)
 
 
 #: From this many words on, the wording model's sureness counts in full.
@@ -256,8 +272,8 @@ def history_terms(p: np.ndarray, inputs: np.ndarray, labels: np.ndarray | None,
 
 def fold(profile: Profile | None, term: np.ndarray, area: np.ndarray, when: np.ndarray,
          params: HistoryParams, conversations: Sequence[str | None] | None = None) -> Profile:
-    """A profile with these tickets (their `history_terms`, areas, times and conversations)
-    added, in this order (time order)."""
+    """A profile with these tickets (their `history_terms`, `areas` weights, times and
+    conversations) added, in this order (time order)."""
     state = _State([profile or Profile()])
     for k in range(len(term)):
         conv = np.array([conversations[k] if conversations else None], dtype=object)
@@ -305,12 +321,10 @@ class _State:
 
     def evidence(self, who: np.ndarray, area: np.ndarray, when: np.ndarray, conv: np.ndarray,
                  params: HistoryParams) -> np.ndarray:
-        """(len(who), 3): the history term of a ticket in `area` at `when` (of conversation
-        `conv`, None for none) for these customers."""
+        """(len(who), 3): the history term of a ticket about `area` (`areas` weights) at
+        `when` (of conversation `conv`, None for none) for these customers."""
         sums, as_of = self._with_open(who, conv, params)
-        same = np.zeros((len(who), 3))
-        known = area >= 0
-        same[known] = sums[np.flatnonzero(known), area[known]]
+        same = np.einsum("ia,iak->ik", area, sums)
         total = sums[:, 0].copy()
         for d in range(1, sums.shape[1]):  # in order: the same bits for any batch
             total += sums[:, d]
@@ -332,26 +346,25 @@ class _State:
         self.open_as_of[who[closing]] = np.nan
         self.open_id[who[closing]] = None
         in_conv = np.array([c is not None for c in conv.tolist()], dtype=bool)
-        known = area >= 0
+        share = area[:, :, None] * term[:, None, :]  # each area's part of each ticket's terms
         # messages without a conversation: into the sums
         plain = np.flatnonzero(~in_conv)
         k = who[plain]
         self.sums[k] *= _decay(when[plain] - self.as_of[k], params)[:, None, None]
-        add = plain[known[plain]]
-        self.sums[who[add], area[add]] += term[add]
+        self.sums[k] += share[plain]
         self.as_of[k] = np.where(np.isnan(when[plain]), self.as_of[k], when[plain])
         # messages of a conversation: into its open sum
         joined = np.flatnonzero(in_conv)
         k = who[joined]
         self.open_sums[k] *= _decay(when[joined] - self.open_as_of[k], params)[:, None, None]
-        add = joined[known[joined]]
-        self.open_sums[who[add], area[add]] += term[add]
+        self.open_sums[k] += share[joined]
         self.open_as_of[k] = np.where(np.isnan(when[joined]), self.open_as_of[k],
                                       when[joined])
         self.open_id[k] = conv[joined]
         reads = np.where(term.max(axis=1) > READS_AS_MIN, term.argmax(axis=1), 3)
-        hit = np.flatnonzero(known)
-        self.counts[who[hit], area[hit], reads[hit]] += 1
+        main = top_area(area)
+        hit = np.flatnonzero(main >= 0)
+        self.counts[who[hit], main[hit], reads[hit]] += 1
         self.n[who] += 1
 
 

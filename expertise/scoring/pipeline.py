@@ -43,8 +43,9 @@ from expertise.scoring.history import (
     from_history,
     posterior,
     terms,
+    top_area,
 )
-from expertise.scoring.model import LeanModel
+from expertise.scoring.model import LeanModel, Wording
 from expertise.scoring.ranking import (
     MIN_ALTERNATIVE_SCORE,
     Catalogue,
@@ -256,15 +257,14 @@ class Scorer:
         truncated = np.array([cut for _, cut in prepared], dtype=bool)
         f = featurize(clean, self.lean.words, self.lean.idf, backend=self.backend)
         wording = self.lean.wording(f)
-        topic_p = wording.topic_proba * self.served
-        topic_p = topic_p / np.maximum(topic_p.sum(axis=1, keepdims=True), 1e-12)
+        topic_p = self.served_topics(wording)
         if products is not None:
             topic_p = tilt_topics(topic_p, product_areas(products), self._topic_areas)
-        model_topic = topic_p.argmax(axis=1)
 
         opted = np.array([s.get("status") == "opted_out" for s in row_states], dtype=bool)
         params = self.lean.history
-        area = areas([self.lean.topic_domains[t] for t in model_topic.tolist()], topics or None)
+        area_w = areas(topic_p, self.lean.topic_domains, topics or None)
+        area = top_area(area_w)
         level_labels = (np.array([LEVEL_INDEX.get(str(v), -1) for v in labels])
                         if labels is not None else None)
         inputs = evidence_inputs(wording.proba, f.n_tokens, f.evidence.signals(),
@@ -282,7 +282,7 @@ class Scorer:
                                                  f_own.evidence.signals(), w_own.none_proba,
                                                  none_threshold=self.none_threshold,
                                                  known_share=f_own.known_share)
-        hist = batch_history(p_own, inputs_own, area, when, customers=customer_ids,
+        hist = batch_history(p_own, inputs_own, area_w, when, customers=customer_ids,
                              labels=level_labels, external=profiles, opted_out=opted,
                              params=params, conversations=conversations)
         pins = (np.array([LEVEL_INDEX.get(str(v), -1) if v else -1 for v in pinned])
@@ -342,6 +342,11 @@ class Scorer:
         return Scored(clean, truncated, estimate, level_p, topic_p, ranked, no_match, choice,
                       low, alternatives, reasons, notes, row_states, wording.proba, hist,
                       disagree, self.catalogue, none_p, thin, threads)
+
+    def served_topics(self, wording: Wording) -> np.ndarray:
+        """The wording model's topic probabilities over the topics this catalogue serves."""
+        topic_p = wording.topic_proba * self.served
+        return topic_p / np.maximum(topic_p.sum(axis=1, keepdims=True), 1e-12)
 
     @staticmethod
     def _disagreement(now: np.ndarray, before: np.ndarray, hist: BatchHistory) -> np.ndarray:

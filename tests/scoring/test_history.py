@@ -10,14 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from expertise.config import LEVELS
+from expertise.config import DOMAINS, LEVELS
 from expertise.engine import Engine
 from expertise.rights.erasure import forget_customer
 from expertise.scoring.features import featurize
 from expertise.scoring.history import (
+    HistoryParams,
     Profile,
     alone,
+    areas,
     evidence_inputs,
+    fold,
     from_history,
     history_terms,
     posterior,
@@ -259,3 +262,22 @@ def test_a_batch_does_not_use_an_opted_out_customers_rows(engine: Engine) -> Non
     scored = engine.score(texts, customer_ids=ids, states=states)
     assert (scored.history.n_before == 0).all() and not scored.estimate.any()
     assert "C" not in scored.history.after
+
+
+def test_a_ticket_torn_between_two_areas_counts_in_both() -> None:
+    """An earlier ticket that reads half mobile data, half home internet counts half in each
+    area, so a knife-edge between two topics cannot swing a customer's history; a labelled
+    topic counts wholly in its own area."""
+    network, mobile, tv = (DOMAINS.index(d) for d in ("network", "mobile", "tv"))
+    p = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    w = areas(p, ["network", "mobile", "tv"])
+    np.testing.assert_allclose(w[0, [network, mobile, tv]], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    labelled = areas(p, ["network", "mobile", "tv"], ["no-internet", None])
+    assert labelled[0, network] == 1.0 and labelled[0].sum() == 1.0
+    np.testing.assert_allclose(labelled[1], w[1])
+    term = np.array([[2.0, -1.0, -1.0]])
+    profile = fold(None, term, w[:1], np.array([np.nan]), HistoryParams())
+    np.testing.assert_allclose(profile.sums[network], term[0] / 2)
+    np.testing.assert_allclose(profile.sums[mobile], term[0] / 2)
+    assert not profile.sums[tv].any()
