@@ -6,7 +6,7 @@ Run from the repository root::
     python bench/real_eval.py --half held     # the held-out half (final figures only)
     python bench/real_eval.py --half both --json
     python bench/real_eval.py --labels all    # shared labels plus the team's (docs/labelling.md)
-    python bench/real_eval.py --labels fresh --half all   # the untouched test draw (see below)
+    python bench/real_eval.py --labels tests --half all   # the test draws (see below)
 
 The real set (``../shared/real/``: 2,320 messages customers wrote to support accounts, 300 of
 them labelled with a topic or ``none`` and a level or ``unclear``) is licensed for evaluation
@@ -27,9 +27,10 @@ earlier runs) is ``labelled.csv`` of the real set; ``team`` is ``bench/real_labe
 the same for every choice.
 
 ``fresh`` is ``bench/real_labels_fresh.csv``: 600 further messages the team labelled blind
-(the next draw of docs/labelling.md) once the held-out half had been looked at twice. It is
-the test set: scored once, at the end of a round, with ``--half all`` (every customer, no
-split), never for choosing anything.
+(the next draw of docs/labelling.md) once the held-out half had been looked at twice, and
+``fresh2`` (``bench/real_labels_fresh2.csv``) the 600 after those; ``tests`` is both. They are
+the test sets: scored with ``--half all`` (every customer, no split) for a round's final
+figures, never for choosing anything.
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = ROOT.parent / "shared" / "real"
 #: The team's own labels: message_id, topic, level, labeller (no message text).
 TEAM_LABELS = ROOT / "bench" / "real_labels_team.csv"
-#: The test draw: labelled after the held-out half was spent (ids and labels only).
-FRESH_LABELS = ROOT / "bench" / "real_labels_fresh.csv"
-LABEL_SETS = ("shared", "team", "all", "fresh")
+#: The test draws: labelled after the held-out half was spent (ids and labels only).
+FRESH_LABELS = {"fresh": (ROOT / "bench" / "real_labels_fresh.csv",),
+                "fresh2": (ROOT / "bench" / "real_labels_fresh2.csv",)}
+FRESH_LABELS["tests"] = FRESH_LABELS["fresh"] + FRESH_LABELS["fresh2"]
+LABEL_SETS = ("shared", "team", "all", *FRESH_LABELS)
 #: Messages of one customer this close together belong to one conversation.
 CONVERSATION_GAP_HOURS = 24.0
 
@@ -79,8 +82,10 @@ def load_labels(shared: Path, which: str, by_id: dict[str, dict],
     if which not in LABEL_SETS:
         raise SystemExit(f"--labels must be one of {', '.join(LABEL_SETS)}, not {which!r}")
     labels: dict[str, dict] = {}
-    if which == "fresh":
-        return _read_labels(FRESH_LABELS, by_id)
+    if which in FRESH_LABELS:
+        for path in FRESH_LABELS[which]:
+            labels.update(_read_labels(path, by_id))
+        return labels
     if which in ("team", "all"):
         labels.update(_read_labels(team, by_id))
     if which in ("shared", "all"):
