@@ -7,6 +7,7 @@ one (about 15 ms of every run).
 """
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from functools import wraps
@@ -22,6 +23,12 @@ from expertise.errors import ExpertiseError
 if TYPE_CHECKING:
     from expertise.knowledge_base import KnowledgeBase
     from expertise.store.db import Store
+
+# One BLAS thread per process, set before numpy loads (a user's own setting wins): the engine's
+# dense products are small, training limits BLAS to one thread anyway, and `score --jobs N`
+# parallelises by worker processes, so more threads would only cost start-up (OpenBLAS starts
+# one per core: about 4% of a one-shot answer) and oversubscribe the cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

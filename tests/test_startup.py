@@ -51,3 +51,17 @@ def test_help_imports_nothing_but_the_cli(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          timeout=60, env=env)
     assert out.stdout.strip() == "[]"  # the package root is the lazy public API
+
+
+def test_the_cli_runs_numpy_on_one_blas_thread_unless_told_otherwise(tmp_path: Path) -> None:
+    """OpenBLAS starts a thread per core when numpy loads: the CLI asks for one (small products;
+    `--jobs` parallelises by process), and a user's own setting wins."""
+    probe = ("import os, expertise.cli, numpy; "
+             "print(os.environ['OPENBLAS_NUM_THREADS'])")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert out.stdout.strip() == "1", out.stderr
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=60, env={**env, "OPENBLAS_NUM_THREADS": "2"})
+    assert out.stdout.strip() == "2", out.stderr
