@@ -164,7 +164,6 @@ def flag_no_match(none_p: np.ndarray, best_score: np.ndarray, *,
     return (none_p >= none_threshold) | (best_score < MIN_TOPIC_SCORE)
 
 
-
 def rank_topics(proba: np.ndarray, served: np.ndarray, k: int) -> np.ndarray:
     """(n, k) indices of each row's k most probable served topics, best first; equal scores
     keep the topics' order."""
