@@ -28,9 +28,9 @@ the same for every choice.
 
 ``fresh`` is ``bench/real_labels_fresh.csv``: 600 further messages the team labelled blind
 (the next draw of docs/labelling.md) once the held-out half had been looked at twice, and
-``fresh2`` (``bench/real_labels_fresh2.csv``) the 600 after those; ``tests`` is both. They are
-the test sets: scored with ``--half all`` (every customer, no split) for a round's final
-figures, never for choosing anything.
+``fresh2`` (``bench/real_labels_fresh2.csv``) the 600 after those, ``fresh3`` the last 420
+messages of the file; ``tests`` is all three. They are the test sets: scored with ``--half
+all`` (every customer, no split) for a round's final figures, never for choosing anything.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ DEFAULT_SHARED = ROOT.parent / "shared" / "real"
 TEAM_LABELS = ROOT / "bench" / "real_labels_team.csv"
 #: The test draws: labelled after the held-out half was spent (ids and labels only).
 FRESH_LABELS = {"fresh": (ROOT / "bench" / "real_labels_fresh.csv",),
-                "fresh2": (ROOT / "bench" / "real_labels_fresh2.csv",)}
-FRESH_LABELS["tests"] = FRESH_LABELS["fresh"] + FRESH_LABELS["fresh2"]
+                "fresh2": (ROOT / "bench" / "real_labels_fresh2.csv",),
+                "fresh3": (ROOT / "bench" / "real_labels_fresh3.csv",)}
+FRESH_LABELS["tests"] = FRESH_LABELS["fresh"] + FRESH_LABELS["fresh2"] + FRESH_LABELS["fresh3"]
 LABEL_SETS = ("shared", "team", "all", *FRESH_LABELS)
 #: Messages of one customer this close together belong to one conversation.
 CONVERSATION_GAP_HOURS = 24.0
