@@ -21,7 +21,7 @@ from expertise.batch.settings import NOT_ESTIMATED, NOT_TEXT, ScoreSettings
 from expertise.config import LEVELS
 from expertise.scoring.history import Profile, Profiles
 from expertise.scoring.text import ticket_text
-from expertise.tickets.writers import _FLOAT_COLUMNS
+from expertise.tickets.writers import FLOAT_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -327,7 +327,7 @@ def assemble(frame: pd.DataFrame, scored: dict[str, list[Any]], renamed: dict[st
     data: dict[str, Any] = {}
     for name in OUTPUT_COLUMNS:
         values = scored[name]
-        if name in _FLOAT_COLUMNS:
+        if name in FLOAT_COLUMNS:
             data[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
         elif name == "no_match":
             data[name] = np.array(values, dtype=bool)

@@ -164,14 +164,14 @@ def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS) -
     replaced). Streams: one chunk in memory at a time."""
     import pandas as pd
 
-    from expertise.tickets.readers import _sniff_separator, malformed_csv
+    from expertise.tickets.readers import malformed_csv, sniff_separator
 
     folder.mkdir(parents=True)
     parts: list[str] = []
     options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_filter": False,
                                "encoding": "utf-8-sig", "encoding_errors": "replace"}
     for name in files:
-        sep = _sniff_separator(Path(name))
+        sep = sniff_separator(Path(name))
         try:
             for chunk in pd.read_csv(name, sep=sep, chunksize=rows, **options):
                 path = folder / f"part-{len(parts):06d}.parquet"
@@ -181,7 +181,7 @@ def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS) -
             raise malformed_csv(name, exc) from None
     if not parts:  # header only: one empty part keeps the columns
         path = folder / "part-000000.parquet"
-        pd.read_csv(files[0], sep=_sniff_separator(Path(files[0])), nrows=0,
+        pd.read_csv(files[0], sep=sniff_separator(Path(files[0])), nrows=0,
                     **options).to_parquet(path, index=False)
         parts.append(str(path))
     return parts

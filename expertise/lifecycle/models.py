@@ -41,7 +41,8 @@ MAX_ACCURACY_DROP = 0.01
 _EPS = 1e-9
 
 
-def _root(root: Path | None) -> Path:
+def models_root(root: Path | None) -> Path:
+    """The models folder: `root`, else $EXPERTISE_MODELS or the bundled one."""
     return Path(root) if root is not None else config.models_dir()
 
 
@@ -54,7 +55,7 @@ def list_models(root: Path | None = None) -> list[dict[str, Any]]:
     or a file does not match its hash) and ``decision`` (the retrain gate's verdict, when the
     bundle came from `retrain`).
     """
-    root = _root(root)
+    root = models_root(root)
     current = current_version(root)
     rows = []
     for entry in survey_bundles(root):
@@ -192,7 +193,7 @@ def judge(candidate: str, root: Path | None = None, *,
     """
     from expertise.tickets.labelled import default_eval_sets
 
-    root = _root(root)
+    root = models_root(root)
     current = current_version(root)
     if current is None or current == candidate:
         why = (f"no current model in {root}: the first model needs no comparison"
@@ -292,7 +293,7 @@ def promote(version: str, root: Path | None = None, *, reason: str = "manual",
     PromotionRefusedError
         The gate refused it and `force` was not given.
     """
-    root = _root(root)
+    root = models_root(root)
     if not (root / version / MANIFEST).exists():
         known = ", ".join(r["version"] for r in list_models(root)) or "none"
         raise ModelNotFoundError(
@@ -342,7 +343,7 @@ def rollback(root: Path | None = None) -> ModelAction:
     ModelNotFoundError
         No current model, or nothing earlier to return to.
     """
-    root = _root(root)
+    root = models_root(root)
     current = current_version(root)
     if current is None:
         raise ModelNotFoundError(f"no current model in {root}; nothing to roll back")
@@ -391,7 +392,7 @@ def prune(keep: int, root: Path | None = None, *, dry_run: bool = False) -> Prun
     """
     if keep < 0:
         raise InputError(f"--keep must be zero or more, got {keep}")
-    root = _root(root)
+    root = models_root(root)
     rows = list_models(root)
     newest_first = [r["version"] for r in reversed(rows)]
     ok = {r["version"] for r in rows if r["status"] == "ok"}

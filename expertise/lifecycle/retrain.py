@@ -41,9 +41,9 @@ from expertise.lifecycle.models import (
     COMPARISON_SUFFIX,
     MAX_ACCURACY_DROP,
     Check,
-    _root,
     gate,
     judge,
+    models_root,
     summary_with_counts,
 )
 
@@ -167,7 +167,7 @@ def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None 
     file ingested twice adds nothing. Rows naming an erased customer, an unknown level, an
     unreadable flag, or neither a flag nor a level are rejected (written to `rejects_path`).
     """
-    from expertise.tickets.readers import _rejects_frame, write_rejects
+    from expertise.tickets.readers import rejects_frame, write_rejects
 
     frame = _read_feedback(path)
     seen = {
@@ -215,7 +215,7 @@ def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None 
     result.rejected = len(rejects)
     if rejects:
         target = rejects_path or path.with_name(f"{path.stem}.rejects.csv")
-        write_rejects(target, [_rejects_frame(rejects)])
+        write_rejects(target, [rejects_frame(rejects)])
         result.rejects_path = str(target)
     return result
 
@@ -468,7 +468,7 @@ def retrain(
     from expertise.store.db import Store
     from expertise.tickets.labelled import default_eval_sets, read_labelled
 
-    root = _root(root)
+    root = models_root(root)
     kb_root = kb_root or config.kb_dir()
     inbox = inbox or config.data_dir() / "inbox"
     db_path = db_path or config.default_db_path()

@@ -716,7 +716,7 @@ class Store:
         Rejected rows go to ``rejects_path`` (default :func:`default_rejects_path`), written
         only if there are any. Returns counts, the rejects file and the elapsed seconds.
         """
-        from expertise.tickets.readers import TicketReader, _rejects_frame, write_rejects
+        from expertise.tickets.readers import TicketReader, rejects_frame, write_rejects
 
         started = time.perf_counter()
         path = Path(path)
@@ -730,7 +730,7 @@ class Store:
             if len(chunk.rejects):
                 rejects.append(chunk.rejects)
             if refused:
-                rejects.append(_rejects_frame(refused))
+                rejects.append(rejects_frame(refused))
         counts.rejected += sum(len(r) for r in rejects)
         reasons = dict(Counter(r for frame in rejects for r in frame["reason"].tolist()))
         written: Path | None = None

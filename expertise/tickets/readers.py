@@ -618,7 +618,7 @@ class TicketReader:
             chunk = validate_frame(frame, seen_ids=seen, require_labels=self.require_labels,
                                    unclear_ok=self.unclear_ok)
             if parse_rejects:
-                both = pd.concat([_rejects_frame(parse_rejects), chunk.rejects], ignore_index=True)
+                both = pd.concat([rejects_frame(parse_rejects), chunk.rejects], ignore_index=True)
                 rejects = both.sort_values("row", kind="stable").reset_index(drop=True)
                 chunk = TicketChunk(chunk.frame, rejects)
             self.stats.chunks += 1
@@ -632,7 +632,7 @@ class TicketReader:
         import pandas as pd
 
         source, reader = _read_csv(self.path, self.encoding, SchemaError, na_filter=False,
-                                   sep=_sniff_separator(self.path, self.encoding),
+                                   sep=sniff_separator(self.path, self.encoding),
                                    chunksize=self.chunk_rows)
         offset = 0
         with contextlib.closing(source), reader:
@@ -817,7 +817,7 @@ class TicketReader:
         )
 
 
-def _sniff_separator(path: Path, encoding: str = "utf-8") -> str:
+def sniff_separator(path: Path, encoding: str = "utf-8") -> str:
     """Comma, unless the header line clearly uses semicolons or tabs (spreadsheet exports)."""
     head = _read_head(path, 1 << 16)
     header = head.decode(_text_codec(encoding), errors="replace").split("\n", 1)[0]
@@ -971,9 +971,9 @@ def validate_frame(
     result[ROW_COLUMN] = rows
 
     if not reasons:
-        return TicketChunk(result, _rejects_frame([]))
+        return TicketChunk(result, rejects_frame([]))
     bad_index = sorted(reasons)
-    rejects = _rejects_frame([(int(rows[i]), ids[i], "; ".join(reasons[i])) for i in bad_index])
+    rejects = rejects_frame([(int(rows[i]), ids[i], "; ".join(reasons[i])) for i in bad_index])
     keep = np.ones(n, dtype=bool)
     keep[bad_index] = False
     return TicketChunk(result[keep].reset_index(drop=True), rejects)
@@ -1028,7 +1028,7 @@ def _count_replaced_rows(raw: pd.DataFrame) -> int:
     return int(hit.sum())
 
 
-def _rejects_frame(rows: list[tuple[int, str, str]]) -> pd.DataFrame:
+def rejects_frame(rows: list[tuple[int, str, str]]) -> pd.DataFrame:
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=list(REJECT_COLUMNS))
@@ -1072,7 +1072,7 @@ def read_tickets(
 
     chunks = list(iter_tickets(path, format=format, mapping=mapping, require_labels=require_labels))
     if not chunks:
-        return TicketChunk(pd.DataFrame(columns=[*CANONICAL, ROW_COLUMN]), _rejects_frame([]))
+        return TicketChunk(pd.DataFrame(columns=[*CANONICAL, ROW_COLUMN]), rejects_frame([]))
     frames = [c.frame for c in chunks if len(c.frame)] or [chunks[0].frame]
     rejects = [c.rejects for c in chunks if len(c.rejects)] or [chunks[0].rejects]
     return TicketChunk(pd.concat(frames, ignore_index=True), pd.concat(rejects, ignore_index=True))

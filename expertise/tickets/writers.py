@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: Columns written as floats even when a chunk's values are all missing.
-_FLOAT_COLUMNS = frozenset({"expertise_confidence", "p_novice", "p_intermediate", "p_expert",
+FLOAT_COLUMNS = frozenset({"expertise_confidence", "p_novice", "p_intermediate", "p_expert",
                             "topic_score"})
 
 #: The columns of a rejects file (and of `TicketChunk.rejects`).
@@ -105,7 +105,7 @@ def to_arrow(frame: pd.DataFrame, *, flat: bool = False) -> Any:
             array = pa.array([_json_cell(v) for v in series.tolist()], type=pa.string())
         if pa.types.is_null(array.type) or pa.types.is_large_string(array.type):
             array = array.cast(pa.string())
-        if name in _FLOAT_COLUMNS and not pa.types.is_floating(array.type):
+        if name in FLOAT_COLUMNS and not pa.types.is_floating(array.type):
             array = array.cast(pa.float64())
         columns.append(array)
         names.append(str(name))
