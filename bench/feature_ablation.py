@@ -21,12 +21,16 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from expertise.modeling.estimators import OrdinalClassifier
 from expertise.config import LEVELS, PROJECT_DIR
-from expertise.modeling.features import WordingFeatures, learn_lexicon
 from expertise.knowledge_base import load_knowledge_base
-from expertise.scoring.text import tokenize
-from expertise.modeling.fit import redact_frame, ticket_texts
+from expertise.modeling.estimators import OrdinalClassifier, WordingFeatures, learn_lexicon
+from expertise.modeling.fit import training_texts
+from expertise.scoring.tokens import token_strings
+
+
+def tokenize(text: str) -> list[str]:
+    """The words the model looks up (as `expertise.scoring.tokens` finds them)."""
+    return token_strings(text)[1]
 
 
 def _unigrams(text: str) -> list[str]:
@@ -43,10 +47,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=PROJECT_DIR / "bench" / "ablation.json")
     args = parser.parse_args()
     kb = load_knowledge_base(PROJECT_DIR / "knowledge_base")
-    read = lambda p: redact_frame(pd.read_csv(p, dtype=str, keep_default_na=False))  # noqa: E731
+    read = lambda p: pd.read_csv(p, dtype=str, keep_default_na=False)  # noqa: E731
     train = read(PROJECT_DIR / "data" / "tickets_train.csv")
     test = read(PROJECT_DIR / "data" / "tickets_eval.csv")
-    x_train, x_test = ticket_texts(train), ticket_texts(test)
+    x_train, x_test = training_texts(train), training_texts(test)
     y, y_test = train["expertise_level"].to_numpy(object), test["expertise_level"].to_numpy(object)
     groups = train["customer_id"].to_numpy(object)
     lexicon = learn_lexicon(*[[a.body for a in kb.articles if a.level == lv]
