@@ -44,15 +44,14 @@ COMMANDS = frozenset(
     "wireshark tcpdump nmap curl wget ssh telnet adb powercfg chkdsk sfc dism speedtest".split()
 )
 
-SPECIFIC = re.compile(
+SPECIFIC = (
     r"(?P<error>\b(?:e|err|error|code)[-_ ]?\d{2,5}\b|\b0x[0-9a-f]{4,8}\b|\berr_[a-z_]+\b)"
     r"|(?P<version>\b(?:v|fw|version |firmware |ios |android )?\d+\.\d+(?:\.\d+)+\b)"
     r"|(?P<ip>\b(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?\b|<ip>)"
     r"|(?P<port>\bport\s*\d{2,5}\b|:\d{2,5}\b)"
-    r"|(?P<unit>\b\d+(?:\.\d+)?\s?(?:mbps|mb/s|gbps|kbps|ghz|mhz|dbm|db|ms|mah|gb|mb|tb|v|w)\b)",
-    re.IGNORECASE,
+    r"|(?P<unit>\b\d+(?:\.\d+)?\s?(?:mbps|mb/s|gbps|kbps|ghz|mhz|dbm|db|ms|mah|gb|mb|tb|v|w)\b)"
 )
-SELF_NOVICE = re.compile(
+SELF_NOVICE = (
     r"not (?:very |that |too )?(?:good|great|techy|technical|confident) with|"
     r"(?:not|never been) (?:very |that )?(?:techy|technical|tech savvy|good at this)|"
     r"\b(?:hopeless|useless|rubbish|clueless|dinosaur) (?:with|at|when it comes)|"
@@ -69,18 +68,16 @@ SELF_NOVICE = re.compile(
     r"(?:son|daughter|grandson|granddaughter|grandkids?|husband|wife|neighbou?r|friend) "
     r"(?:told|said|says|set it up|showed)|"
     r"(?:email|code|wifi|internet|tv|phone|password|app) thing\b|"
-    r"(?:is|was) (?:that|this) (?:normal|right)\?|i'?m (?:lost|stuck) with (?:this|it)",
-    re.IGNORECASE,
+    r"(?:is|was) (?:that|this) (?:normal|right)\?|i'?m (?:lost|stuck) with (?:this|it)"
 )
-SELF_EXPERT = re.compile(
+SELF_EXPERT = (
     r"i work in (?:it|tech|networking|telecoms?)|\b(?:network|software|systems?|devops|"
     r"telecoms?|site reliability|security) engineer|\bsysadmin\b|\bsys admin\b|"
     r"i'?m (?:a |an )?(?:developer|programmer|it professional|it consultant)|"
     r"i know (?:my way around|what i'?m doing)|homelab|home lab|i run my own|"
-    r"(?:ccna|ccnp|comptia)",
-    re.IGNORECASE,
+    r"(?:ccna|ccnp|comptia)"
 )
-TRIED = re.compile(
+TRIED = (
     r"restart(?:ed|ing)?|reboot(?:ed|ing)?|power[- ]?cycl\w*|"
     r"turn(?:ed|ing)? it off and (?:on|back on)|"
     r"unplug(?:ged)?|factory reset|reset (?:it|the \w+)|tried (?:another|a different|other)|"
@@ -93,10 +90,9 @@ TRIED = re.compile(
     r"(?:on|with|from) (?:another|a different|other) (?:device|phone|browser|computer|"
     r"laptop|network|account)s?|other devices? (?:work|are fine|connect)|works? fine on|"
     r"(?:log|sign)(?:ged)? (?:out|off) and (?:back )?in|safe mode|hard reset|"
-    r"(?:cleared|clear) (?:the )?(?:cookies|data|history)|re-?downloaded",
-    re.IGNORECASE,
+    r"(?:cleared|clear) (?:the )?(?:cookies|data|history)|re-?downloaded"
 )
-APPEARANCE = re.compile(
+APPEARANCE = (
     r"(?:box|thing|thingy|gadget|device|doodah|whatsit) with "
     r"(?:the )?(?:lights?|aerials?|buttons?)|"
     r"\b(?:little|small|black|white|grey|gray|square) (?:box|thing)\b|\bthingy\b|"
@@ -104,12 +100,13 @@ APPEARANCE = re.compile(
     r"(?:red|orange|amber|flashing|blinking|green|off|white|blue)|"
     r"(?:red|orange|amber|flashing|blinking) lights?|"
     r"the (?:bit|button) (?:on|at) the|spinning (?:circle|wheel)|little (?:picture|icon|symbol)|"
-    r"the (?:internet|wifi) (?:box|thing)",
-    re.IGNORECASE,
+    r"the (?:internet|wifi) (?:box|thing)"
 )
-#: Evidence found by pattern, in this order: (kind, pattern, searched on the lower-cased text).
-#: `specific` quotes the lower-cased span; the others quote the span as the caller wrote it.
-PATTERNS: tuple[tuple[str, re.Pattern[str], bool], ...] = (
+#: Evidence found by pattern, in this order: (kind, regular expression, searched on the
+#: lower-cased text). Each matches case-insensitively; they are kept as source here and compiled
+#: by `expertise.scoring.tokens`, which needs them in two forms. `specific` quotes the
+#: lower-cased span; the others quote the span as the caller wrote it.
+PATTERNS: tuple[tuple[str, str, bool], ...] = (
     ("specific", SPECIFIC, True),
     ("self_novice", SELF_NOVICE, False),
     ("self_expert", SELF_EXPERT, False),

@@ -19,6 +19,7 @@ A batch of mixed texts is split between the two and merged back in row order.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +46,15 @@ _ANY_DIGIT = re.compile(r"[0-9]")
 #: Case-sensitive twins of the evidence patterns, run on lower-cased text: Python's re scans a
 #: case-insensitive alternation several times slower, and where lower-casing keeps every
 #: character in place the twins find exactly the same spans (see `_case_safe`).
-_LOWER_TWINS = {kind: re.compile(pattern.pattern) for kind, pattern, _ in PATTERNS}
+_LOWER_TWINS = {kind: re.compile(source) for kind, source, _ in PATTERNS}
+
+
+@functools.cache
+def _folded(source: str) -> re.Pattern[str]:
+    """An evidence pattern compiled case-insensitively: only for the rare text where
+    lower-casing moves characters (see `_case_safe`), so compiled on first use."""
+    return re.compile(source, re.IGNORECASE)
+
 #: Besides the ASCII letters, only these characters match an ASCII letter case-insensitively
 #: without lower-casing to it (dotless i, long s); U+0130 and U+212A lower-case to ASCII.
 _FOLD_EXTRA = ("\u0131", "\u017f")
@@ -355,15 +364,15 @@ def _re_backend(texts: Sequence[str], words: WordTable) -> Tokenized:
             digits += [False] * len(raw)
         counts.append(len(raw))
         safe = _case_safe(text, lower)
-        for kind, pattern, on_lower in PATTERNS:
+        for kind, source, on_lower in PATTERNS:
             rows_k, texts_k = found[kind]
             if on_lower:
-                spans = [m.group(0) for m in (_LOWER_TWINS[kind] if safe else pattern)
+                spans = [m.group(0) for m in (_LOWER_TWINS[kind] if safe else _folded(source))
                          .finditer(lower)]
             elif safe:
                 spans = [text[m.start():m.end()] for m in _LOWER_TWINS[kind].finditer(lower)]
             else:
-                spans = [m.group(0) for m in pattern.finditer(text)]
+                spans = [m.group(0) for m in _folded(source).finditer(text)]
             rows_k += [i] * len(spans)
             texts_k += spans
         stats.append(_stats(text))
@@ -467,10 +476,9 @@ def _re2_backend(texts: Sequence[str], words: WordTable, arr: Any = None) -> Tok
 
     lower = pc.ascii_lower(arr)
     matches = {}
-    for kind, pattern, on_lower in PATTERNS:
+    for kind, source, on_lower in PATTERNS:
         rows_k, texts_k = _matches(lower if on_lower else arr,
-                                   _re2(pattern.pattern) if on_lower
-                                   else "(?i)" + _re2(pattern.pattern))
+                                   _re2(source) if on_lower else "(?i)" + _re2(source))
         matches[kind] = Matches(rows_k, texts_k)
     stats = np.zeros((n, len(STAT_NAMES)), dtype=np.int64)
     stats[:, :4] = _per_string(arr)
