@@ -17,18 +17,25 @@ import json
 import os
 import platform
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
-from expertise.config import __version__, models_dir
+from expertise.config import __version__, cache_dir, models_dir
 from expertise.errors import ArtifactError, ModelNotFoundError
+from expertise.io import atomic_write_text
 
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 PICKLE = "model.joblib"
+#: A lean file hashed less than this long after it last changed is hashed again next time:
+#: file systems stamp times in ticks (up to 2 s), and a write within the tick of the hashing
+#: would leave its times as they were (git's "racily clean" entries).
+RACY_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,7 @@ def open_bundle(path: Path, *, trust: bool = False, root: Path | None = None) ->
             "it as a model version, or load it with --model PATH --trust if you trust its source"
         )
     manifest = read_manifest(path)
-    _verify(path, manifest, [n for n in manifest["files"] if n != PICKLE])
+    _verify(path, manifest, [n for n in manifest["files"] if n != PICKLE], remember=True)
     return Bundle(path, manifest)
 
 
@@ -214,7 +221,12 @@ def verify_bundle(path: Path, *, trust: bool = False, root: Path | None = None) 
     return bundle
 
 
-def _verify(path: Path, manifest: dict[str, Any], names: list[str]) -> None:
+def _verify(path: Path, manifest: dict[str, Any], names: list[str], *,
+            remember: bool = False) -> None:
+    """Check that the folder holds only listed files and that each of `names` matches its
+    SHA-256. With `remember`, a file whose size, inode, modification and change times are as
+    they were when it last matched this digest is not read again (`_Verified`); the pickle
+    is always hashed."""
     files: dict[str, str] = manifest["files"]
     # What is on disk, not what the manifest names: an entry deleted from the manifest must
     # not let its file in unverified.
@@ -226,6 +238,7 @@ def _verify(path: Path, manifest: dict[str, Any], names: list[str]) -> None:
         if file.name not in files:
             raise ArtifactError(f"{file} is not listed in {path / MANIFEST}; refusing the "
                                 "bundle (remove the file, or retrain)")
+    verified = _Verified(path) if remember else None
     for name in names:
         file = path / name
         if name not in files:
@@ -233,9 +246,62 @@ def _verify(path: Path, manifest: dict[str, Any], names: list[str]) -> None:
         if Path(name).name != name or name in ("", ".", ".."):
             raise ArtifactError(f"{path / MANIFEST} lists {name!r}, which is not a file name "
                                 "in the bundle; refusing it")
-        if not file.is_file():
+        try:
+            st = file.stat()
+        except OSError:
+            st = None
+        if st is None or not S_ISREG(st.st_mode):
             raise ArtifactError(f"{file} is listed in the manifest but missing; retrain")
+        if verified is not None and verified.known(name, st, files[name]):
+            continue
         if sha256_file(file) != files[name]:
             raise ArtifactError(f"{file} does not match its SHA-256 in the manifest; refusing it")
+        if verified is not None:
+            verified.add(name, st, files[name])
+    if verified is not None:
+        verified.save()
     if not any(n.startswith("lean") for n in files):
         raise ArtifactError(f"{path / MANIFEST} lists no model files; retrain")
+
+
+class _Verified:
+    """Lean files of a bundle already found to match their digests, as git's index keeps
+    files it has hashed: keyed by path, with the size, inode, modification and change times
+    seen when the file matched. A write changes the change time, which no program can set
+    back, so a file whose stat is as recorded holds the bytes that matched; it is not read
+    again, and a one-shot answer saves hashing ~9 MB. Kept in the cache folder
+    (``verified.json``); a missing, damaged or unwritable cache only means hashing again.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.file = cache_dir() / "verified.json"
+        self.folder = str(folder.resolve())
+        self.entries: dict[str, list[Any]] = {}
+        with contextlib.suppress(OSError, ValueError):
+            doc = json.loads(self.file.read_text(encoding="utf-8"))
+            if isinstance(doc, dict):
+                self.entries = doc
+        self.changed = False
+
+    @staticmethod
+    def _stamp(stat: os.stat_result, digest: str) -> list[Any]:
+        return [stat.st_size, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, digest]
+
+    def known(self, name: str, stat: os.stat_result, digest: str) -> bool:
+        return self.entries.get(os.path.join(self.folder, name)) == self._stamp(stat, digest)
+
+    def add(self, name: str, stat: os.stat_result, digest: str) -> None:
+        changed = max(stat.st_mtime_ns, stat.st_ctime_ns)
+        if time.time_ns() - changed > RACY_SECONDS * 1e9:
+            self.entries[os.path.join(self.folder, name)] = self._stamp(stat, digest)
+            self.changed = True
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        # entries of bundles since deleted go when the cache is next written
+        keep = {k: v for k, v in self.entries.items()
+                if k.startswith(self.folder + os.sep) or os.path.exists(k)}
+        with contextlib.suppress(OSError):
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.file, json.dumps(keep))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
-from expertise.bundles.format import open_bundle
+from expertise.bundles.format import PICKLE, RACY_SECONDS, open_bundle
 from expertise.bundles.registry import load_current, set_current
+from expertise.config import cache_dir
 from expertise.errors import ArtifactError, ModelNotFoundError
 from expertise.scoring.features import DENSE_FEATURES
 
@@ -173,3 +176,55 @@ def test_the_committed_bundle_loads_and_answers() -> None:
     finally:
         engine.close()
     assert answer.level in ("novice", "intermediate", "expert") and answer.article is not None
+
+
+def _remembered(folder: Path) -> set[str]:
+    """Files of `folder` the verification cache holds."""
+    doc = json.loads((cache_dir() / "verified.json").read_text())
+    return {Path(k).name for k in doc if Path(k).parent == folder.resolve()}
+
+
+def test_verified_files_are_remembered_and_a_later_change_is_still_caught(
+        models_root: Path, tmp_path: Path) -> None:
+    """A lean file left alone since it matched is not hashed again; a write to it (same size,
+    modification time set back) still changes its change time, and the bundle is refused."""
+    copy = _copy(models_root, tmp_path)
+    time.sleep(RACY_SECONDS + 0.2)  # older than a file system's time stamp tick
+    open_bundle(copy, root=tmp_path / "models")
+    lean = {n for n in json.loads((copy / "manifest.json").read_text())["files"] if n != PICKLE}
+    assert _remembered(copy) == lean  # the pickle is always hashed, never remembered
+    open_bundle(copy, root=tmp_path / "models")  # remembered: opens without reading
+
+    victim = copy / "lean.W.npy"
+    before = victim.stat()
+    data = bytearray(victim.read_bytes())
+    data[-1] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert victim.stat().st_size == before.st_size
+    assert victim.stat().st_mtime_ns == before.st_mtime_ns
+    with pytest.raises(ArtifactError, match="lean.W.npy does not match its SHA-256"):
+        open_bundle(copy, root=tmp_path / "models")
+
+
+def test_a_file_just_written_is_hashed_every_time(models_root: Path, tmp_path: Path) -> None:
+    """A file that changed within a time stamp tick of its hashing is not remembered: a write
+    in the same tick would leave its times as they were."""
+    copy = _copy(models_root, tmp_path)
+    (copy / "lean.json").write_bytes((copy / "lean.json").read_bytes())  # changed just now
+    open_bundle(copy, root=tmp_path / "models")
+    assert not _remembered(copy)
+
+
+def test_an_unwritable_cache_only_means_hashing_again(models_root: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    copy = _copy(models_root, tmp_path)
+    time.sleep(RACY_SECONDS + 0.2)
+    assert open_bundle(copy, root=tmp_path / "models").version == "test-small"
+    with (copy / "lean.json").open("a") as fh:
+        fh.write(" ")
+    with pytest.raises(ArtifactError, match="does not match its SHA-256"):
+        open_bundle(copy, root=tmp_path / "models")
