@@ -148,7 +148,7 @@ class ChunkScorer:
         self._own_engine = engine is None
         self._carry_folder = carry_folder
         self._carry: HistoryCarry | None = None
-        self._seen: set[str] = set()
+        self._seen: set[str] = set()  # customers of earlier chunks (kept with a store only)
         self.customers_looked_up = 0
 
     @property
@@ -197,7 +197,8 @@ class ChunkScorer:
         out = scored.columns()
         self.carry.add(scored.history.after)
         self.carry.add_conversations(scored.conversations)
-        self._seen |= customers
+        if self.engine.store is not None:  # only `_from_store` asks; a million ids cost ~25 MB
+            self._seen |= customers
         for name, values in (chunk.get("redact") or {}).items():
             out[name] = (subjects if name == "subject" else bodies if name == "body"
                          else _redact_distinct(values, redact))
