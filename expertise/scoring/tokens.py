@@ -463,11 +463,11 @@ def _re2_backend(texts: Sequence[str], words: WordTable, arr: Any = None) -> Tok
     del pieces, piece_row, odd
     raw = pc.ascii_trim(pc.ascii_lower(orig), characters=TOKEN_STRIP)
     raw_id = _ids(raw, words.arrow())
-    digit = pc.match_substring_regex(raw, pattern="[0-9]")
-    digit_np = digit.to_numpy(zero_copy_only=False)
+    digit_np = _has_digit(raw)
     word_id = raw_id.copy()
     if digit_np.any():
-        shaped = pc.replace_substring_regex(raw.filter(digit), pattern="[0-9]+", replacement="0")
+        shaped = pc.replace_substring_regex(raw.filter(pa.array(digit_np)), pattern="[0-9]+",
+                                            replacement="0")
         word_id[digit_np] = _ids(shaped, words.arrow())
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
@@ -516,6 +516,26 @@ def _matches(texts: Any, pattern: str) -> tuple[np.ndarray, list[str]]:
     piece_row = np.repeat(np.arange(len(hit)), np.diff(offsets))
     odd = ((np.arange(len(piece_row)) - offsets[:-1][piece_row]) & 1).astype(bool)
     return hit[piece_row[odd]], pc.list_flatten(pieces).filter(pa.array(odd)).to_pylist()
+
+
+_IS_DIGIT = np.zeros(256, dtype=np.int32)
+_IS_DIGIT[48:58] = 1
+_IS_DIGIT.flags.writeable = False
+
+
+def _has_digit(strings: Any) -> np.ndarray:
+    """Whether each string of an Arrow string array holds an ASCII digit: a running count of
+    digit bytes read at the strings' offsets (several times faster than a regex kernel)."""
+    n = len(strings)
+    _, offsets_buf, data_buf = strings.buffers()
+    if data_buf is None or not n:
+        return np.zeros(n, dtype=bool)
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[strings.offset:strings.offset + n + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]:offsets[-1]]
+    running = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum(_IS_DIGIT[data], out=running[1:])
+    at = (offsets - offsets[0]).astype(np.int64)
+    return running[at[1:]] > running[at[:-1]]
 
 
 def _byte_classes(*classes: bytes) -> np.ndarray:
