@@ -188,6 +188,7 @@ def time_session(engine: Any, calls: list[list[str]], *, feedback: bool = True
     from expertise.session import Session
 
     session = Session(engine, agent="bench")
+    session.warm_up()  # as `expertise session` does
     session.handle(calls[0][0])  # warm up (lazy imports, page cache)
     session.handle(":new")
     timings: list[float] = []

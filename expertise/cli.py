@@ -352,6 +352,7 @@ def session(
         if interactive:
             stack.enter_context(_line_editing())
         live = Session(engine, agent=agent)
+        live.warm_up()
         if interactive:
             render.console.print(HELP, markup=False, highlight=False)
         if customer:

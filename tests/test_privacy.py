@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import subprocess
@@ -136,6 +137,28 @@ def test_privacy_imports_only_the_standard_library() -> None:
         cwd=Path(__file__).parent.parent,
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_compile_patterns_compiles_every_lazy_pattern_and_redacts_alike() -> None:
+    # in a fresh interpreter, where no pattern has been used yet; the redactions made after
+    # compiling everything up front must equal those this process made lazily
+    code = (
+        "import json, re, expertise.privacy as p\n"
+        "from tests.privacy_corpus import parse_corpus\n"
+        f"texts = [t for _, t, _ in parse_corpus(open({str(CORPUS)!r}, encoding='utf-8'))]\n"
+        "lazy = [k for k, v in vars(p).items() if isinstance(v, p._LazyPattern)]\n"
+        "n = p.compile_patterns()\n"
+        "print(json.dumps({'lazy': len(lazy), 'compiled': n, 'again': p.compile_patterns(),"
+        " 'all_compiled': all(isinstance(getattr(p, k), re.Pattern) for k in lazy),"
+        " 'redacted': [p.redact(t) for t in texts]}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parent.parent)
+    got = json.loads(out.stdout)
+    texts = [t for _, t, _ in parse_corpus(CORPUS.open(encoding="utf-8"))]
+    assert got["lazy"] > 20 and got["compiled"] == got["lazy"]
+    assert got["again"] == 0 and got["all_compiled"]
+    assert got["redacted"] == [redact(t) for t in texts]
 
 
 # ---------------------------------------------------------------------------------------------
