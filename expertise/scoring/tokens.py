@@ -518,24 +518,21 @@ def _matches(texts: Any, pattern: str) -> tuple[np.ndarray, list[str]]:
     return hit[piece_row[odd]], pc.list_flatten(pieces).filter(pa.array(odd)).to_pylist()
 
 
-_IS_DIGIT = np.zeros(256, dtype=np.int32)
-_IS_DIGIT[48:58] = 1
-_IS_DIGIT.flags.writeable = False
-
-
 def _has_digit(strings: Any) -> np.ndarray:
-    """Whether each string of an Arrow string array holds an ASCII digit: a running count of
-    digit bytes read at the strings' offsets (several times faster than a regex kernel)."""
+    """Whether each string of an Arrow string array holds an ASCII digit: each digit byte's
+    string found by its offset (several times faster than a regex kernel, and the only
+    temporaries are a byte mask and the digits' positions)."""
     n = len(strings)
+    out = np.zeros(n, dtype=bool)
     _, offsets_buf, data_buf = strings.buffers()
     if data_buf is None or not n:
-        return np.zeros(n, dtype=bool)
+        return out
     offsets = np.frombuffer(offsets_buf, dtype=np.int32)[strings.offset:strings.offset + n + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]:offsets[-1]]
-    running = np.zeros(len(data) + 1, dtype=np.int64)
-    np.cumsum(_IS_DIGIT[data], out=running[1:])
-    at = (offsets - offsets[0]).astype(np.int64)
-    return running[at[1:]] > running[at[:-1]]
+    at = np.flatnonzero((data >= 48) & (data <= 57))  # b"0" .. b"9"
+    if at.size:  # the last string starting at or before the byte (empty ones share offsets)
+        out[np.searchsorted(offsets, at + offsets[0], side="right") - 1] = True
+    return out
 
 
 def _byte_classes(*classes: bytes) -> np.ndarray:

@@ -84,3 +84,14 @@ def test_hash_and_sort_lookups_agree(keys: list[int], table: list[int]) -> None:
 def table_index(table: np.ndarray, value: int) -> int:
     hits = np.flatnonzero(table == value)
     return int(hits[0]) if len(hits) else -1
+
+
+@given(st.lists(st.text(alphabet="ab09 é", max_size=6), max_size=12), st.integers(0, 12))
+def test_digit_scan_matches_a_regex_on_sliced_arrays(strings: list[str], start: int) -> None:
+    # the RE2 backend's digit flags: read at Arrow offsets, also of a slice and of empty strings
+    import pyarrow as pa
+
+    from expertise.scoring.tokens import _has_digit
+
+    arr = pa.array(strings, pa.string()).slice(min(start, len(strings)))
+    assert _has_digit(arr).tolist() == [any(c.isdigit() for c in s) for s in arr.to_pylist()]
