@@ -522,12 +522,15 @@ def _has_digit(strings: Any) -> np.ndarray:
     """Whether each string of an Arrow string array holds an ASCII digit: each digit byte's
     string found by its offset (several times faster than a regex kernel, and the only
     temporaries are a byte mask and the digits' positions)."""
+    import pyarrow as pa
+
     n = len(strings)
     out = np.zeros(n, dtype=bool)
     _, offsets_buf, data_buf = strings.buffers()
     if data_buf is None or not n:
         return out
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[strings.offset:strings.offset + n + 1]
+    width = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=width)[strings.offset:strings.offset + n + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]:offsets[-1]]
     at = np.flatnonzero((data >= 48) & (data <= 57))  # b"0" .. b"9"
     if at.size:  # the last string starting at or before the byte (empty ones share offsets)

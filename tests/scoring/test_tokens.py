@@ -86,12 +86,16 @@ def table_index(table: np.ndarray, value: int) -> int:
     return int(hits[0]) if len(hits) else -1
 
 
-@given(st.lists(st.text(alphabet="ab09 é", max_size=6), max_size=12), st.integers(0, 12))
-def test_digit_scan_matches_a_regex_on_sliced_arrays(strings: list[str], start: int) -> None:
-    # the RE2 backend's digit flags: read at Arrow offsets, also of a slice and of empty strings
+@given(st.lists(st.text(alphabet="ab09 é", max_size=6), max_size=12), st.integers(0, 12),
+       st.booleans())
+def test_digit_scan_matches_a_regex_on_sliced_arrays(strings: list[str], start: int,
+                                                     large: bool) -> None:
+    # the RE2 backend's digit flags: read at Arrow offsets (32- or 64-bit), also of a slice
+    # and of empty strings
     import pyarrow as pa
 
     from expertise.scoring.tokens import _has_digit
 
-    arr = pa.array(strings, pa.string()).slice(min(start, len(strings)))
+    kind = pa.large_string() if large else pa.string()
+    arr = pa.array(strings, kind).slice(min(start, len(strings)))
     assert _has_digit(arr).tolist() == [any(c.isdigit() for c in s) for s in arr.to_pylist()]
