@@ -10,6 +10,7 @@ from expertise.bundles.registry import load_current
 from expertise.modeling.fit import training_texts
 from expertise.scoring.features import featurize
 from expertise.scoring.model import LeanModel
+from tests.conftest import KB
 
 
 def _wording(lean: LeanModel, texts: list[str]):  # type: ignore[no-untyped-def]
@@ -43,3 +44,16 @@ def test_training_precomputes_what_reasons_may_quote(models_root: Path) -> None:
     assert "quotable" in lean.arrays
     fresh = quotable_masks(lean.vocabulary, lean.lexicon, lean.w_direction)
     assert np.array_equal(np.asarray(lean.arrays["quotable"], dtype=bool), fresh)
+
+
+def test_training_is_reproducible_to_the_byte(  # type: ignore[no-untyped-def]
+        models_root: Path, small_train, tmp_path: Path) -> None:
+    """The same data, knowledge base and code give the same served model, array for array."""
+    from expertise.lifecycle.train import train_bundle
+
+    train_bundle(frame=small_train, out_dir=tmp_path, kb_root=KB, promote=False,
+                 version="again", evaluate=False, folds=3)
+    first, again = models_root / "test-small", tmp_path / "again"
+    names = sorted(p.name for p in first.glob("lean.*"))
+    assert names and names == sorted(p.name for p in again.glob("lean.*"))
+    assert [n for n in names if (first / n).read_bytes() != (again / n).read_bytes()] == []
