@@ -88,7 +88,8 @@ def _dask_prepare(raw: pd.DataFrame, offsets: list[int], path: str, fmt: str,
     start = offsets[number] if number < len(offsets) else 0
     raw = raw.reset_index(drop=True)
     raw.columns = [str(c).strip() for c in raw.columns]
-    raw[ROW_COLUMN] = range(start + 1, start + len(raw) + 1)
+    if ROW_COLUMN not in raw.columns:  # CSV parts carry their rows' numbers
+        raw[ROW_COLUMN] = range(start + 1, start + len(raw) + 1)
     reader = TicketReader(path, format=fmt, mapping=mapping)
     chunk = validate_frame(reader.canonicalise(raw), seen_ids=set())
     good = chunk.frame.assign(_reason="")
@@ -158,33 +159,55 @@ def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind:
     return pd.DataFrame({k: [v] for k, v in counts.items()}, dtype="int64")
 
 
-def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS) -> list[str]:
-    """Cut CSV files into Parquet parts of `rows` rows, in order, with the parser options the
-    readers use (every column text, nothing read as missing, a BOM skipped, bad bytes
-    replaced). Streams: one chunk in memory at a time."""
+def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS
+               ) -> tuple[list[str], list[tuple[int, str, str]]]:
+    """Cut CSV files into Parquet parts of `rows` rows, in order, read as the local readers
+    read them (`readers.csv_records`: every column text, nothing read as missing, a BOM
+    skipped, bad bytes replaced, rows numbered in ``_row`` across the files, rows with too
+    many fields returned as rejects). Streams: one chunk in memory at a time."""
     import pandas as pd
 
-    from expertise.tickets.readers import malformed_csv, sniff_separator
+    from expertise.tickets.readers import (
+        CSV_RECORD_OPTIONS,
+        ROW_COLUMN,
+        csv_records,
+        malformed_csv,
+        sniff_separator,
+    )
 
     folder.mkdir(parents=True)
     parts: list[str] = []
+    rejects: list[tuple[int, str, str]] = []
     options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_filter": False,
-                               "encoding": "utf-8-sig", "encoding_errors": "replace"}
+                               "encoding": "utf-8-sig", "encoding_errors": "replace",
+                               **CSV_RECORD_OPTIONS}
+    offset = 0
+    empty: pd.DataFrame | None = None
     for name in files:
-        sep = sniff_separator(Path(name))
+        last = 0
         try:
-            for chunk in pd.read_csv(name, sep=sep, chunksize=rows, **options):
+            reader = pd.read_csv(name, sep=sniff_separator(Path(name)), chunksize=rows,
+                                 **options)
+        except pd.errors.ParserError as exc:
+            raise malformed_csv(name, exc) from None
+        with reader:
+            for chunk, bad in csv_records(reader, lambda exc, n=name: malformed_csv(n, exc)):
+                rejects += [(row + offset, ticket, why) for row, ticket, why in bad]
+                last = max([last, *(row for row, _, _ in bad)])
+                if not len(chunk):
+                    empty = chunk if empty is None else empty
+                    continue
+                last = max(last, int(chunk[ROW_COLUMN].iloc[-1]))
+                chunk[ROW_COLUMN] += offset
                 path = folder / f"part-{len(parts):06d}.parquet"
                 chunk.to_parquet(path, index=False)
                 parts.append(str(path))
-        except pd.errors.ParserError as exc:
-            raise malformed_csv(name, exc) from None
-    if not parts:  # header only: one empty part keeps the columns
+        offset += last
+    if not parts and empty is not None:  # no row: one empty part keeps the columns
         path = folder / "part-000000.parquet"
-        pd.read_csv(files[0], sep=sniff_separator(Path(files[0])), nrows=0,
-                    **options).to_parquet(path, index=False)
+        empty.to_parquet(path, index=False)
         parts.append(str(path))
-    return parts
+    return parts, rejects
 
 
 def score_dask(
@@ -202,6 +225,8 @@ def score_dask(
                          ) from None
     import pandas as pd
 
+    from expertise.tickets.readers import rejects_frame
+
     files, fmt = _dask_inputs(input_path, format)
     out_path, kind, rejects_path = output_paths(input_path, out, rejects, fmt, engine="dask")
     settings, version = resolve_settings(model_dir, trust, kb_root, db_path, top, redact,
@@ -216,6 +241,7 @@ def score_dask(
             cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
             client = Client(cluster)
+        parse_rejects: list[tuple[int, str, str]] = []
         if fmt == "parquet":
             raw = dd.read_parquet(files)
         else:
@@ -223,7 +249,8 @@ def score_dask(
             # unsafe, and one partition per file holds a whole export in one worker's memory;
             # so the client cuts it into Parquet parts in one streaming pass first.
             split_dir = out_path.parent / f".{out_path.name}.{os.getpid()}.parts"
-            raw = dd.read_parquet(_split_csv(files, split_dir))
+            part_files, parse_rejects = _split_csv(files, split_dir)
+            raw = dd.read_parquet(part_files)
         lengths = raw.map_partitions(len).compute().tolist()
         offsets = [sum(lengths[:k]) for k in range(len(lengths))]
         empty = _dask_prepare(raw._meta.copy(), [0], str(input_path), fmt, mapping)
@@ -235,12 +262,13 @@ def score_dask(
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
+            RejectsWriter(tmp / "rejects-parse.csv").write(rejects_frame(parse_rejects))
             meta = pd.DataFrame({k: pd.Series(dtype="int64") for k in _DASK_COUNTS})
             stats = shuffled.map_partitions(_dask_score, settings, str(tmp), kind, chunk_rows,
                                             meta=meta)
             (totals,) = dask.compute(stats)
             sums = {k: int(totals[k].sum()) for k in _DASK_COUNTS}
-            rejected = sums["rejected"]
+            rejected = sums["rejected"] + len(parse_rejects)
             if rejected:
                 bad = _dask_rejects(tmp)
                 if strict:
@@ -266,7 +294,8 @@ def score_dask(
     report = ScoreReport(
         input=input_path, output=out_path, rejects_path=rejects_path if rejected else None,
         input_format=fmt, output_kind=kind, engine="dask", jobs=jobs,
-        rows_read=sum(lengths), rows_scored=sums["rows"], rows_rejected=rejected,
+        rows_read=sum(lengths) + len(parse_rejects), rows_scored=sums["rows"],
+        rows_rejected=rejected,
         levels={k: sums[k] for k in (*LEVELS, NOT_ESTIMATED)},
         no_match=sums["no_match"], model_version=version)
     report.seconds = time.perf_counter() - started

@@ -209,6 +209,91 @@ def malformed_csv(path: Path | str, exc: Exception) -> InputError:
                       "row with a different separator")
 
 
+#: Options under which `csv_records` reads: the header is read as a row (so that its width, not
+#: the first data row's, is the file's: pandas otherwise takes a first data row one field
+#: longer than the header as an unnamed index column and shifts every column), longer rows
+#: are reported rather than fatal, and blank lines kept so that records are counted as the
+#: parser counts them.
+CSV_RECORD_OPTIONS: dict[str, Any] = {"header": None, "index_col": False,
+                                      "skip_blank_lines": False, "on_bad_lines": "warn"}
+_SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+
+
+def _column_names(header: list[Any]) -> list[str]:
+    """Header cells as column names, as pandas names them: stripped, a blank one
+    ``Unnamed: i``, a repeated one suffixed ``.1``, ``.2``..."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, cell in enumerate(header):
+        name = str(cell).strip() or f"Unnamed: {i}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        seen.setdefault(name, 0)
+        names.append(name)
+    return names
+
+
+def csv_records(chunks: Any, fail: Any
+                ) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+    """Chunks of a chunked ``pandas.read_csv`` made with :data:`CSV_RECORD_OPTIONS`, with the
+    header row made the columns, each row numbered (``_row``: 1 for the first record after
+    the header), blank lines dropped, and the rows pandas skipped for holding more fields
+    than the header as rejects ``(row, "", reason)``. `fail(exc)` gives the exception to
+    raise for a ParserError (an unclosed quote still ends the read: where its record ends is
+    unknowable)."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    names: list[str] | None = None
+    record = 0  # the number the next row read gets; the header is record 0
+    skipped: set[int] = set()
+    while True:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            try:  # the first chunk one row longer: its header row is no record
+                frame = chunks.get_chunk(chunks.chunksize + 1 if names is None else None)
+            except StopIteration:
+                frame = None
+            except pd.errors.ParserError as exc:
+                raise fail(exc) from None
+        rejects: list[tuple[int, str, str]] = []
+        for warning in caught:
+            found = _SKIPPED_LINE.findall(str(warning.message))
+            if not found:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
+            for line, expected, saw in found:
+                skipped.add(int(line) - 1)
+                rejects.append((int(line) - 1, "", f"{saw} fields where the header has "
+                                f"{expected}: quote a field that holds the separator"))
+        if frame is None:
+            if rejects or names is None:
+                yield pd.DataFrame({**{n: pd.Series(dtype=object) for n in names or []},
+                                    ROW_COLUMN: pd.Series(dtype="int64")}), rejects
+            return
+        numbers = np.arange(record, record + len(frame) + len(skipped), dtype=np.int64)
+        if skipped:
+            numbers = numbers[~np.isin(numbers, list(skipped))]
+        numbers = numbers[:len(frame)]
+        if len(frame):
+            record = int(numbers[-1]) + 1
+            skipped = {r for r in skipped if r >= record}
+        if names is None:
+            names = _column_names(frame.iloc[0].tolist()) if len(frame) else []
+            frame, numbers = frame.iloc[1:], numbers[1:]
+        frame = frame.set_axis(names[:frame.shape[1]] + [f"Unnamed: {i}" for i in
+                                                        range(len(names), frame.shape[1])],
+                               axis=1)
+        frame[ROW_COLUMN] = numbers
+        blank = (frame.drop(columns=[ROW_COLUMN]) == "").all(axis=1).to_numpy()
+        if blank.any():
+            frame = frame[~blank]
+        yield frame.reset_index(drop=True), rejects
+
+
 def _canonical_timestamps(values: Any) -> Any:
     """Per value, whether it is a valid ``YYYY-MM-DDTHH:MM:SS`` (what parse_timestamp gives
     back unchanged), decided for the whole column at once."""
@@ -629,24 +714,11 @@ class TicketReader:
     # -- raw readers: (frame with _row, [(row, ticket_id, reason), ...]) ----------------------
 
     def _csv_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
-        import pandas as pd
-
         source, reader = _read_csv(self.path, self.encoding, SchemaError, na_filter=False,
                                    sep=sniff_separator(self.path, self.encoding),
-                                   chunksize=self.chunk_rows)
-        offset = 0
+                                   chunksize=self.chunk_rows, **CSV_RECORD_OPTIONS)
         with contextlib.closing(source), reader:
-            while True:
-                try:
-                    frame = next(reader)
-                except StopIteration:
-                    break
-                except pd.errors.ParserError as exc:
-                    raise _read_failure(self.path, source, exc) from None
-                frame.columns = [str(c).strip() for c in frame.columns]
-                frame[ROW_COLUMN] = range(offset + 1, offset + len(frame) + 1)
-                offset += len(frame)
-                yield frame, []
+            yield from csv_records(reader, lambda exc: _read_failure(self.path, source, exc))
 
     def _jsonl_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
         def parsed(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:

@@ -682,6 +682,31 @@ def test_dask_engine_on_a_local_cluster_matches_the_local_engine(models_env: Pat
     assert not list(scratch.glob("expertise-*"))  # history files removed after each partition
 
 
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_rows_with_too_many_fields_go_to_rejects_and_the_rest_is_scored(models_env: Path,
+                                                                         tmp_path: Path,
+                                                                         engine: str) -> None:
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    src = tmp_path / "stray.csv"
+    src.write_text("ticket_id,body\n"
+                   "T1,my router, it is broken\n"  # a first row one field long: once shifted all
+                   "T2,the wifi keeps dropping in the evening\n"
+                   "T3,no signal on the tv, since the storm, help\n"
+                   "T4,my broadband is slow at night\n", encoding="utf-8")
+    out = tmp_path / "stray.scored.csv"
+    result = runner.invoke(app, ["score", str(src), "--engine", engine, "--jobs", "1",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 rejected" in result.output
+    scored = (pd.concat([pd.read_csv(p, dtype=str) for p in sorted(out.glob("*.csv"))])
+              if out.is_dir() else pd.read_csv(out, dtype=str))
+    assert sorted(scored["ticket_id"]) == ["T2", "T4"]
+    rejects = pd.read_csv(tmp_path / "stray.scored.rejects.csv")
+    assert rejects["row"].tolist() == [1, 3]
+    assert rejects["reason"].str.startswith(("3 fields", "4 fields")).all()
+
+
 def test_dask_cuts_a_csv_into_parquet_parts_in_order(tmp_path: Path) -> None:
     from expertise.batch.dask import _split_csv
 
@@ -689,9 +714,10 @@ def test_dask_cuts_a_csv_into_parquet_parts_in_order(tmp_path: Path) -> None:
              "subject": "", "body": f"line one\nline two, \"quoted\" {i}" if i % 5 == 0
              else f"ticket {i}", "note": ""} for i in range(95)]
     src = _export(tmp_path, rows)
-    parts = _split_csv([str(src)], tmp_path / "parts", rows=20)
-    assert len(parts) == 5
+    parts, rejects = _split_csv([str(src)], tmp_path / "parts", rows=20)
+    assert len(parts) == 5 and rejects == []
     back = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    assert back.pop("_row").tolist() == list(range(1, 96))
     whole = pd.read_csv(src, dtype=str, keep_default_na=False)
     assert back.astype(str).equals(whole.astype(str))
     assert back.loc[5, "body"].startswith("line one\nline two")

@@ -272,10 +272,27 @@ def test_header_only_and_empty_files(tmp_path: Path) -> None:
         list(iter_tickets(tmp_path / "empty.csv", format="csv"))
 
 
-def test_malformed_csv_is_an_input_error(tmp_path: Path) -> None:
-    (tmp_path / "bad.csv").write_text("ticket_id,body\n1,ok\n2,too,many,fields\n")
-    with pytest.raises(InputError, match="bad.csv: malformed CSV"):
+def test_an_unclosed_quote_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text('ticket_id,body\n1,ok\n2,"never closed\n3,x\n')
+    with pytest.raises(InputError, match="bad.csv: malformed CSV.*unclosed quote"):
         list(iter_tickets(tmp_path / "bad.csv"))
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 50_000])
+def test_rows_with_too_many_fields_are_rejects_and_the_rest_is_read(tmp_path: Path,
+                                                                    chunk_rows: int) -> None:
+    # the first data row one field longer than the header once made pandas take the ids for
+    # an index and shift every column; blank lines count as records, as pandas counts them
+    (tmp_path / "bad.csv").write_text(
+        'ticket_id,body\n1,my router,is broken\n2,"multi\nline, quoted"\n\n'
+        "3,too,many,fields\n4,fine\n5,x,y\n\n6,last\n7,a,b\n")
+    frame, rejects, reader = read_all(tmp_path / "bad.csv", chunk_rows=chunk_rows)
+    assert frame["ticket_id"].tolist() == ["2", "4", "6"]
+    assert frame["body"].tolist() == ["multi\nline, quoted", "fine", "last"]
+    assert frame["_row"].tolist() == [2, 5, 8]
+    assert rejects["row"].tolist() == [1, 4, 6, 9]
+    assert rejects["reason"].str.contains("fields where the header has 2").all()
+    assert reader.stats.rows_rejected == 4
 
 
 # ---------------------------------------------------------------------------------------------
