@@ -265,10 +265,10 @@ def csv_records(chunks: Any, fail: Any
             if not found:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                        warning.lineno)
-            for line, expected, saw in found:
+            for line, expected, _ in found:  # one text per file, so that reasons group
                 skipped.add(int(line) - 1)
-                rejects.append((int(line) - 1, "", f"{saw} fields where the header has "
-                                f"{expected}: quote a field that holds the separator"))
+                rejects.append((int(line) - 1, "", f"more fields than the header's {expected}: "
+                                "quote any field that holds the separator"))
         if frame is None:
             if rejects or names is None:
                 yield pd.DataFrame({**{n: pd.Series(dtype=object) for n in names or []},

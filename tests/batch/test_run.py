@@ -704,7 +704,7 @@ def test_rows_with_too_many_fields_go_to_rejects_and_the_rest_is_scored(models_e
     assert sorted(scored["ticket_id"]) == ["T2", "T4"]
     rejects = pd.read_csv(tmp_path / "stray.scored.rejects.csv")
     assert rejects["row"].tolist() == [1, 3]
-    assert rejects["reason"].str.startswith(("3 fields", "4 fields")).all()
+    assert rejects["reason"].str.startswith("more fields than the header's 2").all()
 
 
 def test_dask_cuts_a_csv_into_parquet_parts_in_order(tmp_path: Path) -> None:

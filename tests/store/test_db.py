@@ -172,6 +172,19 @@ def test_ingest_writes_rejects_next_to_input(store: Store, tmp_path: Path) -> No
     assert len(pd.read_csv(chosen)) == 3
 
 
+def test_ingest_keeps_the_rows_around_one_with_a_stray_separator(store: Store,
+                                                                 tmp_path: Path) -> None:
+    src = tmp_path / "stray.csv"
+    src.write_text("ticket_id,customer_id,body\nS-1,C1,wifi drops\nS-2,C1,router, reboots\n"
+                   "S-3,C2,tv no signal\nS-4,C2,hub light, red, again\n", encoding="utf-8")
+    report = store.ingest_file(src)
+    assert (report.added, report.rejected) == (2, 2)
+    assert report.reject_reasons == {
+        "more fields than the header's 3: quote any field that holds the separator": 2}
+    assert pd.read_csv(report.rejects_path)["row"].tolist() == [2, 4]
+    assert store.ticket_count() == 2
+
+
 @pytest.mark.parametrize(
     "name", ["zendesk.json", "zendesk_incremental.jsonl", "freshdesk.csv", "tickets.jsonl"]
 )
