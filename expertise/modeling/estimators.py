@@ -134,6 +134,17 @@ _STOP = frozenset(
     "the a an and or but is are was were be to of in on at for with this that your you it if "
     "then than not no as by from can will may should into out up down it's its via per each".split()
 )
+#: Everyday words that expert articles use more than novice ones but that customers use in
+#: plain speech ("tied to a string", "what state is it in", "need info", "it will fail"):
+#: never learned as technical terms on their own.
+EVERYDAY_WORDS = frozenset("""
+above amber build client clients default disable disabled enable enabled error errors event
+events fail failed failure force forwards holds id info loss max min path plus preferred
+profile rate reject rejected report results root session sessions state status string
+support swap version vs query queries radio registered e.g i.e note step steps check
+""".split())
+#: What a learned term may look like: a word, a version-like or dotted token; no Markdown.
+_TERM_SHAPE = re.compile(r"[a-z0-9][a-z0-9._/+-]*[a-z0-9]")
 
 
 def learn_lexicon(
@@ -143,7 +154,8 @@ def learn_lexicon(
     """Terms frequent in expert articles and rare in novice ones (document frequency).
 
     Words that intermediate articles use freely count half against a term, so everyday words
-    that experts also use ("settings", "mode") stay out of the lexicon.
+    that experts also use ("settings", "mode") stay out of the lexicon, as do
+    :data:`EVERYDAY_WORDS` and tokens that are no term's shape (Markdown left in a token).
     """
     expert_df: Counter[str] = Counter()
     novice_df: Counter[str] = Counter()
@@ -157,7 +169,8 @@ def learn_lexicon(
     learned = [
         term for term, df in expert_df.items()
         if df >= min_docs and (df + 1) / (novice_df[term] + inter_df[term] / 2 + 1) >= ratio
-        and term not in _STOP and len(term) > 1 and re.search(r"[a-z]", term)
+        and term not in _STOP and term not in EVERYDAY_WORDS and re.search(r"[a-z]", term)
+        and _TERM_SHAPE.fullmatch(term)
     ]
     return sorted(learned)
 

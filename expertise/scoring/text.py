@@ -34,7 +34,7 @@ dfs beamforming roaming 802.11ax 802.11ac wifi6 hdmi hdcp cec arc earc edid 4k h
 hevc codec bitrate multicast igmp iptv dvb dvb-t dvb-s lnb coax rf bluetooth ble a2dp pairing
 cache cookies browser vpn ipsec ikev2 wireguard openvpn l2tp pptp proxy resolver resolvers
 certificate cert handshake mdns bonjour ipp airprint driver spooler usb-c usb thunderbolt
-ios android sdk api adb ssh telnet sip voip ata pstn dial-tone sim pin puk pac stac porting
+ios android sdk api adb ssh telnet sip voip ata pstn dial-tone sim puk pac stac porting
 backup icloud restore encryption bitlocker filevault sync cloud storage partition
 """.split())
 

@@ -63,6 +63,11 @@ def test_lexicon_is_learned_from_expert_versus_novice_articles() -> None:
     lexicon = learn_lexicon(expert, novice)
     assert "mtu" in lexicon and "dhcp" in lexicon
     assert "button" not in lexicon and "the" not in lexicon
+    # everyday words experts also write, and Markdown left on a token, are no terms
+    expert = ["**Causes:** the PPPoE session state string and error info"] * 5
+    lexicon = learn_lexicon(expert, novice)
+    assert "pppoe" in lexicon
+    assert not {"session", "state", "string", "error", "info", "causes:**"} & set(lexicon)
 
 
 def test_wording_transformer_follows_sklearn_api() -> None:

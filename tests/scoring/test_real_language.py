@@ -93,6 +93,20 @@ def test_one_acronym_does_not_make_an_expert(engine: Engine) -> None:
         assert ans.confidence is None or ans.confidence < 0.8, text
 
 
+@pytest.mark.parametrize("text, word", [
+    ("my service is like two cans tied to a string", "string"),
+    ("what state is my order in", "state"),
+    ("I forgot my pin", "pin"),
+    ("need some info about my bill", "info"),
+    ("the update will fail again, I bet", "fail"),
+])
+def test_everyday_words_are_no_technical_terms(engine: Engine, text: str, word: str) -> None:
+    ans = engine.answer(text)
+    named = [r for r in ans.reasons if "technical term" in r]
+    assert not any(word in r.split(":", 1)[-1] for r in named if ":" in r), named
+    assert word not in engine.scorer.lean.lexicon
+
+
 OUT_OF_SCOPE = [
     "where is my order?? it said out for delivery 3 days ago and still nothing",
     "your store staff were so rude to my mum today, absolutely disgraceful",
