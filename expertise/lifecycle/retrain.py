@@ -138,25 +138,30 @@ def is_feedback_file(path: Path) -> bool:
     )
 
 
-def _read_feedback(path: Path) -> pd.DataFrame:
+def _read_feedback(path: Path) -> tuple[pd.DataFrame, list[int], list[tuple[int, str, str]]]:
+    """The feedback file's rows (as text), each row's line number, and the rows that could
+    not be parsed (line number, "", reason)."""
     import pandas as pd
 
-    from expertise.tickets.readers import read_csv_frame
+    from expertise.tickets.readers import ROW_COLUMN, read_csv_rows
 
+    bad: list[tuple[int, str, str]] = []
     try:
         if path.suffix.lower() in (".jsonl", ".ndjson"):
             frame = pd.read_json(path, lines=True, dtype=False)
+            frame[ROW_COLUMN] = range(1, len(frame) + 1)
         else:  # read as exports are: encoding detected, a Ctrl-C stays an interrupt
-            frame = read_csv_frame(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+            frame, bad = read_csv_rows(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the feedback file ({exc}); fix or remove it") \
             from None
+    lines = [int(r) + 1 for r in frame.pop(ROW_COLUMN)]  # record 1 is the line after the header
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     for col in ("ticket_id", "article_id", "helpful", "corrected_level", "agent", "created_at",
                 "customer_id"):
         if col not in frame:
             frame[col] = ""
-    return frame.fillna("").astype(str)
+    return frame.fillna("").astype(str), lines, [(r + 1, t, why) for r, t, why in bad]
 
 
 def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None = None,
@@ -169,15 +174,15 @@ def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None 
     """
     from expertise.tickets.readers import rejects_frame, write_rejects
 
-    frame = _read_feedback(path)
+    frame, lines, unparsed = _read_feedback(path)
     seen = {
         (r.ticket_id, r.article_id or "", r.helpful, r.corrected_level, r.agent or "",
          r.created_at or "")
         for r in store.feedback_rows()
     }
-    result = InboxFile(str(path), "feedback", rows=len(frame))
-    rejects: list[tuple[int, str, str]] = []
-    for number, row in enumerate(frame.itertuples(index=False), 2):
+    result = InboxFile(str(path), "feedback", rows=len(frame) + len(unparsed))
+    rejects: list[tuple[int, str, str]] = list(unparsed)
+    for number, row in zip(lines, frame.itertuples(index=False), strict=True):
         ticket = str(row.ticket_id).strip()
         text = str(row.helpful).strip().lower()
         flag = _FLAGS.get(text, "bad") if text else None
@@ -215,7 +220,7 @@ def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None 
     result.rejected = len(rejects)
     if rejects:
         target = rejects_path or path.with_name(f"{path.stem}.rejects.csv")
-        write_rejects(target, [rejects_frame(rejects)])
+        write_rejects(target, [rejects_frame(sorted(rejects))])
         result.rejects_path = str(target)
     return result
 
@@ -274,7 +279,7 @@ def _survey_inbox(files: Sequence[Path], store: Store | None) -> list[InboxFile]
     out = []
     for path in files:
         if is_feedback_file(path):
-            frame = _read_feedback(path)
+            frame, lines, unparsed = _read_feedback(path)
             labelled = int((frame["corrected_level"].str.strip() != "").sum())
             out.append(InboxFile(str(path), "feedback", rows=len(frame), labelled=labelled))
             continue

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["CANONICAL", "FORMATS", "LABELS", "REJECT_COLUMNS", "REQUIRED", "ReadStats",
            "TicketChunk", "TicketReader", "customer_id_from_email", "detect_encoding",
            "detect_format", "iter_tickets", "normalise_channel", "parse_mapping",
-           "parse_timestamp", "read_csv_frame", "read_tickets", "validate_frame", "write_rejects"]
+           "parse_timestamp", "read_csv_rows", "read_tickets", "validate_frame", "write_rejects"]
 
 CANONICAL: tuple[str, ...] = ("ticket_id", "customer_id", "created_at", "channel", "subject",
                               "body")
@@ -284,9 +284,7 @@ def csv_records(chunks: Any, fail: Any
         if names is None:
             names = _column_names(frame.iloc[0].tolist()) if len(frame) else []
             frame, numbers = frame.iloc[1:], numbers[1:]
-        frame = frame.set_axis(names[:frame.shape[1]] + [f"Unnamed: {i}" for i in
-                                                        range(len(names), frame.shape[1])],
-                               axis=1)
+        frame = frame.set_axis(names, axis=1)  # the header set the width: rows are as wide
         frame[ROW_COLUMN] = numbers
         blank = (frame.drop(columns=[ROW_COLUMN]) == "").all(axis=1).to_numpy()
         if blank.any():
@@ -513,14 +511,23 @@ def _read_csv(path: Path, encoding: str, empty: type[InputError],
         raise
 
 
-def read_csv_frame(path: Path | str, *, sep: str = ",", encoding: str = "auto") -> pd.DataFrame:
-    """A whole (small) CSV file as strings, read as exports are: the encoding detected (or
-    given), a Ctrl-C kept a KeyboardInterrupt; InputError when it cannot be read or parsed."""
+def read_csv_rows(path: Path | str, *, sep: str = ",", encoding: str = "auto"
+                  ) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    """A whole (small) CSV file as strings, read as exports are (`csv_records`: the encoding
+    detected or given, a Ctrl-C kept a KeyboardInterrupt, rows numbered in ``_row``), and
+    the rows with more fields than the header as rejects; InputError when it cannot be read
+    or parsed."""
+    import pandas as pd
+
     path = Path(path)
-    source, frame = _read_csv(path, detect_encoding(path) if encoding == "auto" else encoding,
-                              InputError, sep=sep)
-    source.close()
-    return frame
+    source, reader = _read_csv(path, detect_encoding(path) if encoding == "auto" else encoding,
+                               InputError, sep=sep, chunksize=CHUNK_ROWS, **CSV_RECORD_OPTIONS)
+    frames, rejects = [], []
+    with contextlib.closing(source), reader:
+        for frame, bad in csv_records(reader, lambda exc: _read_failure(path, source, exc)):
+            frames.append(frame)
+            rejects += bad
+    return pd.concat(frames, ignore_index=True), rejects
 
 
 def detect_format(path: Path | str, *, encoding: str | None = None) -> str:

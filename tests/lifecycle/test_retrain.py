@@ -357,6 +357,24 @@ def test_feedback_file_is_idempotent_and_rejects_bad_rows(tmp_path: Path) -> Non
     assert "maybe" in rejects["reason"].iloc[0]
 
 
+def test_a_feedback_row_with_a_stray_separator_is_rejected_not_shifted(tmp_path: Path) -> None:
+    # the first data row one field too long once made pandas shift every column of the file
+    path = tmp_path / "fb.csv"
+    path.write_text("ticket_id,article_id,helpful,agent\n"
+                    "T1,wifi-dropping/novice,yes,ann,extra\n"
+                    "T2,wifi-dropping/expert,no,bob\n"
+                    "T3,wifi-dropping/novice,yes,cy\n", encoding="utf-8")
+    with Store(tmp_path / "s.db") as store:
+        report = ingest_feedback_file(store, path, rejects_path=tmp_path / "rej.csv")
+        rows = store.feedback_rows()
+    assert (report.rows, report.added, report.rejected) == (3, 2, 1)
+    assert [(r.ticket_id, r.helpful, r.agent) for r in rows] == [("T2", False, "bob"),
+                                                               ("T3", True, "cy")]
+    rejects = _read(tmp_path / "rej.csv")
+    assert rejects["row"].tolist() == ["2"]
+    assert rejects["reason"].iloc[0].startswith("more fields than the header's 4")
+
+
 # ---- promote, rollback, prune (library) -------------------------------------------------------
 
 
