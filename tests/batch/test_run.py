@@ -30,6 +30,14 @@ from expertise.store.db import Store
 
 DATA = Path(__file__).parents[1] / "data"
 runner = CliRunner()
+
+
+@pytest.fixture(params=["local", "dask"])
+def score_engine(request: pytest.FixtureRequest) -> str:
+    """Each batch engine in turn (dask only where its extra is installed)."""
+    if request.param == "dask":
+        pytest.importorskip("distributed")
+    return str(request.param)
 EXE = Path(sys.executable).parent / "expertise"
 
 NOVICE = ("the box with the flashing lights has gone orange and nothing works, I don't know "
@@ -230,17 +238,13 @@ def test_nothing_scored_exits_1_and_writes_no_output(models_env: Path, tmp_path:
     assert len(pd.read_csv(tmp_path / "why.csv")) == 2
 
 
-@pytest.mark.parametrize("engine", ["local", "dask"])
-def test_a_malformed_csv_is_a_one_line_error_and_leaves_nothing(models_env: Path,
-                                                                 tmp_path: Path,
-                                                                 engine: str) -> None:
-    if engine == "dask":
-        pytest.importorskip("distributed")
+def test_a_malformed_csv_is_a_one_line_error_and_leaves_nothing(
+        models_env: Path, tmp_path: Path, score_engine: str) -> None:
     src = tmp_path / "broken.csv"
     src.write_text('ticket_id,customer_id,created_at,subject,body\n'
                    'T1,C1,2024-01-01,hi,"the quote never closes\n', encoding="utf-8")
     out = tmp_path / "broken.scored.parquet"
-    result = runner.invoke(app, ["score", str(src), "--engine", engine, "--out", str(out)])
+    result = runner.invoke(app, ["score", str(src), "--engine", score_engine, "--out", str(out)])
     assert result.exit_code == 1
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and str(src) in lines[0] and "malformed CSV" in lines[0]
@@ -682,12 +686,8 @@ def test_dask_engine_on_a_local_cluster_matches_the_local_engine(models_env: Pat
     assert not list(scratch.glob("expertise-*"))  # history files removed after each partition
 
 
-@pytest.mark.parametrize("engine", ["local", "dask"])
-def test_rows_with_too_many_fields_go_to_rejects_and_the_rest_is_scored(models_env: Path,
-                                                                         tmp_path: Path,
-                                                                         engine: str) -> None:
-    if engine == "dask":
-        pytest.importorskip("distributed")
+def test_rows_with_too_many_fields_go_to_rejects_and_the_rest_is_scored(
+        models_env: Path, tmp_path: Path, score_engine: str) -> None:
     src = tmp_path / "stray.csv"
     src.write_text("ticket_id,body\n"
                    "T1,my router, it is broken\n"  # a first row one field long: once shifted all
@@ -695,7 +695,7 @@ def test_rows_with_too_many_fields_go_to_rejects_and_the_rest_is_scored(models_e
                    "T3,no signal on the tv, since the storm, help\n"
                    "T4,my broadband is slow at night\n", encoding="utf-8")
     out = tmp_path / "stray.scored.csv"
-    result = runner.invoke(app, ["score", str(src), "--engine", engine, "--jobs", "1",
+    result = runner.invoke(app, ["score", str(src), "--engine", score_engine, "--jobs", "1",
                                  "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "2 rejected" in result.output
