@@ -117,7 +117,7 @@ def test_edge_cases(engine: Engine) -> None:
     french = engine.answer("Bonjour, ma connexion internet ne fonctionne plus depuis hier soir, "
                            "pouvez-vous m'aider s'il vous plait")
     assert french.level is None and any("English" in n for n in french.notes)
-    long = engine.answer(EXPERT + " " + "and more words " * 2000)
+    long = engine.answer(EXPERT + " " + " ".join(f"and more words {i}" for i in range(2000)))
     assert any("cut" in n for n in long.notes) and long.level is not None
 
 

@@ -160,6 +160,51 @@ _PICTOGRAPH = re.compile("[\u2190-\u21ff\u2300-\u23ff\u2460-\u27bf\u2b00-\u2bff"
                          "\ufe0f\u200d\U0001f000-\U0001faff]+")
 _ENTITY = re.compile(r"&(?:[a-z]+|#\d+|#x[0-9a-f]+);", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?\n])\s+")
+#: The longest block of words whose run is collapsed (`collapse_runs`), and the run length
+#: from which it is (a word said twice is emphasis; three times and more adds nothing).
+RUN_BLOCK_WORDS = 8
+RUN_MIN_REPEATS = 3
+#: Punctuation that does not make two words of a run different ("router, router, router").
+_RUN_PUNCT = ".,;:!?-'\"()"
+
+
+def collapse_runs(words: list[str]) -> list[str]:
+    """`words` with any block of up to `RUN_BLOCK_WORDS` words that follows itself
+    `RUN_MIN_REPEATS` or more times in a row kept once (case and surrounding punctuation
+    ignored): "DNS DNS DNS DNS" and "my router is broken my router is broken my router is
+    broken" say no more than once. Words are whitespace-separated, so "1.1.1.1" is one word.
+    Only a list of which at most two thirds are distinct as written is scanned (a cheap
+    test that every run long enough to matter passes), so a short run in a longer text, or
+    one spelled differently each time, may stay.
+
+    >>> collapse_runs("router, router, router, Router!".split())
+    ['router,']
+    >>> collapse_runs("it is very very slow".split())
+    ['it', 'is', 'very', 'very', 'slow']
+    """
+    n = len(words)
+    # only a text that is mostly repetition (at most two thirds of its words distinct) is
+    # scanned: a run long enough to buy certainty makes it so, and most texts skip the scan
+    if n < RUN_MIN_REPEATS or len(set(words)) * RUN_MIN_REPEATS > n * 2:
+        return words
+    keys = [w.strip(_RUN_PUNCT).lower() for w in words]
+    out: list[str] = []
+    i = 0
+    while i < n:
+        for size in range(1, min(RUN_BLOCK_WORDS, (n - i) // RUN_MIN_REPEATS) + 1):
+            block = keys[i:i + size]
+            if any(block) and all(keys[i + k * size:i + (k + 1) * size] == block
+                                  for k in range(1, RUN_MIN_REPEATS)):
+                end = i + RUN_MIN_REPEATS * size
+                while keys[end:end + size] == block:
+                    end += size
+                out.extend(words[i:i + size])
+                i = end
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return out
 
 
 def normalise(text: str) -> str:
@@ -195,9 +240,9 @@ def normalise(text: str) -> str:
 
 
 def prepare(text: str) -> tuple[str, bool]:
-    """`normalise`, collapse whitespace and truncate very long text; return (text,
-    truncated)."""
-    text = " ".join(normalise(text).split())
+    """`normalise`, collapse whitespace and runs of repeated words (`collapse_runs`) and
+    truncate very long text; return (text, truncated)."""
+    text = " ".join(collapse_runs(normalise(text).split()))
     if len(text) > MAX_TEXT_CHARS:
         return text[:MAX_TEXT_CHARS], True
     return text, False

@@ -58,6 +58,21 @@ def test_repetition_buys_no_certainty(engine: Engine) -> None:
     assert a.probabilities == b.probabilities and a.topics == b.topics
 
 
+@pytest.mark.parametrize("once, many", [
+    ("DNS", " ".join(["DNS"] * 30)),
+    ("router,", ", ".join(["router"] * 30)),
+    ("my router is broken", " ".join(["my router is broken"] * 10)),  # no full stops
+    ("wifi down", "wifi down " * 12),
+])
+def test_a_run_of_the_same_words_buys_no_certainty(engine: Engine, once: str, many: str) -> None:
+    # a word or phrase said over and over, without sentence marks, reads as said once: it
+    # cannot turn a thin message into a confident expert, nor be called "long, detailed"
+    a, b = engine.answer(once), engine.answer(many)
+    assert a.probabilities == b.probabilities
+    assert not any("long, detailed" in r for r in b.reasons)
+    assert b.confidence is None or b.confidence < 0.8
+
+
 def test_style_is_not_level(engine: Engine) -> None:
     calm = engine.answer("my wifi keeps dropping. please fix it.")
     angry = engine.answer("MY WIFI KEEPS DROPPING!!!!! PLEASE FIX IT!!!")
