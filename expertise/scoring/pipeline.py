@@ -64,6 +64,8 @@ from expertise.scoring.ranking import (
 from expertise.scoring.reasons import batch_reasons
 from expertise.scoring.text import prepare
 
+#: The reason a row read together with its conversation's earlier messages ends with.
+JOINED_REASON = "read together with the earlier messages of its conversation"
 #: What an opted-out or non-English caller is served: the middle level, neighbours offered.
 NEUTRAL = np.array([0.0, 1.0, 0.0])
 
@@ -328,6 +330,9 @@ class Scorer:
                                      "sure it is outside them)"
                                   if none_p[i] >= self.none_threshold
                                   else "no topic we cover fits this message well")
+        if explain:  # what the reasons quote may have been said earlier in the conversation
+            for i in joined:
+                reasons[i].append(JOINED_REASON)
         alone_level = alone_p.argmax(axis=1)
         before_level = before_p.argmax(axis=1)
         # on disagreement both readings' articles are offered: the one not served

@@ -16,6 +16,7 @@ from expertise.batch.run import score_file
 from expertise.cli import app
 from expertise.config import TOPICS
 from expertise.engine import Engine
+from expertise.scoring.pipeline import JOINED_REASON
 from expertise.scoring.text import looks_english, normalise, prepare
 
 runner = CliRunner()
@@ -211,6 +212,9 @@ def test_a_fragment_is_read_with_its_conversation(engine: Engine) -> None:
     assert topics[int(together.best[1])] == topics[int(together.best[0])] == "firmware-update"
     assert topics[int(alone.best[0])] != "firmware-update" or alone.no_match[0]
     assert together.texts[1].startswith("the update on my console")
+    # the agent is told that what the reasons quote may come from the earlier messages
+    assert together.reasons[1][-1] == JOINED_REASON
+    assert JOINED_REASON not in together.reasons[0] and JOINED_REASON not in alone.reasons[0]
     # the first message is read with the fragment, not counted again as its history
     assert together.history.evidence[1].tolist() == [0.0, 0.0, 0.0]
     # in a later conversation, it is history like any other message
