@@ -78,9 +78,12 @@ PRODUCT_WORDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("account",), ("account", "billing", "bill", "email", "mail", "login", "password",
                     "security")),
     (("network", "tv"), ("comcast", "xfinity", "spectrum", "cox", "virgin media", "sky",
-                         "dish", "directv", "fios", "optimum", "mediacom")),
-    (("mobile",), ("tmobile", "t-mobile", "sprint", "verizon", "o2", "boost", "cricket",
-                   "metro", "vodafone", "ee", "three", "airtel")),
+                         "dish", "directv", "fios", "uverse", "u-verse", "optimum", "mediacom")),
+    (("mobile",), ("tmobile", "t-mobile", "sprint", "vzw", "vzwsupport", "verizon wireless",
+                   "o2", "boost", "cricket", "metro", "vodafone", "ee", "three", "airtel")),
+    # carriers that sell phone plans and home internet and TV alike: the name alone says
+    # only that the message is about a service, not which
+    (("mobile", "network", "tv"), ("verizon", "at t", "att", "attcares")),
     (("network",), ("centurylink", "bt")),
     (("devices",), ("hp", "dell", "apple", "samsung", "pixel", "surface")),
 )

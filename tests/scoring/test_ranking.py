@@ -96,6 +96,12 @@ def test_a_product_names_its_areas_kind_of_product_before_company() -> None:
     # ... but its mobile service is mobile
     assert _areas("Xfinity Mobile") == {"mobile"}
     assert _areas("SpotifyCares") == _areas("") == set()
+    # a carrier that sells phone plans, home internet and TV: the name alone picks none of them
+    assert _areas("VerizonSupport") == _areas("ATTCares") == _areas("AT&T") == \
+        {"mobile", "network", "tv"}
+    # ... while its wireless arm, or its home service, is one
+    assert _areas("VZWSupport") == _areas("Verizon Wireless") == {"mobile"}
+    assert _areas("verizonfios") == _areas("Uverse") == {"network", "tv"}
 
 
 def test_the_tilt_boosts_every_area_of_the_product_and_nothing_else() -> None:
