@@ -242,7 +242,8 @@ def normalise(text: str) -> str:
 def prepare(text: str) -> tuple[str, bool]:
     """`normalise`, collapse whitespace and runs of repeated words (`collapse_runs`) and
     truncate very long text; return (text, truncated)."""
-    text = " ".join(collapse_runs(normalise(text).split()))
+    # only the start can be read: what lies beyond four times that is not even scanned
+    text = " ".join(collapse_runs(normalise(text)[:4 * MAX_TEXT_CHARS].split()))
     if len(text) > MAX_TEXT_CHARS:
         return text[:MAX_TEXT_CHARS], True
     return text, False
