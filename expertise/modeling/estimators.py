@@ -252,6 +252,19 @@ class WordingFeatures(TransformerMixin, BaseEstimator):
         self.n_features_in_ = 1
         return self
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a frozenset pickles in hash order, which differs between processes: sorted, the
+        # bundle's pickle is the same bytes for the same training
+        state = dict(super().__getstate__())
+        if isinstance(state.get("lexicon_"), frozenset):
+            state["lexicon_"] = sorted(state["lexicon_"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "lexicon_" in state:
+            state = {**state, "lexicon_": frozenset(state["lexicon_"])}
+        super().__setstate__(state)
+
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "lexicon_")
         words = WordTable((), self.lexicon_)

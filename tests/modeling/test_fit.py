@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +61,18 @@ def test_training_is_reproducible_to_the_byte(  # type: ignore[no-untyped-def]
     names = sorted(p.name for p in first.glob("lean.*"))
     assert names and names == sorted(p.name for p in again.glob("lean.*"))
     assert [n for n in names if (first / n).read_bytes() != (again / n).read_bytes()] == []
+
+
+def test_the_pickled_lexicon_does_not_depend_on_string_hashing() -> None:
+    """A set pickles in hash order, which PYTHONHASHSEED changes from process to process:
+    the fitted wording features must pickle to the same bytes under any seed, and load back
+    as the same set."""
+    script = ("import pickle, sys; from expertise.modeling.estimators import WordingFeatures; "
+              "f = WordingFeatures(lexicon=['zigbee', 'docsis', 'sinr', 'mtu', 'qam']).fit(None); "
+              "sys.stdout.buffer.write(pickle.dumps(f))")
+    dumps = [subprocess.run([sys.executable, "-c", script], capture_output=True, check=True,
+                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+             for seed in ("1", "2")]
+    assert dumps[0] == dumps[1]
+    loaded = pickle.loads(dumps[0])
+    assert isinstance(loaded.lexicon_, frozenset) and "docsis" in loaded.lexicon_
