@@ -110,6 +110,10 @@ def load_labels(shared: Path, which: str, by_id: dict[str, dict],
 def build(shared: Path, half: str, out: Path, labels_from: str = "shared",
           team: Path = TEAM_LABELS) -> dict[str, int]:
     """Write the evaluation CSV of one half (or both) to `out`; return its counts."""
+    if not (shared / "messages.csv").is_file():
+        raise SystemExit(f"{shared / 'messages.csv'}: no such file; point --shared at the "
+                         "folder that holds the messages (docs/labelling.md says where they "
+                         "come from)")
     with (shared / "messages.csv").open(encoding="utf-8", newline="") as handle:
         messages = list(csv.DictReader(handle))
     by_id = {m["message_id"]: m for m in messages}
