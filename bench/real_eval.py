@@ -7,7 +7,8 @@ Run from the repository root::
     python bench/real_eval.py --half both --json
     python bench/real_eval.py --labels all    # shared labels plus the team's (docs/labelling.md)
     python bench/real_eval.py --labels tests --half all   # the test draws (see below)
-    python bench/real_eval.py --labels external --half all   # the external test set
+    python bench/real_eval.py --labels external --half all   # the external test sets
+    python bench/real_eval.py --labels external2 --half all
 
 The real set (``../shared/real/``: 2,320 messages customers wrote to support accounts, 300 of
 them labelled with a topic or ``none`` and a level or ``unclear``) is licensed for evaluation
@@ -27,10 +28,12 @@ earlier runs) is ``labelled.csv`` of the real set; ``team`` is ``bench/real_labe
 ``all`` is both, a message labelled in both keeping its shared label. The split by customer is
 the same for every choice.
 
-``external`` is ``bench/real_labels_external.csv``: 600 messages of another public
+``external`` is ``bench/real_labels_external.csv``: 1,124 messages of another public
 collection (tweets to US carriers, 2015), labelled blind by the team when every message of the
 shared set had been used; their text is read from ``../extra_real/messages.csv`` (or
-``--shared``), never from the repository. Score it with ``--half all``.
+``--shared``), never from the repository. ``external2`` is ``bench/real_labels_external2.csv``,
+697 tweets to telecom accounts from another sample of the Kaggle corpus, text in
+``../extra_real3/``. Score them with ``--half all`` (docs/labelling.md, "External test sets").
 
 ``fresh`` is ``bench/real_labels_fresh.csv``: 600 further messages the team labelled blind
 (the next draw of docs/labelling.md) once the held-out half had been looked at twice, and
@@ -60,12 +63,15 @@ FRESH_LABELS = {"fresh": (ROOT / "bench" / "real_labels_fresh.csv",),
                 "fresh2": (ROOT / "bench" / "real_labels_fresh2.csv",),
                 "fresh3": (ROOT / "bench" / "real_labels_fresh3.csv",)}
 FRESH_LABELS["tests"] = FRESH_LABELS["fresh"] + FRESH_LABELS["fresh2"] + FRESH_LABELS["fresh3"]
-#: An external test set: 600 tweets to US carriers (2015) from another public collection,
-#: labelled blind by the team (docs/labelling.md, "An external test set"); their text lives
-#: outside the repository, in EXTERNAL_MESSAGES (a folder holding messages.csv).
-EXTERNAL_LABELS = ROOT / "bench" / "real_labels_external.csv"
-EXTERNAL_MESSAGES = ROOT.parent / "extra_real"
-LABEL_SETS = ("shared", "team", "all", *FRESH_LABELS, "external")
+#: External test sets, labelled blind by the team (docs/labelling.md, "External test sets"):
+#: name -> (labels, the folder outside the repository that holds their messages.csv).
+#: ``external``: 1,124 tweets to US carriers (2015) from another public collection;
+#: ``external2``: tweets to telecom accounts from a sample of the Kaggle corpus (2017) that
+#: the shared set does not hold.
+EXTERNAL = {"external": (ROOT / "bench" / "real_labels_external.csv", ROOT.parent / "extra_real"),
+            "external2": (ROOT / "bench" / "real_labels_external2.csv",
+                          ROOT.parent / "extra_real3")}
+LABEL_SETS = ("shared", "team", "all", *FRESH_LABELS, *EXTERNAL)
 #: Messages of one customer this close together belong to one conversation.
 CONVERSATION_GAP_HOURS = 24.0
 
@@ -94,8 +100,8 @@ def load_labels(shared: Path, which: str, by_id: dict[str, dict],
     if which not in LABEL_SETS:
         raise SystemExit(f"--labels must be one of {', '.join(LABEL_SETS)}, not {which!r}")
     labels: dict[str, dict] = {}
-    if which == "external":
-        return _read_labels(EXTERNAL_LABELS, by_id)
+    if which in EXTERNAL:
+        return _read_labels(EXTERNAL[which][0], by_id)
     if which in FRESH_LABELS:
         for path in FRESH_LABELS[which]:
             labels.update(_read_labels(path, by_id))
@@ -187,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="Print the whole report as JSON.")
     parser.add_argument("--out", type=Path, help="Also write the figures (JSON) here.")
     args = parser.parse_args(argv)
-    if args.labels == "external" and args.shared == DEFAULT_SHARED:
-        args.shared = EXTERNAL_MESSAGES
+    if args.labels in EXTERNAL and args.shared == DEFAULT_SHARED:
+        args.shared = EXTERNAL[args.labels][1]
     halves = ("dev", "held") if args.half == "both" else (args.half,)
     results = {}
     with tempfile.TemporaryDirectory(prefix="expertise-real-") as tmp:
