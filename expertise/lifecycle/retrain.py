@@ -279,9 +279,10 @@ def _survey_inbox(files: Sequence[Path], store: Store | None) -> list[InboxFile]
     out = []
     for path in files:
         if is_feedback_file(path):
-            frame, lines, unparsed = _read_feedback(path)
+            frame, _, unparsed = _read_feedback(path)  # rows as ingest counts them
             labelled = int((frame["corrected_level"].str.strip() != "").sum())
-            out.append(InboxFile(str(path), "feedback", rows=len(frame), labelled=labelled))
+            out.append(InboxFile(str(path), "feedback", rows=len(frame) + len(unparsed),
+                                 labelled=labelled, rejected=len(unparsed)))
             continue
         reader = TicketReader(path)
         item = InboxFile(str(path), "tickets")

@@ -620,6 +620,26 @@ def test_cli_retrain_dry_run_changes_nothing(world: World, tmp_path: Path,
     assert sorted(p.name for p in models_copy.iterdir() if p.is_dir()) == ["v1", "v2", "v3"]
 
 
+def test_dry_run_counts_a_feedback_file_as_ingest_would(world: World, tmp_path: Path,
+                                                        models_copy: Path) -> None:
+    # a row with a stray separator is a reject in the dry run too, not a row that vanishes
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "feedback.csv").write_text("ticket_id,article_id,helpful,agent\n"
+                                        "T1,wifi-dropping/novice,yes,ann,extra\n"
+                                        "T2,wifi-dropping/expert,no,bob\n", encoding="utf-8")
+    result = runner.invoke(app, ["retrain", "--dry-run", "--json", "--inbox", str(inbox),
+                                 "--db", str(tmp_path / "absent.db"), "--data", str(world.base),
+                                 "--eval", f"eval_split={world.sets['eval_split']}"])
+    assert result.exit_code == 0, result.output
+    item = json.loads(result.output)["inbox"][0]
+    assert (item["kind"], item["rows"], item["rejected"]) == ("feedback", 2, 1)
+    with Store(tmp_path / "s.db") as store:
+        ingested = ingest_feedback_file(store, inbox / "feedback.csv",
+                                        rejects_path=tmp_path / "rej.csv")
+    assert (ingested.rows, ingested.rejected) == (item["rows"], item["rejected"])
+
+
 def test_retrain_dry_run_says_what_would_be_ingested_trained_and_compared(
         world: World, tmp_path: Path, models_copy: Path) -> None:
     inbox = tmp_path / "inbox"
