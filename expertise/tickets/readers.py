@@ -330,6 +330,9 @@ def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
             raise InputError(
                 f"--map {pair!r}: {new!r} is not a ticket column; use one of " + ", ".join(known)
             )
+        if new in mapping and mapping[new] != old:
+            raise InputError(f"--map {pair!r}: {new} is already mapped to {mapping[new]!r}; "
+                             "give one --map per column")
         mapping[new] = old
     return mapping
 
@@ -421,12 +424,33 @@ def _not_utf8(path: Path, head: bytes, exc: UnicodeDecodeError) -> InputError:
 
 
 def check_encoding(name: str) -> str:
-    """A codec name (``--encoding``) as Python knows it; InputError if it is unknown."""
+    """A codec name (``--encoding``) as Python knows it; InputError if it is unknown or not a
+    text encoding (rot13, base64, idna and the like transform text, they do not decode it)."""
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except LookupError:
         raise InputError(f"--encoding {name!r}: unknown encoding; use e.g. utf-8, utf-16, "
                          "cp1252 or latin-1") from None
+    if not getattr(info, "_is_text_encoding", True) or info.name == "idna":
+        raise InputError(f"--encoding {name!r}: not an encoding of text files; use e.g. "
+                         "utf-8, utf-16, cp1252 or latin-1")
+    return info.name
+
+
+def _decoded(path: Path, chunks: Iterator[Any]) -> Iterator[Any]:
+    """`chunks`, with a codec that cannot start decoding (:func:`_undecodable`) an
+    InputError. Bad bytes are replaced, never raised, so a UnicodeError here is the codec's."""
+    try:
+        yield from chunks
+    except UnicodeError as exc:
+        raise _undecodable(path, exc) from None
+
+
+def _undecodable(path: Path, exc: UnicodeError) -> InputError:
+    """The error for a file the chosen codec cannot decode at all (not a bad byte, which is
+    replaced, but e.g. a UTF-16 or UTF-32 file without the byte-order mark the codec needs)."""
+    return InputError(f"{path}: cannot be read with this encoding ({exc}); name the byte order, "
+                      "e.g. --encoding utf-16-le or utf-32-le, or leave --encoding auto")
 
 
 def _text_codec(encoding: str) -> str:
@@ -483,6 +507,8 @@ def _read_failure(path: Path, source: _Utf8Source, exc: Exception) -> InputError
     """
     if isinstance(source.error, OSError):
         return InputError(f"{path}: cannot read ({source.error.strerror or source.error})")
+    if isinstance(source.error, UnicodeError):  # e.g. UTF-16 or UTF-32 without a byte-order mark
+        return _undecodable(path, source.error)
     if source.error is not None:
         raise source.error
     if "on source failed" in str(exc):
@@ -508,6 +534,8 @@ def _read_csv(path: Path, encoding: str, empty: type[InputError],
             raise empty(f"{path}: the file is empty (no header row)") from None
         if isinstance(exc, pd.errors.ParserError):
             raise _read_failure(path, source, exc) from None
+        if isinstance(exc, UnicodeError):
+            raise _undecodable(path, exc) from None
         raise
 
 
@@ -699,7 +727,7 @@ class TicketReader:
             "zendesk": self._zendesk_raw,
             "parquet": self._parquet_raw,
         }[self.format]()
-        for raw, parse_rejects in raw_chunks:
+        for raw, parse_rejects in _decoded(self.path, raw_chunks):
             frame = self._canonicalise(raw)
             if self.stats.chunks == 0:
                 self._check_columns(frame)
@@ -738,6 +766,8 @@ class TicketReader:
                     record = json.loads(text)
                 except json.JSONDecodeError as exc:
                     record = exc
+                if ("\\ud" in text or "\\uD" in text) and _lone_surrogate(record):
+                    record = _LONE_SURROGATE
                 if record is not None:  # a line of JSON null makes no row
                     yield number, record
 
@@ -764,6 +794,9 @@ class TicketReader:
                 rows.append(number)
             elif isinstance(record, json.JSONDecodeError):
                 bad.append((number, "", f"invalid JSON: {record.msg} (column {record.colno})"))
+            elif record is _LONE_SURROGATE:
+                bad.append((number, "", "a \\uD800-\\uDFFF escape without its pair: no "
+                            "character; fix or remove that escape"))
             else:
                 bad.append((number, "", "not a JSON object"))
             if len(kept) + len(bad) >= self.chunk_rows:
@@ -807,6 +840,11 @@ class TicketReader:
         with parquet:
             for batch in parquet.iter_batches(batch_size=self.chunk_rows):
                 frame = batch.to_pandas()
+                for field in batch.schema:  # bytes columns: read as UTF-8, bad bytes replaced
+                    if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+                        frame[field.name] = [
+                            v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v
+                            for v in frame[field.name]]
                 frame[ROW_COLUMN] = range(offset + 1, offset + len(frame) + 1)
                 offset += len(frame)
                 yield frame, []
@@ -879,6 +917,13 @@ class TicketReader:
         return frame
 
     def _check_columns(self, frame: pd.DataFrame) -> None:
+        twice = [c for c in CANONICAL + LABELS + OPTIONAL
+                 if c in frame.columns and f"{c}.1" in frame.columns]
+        if twice:  # the header names a ticket column twice: which one holds it is a guess
+            name = twice[0]
+            raise SchemaError(
+                f"{self.path}: the header names column {name!r} more than once; rename the "
+                f"copies, or pick one with --map {name}={name}.1 (the second)")
         required = list(REQUIRED)
         if self.require_labels:
             required.append("expertise_level")
@@ -1092,6 +1137,19 @@ def _cell_str(value: object) -> str:
         return json.dumps(value, ensure_ascii=False)
     text = str(value)
     return "" if text in ("nan", "NaT", "<NA>", "None") else text
+
+
+#: What a JSON line becomes when it holds half a surrogate pair (text no file can hold).
+_LONE_SURROGATE = object()
+
+
+def _lone_surrogate(record: Any) -> bool:
+    """Whether a parsed JSON value holds a lone UTF-16 surrogate (``"\\ud800"``)."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return True
+    return False
 
 
 def _count_replaced_rows(raw: pd.DataFrame) -> int:

@@ -112,6 +112,55 @@ def test_binary_files_and_unknown_encodings_are_one_line_errors(tmp_path: Path) 
     good.write_text(_text("csv"), encoding="utf-8")
     with pytest.raises(InputError, match="unknown encoding"):
         TicketReader(good, encoding="klingon")
+    for codec in ("rot13", "base64", "idna"):  # codecs, but not of text files
+        with pytest.raises(InputError, match="not an encoding of text files"):
+            TicketReader(good, encoding=codec)
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+@pytest.mark.parametrize("codec", ["utf-16", "utf-32"])
+def test_a_codec_that_needs_a_byte_order_mark_it_lacks_is_a_one_line_error(
+        tmp_path: Path, kind: str, codec: str) -> None:
+    path = tmp_path / f"nobom.{kind}"
+    path.write_bytes(_text(kind).encode(codec.replace("-", "_") + "_le"))
+    result = CliRunner().invoke(app, ["score", str(path), "--encoding", codec,
+                                      "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert len(result.output.strip().splitlines()) == 1
+    assert "does not start with BOM" in result.output and "--encoding utf-16-le" in result.output
+    assert not (tmp_path / "o.csv").exists()
+    # named with its byte order, the same file reads
+    assert len(_frame(path, encoding=codec + "-le")) == len(ROWS)
+
+
+def test_a_json_line_with_half_a_surrogate_pair_is_a_reject(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"ticket_id": "s1", "body": "wifi down \\ud800 help"}\n'
+                    '{"ticket_id": "s2", "body": "smile \\ud83d\\ude00 router down"}\n'
+                    '{"ticket_id": "s3", "body": "router broken", "note": "\\udfff"}\n',
+                    encoding="utf-8")
+    chunks = list(TicketReader(path).chunks())
+    kept = pd.concat([c.frame for c in chunks])
+    rejects = pd.concat([c.rejects for c in chunks])
+    assert kept["ticket_id"].tolist() == ["s2"]  # a whole pair is one character
+    assert "\U0001f600" in kept["body"].iloc[0]
+    assert rejects["row"].tolist() == [1, 3]
+    assert rejects["reason"].str.contains("without its pair").all()
+
+
+def test_a_parquet_bytes_column_with_bad_bytes_reads_them_replaced(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "b.parquet"
+    pq.write_table(pa.table({"ticket_id": ["a", "b"],
+                             "body": pa.array([b"wifi \xff down", b"router broken"]),
+                             "blob": pa.array([b"\xfe", b"ok"])}), path)
+    reader = TicketReader(path)
+    frame = pd.concat([c.frame for c in reader.chunks()])
+    assert frame["body"].tolist() == ["wifi \ufffd down", "router broken"]
+    assert reader.stats.invalid_byte_rows == 1
 
 
 def _settle() -> None:
