@@ -587,3 +587,16 @@ def test_reading_twice_starts_afresh() -> None:
     second = [len(c.frame) for c in reader.chunks()]
     assert first == second == [3]
     assert reader.stats.rows_read == 5
+
+
+def test_one_column_mapped_twice_or_named_twice_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="already mapped to 'Description'"):
+        parse_mapping(["body=Description", "body=Subject"])
+    assert parse_mapping(["body=Notes", "body=Notes"]) == {"body": "Notes"}
+    path = tmp_path / "twice.csv"
+    path.write_text("ticket_id,body,body\nT1,Router,PPPoE drops after the update\n",
+                    encoding="utf-8")
+    with pytest.raises(SchemaError, match="names column 'body' more than once"):
+        list(TicketReader(path).chunks())
+    frame = pd.concat([c.frame for c in TicketReader(path, mapping={"body": "body.1"}).chunks()])
+    assert frame["body"].tolist() == ["PPPoE drops after the update"]
