@@ -210,6 +210,16 @@ _TICKET_FIELDS: tuple[str, ...] = (
 )
 _REDACTED_FIELDS = ("subject", "body")
 _WRITTEN_FIELDS = (*_TICKET_FIELDS, "source", "ingested_at")
+def _audit_text(text: str | None) -> str | None:
+    """Free text bound for the audit log (a purpose an agent typed, a file name in a detail)
+    with personal data taken out, as ticket text is: erasure cannot find it there later."""
+    if not text:
+        return text
+    from expertise.privacy import redact
+
+    return redact(text)
+
+
 _AUDIT_INSERT = ("INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
                  "VALUES (?, ?, ?, ?, ?, ?)")
 #: SQLite accepts at most 32766 parameters per statement in recent versions, 999 in old ones.
@@ -1163,6 +1173,9 @@ class Store:
             check_label(purpose, "purpose")
         if not action:
             raise InputError("audit entries need an action")
+        purpose, detail = _audit_text(purpose), _audit_text(detail)
+        if customer_id and self.is_erased(customer_id):
+            customer_id = None  # an erased customer's id is not written down again
         with self._transaction() as conn:
             row = (_now(), actor, action, customer_id, purpose, detail)
             return int(conn.execute(_AUDIT_INSERT, row).lastrowid or 0)
@@ -1181,9 +1194,11 @@ class Store:
         actor = _actor(actor)
         if purpose is not None:
             check_label(purpose, "purpose")
+        purpose, detail = _audit_text(purpose), _audit_text(detail)
+        wanted = [c for c in dict.fromkeys(customer_ids) if c]
+        erased = self._erased_among(wanted)
         now = _now()
-        rows = [(now, actor, action, c, purpose, detail) for c in dict.fromkeys(customer_ids)
-                if c]
+        rows = [(now, actor, action, c, purpose, detail) for c in wanted if c not in erased]
         if not rows:
             return 0
         with self._transaction() as conn:

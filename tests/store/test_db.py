@@ -383,6 +383,21 @@ def test_audit_rows_filter(store: Store) -> None:
     assert store.audit_rows()[-1].actor == default_actor()
 
 
+def test_audit_text_is_redacted_and_an_erased_id_is_not_written_again(loaded: Store) -> None:
+    customer = loaded.connection.execute("SELECT customer_id FROM customers LIMIT 1"
+                                         ).fetchone()[0]
+    loaded.audit("ana", "answer", customer, "call from Siobhan O'Connell 07700900555")
+    loaded.audit("ana", "score", None, None, "jane.doe@example.com_07700900123.csv: 7 scored")
+    purpose, detail = loaded.audit_rows()[-2].purpose, loaded.audit_rows()[-1].detail
+    assert "07700900555" not in purpose and "<PHONE>" in purpose
+    assert "jane.doe" not in detail and "<EMAIL>" in detail
+    loaded.forget(customer, actor="ana")
+    loaded.audit("ana", "answer", customer, None, "level=novice")
+    assert loaded.audit_lookups("ana", "score_lookup", [customer, "C-other"]) == 1
+    assert loaded.audit_rows(customer_id=customer) == []
+    assert loaded.audit_rows()[-2].action == "answer"  # the look-up is kept, without the id
+
+
 @pytest.mark.parametrize(
     "sql",
     [
