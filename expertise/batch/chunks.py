@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -200,7 +201,9 @@ class ChunkScorer:
         if self.engine.store is not None:  # only `_from_store` asks; a million ids cost ~25 MB
             self._seen |= customers
         for name, values in (chunk.get("redact") or {}).items():
+            whole = personal_column(name)
             out[name] = (subjects if name == "subject" else bodies if name == "body"
+                         else [whole if v else v for v in values] if whole
                          else _redact_distinct(values, redact))
         return out
 
@@ -285,6 +288,30 @@ def take_rows(chunk: dict[str, Any], positions: list[int]) -> dict[str, Any]:
         elif values is not None:
             out[key] = take(values)
     return out
+
+
+_PERSONAL_WORDS = {"email": "<EMAIL>", "mail": "<EMAIL>", "phone": "<PHONE>",
+                   "mobile": "<PHONE>", "cell": "<PHONE>", "tel": "<PHONE>",
+                   "telephone": "<PHONE>", "name": "<NAME>", "address": "<ADDRESS>",
+                   "street": "<ADDRESS>", "postcode": "<ADDRESS>", "zip": "<ADDRESS>"}
+#: Words before "name" or "address" that make the column about a thing, not a person.
+_THING_WORDS = frozenset({"product", "group", "plan", "device", "file", "brand", "company",
+                          "team", "queue", "app", "host", "ip", "mac", "model", "article",
+                          "topic", "channel", "tag", "package", "user", "account"})
+
+
+def personal_column(name: str) -> str | None:
+    """The placeholder for every value of a column whose name says it holds personal data
+    (``Requester name``, ``contact_email``, ``Mobile``), or None. Such a column is replaced
+    whole: a bare name or an unformatted number is beyond what text redaction can recognise."""
+    words = [w for w in re.split(r"[^a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name))
+                                 .lower()) if w]
+    for k, word in enumerate(words):
+        if word in _PERSONAL_WORDS:
+            if word in ("name", "address") and any(w in _THING_WORDS for w in words[:k]):
+                return None
+            return _PERSONAL_WORDS[word]
+    return None
 
 
 def redact_columns(frame: pd.DataFrame) -> list[str]:

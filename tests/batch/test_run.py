@@ -602,6 +602,23 @@ def test_redact_replaces_personal_data_in_passed_through_text(models_env: Path,
         assert plain[col] == redacted[col]
 
 
+def test_a_column_named_for_personal_data_is_replaced_whole(models_env: Path,
+                                                            tmp_path: Path) -> None:
+    """A bare name or an unformatted number is beyond text redaction: the column's name
+    says what it holds."""
+    rows = [{"ticket_id": "R1", "customer_id": "C1", "created_at": "2024-01-01",
+             "body": "router keeps dropping", "Requester name": "Zoltan Kowalczyk",
+             "mobile": "447700900123", "contactEmail": "z at example dot org",
+             "product_name": "Hub 4", "notes": "", "Zip": "90210"}]
+    src = _export(tmp_path, rows)
+    out = _read(score_file(src, out=tmp_path / "red.csv").output).iloc[0]
+    assert (out["Requester name"], out["mobile"], out["contactEmail"], out["Zip"]) == (
+        "<NAME>", "<PHONE>", "<EMAIL>", "<ADDRESS>")
+    assert out["product_name"] == "Hub 4" and out["body"] == "router keeps dropping"
+    plain = _read(score_file(src, out=tmp_path / "plain.csv", redact=False).output).iloc[0]
+    assert plain["Requester name"] == "Zoltan Kowalczyk"
+
+
 def test_cli_json_report_and_summary_line(models_env: Path, tmp_path: Path) -> None:
     src = _export(tmp_path, _history_rows())
     result = runner.invoke(app, ["score", str(src), "--json"])
