@@ -323,6 +323,13 @@ def answer(
     from expertise import render
     from expertise.engine import Engine
 
+    if created_at is not None:
+        from expertise.errors import InputError
+        from expertise.tickets.readers import parse_timestamp
+
+        if parse_timestamp(created_at) is None:  # checked with or without a store
+            raise InputError(f"--created-at {created_at!r}: not a date or time; use ISO-8601, "
+                             "e.g. 2026-03-01T10:30")
     with contextlib.closing(Engine(model_dir=model, db_path=_db(db), trust=trust)) as engine:
         result = engine.answer(text, customer_id=customer, top=top, created_at=created_at,
                                product=product, actor=agent, purpose=purpose)

@@ -51,6 +51,17 @@ def test_answer_panel_shows_level_article_and_alternatives(models_env: Path) -> 
     assert "Alternatives" in result.output
 
 
+def test_answer_refuses_a_time_it_cannot_read_with_or_without_a_store(models_env: Path,
+                                                                     tmp_path: Path) -> None:
+    for extra in ([], ["--customer", "C1", "--db", str(tmp_path / "none.db")]):
+        result = runner.invoke(app, ["answer", "wifi down", "--created-at", "yesterday", *extra])
+        assert result.exit_code == 1
+        assert result.output.strip() == ("Error: --created-at 'yesterday': not a date or time; "
+                                         "use ISO-8601, e.g. 2026-03-01T10:30")
+    assert runner.invoke(app, ["answer", "wifi down", "--created-at", "2026-03-01"]
+                         ).exit_code == 0
+
+
 def test_answer_with_customer_writes_an_audit_record(models_env: Path, tmp_path: Path) -> None:
     db = _db_with_customer(tmp_path / "s.db")
     result = runner.invoke(app, ["answer", "still not working", "--customer", "C-1", "--db",
