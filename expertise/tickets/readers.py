@@ -1147,7 +1147,7 @@ def _lone_surrogate(record: Any) -> bool:
     """Whether a parsed JSON value holds a lone UTF-16 surrogate (``"\\ud800"``)."""
     try:
         json.dumps(record, ensure_ascii=False).encode("utf-8")
-    except (UnicodeEncodeError, TypeError, ValueError):
+    except UnicodeEncodeError:
         return True
     return False
 
