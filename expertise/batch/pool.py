@@ -162,6 +162,7 @@ class _Pool:
     def __init__(self, settings: ScoreSettings, jobs: int, carry_folder: Path | None) -> None:
         import multiprocessing as mp
         import os
+        import signal
 
         ctx = mp.get_context("spawn")
         self.jobs = jobs
@@ -173,8 +174,15 @@ class _Pool:
                               str(carry_folder) if carry_folder else None, os.getpid()))
             for w in range(jobs)
         ]
-        for proc in self.procs:
-            proc.start()
+        # Ctrl-C reaches the whole process group, also while a worker still imports (before
+        # it can ignore it: a traceback per worker). Started with SIGINT blocked, a worker
+        # inherits the mask and never sees it; here it waits, and arrives once unblocked.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            for proc in self.procs:
+                proc.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self.customers_looked_up = 0
 
     def submit(self, worker: int, seq: int, chunk: dict[str, Any]) -> None:

@@ -320,6 +320,27 @@ def test_a_killed_run_leaves_no_half_file_under_the_final_name(models_env: Path,
         assert not [p.name for p in scratch.iterdir() if p.name.startswith("expertise-")]
 
 
+@pytest.mark.slow
+def test_ctrl_c_while_workers_start_is_one_line(models_env: Path, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C signals the whole process group: workers still importing used to
+    print a traceback each before the parent's "interrupted"."""
+    src = _big_export(tmp_path, 20_000)
+    out = tmp_path / "o.csv"
+    proc = subprocess.Popen([str(EXE), "score", str(src), "--out", str(out), "--jobs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(_children(proc.pid)) < 2:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    time.sleep(0.25)
+    os.killpg(proc.pid, signal.SIGINT)  # the workers are importing now
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err and err.decode().strip() == "Error: interrupted"
+    assert not out.exists()
+
+
 def _children(pid: int) -> list[int]:
     """Live processes whose parent is `pid` (read from /proc)."""
     found = []
