@@ -344,7 +344,11 @@ def collect_training_data(
     stored = _empty_labelled()
     left_out: set[str] = set()
     if store is not None:
-        stored = store.training_frame()
+        stored = store.training_frame(exclude=False)
+        left_out = store.training_exclusions(stored["customer_id"])
+        gone = stored["customer_id"].isin(left_out)
+        stored = stored[~gone].reset_index(drop=True)
+        counts["excluded"] = int(gone.sum())
         # the store's frame already carries agents' corrections
         counts["corrected"] = int((stored["label_source"] == "feedback").sum())
         stored = stored.reindex(columns=columns)
@@ -352,9 +356,10 @@ def collect_training_data(
         dup = base["ticket_id"].isin(set(stored["ticket_id"]))
         counts["store_replaces_base"] = int(dup.sum())
         base = base[~dup]
-        left_out = store.training_exclusions(base["customer_id"])
-        mask = base["customer_id"].isin(left_out)
-        counts["excluded"] = int(mask.sum())
+        from_base = store.training_exclusions(base["customer_id"])
+        mask = base["customer_id"].isin(from_base)
+        counts["excluded"] += int(mask.sum())
+        left_out |= from_base
         counts["excluded_customers"] = len(left_out)
         base = base[~mask]
         # the latest correction of each ticket wins

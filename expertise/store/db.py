@@ -999,14 +999,15 @@ class Store:
             "SELECT customer_id FROM customers WHERE consent = 'opted_out'")}
         return (ids & opted) | self._erased_among(ids)
 
-    def training_frame(self) -> pd.DataFrame:
+    def training_frame(self, *, exclude: bool = True) -> pd.DataFrame:
         """Labelled tickets as a data frame for training, without excluded customers.
 
         A ticket is labelled when it was imported with an ``expertise_level`` or an agent
         corrected its level through feedback; the latest correction wins. Columns: the
         canonical ones, ``expertise_level``, ``topic``, ``resolved_article_id`` and
         ``label_source`` ("import" or "feedback"); missing values are ``""``. Customers of
-        :meth:`training_exclusions` are left out; anonymous tickets are kept.
+        :meth:`training_exclusions` are left out (kept with ``exclude=False``, for a caller
+        that counts them); anonymous tickets are kept.
         """
         import pandas as pd
 
@@ -1025,7 +1026,7 @@ class Store:
         )
         columns = ["ticket_id", *_TICKET_FIELDS, "label_source"]
         frame = pd.DataFrame(self._query(sql), columns=columns, dtype=object).fillna("").astype(str)
-        excluded = self.training_exclusions(frame["customer_id"])
+        excluded = self.training_exclusions(frame["customer_id"]) if exclude else set()
         if excluded:
             frame = frame[~frame["customer_id"].isin(excluded)].reset_index(drop=True)
         return frame

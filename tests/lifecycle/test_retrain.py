@@ -233,6 +233,23 @@ def test_training_data_applies_corrections_and_exclusions(world: World) -> None:
     assert data.counts == counts
 
 
+def test_an_opted_out_customer_of_the_store_is_counted_as_left_out(world: World,
+                                                                   tmp_path: Path) -> None:
+    """The store's own opted-out tickets were left out silently: a dry run said 0 excluded."""
+    base = _read(world.base)
+    mine = base[base["customer_id"] == base["customer_id"].iloc[0]].assign(
+        customer_id="C-STORE-OPT", ticket_id=lambda f: "S-" + f["ticket_id"])
+    with Store(tmp_path / "s.db") as store:
+        store.ingest_frame(mine)
+        before = collect_training_data(base=None, store=store)
+        store.set_consent("C-STORE-OPT", "opted_out")
+        after = collect_training_data(base=None, store=store)
+    assert before.counts["excluded"] == 0 and before.counts["store"] == len(mine)
+    assert after.counts["excluded"] == len(mine) and after.counts["excluded_customers"] == 1
+    assert after.counts["store"] == 0 and after.left_out == {"C-STORE-OPT"}
+    assert after.frame.empty
+
+
 def test_evaluation_tickets_never_train(world: World, tmp_path: Path) -> None:
     """Tickets of the fixed evaluation sets (and their customers) are left out even when the
     store holds them, so the gate is never scored on training data."""
