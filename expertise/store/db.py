@@ -210,6 +210,8 @@ _TICKET_FIELDS: tuple[str, ...] = (
 )
 _REDACTED_FIELDS = ("subject", "body")
 _WRITTEN_FIELDS = (*_TICKET_FIELDS, "source", "ingested_at")
+
+
 def _audit_text(text: str | None) -> str | None:
     """Free text bound for the audit log (a purpose an agent typed, a file name in a detail)
     with personal data taken out, as ticket text is: erasure cannot find it there later."""
