@@ -297,7 +297,7 @@ _PERSONAL_WORDS = {"email": "<EMAIL>", "mail": "<EMAIL>", "phone": "<PHONE>",
 #: Words before "name" or "address" that make the column about a thing, not a person.
 _THING_WORDS = frozenset({"product", "group", "plan", "device", "file", "brand", "company",
                           "team", "queue", "app", "host", "ip", "mac", "model", "article",
-                          "topic", "channel", "tag", "package", "user", "account"})
+                          "topic", "channel", "tag", "package"})
 
 
 def personal_column(name: str) -> str | None:

@@ -630,11 +630,11 @@ def test_a_column_named_for_personal_data_is_replaced_whole(models_env: Path,
     rows = [{"ticket_id": "R1", "customer_id": "C1", "created_at": "2024-01-01",
              "body": "router keeps dropping", "Requester name": "Zoltan Kowalczyk",
              "mobile": "447700900123", "contactEmail": "z at example dot org",
-             "product_name": "Hub 4", "notes": "", "Zip": "90210"}]
+             "product_name": "Hub 4", "notes": "", "Zip": "90210", "User Name": "zk1983"}]
     src = _export(tmp_path, rows)
     out = _read(score_file(src, out=tmp_path / "red.csv").output).iloc[0]
-    assert (out["Requester name"], out["mobile"], out["contactEmail"], out["Zip"]) == (
-        "<NAME>", "<PHONE>", "<EMAIL>", "<ADDRESS>")
+    assert (out["Requester name"], out["mobile"], out["contactEmail"], out["Zip"],
+            out["User Name"]) == ("<NAME>", "<PHONE>", "<EMAIL>", "<ADDRESS>", "<NAME>")
     assert out["product_name"] == "Hub 4" and out["body"] == "router keeps dropping"
     plain = _read(score_file(src, out=tmp_path / "plain.csv", redact=False).output).iloc[0]
     assert plain["Requester name"] == "Zoltan Kowalczyk"
