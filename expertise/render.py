@@ -303,8 +303,12 @@ def disclosure(disc: Any) -> None:
     elif disc.level is not None and disc.confidence is not None:
         facts = (f"{disc.tickets_used} of {disc.tickets_held} tickets used; starts from "
                  f"{disc.level} ({disc.confidence:.0%})")
-    else:
+    elif disc.tickets_held:
         facts = f"{disc.tickets_used} of {disc.tickets_held} tickets used; no level yet"
+    else:
+        facts = "no tickets held; no level yet"
+    if disc.audit_entries:
+        facts += f"; {_count(disc.audit_entries, 'earlier audit entry', 'earlier audit entries')}"
     title = Text("What we use about this customer, and why", style="bold")
     console.print(Panel(body, title=title, subtitle=Text(facts), expand=False, width=88))
     console.print(Text(f"customer {disc.customer_id}; read aloud or send as it is", style="dim"))

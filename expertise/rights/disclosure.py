@@ -44,6 +44,9 @@ class Disclosure:
     ``tickets_held`` counts the customer's tickets in the store; ``tickets_used`` those that
     personalise answers (none after an opt-out). ``first`` and ``last`` are the dates of the
     tickets used. ``sections`` holds the four paragraphs of ``statement`` by name.
+    ``audit_entries`` counts the audit log's entries about the customer from before this
+    request (which adds one), ``audit_first`` and ``audit_last`` their times: a customer the
+    store holds no tickets or record of may still be named there.
     """
 
     customer_id: str
@@ -57,6 +60,9 @@ class Disclosure:
     statement: str
     sections: dict[str, str] = field(default_factory=dict)
     pinned: str | None = None
+    audit_entries: int = 0
+    audit_first: str | None = None
+    audit_last: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,7 +90,9 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
              purpose: str | None = None) -> Disclosure:
     """The plain-language statement for ``expertise explain`` and the session's ``:why``.
 
-    Appends an ``explain`` row to the audit log.
+    Appends an ``explain`` row to the audit log. A customer the store has no record of, but
+    whom the audit log names (someone looked them up), gets a statement that says so and that
+    no messages of theirs are held.
 
     Parameters
     ----------
@@ -99,25 +107,33 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
     StoreError
         If the engine has no store.
     UnknownCustomerError
-        If the store does not know the customer.
+        If the store holds nothing about the customer: no record and no audit entry.
     """
     store = engine.store
     if store is None:
         raise StoreError("explain needs the store: pass --db PATH or set EXPERTISE_DB")
     customer = store.customer(customer_id)
-    if customer is None:
+    # Read before this request's own row is appended, so the count is of earlier handling.
+    logged = store.audit_rows(customer_id=customer_id)
+    if customer is None and not logged:
         shown = customer_id if len(customer_id) <= 60 else customer_id[:57] + "..."
         raise UnknownCustomerError(
             f"customer {shown!r} is not in the store {store.path}: we hold nothing about them "
             "(check the id, or ingest their tickets with `expertise ingest`)"
         )
     store.audit(actor, "explain", customer_id=customer_id, purpose=purpose)
+    log = _log_facts(logged)
+    if customer is None:
+        # Named only in the audit log (looked up before any ticket of theirs was stored).
+        sections = _with_log(_sections(0, 0, None, None, None, None, False), logged, 0)
+        return Disclosure(customer_id, False, 0, 0, None, None, None, None,
+                          "\n\n".join(sections[k] for k in SECTIONS), sections, None, *log)
     held = int(customer.ticket_count)
     if customer.consent == "opted_out":
         # Not profiled: the history is neither read nor scored, only counted.
-        sections = _opted_out_sections(held)
+        sections = _with_log(_opted_out_sections(held), logged, held)
         return Disclosure(customer_id, True, held, 0, None, None, None, None,
-                          "\n\n".join(sections[k] for k in SECTIONS), sections)
+                          "\n\n".join(sections[k] for k in SECTIONS), sections, None, *log)
 
     items = store.history(customer_id)
     dates = sorted(it.created_at for it in items if it.created_at)
@@ -134,8 +150,9 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
         level, confidence = pinned, None
     labelled = any(it.expertise_level for it in items)
     sections = _sections(len(items), held, first, last, level, confidence, labelled, pinned)
+    sections = _with_log(sections, logged, held)
     return Disclosure(customer_id, False, held, len(items), first, last, level, confidence,
-                      "\n\n".join(sections[k] for k in SECTIONS), sections, pinned)
+                      "\n\n".join(sections[k] for k in SECTIONS), sections, pinned, *log)
 
 
 _REMOVED = ("Before anything is stored we take out names, phone numbers, email addresses, "
@@ -190,3 +207,41 @@ def _opted_out_sections(held: int) -> dict[str, str]:
         "choices": ("Your choices: you can ask us at any time to tailor answers to you again. "
                     "You can also ask us to delete your message history completely."),
     }
+
+
+#: What each kind of audit entry about a customer means to them, in plain words.
+_LOGGED: dict[str, str] = {
+    "answer": "to help with a question",
+    "session_lookup": "to help with a question",
+    "score_lookup": "to help with a question",
+    "explain": "to tell you what we hold",
+    "consent": "to record your choice about tailored answers",
+    "pin": "to note which kind of guide suits you",
+    "unpin": "to note which kind of guide suits you",
+}
+
+
+def _log_facts(logged: list[Any]) -> tuple[int, str | None, str | None]:
+    """(entries, first time, last time) of the audit rows about a customer."""
+    times = sorted(r.at for r in logged if r.at)
+    return len(logged), (times[0] if times else None), (times[-1] if times else None)
+
+
+def _with_log(sections: dict[str, str], logged: list[Any], held: int) -> dict[str, str]:
+    """``sections`` with what the audit log holds about the customer said in "used" and its
+    erasure in "choices"; unchanged when it names them nowhere."""
+    if not logged:
+        return sections
+    n, first, last = _log_facts(logged)
+    why = list(dict.fromkeys(_LOGGED.get(r.action, "in handling your requests")
+                             for r in logged))
+    whys = why[0] if len(why) == 1 else ", ".join(why[:-1]) + " and " + why[-1]
+    entries = "1 entry" if n == 1 else f"{n} entries"
+    keep = "We do keep" if not held else "We also keep"
+    used = (f"{sections['used']} {keep} a log of each time our staff looked up or changed your "
+            f"details, with when, who and why: {entries}{_period(first, last)} ({whys}). This "
+            "request is logged too. The log is kept to show that your details were handled "
+            "properly; it does not decide how we help you.")
+    choices = (f"{sections['choices']} If we delete your details, the log keeps its entries "
+               "without anything that identifies you.")
+    return {**sections, "used": used, "choices": choices}

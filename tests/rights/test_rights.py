@@ -13,6 +13,7 @@ import pickle
 import shutil
 import sqlite3
 import stat
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -460,6 +461,44 @@ def test_cli_explain(models_env: Path, db: Path) -> None:
     assert unknown.exit_code == 1 and "not in the store" in unknown.output
     assert [(r["actor"], r["action"]) for r in _audit(db)] == [
         ("a9", "explain"), (default_actor(), "explain")]
+
+
+def test_cli_explain_a_customer_known_only_from_the_audit_log(models_env: Path,
+                                                              db: Path) -> None:
+    """Looked up before any ticket of theirs was stored, a customer is named in the audit log
+    only: the disclosure says that log is held, and that no messages are, not "we hold
+    nothing"."""
+    _answer(db, "C-CALLER", "--agent", "a1", "--purpose", "billing call")
+    with Store(db) as store:
+        assert store.customer("C-CALLER") is None
+        (looked_up,) = store.audit_rows(customer_id="C-CALLER")
+    month = datetime.fromisoformat(looked_up.at).strftime("%B %Y")
+    text = cli("explain", "--customer", "C-CALLER", "--db", db, "--agent", "dpo")
+    assert text.exit_code == 0, text.output
+    flat = " ".join(text.stdout.replace("│", " ").split())
+    assert "we have no earlier messages from you" in flat
+    assert (f"We do keep a log of each time our staff looked up or changed your details, with "
+            f"when, who and why: 1 entry in {month} (to help with a question)") in flat
+    assert "no tickets held; no level yet; 1 earlier audit entry" in flat
+    js = json.loads(cli("explain", "--customer", "C-CALLER", "--db", db, "--json").stdout)
+    assert (js["tickets_held"], js["tickets_used"], js["level"]) == (0, 0, None)
+    assert js["audit_entries"] == 2 and js["audit_first"] == looked_up.at  # answer, explain
+    assert "2 entries" in js["sections"]["used"] and "to tell you what we hold" in js["statement"]
+    assert "without anything that identifies you" in js["sections"]["choices"]
+    _no_jargon(js["statement"])
+    assert [(r["actor"], r["action"], r["customer_id"]) for r in _audit(db)] == [
+        ("a1", "answer", "C-CALLER"), ("dpo", "explain", "C-CALLER"),
+        (default_actor(), "explain", "C-CALLER")]
+    # a customer with tickets hears of the log too, after what was used
+    _answer(db, "C-EXP")
+    known = json.loads(cli("explain", "--customer", "C-EXP", "--db", db, "--json").stdout)
+    assert known["tickets_used"] == 3 and known["audit_entries"] == 1
+    assert "the 3 messages you sent us" in known["sections"]["used"]
+    assert "We also keep a log" in known["sections"]["used"]
+    # erased, the customer's audit rows name nobody: nothing is held under the id any more
+    assert cli("forget", "--customer", "C-CALLER", "--db", db).exit_code == 0
+    gone = cli("explain", "--customer", "C-CALLER", "--db", db)
+    assert gone.exit_code == 1 and "we hold nothing about them" in gone.output
 
 
 def test_cli_forget(models_env: Path, db: Path) -> None:
