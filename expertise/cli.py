@@ -782,7 +782,8 @@ def forget(
 
     The audit log keeps only that an erasure happened. The freed bytes are overwritten in the
     database file; if another program keeps that from happening, the erasure stands but the
-    command says so and exits with 1. Example:
+    command says so and exits with 1. Files written earlier (score outputs, rejects files) and
+    exports are not touched: delete those copies separately. Example:
     expertise forget --customer C00042 --db support.db
     """
     from expertise import render

@@ -404,6 +404,7 @@ def erasure(report: Any) -> None:
         _say(f"cannot tell for these versions ({why}): " + ", ".join(models.unverifiable), "dim")
     if models.note:
         _say(f"note: {models.note}", "yellow", err=True)
+    _say(report.outside_store, "bold")
 
 
 def audit(rows: list[Any]) -> None:

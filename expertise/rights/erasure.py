@@ -26,7 +26,11 @@ from expertise.config import models_dir
 if TYPE_CHECKING:
     from expertise.store.db import Store
 
-__all__ = ["Erasure", "ModelUse", "forget_customer", "models_trained_on"]
+__all__ = ["OUTSIDE_STORE", "Erasure", "ModelUse", "forget_customer", "models_trained_on"]
+
+#: What erasure cannot reach: the files the tool wrote earlier are the operator's to delete.
+OUTSIDE_STORE = ("Not erased: copies outside the store, in files written earlier (score "
+                 "outputs, rejects files) and in exports; find and delete them separately.")
 
 
 @dataclass(frozen=True)
@@ -97,12 +101,15 @@ class Erasure:
     #: says why and what to do.
     purged: bool = True
     warning: str | None = None
+    #: What the erasure did not reach (:data:`OUTSIDE_STORE`).
+    outside_store: str = OUTSIDE_STORE
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "erased": True,
             "purged": self.purged,
             "warning": self.warning,
+            "outside_store": self.outside_store,
             "tickets_deleted": self.tickets_deleted,
             "feedback_deleted": self.feedback_deleted,
             "audit_rows_anonymised": self.audit_rows_anonymised,

@@ -512,6 +512,9 @@ def test_cli_forget(models_env: Path, db: Path) -> None:
     # the conftest bundle's key lives with its models folder: it can be checked, and it
     # never saw this customer
     assert "no model version on this install was trained on this customer" in done.stdout
+    assert ("Not erased: copies outside the store, in files written earlier (score outputs, "
+            "rejects files) and in exports; find and delete them separately.") in " ".join(
+        done.stdout.split())
     again = cli("forget", "--customer", "C-EXP", "--db", db, "--json")
     assert again.exit_code == 1
     rows = _audit(db)
@@ -771,6 +774,7 @@ def test_forget_says_when_the_erased_bytes_stay_on_disk(db: Path) -> None:
     assert marker not in db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
     done = cli("forget", "--customer", "C-NOV", "--db", db, "--json")
     assert done.exit_code == 0 and json.loads(done.stdout)["purged"] is True
+    assert json.loads(done.stdout)["outside_store"].startswith("Not erased: copies outside")
 
 
 def test_an_opted_out_answer_is_audited_without_a_level(models_env: Path, db: Path) -> None:
