@@ -589,3 +589,7 @@ def score_summary(report: Any) -> None:
     if report.renamed:
         renamed = ", ".join(f"{old} -> {new}" for old, new in report.renamed.items())
         _say(f"input columns renamed to keep them: {renamed}", err=True)
+    if report.invalid_byte_rows:
+        _say(f"{_count(report.invalid_byte_rows, 'row')} had bytes that are not "
+             f"{report.encoding or 'UTF-8'}; they were replaced with \ufffd (if the file is in "
+             "another encoding, name it: --encoding cp1252 or latin-1)", err=True)

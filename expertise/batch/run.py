@@ -202,7 +202,8 @@ def score_file(
         input_format=reader.format, output_kind=kind, engine="local", jobs=jobs,
         rows_read=reader.stats.rows_read, rows_scored=tally.rows, rows_rejected=rejected,
         levels=tally.level_counts(), no_match=tally.no_match, renamed=renamed or {},
-        model_version=version, seconds=time.perf_counter() - started)
+        model_version=version, seconds=time.perf_counter() - started,
+        encoding=reader.encoding, invalid_byte_rows=reader.stats.invalid_byte_rows)
 
 
 #: This run's scratch folder in the system's temporary folder: ``expertise-run-<pid>-...``.

@@ -66,6 +66,11 @@ class ScoreReport:
     renamed: dict[str, str] = field(default_factory=dict)
     model_version: str = ""
     seconds: float = 0.0
+    #: The input's text encoding, and the rows in which bytes it cannot decode were replaced
+    #: with U+FFFD (counted and reported, as `ingest` does, not refused: the encoding was
+    #: detected or named).
+    encoding: str = ""
+    invalid_byte_rows: int = 0
 
     @property
     def rows_per_second(self) -> float:

@@ -3,6 +3,7 @@ interrupts while pandas reads a CSV."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -101,6 +102,31 @@ def test_an_8bit_export_is_refused_with_the_exact_fix(tmp_path: Path, codec: str
                                     "--encoding", suggested, "--json"])
     assert done.exit_code == 0, done.output
     assert '"added": 2' in done.output and '"invalid_byte_rows": 0' in done.output
+
+
+@pytest.mark.parametrize("codec", ["ascii", "utf-8"])
+def test_score_counts_and_reports_bytes_the_named_encoding_cannot_decode(
+        models_env: Path, tmp_path: Path, codec: str) -> None:
+    """A named encoding is taken at its word, as ingest takes it: bytes it cannot decode (the
+    Latin-1 é of "café" in ASCII or UTF-8) are replaced and the rows counted, and `score` says
+    so with the fix, rather than replacing them silently."""
+    path = tmp_path / "latin.csv"
+    path.write_bytes(_text("csv").replace(" 📺", "").encode("latin-1"))
+    out = tmp_path / "o.csv"
+    result = CliRunner().invoke(app, ["score", str(path), "--encoding", codec,
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"1 row had bytes that are not {codec}; they were replaced with \ufffd (if the file is "
+        "in another encoding, name it: --encoding cp1252 or latin-1)"]
+    assert "\ufffd" in pd.read_csv(out)["subject"].iloc[0]
+    report = json.loads(CliRunner().invoke(app, ["score", str(path), "--encoding", codec,
+                                                 "--out", str(out), "--json"]).stdout)
+    assert (report["encoding"], report["invalid_byte_rows"]) == (codec, 1)
+    # named as what it is, the file reads whole and nothing is said
+    right = CliRunner().invoke(app, ["score", str(path), "--encoding", "latin-1",
+                                     "--out", str(out)])
+    assert right.exit_code == 0 and right.stderr == ""
 
 
 def test_binary_files_and_unknown_encodings_are_one_line_errors(tmp_path: Path) -> None:
