@@ -159,17 +159,21 @@ def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind:
     return pd.DataFrame({k: [v] for k, v in counts.items()}, dtype="int64")
 
 
-def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS
+def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS, *,
+               fmt: str = "csv", mapping: dict[str, str] | None = None,
                ) -> tuple[list[str], list[tuple[int, str, str]]]:
     """Cut CSV files into Parquet parts of `rows` rows, in order, read as the local readers
     read them (`readers.csv_records`: every column text, nothing read as missing, a BOM
     skipped, bad bytes replaced, rows numbered in ``_row`` across the files, rows with too
-    many fields returned as rejects). Streams: one chunk in memory at a time."""
+    many fields returned as rejects with their ticket id, the columns named as `fmt` and
+    `mapping` name them). Streams: one chunk in memory at a time."""
     import pandas as pd
 
     from expertise.tickets.readers import (
         CSV_RECORD_OPTIONS,
         ROW_COLUMN,
+        RecordFields,
+        TicketReader,
         csv_records,
         malformed_csv,
         sniff_separator,
@@ -185,13 +189,17 @@ def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS
     empty: pd.DataFrame | None = None
     for name in files:
         last = 0
+        sep = sniff_separator(Path(name))
         try:
-            reader = pd.read_csv(name, sep=sniff_separator(Path(name)), chunksize=rows,
-                                 **options)
+            reader = pd.read_csv(name, sep=sep, chunksize=rows, **options)
         except pd.errors.ParserError as exc:
             raise malformed_csv(name, exc) from None
-        with reader:
-            for chunk, bad in csv_records(reader, lambda exc, n=name: malformed_csv(n, exc)):
+        fields = RecordFields(Path(name), "utf-8", sep)
+        ids = TicketReader(name, format=fmt, mapping=mapping, encoding="utf-8").wide_row_ids(
+            fields)
+        with reader, contextlib.closing(fields):
+            for chunk, bad in csv_records(reader, lambda exc, n=name: malformed_csv(n, exc),
+                                          ticket_id=ids):
                 rejects += [(row + offset, ticket, why) for row, ticket, why in bad]
                 last = max([last, *(row for row, _, _ in bad)])
                 if not len(chunk):
@@ -249,7 +257,8 @@ def score_dask(
             # unsafe, and one partition per file holds a whole export in one worker's memory;
             # so the client cuts it into Parquet parts in one streaming pass first.
             split_dir = out_path.parent / f".{out_path.name}.{os.getpid()}.parts"
-            part_files, parse_rejects = _split_csv(files, split_dir)
+            part_files, parse_rejects = _split_csv(files, split_dir, fmt=fmt,
+                                                   mapping=mapping)
             raw = dd.read_parquet(part_files)
         lengths = raw.map_partitions(len).compute().tolist()
         offsets = [sum(lengths[:k]) for k in range(len(lengths))]

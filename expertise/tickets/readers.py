@@ -21,7 +21,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,9 +35,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["CANONICAL", "FORMATS", "LABELS", "REJECT_COLUMNS", "REQUIRED", "ReadStats",
-           "TicketChunk", "TicketReader", "customer_id_from_email", "detect_encoding",
-           "detect_format", "iter_tickets", "normalise_channel", "parse_mapping",
-           "parse_timestamp", "read_csv_rows", "read_tickets", "validate_frame", "write_rejects"]
+           "RecordFields", "TicketChunk", "TicketReader", "customer_id_from_email",
+           "detect_encoding", "detect_format", "iter_tickets", "normalise_channel",
+           "parse_mapping", "parse_timestamp", "read_csv_rows", "read_tickets", "validate_frame",
+           "write_rejects"]
 
 CANONICAL: tuple[str, ...] = ("ticket_id", "customer_id", "created_at", "channel", "subject",
                               "body")
@@ -234,14 +235,51 @@ def _column_names(header: list[Any]) -> list[str]:
     return names
 
 
-def csv_records(chunks: Any, fail: Any
+class RecordFields:
+    """The fields of chosen records of a CSV file, read by a second pass with the csv module,
+    forward only and only as far as asked: for the rows pandas skips for holding more fields
+    than the header, which it reports by record number alone. Records are numbered as the
+    parser numbers them (the header is record 0, a blank line is one, a quoted line break is
+    not a new one). Bad bytes are replaced, as in the main pass."""
+
+    def __init__(self, path: Path, encoding: str, sep: str) -> None:
+        self.path, self.encoding, self.sep = path, encoding, sep
+        self._handle: Any = None
+        self._rows: Iterator[list[str]] = iter(())
+        self._next = 0
+
+    def get(self, record: int) -> list[str] | None:
+        """The fields of `record`, or None once it is behind (or past the end)."""
+        if self._handle is None:
+            self._handle = open(self.path, encoding=_text_codec(self.encoding),
+                                errors="replace", newline="")
+            self._rows = csv.reader(self._handle, delimiter=self.sep)
+        if record < self._next:
+            return None
+        try:
+            for fields in self._rows:
+                self._next += 1
+                if self._next - 1 == record:
+                    return fields
+        except (csv.Error, UnicodeError):
+            self._rows = iter(())  # a file the main pass reads but csv cannot: ids stay empty
+        return None
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+def csv_records(chunks: Any, fail: Any, *,
+                ticket_id: Callable[[list[str], int], str] | None = None,
                 ) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
     """Chunks of a chunked ``pandas.read_csv`` made with :data:`CSV_RECORD_OPTIONS`, with the
     header row made the columns, each row numbered (``_row``: 1 for the first record after
     the header), blank lines dropped, and the rows pandas skipped for holding more fields
-    than the header as rejects ``(row, "", reason)``. `fail(exc)` gives the exception to
-    raise for a ParserError (an unclosed quote still ends the read: where its record ends is
-    unknowable)."""
+    than the header as rejects ``(row, ticket id, reason)``: the id is
+    ``ticket_id(header names, row)`` when given, else empty. `fail(exc)` gives the exception
+    to raise for a ParserError (an unclosed quote still ends the read: where its record ends
+    is unknowable)."""
     import warnings
 
     import numpy as np
@@ -250,6 +288,13 @@ def csv_records(chunks: Any, fail: Any
     names: list[str] | None = None
     record = 0  # the number the next row read gets; the header is record 0
     skipped: set[int] = set()
+
+    def rejected(lines: list[tuple[int, str]]) -> list[tuple[int, str, str]]:
+        return [(row, ticket_id(names, row) if ticket_id and names else "",
+                 f"more fields than the header's {expected}: quote any field that holds the "
+                 "separator")  # one text per file, so that reasons group
+                for row, expected in lines]
+
     while True:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
@@ -259,20 +304,19 @@ def csv_records(chunks: Any, fail: Any
                 frame = None
             except pd.errors.ParserError as exc:
                 raise fail(exc) from None
-        rejects: list[tuple[int, str, str]] = []
+        lines: list[tuple[int, str]] = []
         for warning in caught:
             found = _SKIPPED_LINE.findall(str(warning.message))
             if not found:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                        warning.lineno)
-            for line, expected, _ in found:  # one text per file, so that reasons group
+            for line, expected, _ in found:
                 skipped.add(int(line) - 1)
-                rejects.append((int(line) - 1, "", f"more fields than the header's {expected}: "
-                                "quote any field that holds the separator"))
+                lines.append((int(line) - 1, expected))
         if frame is None:
-            if rejects or names is None:
+            if lines or names is None:
                 yield pd.DataFrame({**{n: pd.Series(dtype=object) for n in names or []},
-                                    ROW_COLUMN: pd.Series(dtype="int64")}), rejects
+                                    ROW_COLUMN: pd.Series(dtype="int64")}), rejected(lines)
             return
         numbers = np.arange(record, record + len(frame) + len(skipped), dtype=np.int64)
         if skipped:
@@ -289,7 +333,7 @@ def csv_records(chunks: Any, fail: Any
         blank = (frame.drop(columns=[ROW_COLUMN]) == "").all(axis=1).to_numpy()
         if blank.any():
             frame = frame[~blank]
-        yield frame.reset_index(drop=True), rejects
+        yield frame.reset_index(drop=True), rejected(lines)
 
 
 def _canonical_timestamps(values: Any) -> Any:
@@ -749,11 +793,34 @@ class TicketReader:
     # -- raw readers: (frame with _row, [(row, ticket_id, reason), ...]) ----------------------
 
     def _csv_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+        sep = sniff_separator(self.path, self.encoding)
         source, reader = _read_csv(self.path, self.encoding, SchemaError, na_filter=False,
-                                   sep=sniff_separator(self.path, self.encoding),
-                                   chunksize=self.chunk_rows, **CSV_RECORD_OPTIONS)
-        with contextlib.closing(source), reader:
-            yield from csv_records(reader, lambda exc: _read_failure(self.path, source, exc))
+                                   sep=sep, chunksize=self.chunk_rows, **CSV_RECORD_OPTIONS)
+        fields = RecordFields(self.path, self.encoding, sep)
+        with contextlib.closing(source), reader, contextlib.closing(fields):
+            yield from csv_records(reader, lambda exc: _read_failure(self.path, source, exc),
+                                   ticket_id=self.wide_row_ids(fields))
+
+    def wide_row_ids(self, fields: RecordFields) -> Callable[[list[str], int], str]:
+        """The ticket id of a CSV row with more fields than the header, for
+        :func:`csv_records`: the row's first fields, named by the header and read as any row
+        is (``--map``, the layout's aliases), so that the rejected row can be found; empty
+        when that cannot be told."""
+        import pandas as pd
+
+        def ticket_id(names: list[str], row: int) -> str:
+            found = fields.get(row)
+            if found is None or len(found) <= len(names):  # not the row pandas skipped
+                return ""
+            try:
+                frame = self._canonicalise(pd.DataFrame([found[:len(names)]], columns=names))
+            except SchemaError:  # a --map naming no column: raised for the first chunk anyway
+                return ""
+            if "ticket_id" not in frame.columns:
+                return ""
+            return _cell_str(frame["ticket_id"].iloc[0]).strip()
+
+        return ticket_id
 
     def _jsonl_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
         def parsed(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:

@@ -742,7 +742,32 @@ def test_rows_with_too_many_fields_go_to_rejects_and_the_rest_is_scored(
     assert sorted(scored["ticket_id"]) == ["T2", "T4"]
     rejects = pd.read_csv(tmp_path / "stray.scored.rejects.csv")
     assert rejects["row"].tolist() == [1, 3]
+    assert rejects["ticket_id"].tolist() == ["T1", "T3"]
     assert rejects["reason"].str.startswith("more fields than the header's 2").all()
+
+
+def test_a_row_with_too_many_fields_is_rejected_under_its_ticket_id(models_env: Path,
+                                                                  tmp_path: Path) -> None:
+    """The id is read from the row's first fields as the header names them (an alias such as
+    "Ticket ID", a --map), past quoted line breaks and blank lines, so an analyst can find the
+    row; a row whose id field is empty keeps an empty id."""
+    src = tmp_path / "wide.csv"
+    src.write_text("Ticket ID;Requester;Opened;Text\n"
+                   "W-1;C1;2024-03-01;my router is broken\n"
+                   "W-2;C2;2024-03-02;\"the wifi drops;\nevery evening\";since Monday\n"
+                   "\n"
+                   "W-3;C3;2024-03-03;no signal on the tv\n"
+                   ";C4;2024-03-04;the hub light is red;again\n"
+                   "W-5;C5;2024-03-05;broadband slow;at;night\n", encoding="utf-8")
+    result = runner.invoke(app, ["score", str(src), "--map", "customer_id=Requester",
+                                 "--map", "created_at=Opened", "--map", "body=Text"])
+    assert result.exit_code == 0, result.output
+    assert _read(tmp_path / "wide.scored.csv")["ticket_id"].tolist() == ["W-1", "W-3"]
+    rejects = pd.read_csv(tmp_path / "wide.scored.rejects.csv", dtype=str,
+                          keep_default_na=False)
+    assert rejects["row"].tolist() == ["2", "5", "6"]
+    assert rejects["ticket_id"].tolist() == ["W-2", "", "W-5"]
+    assert rejects["reason"].str.startswith("more fields than the header's 4").all()
 
 
 def test_dask_cuts_a_csv_into_parquet_parts_in_order(tmp_path: Path) -> None:

@@ -291,6 +291,7 @@ def test_rows_with_too_many_fields_are_rejects_and_the_rest_is_read(tmp_path: Pa
     assert frame["body"].tolist() == ["multi\nline, quoted", "fine", "last"]
     assert frame["_row"].tolist() == [2, 5, 8]
     assert rejects["row"].tolist() == [1, 4, 6, 9]
+    assert rejects["ticket_id"].tolist() == ["1", "3", "5", "7"]  # found again, in any chunk
     assert set(rejects["reason"]) == {"more fields than the header's 2: quote any field "
                                       "that holds the separator"}
     assert reader.stats.rows_rejected == 4
