@@ -6,14 +6,17 @@ imports only the standard library, compiles each pattern once where it is first 
 a costly pattern only when a cheap check says it could match. No ``@`` means no e-mail
 address; one scan over the digits decides whether phone, card, IBAN, IP, address or postcode
 patterns run at all; name patterns run only where a cue ("I'm", a greeting, a sign-off) was
-found by a string search.
+found by a string search. A text outside ASCII first has its look-alike characters made plain
+(no-break and thin spaces, full-width and other scripts' digits, zero-width spaces), so that
+"4111 1111 1111 1111" typed with no-break spaces is still a card.
 
 Placeholders
 ------------
 ``<EMAIL>``, ``<PHONE>``, ``<CARD>`` (13-19 digits passing the Luhn check), ``<IBAN>``,
-``<ADDRESS>`` (UK postcodes, street addresses), ``<IP>`` (public IPv4), ``<MAC>``, ``<NAME>``
-(self-introductions, greetings and sign-offs), ``<ACCOUNT>`` (after "account number",
-"acct no", "sort code"...) and ``<IMEI>`` (after "IMEI").
+``<ADDRESS>`` (UK postcodes, street addresses, US towns with state and ZIP, PO boxes),
+``<IP>`` (public IPv4), ``<MAC>``, ``<NAME>`` (self-introductions, greetings and sign-offs),
+``<ACCOUNT>`` (after "account number", "acct no", "sort code"...) and ``<IMEI>`` (after
+"IMEI").
 
 Technical signal is kept on purpose: private and reserved IPv4, the well-known public DNS
 resolvers, ports, error codes, version and build numbers, model numbers, speeds, dates, times
@@ -117,6 +120,22 @@ def compile_patterns() -> int:
     return len(lazy)
 
 
+# Characters that hide data from ASCII patterns: a card written with no-break spaces, a
+# phone number in full-width or Arabic-Indic digits, a zero-width space inside an e-mail
+# address. Before anything is matched, spaces become " ", hyphens "-", digits and full-width
+# letters, digits and "@.+" ASCII, and invisible spaces go. Joiners stay (they hold emoji
+# sequences together), as do full-width brackets and other punctuation. Only a text outside
+# ASCII can hold one.
+_LOOKALIKES: dict[int, int | None] = {
+    **dict.fromkeys((0x00A0, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000), 0x20),
+    **dict.fromkeys((0x00AD, 0x200B, 0x2060, 0xFEFF)),
+    **dict.fromkeys((0x2010, 0x2011, 0x2012, 0xFE63), 0x2D),
+    **{code: code - 0xFEE0 for code in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B),
+                                        *range(0xFF41, 0xFF5B), 0xFF20, 0xFF0E, 0xFF0B)},
+    **{zero + d: 0x30 + d for zero in (0x0660, 0x06F0, 0x0966, 0x09E6) for d in range(10)},
+}
+_LOOKALIKE = _pattern("[" + "".join(re.escape(chr(code)) for code in sorted(_LOOKALIKES)) + "]")
+
 _ATEXT = r"-A-Za-z0-9!#$%&'*+/=?^_`{|}~"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _EMAIL = _pattern(
@@ -186,6 +205,11 @@ _STREET_TYPES = (
     "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Close|Crescent|Cres"
     "|Terrace|Place|Pl|Way|Gardens|Grove|Mews|Parkway|Pkwy|Highway|Hwy|Square|Sq|Circle|Cir"
 )
+_US_STATES = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV"
+    "|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
+)
+_US_CITY_STATE = rf"[A-Z][a-z]+(?:[ ][A-Z][a-z]+){{0,2}},?[ ]+(?:{_US_STATES})"
 _STREET_WORDS = r"(?:[ ]+(?:[A-Z][a-z'’]+(?:-[A-Z][a-z]+)?|[0-9]{1,3}(?:st|nd|rd|th))){1,4}"
 
 # One scan over the digits decides which of the costlier patterns run at all: eight or more
@@ -199,6 +223,7 @@ _HINT = _pattern(
     r"|(?P<iban>(?<=(?<![\w-])[A-Za-z]{2}[0-9])[0-9](?:[ ]?[A-Za-z0-9]){10})"
     r"|(?P<ip>(?!(?<=1)(?:0|27|92\.168|72\.(?:1[6-9]|2[0-9]|3[01]))\.)"
     r"[0-9]{0,2}+\.[0-9]{1,3}+\.[0-9]{1,3}+\.[0-9])"
+    r"|(?P<zip>(?<=[A-Z][A-Z][ ][0-9])[0-9]{4}(?![\w]))"
     r"|(?P<addr>[0-9]{0,4}+[A-Za-z]?[ ]++(?:[A-Z](?!bps)[a-z]{2}|[0-9]{1,3}(?:st|nd|rd|th)[ ]))"
     r"|(?P<post>[A-Za-z0-9]?[ ]?[0-9][A-Za-z]{2}(?![\w-]))"
     r"|(?P<nino>(?:(?<=[A-Z]{2}[0-9])|(?<=[A-Z]{2}[ ][0-9]))[0-9](?:[ ]?[0-9]{2}){2}[ ]?[A-D]"
@@ -214,9 +239,34 @@ _ADDRESS = _pattern(
     rf"(?P<words>{_STREET_WORDS})"
     rf"[ ]+(?:{_STREET_TYPES})\b\.?"
     r"(?:,?[ ]+(?:Apt|Apartment|Suite|Ste|Unit|Flat|\#)\.?[ ]*[A-Za-z0-9-]+)?"
-    # "City, ST 12345" only when a state code follows, so a sentence is never swallowed
-    r"(?:,[ ]*[A-Z][a-z]+(?:[ ][A-Z][a-z]+){0,2},?[ ]+[A-Z]{2}(?:[ ]+[0-9]{5}(?:-[0-9]{4})?)?"
-    r"(?!\w))?"
+    # "City, ST 12345" only when a state's code follows, so a sentence is never swallowed
+    rf"(?:(?:,[ ]*|[ ]+){_US_CITY_STATE}(?:[ ]+[0-9]{{5}}(?:-[0-9]{{4}})?)?(?!\w))?"
+)
+#: A US town, its state and ZIP code standing alone: "Springfield, IL 62704".
+_US_CITY_ZIP = _pattern(
+    rf"(?<![\w'’-]){_US_CITY_STATE}[ ]+[0-9]{{5}}(?:-[0-9]{{4}})?(?![\w-])"
+)
+#: "PO Box 1234", "P.O. Box 77", "Post Office Box 9".
+_PO_BOX = _pattern(
+    r"(?<![\w])(?i:p\.?[ ]?o\.?[ ]?box|post[ ]+office[ ]+box|postbox)[ ]*(?:no\.?|\#)?[ ]*"
+    r"[0-9]{1,6}(?![\w])"
+)
+#: A street written in lower case ("12 acacia avenue"), only with a street type that is
+#: never an everyday word (no "drive", "close" or "way"), and none of `_NOT_STREET_LOWER`.
+_ADDRESS_LOWER = _pattern(
+    r"[0-9](?<![\w.,:/#-][0-9])[0-9]{0,3}[A-Za-z]?(?P<words>(?:[ ]+[A-Za-z][a-z'’]+){1,3})[ ]+"
+    r"(?i:street|road|avenue|lane|crescent|terrace|gardens|grove|mews|rd|ave)(?![\w])"
+)
+_STREET_LOWER_CUES = ("street", "road", "avenue", "lane", "crescent", "terrace", "gardens",
+                      "grove", "mews", "rd", "ave")
+#: Words that make "2 miles down the road" or "10 mins up the lane" a journey, not a street.
+_NOT_STREET_LOWER = frozenset(
+    """
+    the a an of to on in at by up down along across around round off over from into onto
+    my our your their his her its this that these those is was are and or but for with
+    mile miles km metres meters yards minutes mins min hours hrs seconds secs times doors
+    houses streets roads lanes blocks stops walk drive ride away just only about nearly
+    """.split()
 )
 #: The rest of an address around what was found: "Flat 4, <ADDRESS>", "Rose Cottage,
 #: <ADDRESS>", "<ADDRESS>, Norwich <ADDRESS>" (a street, a town, a postcode).
@@ -616,6 +666,10 @@ _PHONE_SPELLED = _pattern(
     rf"(?:[ ,-]+(?:(?:double|triple)[ ]+)?{_DIGIT_WORD}){{6,15}}(?![\w])"
 )
 _PHONE_SPELLED_CUES = ("zero", "oh", "nought", "double", "triple", "seven", "nine", "eight")
+#: A UK mobile written without its 0 or with 44 and no plus: "7700900123", "447700900123".
+_PHONE_UK_BARE = _pattern(
+    r"(?<![\w.+/-])(?:44[ ]?)?7[0-9]{3}[ ]?[0-9]{6}(?![\w]|[.-][0-9])"
+)
 #: "07700 9OO 642": a capital O typed for a zero.
 _PHONE_LETTER_O = _pattern(r"(?<![\w.+/-])0[0-9O]{3,4}[ -]?[0-9O]{3}[ -]?[0-9O]{3,4}(?![\w])")
 #: "0033 6 98 76 54 32": the international prefix dialled as 00.
@@ -787,6 +841,13 @@ def _sub_postcode(m: re.Match[str]) -> str:
     return whole
 
 
+def _sub_address_lower(m: re.Match[str]) -> str:
+    words = m.group("words").lower().split()
+    if any(w in _NOT_STREET_LOWER or w in _NOT_STREET_WORDS for w in words):
+        return m.group(0)
+    return "<ADDRESS>"
+
+
 def _sub_address(m: re.Match[str]) -> str:
     if any(w.lower() in _NOT_STREET_WORDS for w in m.group("words").split()):
         return m.group(0)
@@ -803,7 +864,7 @@ def _sub_address(m: re.Match[str]) -> str:
 _K_TITLE, _K_ROLE, _K_SIGNOFF, _K_WEAK, _K_GREET, _K_INTRO, _K_THIS = 1, 2, 4, 8, 16, 32, 64
 _K_GIVEN, _K_DASHES, _K_DOB, _K_ID, _K_SECRET, _K_SPELLED, _K_DOT = (
     128, 256, 512, 1024, 2048, 4096, 8192)
-_K_IMEI, _K_ACCOUNT, _K_LOGIN = 16384, 32768, 65536
+_K_IMEI, _K_ACCOUNT, _K_LOGIN, _K_STREET, _K_MAC = 16384, 32768, 65536, 131072, 262144
 
 _CUE_KIND: dict[str, int] = {}
 for _kind, _words in (
@@ -817,6 +878,7 @@ for _kind, _words in (
     (_K_LOGIN, ("login", "log-in", "logon", "admin", "credentials", "username", "user", "sign-in",
                 "signin", "password", "passwords", "pw", "pass", "key")),
     (_K_ACCOUNT, ("account", "acct", "acc", "a/c", "sort", "customer", "cust")),
+    (_K_STREET, _STREET_LOWER_CUES), (_K_MAC, ("mac",)),
 ):
     for _word in _words:
         _CUE_KIND[_word] = _CUE_KIND.get(_word, 0) | _kind
@@ -943,8 +1005,14 @@ def _check_secret(m: re.Match[str]) -> tuple[int, int] | None:
     if m.group("code") is not None:
         return (start, end) if sum(ch.isdigit() for ch in stripped) >= 3 else None
     if m.group("pass") is not None:
-        # a password with a digit or a symbol; a plain word could be any word
-        return (start, end) if has_digit or not stripped.isalpha() else None
+        # a password with a digit or a symbol; a plain word only after "is", ":" or "=",
+        # and not one that says how the password is ("too", "expired", "correctly")
+        if has_digit or not stripped.isalpha():
+            return start, end
+        said = _SAID_IS.search(m.group("filler"))
+        if said is None or low in _NOT_PASSWORDS or low.endswith(("ing", "ed", "ly")):
+            return None
+        return start, end
     # a memorable word or a security answer: the word, and capitalised words after it
     more = _CAPITALISED_RUN.match(m.string, end)
     if more is not None and stripped[:1].isupper():
@@ -953,6 +1021,20 @@ def _check_secret(m: re.Match[str]) -> tuple[int, int] | None:
 
 
 _CAPITALISED_RUN = _pattern(rf"(?:[ ]+[{_UP}][{_LO}'’]+){{1,3}}")
+#: The filler before a plain-word password ends in "is", ":" or "=".
+_SAID_IS = _pattern(r"(?:[:=]|(?<![\w])(?i:is|was))[ ]*\Z")
+#: Plain words that follow "the password is" without being the password.
+_NOT_PASSWORDS = frozenset(
+    """
+    too very really so quite case weak strong simple easy hard complicated complex fine ok
+    okay right wrong bad good great rubbish useless broken missing gone unknown different
+    same shown hidden visible printed written stored saved valid definitely probably
+    actually apparently supposedly meant supposed still definately def literally exactly
+    something nothing anything what whatever unchanged default temporary temp there here
+    below above attached sticker label underneath printed back bottom side
+    stronger weaker longer shorter better worse safer easier harder simpler newer older
+    """.split()
+)
 _PASSWORD_TOKEN = _pattern(r"[^\s\"'(),;<>]{6,40}")
 
 
@@ -988,6 +1070,13 @@ def _sub_ipv6(m: re.Match[str]) -> str:
 def _sub_mac_dotted(m: re.Match[str]) -> str:
     value = m.group(0)
     return "<MAC>" if any(ch.isalpha() for ch in value) else value
+
+
+def _sub_mac_after_cue(m: re.Match[str]) -> str:
+    """A dotted MAC near the word "mac": all digits ("0011.2233.4455") is one too."""
+    if "mac" in m.string[max(0, m.start() - 24) : m.start()].lower():
+        return "<MAC>"
+    return _sub_mac_dotted(m)
 
 
 _SPELLED_DOT = _pattern(r"(?i)[ ]dot[ ]|[(\[{<][ ]*dot")
@@ -1199,11 +1288,52 @@ def _labelled_names(text: str, low: str, kinds: int) -> list[tuple[int, int]]:
     return spans
 
 
+#: A message's last words after a sign-off, in lower case: "thanks, bob", "cheers\nkev x".
+_LOWER_SIGNOFF_END = _pattern(
+    r"(?<![\w'’])(?:(?i:regards|thanks|thank[ ]+you|thx|cheers|ta|sincerely)[ \t]*[,.!:;\-–—]*"
+    r"|(?i:best|love|wishes)(?:[ \t]*[,!:;\-–—]+|[ \t]*(?=\r?\n)))"
+    r"[ \t]*(?:\r?\n[ \t]*){0,3}(?P<name>[a-zß-öø-ÿ]{2,15}(?:[ ][a-zß-öø-ÿ'’-]{2,20})?)"
+    r"[ \t.!]*(?:x{1,3}[ \t.!]*)?\Z"
+)
+#: Lower-case words that end a message after "thanks" without being a name.
+_NOT_LOWER_SIGNOFF = _NOT_NAMES_AFTER_CUE | frozenset(
+    """
+    bye sorted fixed done appreciated buddy bud lol dude bro man later anyway anyways heaps
+    loads tons lots million bunch plenty tho though useless legend mate pal love nope yep
+    yeah yup cya ciao bless god xx xxx link links url pic pics photo photos video screenshot
+    attached below verizon comcast xfinity att spectrum tmobile sprint cox centurylink
+    frontier optimum dish directv hulu fedex ups uber airtel jio telstra optus rogers bell
+    telus shaw ee giffgaff tesco lyca lebara smarty voxi idmobile plusnet talktalk shell
+    """.split()
+)
+
+
+def _lower_signoff_name(text: str, low: str, cues: dict[str, int]) -> list[tuple[int, int]]:
+    """A lower-case name ending the message after a sign-off in its last 80 characters."""
+    tail = text[-24:].split()
+    if not tail or not tail[-1][:1].islower() or tail[-1].rstrip(".!,") in cues:
+        return []  # most messages end in a sentence, or in the sign-off itself
+    near = len(text) - 80
+    for cue, kind in cues.items():
+        if not kind & (_K_SIGNOFF | _K_WEAK) or low.rfind(cue) < near:
+            continue
+        for end in _cue_positions(text, low, cue):
+            m = _LOWER_SIGNOFF_END.match(text, end - len(cue)) if end - len(cue) >= near else None
+            if m is not None:
+                start = m.start("name")
+                length = _name_length(m.group("name"), first_stop=_NOT_LOWER_SIGNOFF,
+                                      anycase=True)
+                return [(start, start + length)] if length else []
+    return []
+
+
 def _redact_names(text: str, low: str, cues: dict[str, int], kinds: int) -> str:
     spans = _labelled_names(text, low, kinds) if "name" in low or kinds & (
         _K_INTRO | _K_THIS) else []
     if kinds & _K_NAMES:
         spans += _cued_names(text, low, cues)
+    if kinds & (_K_SIGNOFF | _K_WEAK):
+        spans += _lower_signoff_name(text, low, cues)
     if kinds & _K_GIVEN:
         spans += _given_names(text, low, [c for c, k in cues.items() if k & _K_GIVEN])
     if not spans:
@@ -1266,6 +1396,8 @@ def redact(text: str) -> str:
     """
     if not text:
         return text
+    if not text.isascii() and _LOOKALIKE.search(text):
+        text = text.translate(_LOOKALIKES)
     at = "@" in text
     if at:
         text = _EMAIL.sub("<EMAIL>", text)
@@ -1326,6 +1458,8 @@ def redact(text: str) -> str:
             if "00" in text:
                 text = _PHONE_00.sub(_sub_phone_00, text)
             text = _PHONE_NAT.sub(_sub_phone, text)
+            if "long" in hints:
+                text = _PHONE_UK_BARE.sub("<PHONE>", text)
         if "ophone" in hints:
             text = _PHONE_LETTER_O.sub(_sub_phone_letter_o, text)
         if "ip" in hints:
@@ -1334,15 +1468,23 @@ def redact(text: str) -> str:
             text = _MAC_DOTTED.sub(_sub_mac_dotted, text)
         if "addr" in hints:
             text = _ADDRESS.sub(_sub_address, text)
+        if "zip" in hints:
+            text = _US_CITY_ZIP.sub("<ADDRESS>", text)
         if "post" in hints:
             text = _POSTCODE.sub(_sub_postcode, text)
-        if "<ADDRESS>" in text:
-            text = _ADDRESS_AROUND.sub("<ADDRESS>", text)
+    if kinds & _K_STREET:
+        text = _ADDRESS_LOWER.sub(_sub_address_lower, text)
+    if "o box" in low or "o.box" in low or "obox" in low or "o. box" in low or "e box" in low:
+        text = _PO_BOX.sub("<ADDRESS>", text)
+    if "<ADDRESS>" in text:
+        text = _ADDRESS_AROUND.sub("<ADDRESS>", text)
     colons = text.count(":")
     if "::" in text or colons >= 7:
         text = _IPV6.sub(_sub_ipv6, text)
     if colons >= 5 or text.count("-") >= 5:
         text = _MAC.sub("<MAC>", text)
+    if kinds & _K_MAC and "." in text:
+        text = _MAC_DOTTED.sub(_sub_mac_after_cue, text)
     if text is not original:
         low = _lower(text)
     return _redact_names(text, low, cues, kinds)

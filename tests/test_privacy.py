@@ -35,7 +35,8 @@ WORDS = st.lists(
 
 
 def digits_of(text: str) -> str:
-    return re.sub(r"\D", "", text)
+    """The text's digits, in ASCII whatever script they were written in."""
+    return "".join(str(int(d)) for d in re.findall(r"\d", text))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,6 +89,71 @@ def test_redacts_each_kind(text: str, expected: str) -> None:
     ],
 )
 def test_keeps_technical_signal(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # look-alike characters: no-break and thin spaces, full-width and Arabic-Indic digits,
+        # a full-width @, a zero-width space inside an address
+        ("card 4111\u00a01111\u00a01111\u00a01111 please", "card <CARD> please"),
+        ("card 4111\u202f1111\u202f1111\u202f1111", "card <CARD>"),
+        ("call 07700\u00a0900123 now", "call <PHONE> now"),
+        ("call \uff10\uff17\uff17\uff10\uff10 \uff19\uff10\uff10\uff11\uff12\uff13",
+         "call <PHONE>"),
+        ("call \u0660\u0667\u0667\u0660\u0660\u0669\u0660\u0660\u0661\u0662\u0663",
+         "call <PHONE>"),
+        ("mail john.smith\uff20gmail.com ok", "mail <EMAIL> ok"),
+        ("mail jo\u200bhn.smith@gmail.com ok", "mail <EMAIL> ok"),
+        # addresses: a US town and state without commas, a PO box, a street in lower case
+        ("at 742 Evergreen Terrace Springfield IL 62704", "at <ADDRESS>"),
+        ("I'm in Springfield, IL 62704 now", "I'm in <ADDRESS> now"),
+        ("send it to PO Box 1234, Leeds", "send it to <ADDRESS>, Leeds"),
+        ("post to P.O. Box 77", "post to <ADDRESS>"),
+        ("I live at 12 acacia avenue, leeds ls1 4ap", "I live at <ADDRESS>, leeds <ADDRESS>"),
+        ("router at 221b baker street", "router at <ADDRESS>"),
+        # a plain-word password after "is" or ":"
+        ("my password is sunshine", "my password is <SECRET>"),
+        ("password: bluebirdhouse", "password: <SECRET>"),
+        ("the wifi password is admin", "the wifi password is <SECRET>"),
+        # a name in lower case ending the message after a sign-off
+        ("thanks, bob", "thanks, <NAME>"),
+        ("sorted now cheers\nkev x", "sorted now cheers\n<NAME> x"),
+        ("regards\n\njane doe", "regards\n\n<NAME>"),
+        # a UK mobile without its 0, or with 44 and no plus
+        ("call me on 7700900123", "call me on <PHONE>"),
+        ("my number 447700900123", "my number <PHONE>"),
+        # a Cisco-style MAC in lower case, or all digits after the word "MAC"
+        ("mac aabb.ccdd.eeff on the hub", "mac <MAC> on the hub"),
+        ("MAC 0011.2233.4455", "MAC <MAC>"),
+    ],
+)
+def test_redacts_disguised_and_lower_case_forms(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I drove 2 miles down the road",
+        "we have 3 kids on our street and 10 mins up the lane",
+        "the 5g mast on main road",
+        "my password is case sensitive",
+        "my wifi password is printed on the router",
+        "the password is on the Hub card, and a longer passphrase is stronger",
+        "my password is not accepted and password: reset",
+        "many thanks, everyone",
+        "thanks, kind regards",
+        "thanks verizon",
+        "thanks in advance",
+        "thanks for the help guys",
+        "ok thanks. link",
+        "version 1234.5678.9012 on my mac",
+        "emoji keep their joiners \U0001f926\u200d\u2642\ufe0f and brackets \uff08\uff09",
+    ],
+)
+def test_lower_case_and_plain_word_rules_leave_everyday_text(text: str) -> None:
     assert redact(text) == text
 
 
@@ -294,6 +360,33 @@ def test_phones_never_survive(prefix: str, phone: str, suffix: str) -> None:
     assert digits_of(phone)[-7:] not in digits_of(out)
 
 
+#: Look-alike separators and digits people paste from other apps.
+_SPACES = ["\u00a0", "\u202f", "\u2009", "\u2007", "\u3000"]
+_DIGIT_ZEROS = [0xFF10, 0x0660, 0x06F0, 0x0966]
+
+
+@st.composite
+def disguised(draw: st.DrawFn, value: str) -> str:
+    """``value`` with its spaces made look-alike spaces, perhaps its digits another script's,
+    and perhaps a zero-width space after its first character."""
+    space = draw(st.sampled_from(_SPACES))
+    out = value.replace(" ", space)
+    if draw(st.booleans()):
+        zero = draw(st.sampled_from(_DIGIT_ZEROS))
+        out = "".join(chr(zero + int(c)) if c.isdigit() else c for c in out)
+    if draw(st.booleans()):
+        out = out[:1] + "\u200b" + out[1:]
+    return out
+
+
+@given(prefix=NOISE, data=st.data(), suffix=NOISE)
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+def test_disguised_phones_never_survive(prefix: str, data: st.DataObject, suffix: str) -> None:
+    phone = data.draw(phones())
+    out = redact(f"{prefix} {data.draw(disguised(phone))} {suffix}")
+    assert digits_of(phone)[-7:] not in digits_of(out)
+
+
 def _luhn_complete(body: str) -> str:
     for check in string.digits:
         if luhn_ok(body + check):
@@ -317,6 +410,14 @@ def cards(draw: st.DrawFn) -> str:
 def test_valid_cards_never_survive(prefix: str, card: str, suffix: str) -> None:
     out = redact(f"{prefix} {card} {suffix}")
     assert card not in out
+    assert digits_of(card)[-8:] not in digits_of(out)
+
+
+@given(prefix=NOISE, data=st.data(), suffix=NOISE)
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+def test_disguised_cards_never_survive(prefix: str, data: st.DataObject, suffix: str) -> None:
+    card = data.draw(cards())
+    out = redact(f"{prefix} {data.draw(disguised(card))} {suffix}")
     assert digits_of(card)[-8:] not in digits_of(out)
 
 
