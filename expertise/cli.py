@@ -776,6 +776,12 @@ def forget(
         help="Seconds to wait for other programs reading the store before saying the erased "
              "bytes are still on disk (default: 10).")
     ] = None,
+    even_if_unknown: Annotated[bool, typer.Option(
+        "--even-if-unknown",
+        help="Record the erasure even when neither the store nor any model holds the customer "
+             "(their tickets are only in an export), so that ingest and retraining leave them "
+             "out.")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Erase a customer: tickets, feedback and profile; list the models that learned from them.
@@ -790,7 +796,8 @@ def forget(
     from expertise.rights.erasure import forget_customer
 
     with _store(db) as store:
-        erasure = forget_customer(store, customer, actor=agent, purge_wait=wait)
+        erasure = forget_customer(store, customer, actor=agent, purge_wait=wait,
+                                  even_if_unknown=even_if_unknown)
     _show(json_, erasure, render.erasure)
     if not erasure.purged:
         raise _fail(erasure.warning or "the erased data could not be overwritten on disk")

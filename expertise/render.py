@@ -382,11 +382,18 @@ def consent(change: Any) -> None:
 
 
 def erasure(report: Any) -> None:
-    _say(f"erased: {_count(report.tickets_deleted, 'ticket')}, "
-         f"{_count(report.feedback_deleted, 'feedback entry', 'feedback entries')} and "
-         f"the customer record; their id was removed from "
-         f"{_count(report.audit_rows_anonymised, 'audit row')}. The audit log keeps only that an "
-         "erasure happened.")
+    if report.customer_deleted:
+        _say(f"erased: {_count(report.tickets_deleted, 'ticket')}, "
+             f"{_count(report.feedback_deleted, 'feedback entry', 'feedback entries')} and "
+             f"the customer record; their id was removed from "
+             f"{_count(report.audit_rows_anonymised, 'audit row')}. The audit log keeps only "
+             "that an erasure happened.")
+    else:
+        held = (f"their id was removed from {_count(report.audit_rows_anonymised, 'audit row')}"
+                if report.audit_rows_anonymised else "the store held nothing about them")
+        _say(f"erased: {held}. The erasure is recorded, so later ingests and retraining from "
+             "any export leave this customer out. The audit log keeps only that an erasure "
+             "happened.")
     models = report.models
     if models.trained_on:
         _say("model versions trained on this customer: " + ", ".join(models.trained_on)

@@ -97,6 +97,9 @@ class Erasure:
     feedback_deleted: int
     audit_rows_anonymised: int
     models: ModelUse
+    #: Whether the store held a customer record (False for one known only from the audit
+    #: log, an export or a model's training data: then only the erasure is recorded).
+    customer_deleted: bool = True
     #: Whether the freed bytes were overwritten in the database file; if not, ``warning``
     #: says why and what to do.
     purged: bool = True
@@ -113,6 +116,7 @@ class Erasure:
             "tickets_deleted": self.tickets_deleted,
             "feedback_deleted": self.feedback_deleted,
             "audit_rows_anonymised": self.audit_rows_anonymised,
+            "customer_deleted": self.customer_deleted,
             "models_trained_on": list(self.models.trained_on),
             "models_unverifiable": list(self.models.unverifiable),
             "models_note": self.models.note,
@@ -126,6 +130,7 @@ def forget_customer(
     actor: str | None = None,
     models_root: Path | None = None,
     purge_wait: float | None = None,
+    even_if_unknown: bool = False,
 ) -> Erasure:
     """Erase a customer from the store in one transaction and list the models that learned
     from them.
@@ -136,18 +141,28 @@ def forget_customer(
     ``warning`` says why) when another connection kept the freed bytes from being overwritten
     in the database file within ``purge_wait`` seconds (default `Store.forget`'s).
 
+    A customer the store holds nothing about is erased all the same when a model version
+    learned from them (their tickets came from an export), or with ``even_if_unknown``: the
+    erasure record keeps them out of later ingests and of retraining from any export.
+
     Raises
     ------
     UnknownCustomerError
-        If the store holds nothing about the customer.
+        If the customer was erased here before, or the store, the models and
+        ``even_if_unknown`` give no reason to record an erasure.
     """
-    report = (store.forget(customer_id, actor=actor) if purge_wait is None else
-              store.forget(customer_id, actor=actor, purge_wait=purge_wait))
+    models = models_trained_on(customer_id, root=models_root)
+    unknown_ok = even_if_unknown or bool(models.trained_on)
+    report = (store.forget(customer_id, actor=actor, unknown_ok=unknown_ok)
+              if purge_wait is None else
+              store.forget(customer_id, actor=actor, purge_wait=purge_wait,
+                           unknown_ok=unknown_ok))
     return Erasure(
         tickets_deleted=report.tickets_deleted,
         feedback_deleted=report.feedback_deleted,
         audit_rows_anonymised=report.audit_rows_anonymised,
-        models=models_trained_on(customer_id, root=models_root),
+        models=models,
+        customer_deleted=report.customer_deleted,
         purged=report.purged,
         warning=report.purge_warning,
     )

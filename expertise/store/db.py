@@ -1228,7 +1228,7 @@ class Store:
     # -- erasure ------------------------------------------------------------------------------
 
     def forget(self, customer_id: str, *, actor: str | None = None,
-               purge_wait: float = PURGE_WAIT) -> ForgetReport:
+               purge_wait: float = PURGE_WAIT, unknown_ok: bool = False) -> ForgetReport:
         """Erase a customer, in one transaction, then overwrite the freed bytes on disk.
 
         Deletes their feedback (and feedback on their tickets), their tickets, their customer
@@ -1238,10 +1238,15 @@ class Store:
         seconds for other connections): the report's ``purged`` and ``purge_warning`` say
         whether the erased data is gone from the file's bytes too.
 
+        With ``unknown_ok``, a customer the store holds nothing about (one known only from an
+        export, or from a model's training data) is erased too: only the erasure record and
+        its audit row are written, so later ingests and retraining leave them out.
+
         Raises
         ------
         UnknownCustomerError
-            If the store holds nothing about ``customer_id``.
+            If the customer was erased here before, or (without ``unknown_ok``) the store
+            holds nothing about ``customer_id``.
         """
         customer_hash = self.hash_customer(customer_id)
         actor = _actor(actor)
@@ -1255,7 +1260,14 @@ class Store:
             ).fetchone()[0]
             if known is None and n_audit == 0:
                 shown = customer_id if len(customer_id) <= 60 else customer_id[:57] + "..."
-                raise UnknownCustomerError(f"unknown customer {shown!r}: nothing stored to erase")
+                if self._erased_among([customer_id]):
+                    raise UnknownCustomerError(
+                        f"customer {shown!r} was erased here before: nothing is left to erase")
+                if not unknown_ok:
+                    raise UnknownCustomerError(
+                        f"unknown customer {shown!r}: nothing stored to erase (if their data is "
+                        "in an export you will import or train on, add --even-if-unknown to "
+                        "record the erasure, so that ingest and retraining leave them out)")
             feedback, tickets, deleted, anonymised = (
                 conn.execute(sql, {"id": customer_id}).rowcount
                 for sql in (

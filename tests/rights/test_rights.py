@@ -245,6 +245,21 @@ def test_forget_customer_reports_counts_and_models(db: Path, tmp_path: Path) -> 
     assert (last.actor, last.action, last.customer_id) == ("dpo", "erasure", None)
 
 
+def test_forget_customer_a_model_learned_from_but_the_store_never_held(
+        db: Path, tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    _manifest(root, "v1", customer_salt(salt_path(root)), ["C-IN-EXPORT"])
+    with Store(db) as store:
+        with pytest.raises(UnknownCustomerError, match="--even-if-unknown"):
+            forget_customer(store, "C-TYPO", models_root=root)
+        erasure = forget_customer(store, "C-IN-EXPORT", actor="dpo", models_root=root)
+        assert store.training_exclusions(["C-IN-EXPORT", "C-EXP"]) == {"C-IN-EXPORT"}
+        last = store.audit_rows()[-1]
+    assert erasure.models.trained_on == ["v1"]
+    assert (erasure.tickets_deleted, erasure.customer_deleted) == (0, False)
+    assert (last.action, last.customer_id) == ("erasure", None)
+
+
 # ---------------------------------------------------------------------------------------------
 # Disclosure
 # ---------------------------------------------------------------------------------------------
@@ -516,12 +531,30 @@ def test_cli_forget(models_env: Path, db: Path) -> None:
             "rejects files) and in exports; find and delete them separately.") in " ".join(
         done.stdout.split())
     again = cli("forget", "--customer", "C-EXP", "--db", db, "--json")
-    assert again.exit_code == 1
+    assert again.exit_code == 1 and "erased here before" in again.output
     rows = _audit(db)
     assert [(r["action"], r["customer_id"]) for r in rows] == [
         ("answer", None), ("erasure", None)]
     assert rows[1]["actor"] == "dpo" and "C-EXP" not in json.dumps(rows)
     assert cli("explain", "--customer", "C-EXP", "--db", db).exit_code == 1
+
+
+def test_cli_forget_even_if_unknown_keeps_an_export_only_customer_out(
+        models_env: Path, db: Path, tmp_path: Path) -> None:
+    _answer(db, "C-EXP")
+    done = cli("forget", "--customer", "C-LATER", "--db", db, "--even-if-unknown")
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.stdout.split())
+    assert "erased: the store held nothing about them. The erasure is recorded" in said
+    assert "Not erased: copies outside the store" in said
+    export = tmp_path / "export.csv"
+    export.write_text("ticket_id,customer_id,body\nT9,C-LATER,wifi keeps dropping\n",
+                      encoding="utf-8")
+    ingested = cli("ingest", export, "--db", db)
+    assert ingested.exit_code == 0, ingested.output
+    assert "0 added" in ingested.stdout and "1 rejected" in ingested.stdout
+    assert cli("forget", "--customer", "C-LATER", "--db", db,
+               "--even-if-unknown").exit_code == 1
 
 
 def test_cli_audit_filters(models_env: Path, db: Path) -> None:
@@ -622,7 +655,8 @@ def test_hostile_ids_through_the_cli(models_env: Path, tmp_path: Path, hostile: 
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"customers", "tickets", "feedback", "audit", "erasures"} <= tables
     missing = cli("forget", "--customer", hostile, "--db", db)
-    assert missing.exit_code == 1 and "nothing stored to erase" in missing.output
+    assert missing.exit_code == 1
+    assert "erased here before: nothing is left to erase" in missing.output
 
 
 #: Values that could forge or hide rows on a terminal, or are too long to be ids.

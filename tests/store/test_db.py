@@ -472,8 +472,24 @@ def test_forget_unknown_customer(store: Store) -> None:
 
 def test_forget_twice(loaded: Store) -> None:
     loaded.forget("C-100")
-    with pytest.raises(UnknownCustomerError):
-        loaded.forget("C-100")
+    with pytest.raises(UnknownCustomerError, match="erased here before"):
+        loaded.forget("C-100", unknown_ok=True)
+
+
+def test_forget_a_customer_the_store_never_held_records_the_erasure(
+        store: Store, tmp_path: Path) -> None:
+    # their tickets are only in an export the analyst has not imported yet
+    report = store.forget("C-export-only", unknown_ok=True)
+    assert (report.tickets_deleted, report.audit_rows_anonymised,
+            report.customer_deleted) == (0, 0, False)
+    assert len(store.erased_hashes()) == 1
+    assert store.training_exclusions(["C-export-only", "C-other"]) == {"C-export-only"}
+    export = tmp_path / "export.csv"
+    export.write_text("ticket_id,customer_id,body\nT1,C-export-only,my router drops\n"
+                      "T2,C-other,no dial tone\n", encoding="utf-8")
+    counts = store.ingest_file(export)
+    assert (counts.added, counts.rejected) == (1, 1)
+    assert store.history("C-export-only") == []
 
 
 def test_forget_a_customer_known_only_from_audit(store: Store) -> None:
