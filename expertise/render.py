@@ -312,6 +312,9 @@ def disclosure(disc: Any) -> None:
     title = Text("What we use about this customer, and why", style="bold")
     console.print(Panel(body, title=title, subtitle=Text(facts), expand=False, width=88))
     console.print(Text(f"customer {disc.customer_id}; read aloud or send as it is", style="dim"))
+    if disc.models_trained_on:
+        _say("model versions trained on this customer: " + ", ".join(disc.models_trained_on),
+             "dim")
 
 
 def ingest_data(report: Any, db: Any) -> dict[str, Any]:

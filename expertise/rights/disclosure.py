@@ -19,6 +19,7 @@ from typing import Any
 
 from expertise.config import LEVELS
 from expertise.errors import StoreError, UnknownCustomerError
+from expertise.rights.erasure import models_trained_on
 from expertise.scoring.history import days, overall
 
 __all__ = ["HOW_SURE", "PLAIN_LEVEL", "Disclosure", "disclose"]
@@ -46,7 +47,9 @@ class Disclosure:
     tickets used. ``sections`` holds the four paragraphs of ``statement`` by name.
     ``audit_entries`` counts the audit log's entries about the customer from before this
     request (which adds one), ``audit_first`` and ``audit_last`` their times: a customer the
-    store holds no tickets or record of may still be named there.
+    store holds no tickets or record of may still be named there. ``models_trained_on``
+    lists the model versions whose training data held the customer's messages (from an
+    export, perhaps), checked by their keyed fingerprints.
     """
 
     customer_id: str
@@ -63,6 +66,7 @@ class Disclosure:
     audit_entries: int = 0
     audit_first: str | None = None
     audit_last: str | None = None
+    models_trained_on: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,8 +95,9 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
     """The plain-language statement for ``expertise explain`` and the session's ``:why``.
 
     Appends an ``explain`` row to the audit log. A customer the store has no record of, but
-    whom the audit log names (someone looked them up), gets a statement that says so and that
-    no messages of theirs are held.
+    whom the audit log names (someone looked them up) or a model learned from (their messages
+    were in an export it was trained on), gets a statement that says so and that no messages
+    of theirs are held.
 
     Parameters
     ----------
@@ -107,7 +112,7 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
     StoreError
         If the engine has no store.
     UnknownCustomerError
-        If the store holds nothing about the customer: no record and no audit entry.
+        If nothing here knows the customer: no record, no audit entry, no model.
     """
     store = engine.store
     if store is None:
@@ -115,23 +120,29 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
     customer = store.customer(customer_id)
     # Read before this request's own row is appended, so the count is of earlier handling.
     logged = store.audit_rows(customer_id=customer_id)
-    if customer is None and not logged:
+    trained = models_trained_on(customer_id).trained_on
+    if customer is None and not logged and not trained:
         shown = customer_id if len(customer_id) <= 60 else customer_id[:57] + "..."
         raise UnknownCustomerError(
             f"customer {shown!r} is not in the store {store.path}: we hold nothing about them "
             "(check the id, or ingest their tickets with `expertise ingest`)"
         )
     store.audit(actor, "explain", customer_id=customer_id, purpose=purpose)
-    log = _log_facts(logged)
+    log = (*_log_facts(logged), trained)
+    now_used = engine.version in trained
     if customer is None:
-        # Named only in the audit log (looked up before any ticket of theirs was stored).
+        # Named only in the audit log (looked up before any ticket of theirs was stored), or
+        # known to a model from the export it was trained on (erased here since, perhaps).
         sections = _with_log(_sections(0, 0, None, None, None, None, False), logged, 0)
+        sections = _with_training(sections, trained, now_used,
+                                  erased=bool(trained) and store.is_erased(customer_id))
         return Disclosure(customer_id, False, 0, 0, None, None, None, None,
                           "\n\n".join(sections[k] for k in SECTIONS), sections, None, *log)
     held = int(customer.ticket_count)
     if customer.consent == "opted_out":
         # Not profiled: the history is neither read nor scored, only counted.
         sections = _with_log(_opted_out_sections(held), logged, held)
+        sections = _with_training(sections, trained, now_used)
         return Disclosure(customer_id, True, held, 0, None, None, None, None,
                           "\n\n".join(sections[k] for k in SECTIONS), sections, None, *log)
 
@@ -150,7 +161,7 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
         level, confidence = pinned, None
     labelled = any(it.expertise_level for it in items)
     sections = _sections(len(items), held, first, last, level, confidence, labelled, pinned)
-    sections = _with_log(sections, logged, held)
+    sections = _with_training(_with_log(sections, logged, held), trained, now_used)
     return Disclosure(customer_id, False, held, len(items), first, last, level, confidence,
                       "\n\n".join(sections[k] for k in SECTIONS), sections, pinned, *log)
 
@@ -244,4 +255,31 @@ def _with_log(sections: dict[str, str], logged: list[Any], held: int) -> dict[st
             "properly; it does not decide how we help you.")
     choices = (f"{sections['choices']} If we delete your details, the log keeps its entries "
                "without anything that identifies you.")
+    return {**sections, "used": used, "choices": choices}
+
+
+_NOTHING_USED = "What we used: nothing so far; we have no earlier messages from you."
+
+
+def _with_training(sections: dict[str, str], trained: list[str], now_used: bool, *,
+                   erased: bool = False) -> dict[str, str]:
+    """``sections`` with a model's learning from the customer's messages said in "used" and
+    what deletion does to it in "choices"; unchanged when no model learned from them."""
+    if not trained:
+        return sections
+    which = ("the system that tailors our answers today" if now_used else
+             "an earlier version of the system that tailors our answers")
+    used = sections["used"]
+    if used.startswith(_NOTHING_USED):
+        used = ("What we used: we hold no messages from you, so none of them shape our "
+                "answers to you." + used[len(_NOTHING_USED):])
+    used = (f"{used} Messages of yours did help teach {which}, which learned from many "
+            "customers' messages at once how people describe problems; it keeps no copy of "
+            "them, only a coded fingerprint that shows it learned from you.")
+    choices = (f"{sections['choices']} If we delete your details, we teach that system again "
+               "without your messages.")
+    if erased:
+        used += (" You asked us to delete your details, and we did: the next time we teach "
+                 "that system, it is without your messages.")
+        choices = sections["choices"]
     return {**sections, "used": used, "choices": choices}

@@ -516,6 +516,34 @@ def test_cli_explain_a_customer_known_only_from_the_audit_log(models_env: Path,
     assert gone.exit_code == 1 and "we hold nothing about them" in gone.output
 
 
+def test_cli_explain_and_forget_a_customer_only_a_model_learned_from(
+        models_env: Path, db: Path, small_train: pd.DataFrame) -> None:
+    """The conftest bundle learned from every customer of ``small_train``; the store holds
+    none of them. Such a customer is told that a model learned from their messages, and can
+    be erased: the erasure keeps them out of the next retraining."""
+    customer = sorted(small_train["customer_id"].unique())[0]
+    cli("consent", "--customer", "C-OTHER", "--opt-in", "--db", db)  # the store exists
+    told = json.loads(cli("explain", "--customer", customer, "--db", db, "--json").stdout)
+    assert told["models_trained_on"] == ["test-small"] and told["tickets_held"] == 0
+    assert told["sections"]["used"].startswith(
+        "What we used: we hold no messages from you, so none of them shape our answers to you. "
+        "Messages of yours did help teach the system that tailors our answers today")
+    assert "we teach that system again without your messages" in told["sections"]["choices"]
+    _no_jargon(told["statement"])
+    shown = cli("explain", "--customer", customer, "--db", db)
+    assert "model versions trained on this customer: test-small" in shown.stdout
+    # no option needed: a model learned from them
+    gone = cli("forget", "--customer", customer, "--db", db)
+    assert gone.exit_code == 0, gone.output
+    said = " ".join(gone.stdout.split())
+    assert "model versions trained on this customer: test-small" in said
+    with Store(db) as store:
+        assert store.training_exclusions([customer]) == {customer}
+    after = json.loads(cli("explain", "--customer", customer, "--db", db, "--json").stdout)
+    assert "You asked us to delete your details, and we did" in after["sections"]["used"]
+    assert customer not in json.dumps([r for r in _audit(db) if r["action"] != "consent"])
+
+
 def test_cli_forget(models_env: Path, db: Path) -> None:
     _answer(db, "C-EXP", "--agent", "a1")
     unknown = cli("forget", "--customer", "NOBODY", "--db", db)
