@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,9 +55,10 @@ _DASK_COUNTS = ("rows", "rejected", "no_match", *LEVELS, NOT_ESTIMATED, "custome
 _SCORERS: dict[tuple[Any, ...], ChunkScorer] = {}
 
 
-def _dask_inputs(path: Path, format: str) -> tuple[list[str], str]:
-    """The files of a CSV/Parquet input (a file or a folder) and their format."""
-    from expertise.tickets.readers import detect_format
+def _dask_inputs(path: Path, format: str, encoding: str) -> tuple[list[str], str, str]:
+    """The files of a CSV/Parquet input (a file or a folder), their format and encoding, told
+    from the first file as the local engine tells them (`encoding` named, or detected)."""
+    from expertise.tickets.readers import TicketReader
 
     if path.is_dir():
         files = sorted(str(p) for p in path.iterdir()
@@ -68,12 +70,13 @@ def _dask_inputs(path: Path, format: str) -> tuple[list[str], str]:
         raise InputError(f"{path}: no such file")
     else:
         files = [str(path)]
-    fmt = format if format != "auto" else detect_format(files[0])
+    first = TicketReader(files[0], format=format, encoding=encoding)
+    fmt = first.format
     if fmt not in DASK_FORMATS:
         raise InputError(
             f"{path}: --engine dask reads CSV or Parquet files or folders, not {fmt}; "
             "score it with --engine local, or convert it to Parquet first")
-    return files, fmt
+    return files, fmt, first.encoding
 
 
 def _dask_prepare(raw: pd.DataFrame, offsets: list[int], path: str, fmt: str,
@@ -90,7 +93,9 @@ def _dask_prepare(raw: pd.DataFrame, offsets: list[int], path: str, fmt: str,
     raw.columns = [str(c).strip() for c in raw.columns]
     if ROW_COLUMN not in raw.columns:  # CSV parts carry their rows' numbers
         raw[ROW_COLUMN] = range(start + 1, start + len(raw) + 1)
-    reader = TicketReader(path, format=fmt, mapping=mapping)
+    # the rows are text already: an encoding named so that the input is not read again (its
+    # encoding detected, an 8-bit one refused although it was named with --encoding)
+    reader = TicketReader(path, format=fmt, mapping=mapping, encoding="utf-8")
     chunk = validate_frame(reader.canonicalise(raw), seen_ids=set())
     good = chunk.frame.assign(_reason="")
     bad = pd.DataFrame({ROW_COLUMN: chunk.rejects["row"].astype("int64"),
@@ -159,63 +164,61 @@ def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind:
     return pd.DataFrame({k: [v] for k, v in counts.items()}, dtype="int64")
 
 
+@dataclass
+class CsvParts:
+    """CSV files cut into Parquet parts (:func:`_split_csv`)."""
+
+    parts: list[str]
+    #: Rows that could not be parsed: (row, ticket id, reason).
+    rejects: list[tuple[int, str, str]]
+    #: The files' text encoding (named, or each file's detected one, joined by ", ").
+    encoding: str
+    #: Rows whose bytes the encoding could not decode (replaced with U+FFFD).
+    invalid_byte_rows: int
+
+
 def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS, *,
                fmt: str = "csv", mapping: dict[str, str] | None = None,
-               ) -> tuple[list[str], list[tuple[int, str, str]]]:
-    """Cut CSV files into Parquet parts of `rows` rows, in order, read as the local readers
-    read them (`readers.csv_records`: every column text, nothing read as missing, a BOM
-    skipped, bad bytes replaced, rows numbered in ``_row`` across the files, rows with too
-    many fields returned as rejects with their ticket id, the columns named as `fmt` and
-    `mapping` name them). Streams: one chunk in memory at a time."""
-    import pandas as pd
-
-    from expertise.tickets.readers import (
-        CSV_RECORD_OPTIONS,
-        ROW_COLUMN,
-        RecordFields,
-        TicketReader,
-        csv_records,
-        malformed_csv,
-        sniff_separator,
-    )
+               encoding: str = "auto") -> CsvParts:
+    """Cut CSV files into Parquet parts of `rows` rows, in order, read by the local engine's
+    reader (`TicketReader.records`: in `encoding`, named or detected, a detected 8-bit one
+    refused; every column text, nothing read as missing, a BOM skipped, bad bytes replaced
+    and their rows counted, rows with too many fields returned as rejects with their ticket
+    id, the columns named as `fmt` and `mapping` name them), with ``_row`` numbered across
+    the files. Streams: one chunk in memory at a time."""
+    from expertise.tickets.readers import ROW_COLUMN, TicketReader
 
     folder.mkdir(parents=True)
     parts: list[str] = []
     rejects: list[tuple[int, str, str]] = []
-    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "na_filter": False,
-                               "encoding": "utf-8-sig", "encoding_errors": "replace",
-                               **CSV_RECORD_OPTIONS}
+    encodings: list[str] = []
+    invalid = 0
     offset = 0
     empty: pd.DataFrame | None = None
     for name in files:
         last = 0
-        sep = sniff_separator(Path(name))
-        try:
-            reader = pd.read_csv(name, sep=sep, chunksize=rows, **options)
-        except pd.errors.ParserError as exc:
-            raise malformed_csv(name, exc) from None
-        fields = RecordFields(Path(name), "utf-8", sep)
-        ids = TicketReader(name, format=fmt, mapping=mapping, encoding="utf-8").wide_row_ids(
-            fields)
-        with reader, contextlib.closing(fields):
-            for chunk, bad in csv_records(reader, lambda exc, n=name: malformed_csv(n, exc),
-                                          ticket_id=ids):
-                rejects += [(row + offset, ticket, why) for row, ticket, why in bad]
-                last = max([last, *(row for row, _, _ in bad)])
-                if not len(chunk):
-                    empty = chunk if empty is None else empty
-                    continue
-                last = max(last, int(chunk[ROW_COLUMN].iloc[-1]))
-                chunk[ROW_COLUMN] += offset
-                path = folder / f"part-{len(parts):06d}.parquet"
-                chunk.to_parquet(path, index=False)
-                parts.append(str(path))
+        reader = TicketReader(name, format=fmt, mapping=mapping, chunk_rows=rows,
+                              encoding=encoding)
+        for chunk, bad in reader.records():
+            rejects += [(row + offset, ticket, why) for row, ticket, why in bad]
+            last = max([last, *(row for row, _, _ in bad)])
+            if not len(chunk):
+                empty = chunk if empty is None else empty
+                continue
+            last = max(last, int(chunk[ROW_COLUMN].iloc[-1]))
+            chunk[ROW_COLUMN] += offset
+            path = folder / f"part-{len(parts):06d}.parquet"
+            chunk.to_parquet(path, index=False)
+            parts.append(str(path))
         offset += last
+        invalid += reader.stats.invalid_byte_rows
+        if reader.encoding not in encodings:
+            encodings.append(reader.encoding)
     if not parts and empty is not None:  # no row: one empty part keeps the columns
         path = folder / "part-000000.parquet"
         empty.to_parquet(path, index=False)
         parts.append(str(path))
-    return parts, rejects
+    return CsvParts(parts, rejects, ", ".join(encodings), invalid)
 
 
 def score_dask(
@@ -223,6 +226,7 @@ def score_dask(
     rejects: Path | str | None, top: int, jobs: int, scheduler: str | None,
     db_path: Path | str | None, redact: bool, strict: bool, model_dir: Path | None,
     trust: bool, kb_root: Path | None, chunk_rows: int, actor: str | None, started: float,
+    encoding: str = "auto",
 ) -> ScoreReport:
     try:
         import dask
@@ -235,7 +239,7 @@ def score_dask(
 
     from expertise.tickets.readers import rejects_frame
 
-    files, fmt = _dask_inputs(input_path, format)
+    files, fmt, read_as = _dask_inputs(input_path, format, encoding)
     out_path, kind, rejects_path = output_paths(input_path, out, rejects, fmt, engine="dask")
     settings, version = resolve_settings(model_dir, trust, kb_root, db_path, top, redact,
                                          actor=actor, input_name=input_path.name)
@@ -250,6 +254,7 @@ def score_dask(
                                    dashboard_address=None)
             client = Client(cluster)
         parse_rejects: list[tuple[int, str, str]] = []
+        invalid_byte_rows = 0
         if fmt == "parquet":
             raw = dd.read_parquet(files)
         else:
@@ -257,9 +262,10 @@ def score_dask(
             # unsafe, and one partition per file holds a whole export in one worker's memory;
             # so the client cuts it into Parquet parts in one streaming pass first.
             split_dir = out_path.parent / f".{out_path.name}.{os.getpid()}.parts"
-            part_files, parse_rejects = _split_csv(files, split_dir, fmt=fmt,
-                                                   mapping=mapping)
-            raw = dd.read_parquet(part_files)
+            split = _split_csv(files, split_dir, fmt=fmt, mapping=mapping, encoding=encoding)
+            parse_rejects, read_as = split.rejects, split.encoding
+            invalid_byte_rows = split.invalid_byte_rows
+            raw = dd.read_parquet(split.parts)
         lengths = raw.map_partitions(len).compute().tolist()
         offsets = [sum(lengths[:k]) for k in range(len(lengths))]
         empty = _dask_prepare(raw._meta.copy(), [0], str(input_path), fmt, mapping)
@@ -306,7 +312,8 @@ def score_dask(
         rows_read=sum(lengths) + len(parse_rejects), rows_scored=sums["rows"],
         rows_rejected=rejected,
         levels={k: sums[k] for k in (*LEVELS, NOT_ESTIMATED)},
-        no_match=sums["no_match"], model_version=version)
+        no_match=sums["no_match"], model_version=version, encoding=read_as,
+        invalid_byte_rows=invalid_byte_rows)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -148,7 +148,7 @@ def score_file(
             input_path, out=out, format=format, mapping=mapping, rejects=rejects, top=top,
             jobs=jobs, scheduler=scheduler, db_path=db_path, redact=redact, strict=strict,
             model_dir=model_dir, trust=trust, kb_root=kb_root, chunk_rows=chunk_rows,
-            actor=actor, started=started)
+            actor=actor, started=started, encoding=encoding)
     if scheduler:
         raise InputError("--scheduler needs --engine dask")
     # duplicates across chunks are checked here, in 16 bytes an id (`_SeenIds`)

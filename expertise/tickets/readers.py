@@ -762,8 +762,34 @@ class TicketReader:
         """
         import pandas as pd
 
-        self.stats = ReadStats()
         self._seen = set()
+        for number, (raw, parse_rejects) in enumerate(self.records()):
+            frame = self._canonicalise(raw)
+            if number == 0:
+                self._check_columns(frame)
+            if "ticket_id" not in frame.columns:  # JSON records that lack it: row rejects
+                frame = frame.assign(ticket_id="")
+            seen = self._seen if self.track_ids else set()
+            chunk = validate_frame(frame, seen_ids=seen, require_labels=self.require_labels,
+                                   unclear_ok=self.unclear_ok)
+            if parse_rejects:
+                both = pd.concat([rejects_frame(parse_rejects), chunk.rejects], ignore_index=True)
+                rejects = both.sort_values("row", kind="stable").reset_index(drop=True)
+                chunk = TicketChunk(chunk.frame, rejects)
+            self.stats.rows_read += len(frame) + len(parse_rejects)
+            self.stats.rows_rejected += len(chunk.rejects)
+            yield chunk
+
+    def records(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+        """The file's rows as read, before their columns are named and validated: chunks of
+        at most `chunk_rows` rows as the file names its columns, with ``_row``, and the rows
+        that could not be parsed as rejects ``(row, ticket id, reason)``. For engines that
+        validate elsewhere (Dask); :meth:`chunks` reads through it.
+
+        Each call reads the file from the start and resets :attr:`stats`, counting the rows
+        whose bytes the encoding could not decode (``stats.invalid_byte_rows``).
+        """
+        self.stats = ReadStats()
         raw_chunks = {
             "csv": self._csv_raw,
             "freshdesk": self._csv_raw,
@@ -772,23 +798,9 @@ class TicketReader:
             "parquet": self._parquet_raw,
         }[self.format]()
         for raw, parse_rejects in _decoded(self.path, raw_chunks):
-            frame = self._canonicalise(raw)
-            if self.stats.chunks == 0:
-                self._check_columns(frame)
-            if "ticket_id" not in frame.columns:  # JSON records that lack it: row rejects
-                frame = frame.assign(ticket_id="")
             self.stats.invalid_byte_rows += _count_replaced_rows(raw)
-            seen = self._seen if self.track_ids else set()
-            chunk = validate_frame(frame, seen_ids=seen, require_labels=self.require_labels,
-                                   unclear_ok=self.unclear_ok)
-            if parse_rejects:
-                both = pd.concat([rejects_frame(parse_rejects), chunk.rejects], ignore_index=True)
-                rejects = both.sort_values("row", kind="stable").reset_index(drop=True)
-                chunk = TicketChunk(chunk.frame, rejects)
             self.stats.chunks += 1
-            self.stats.rows_read += len(frame) + len(parse_rejects)
-            self.stats.rows_rejected += len(chunk.rejects)
-            yield chunk
+            yield raw, parse_rejects
 
     # -- raw readers: (frame with _row, [(row, ticket_id, reason), ...]) ----------------------
 

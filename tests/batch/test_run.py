@@ -3,6 +3,7 @@ history within and across chunks, workers, the store, and the Dask engine."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import os
@@ -770,6 +771,57 @@ def test_a_row_with_too_many_fields_is_rejected_under_its_ticket_id(models_env: 
     assert rejects["reason"].str.startswith("more fields than the header's 4").all()
 
 
+@pytest.mark.parametrize(("codec", "replaced"), [("latin-1", 0), ("ascii", 1)])
+def test_dask_reads_the_named_encoding_and_reports_replaced_bytes_as_local_does(
+        models_env: Path, tmp_path: Path, codec: str, replaced: int) -> None:
+    """`--encoding` is the file's for both engines: a Latin-1 export named as Latin-1 reads
+    whole, named as ASCII has its "é" replaced and the row counted, and the two engines write
+    the same rows and report the same encoding and count."""
+    pytest.importorskip("distributed")
+    src = tmp_path / "latin.csv"
+    pd.DataFrame([
+        {"ticket_id": "T1", "customer_id": "C1", "created_at": "2024-03-01T10:00:00",
+         "subject": "Café Wi-Fi", "body": "the wifi in the café keeps dropping every evening"},
+        {"ticket_id": "T2", "customer_id": "C2", "created_at": "2024-03-02T10:00:00",
+         "subject": "Router", "body": EXPERT},
+    ]).to_csv(src, index=False, encoding="latin-1")
+    outputs, reports = {}, {}
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.csv"
+        result = runner.invoke(app, ["score", str(src), "--encoding", codec, "--engine", engine,
+                                     "--jobs", "1", "--out", str(out), "--json"])
+        assert result.exit_code == 0, result.output
+        reports[engine] = json.loads(result.stdout)
+        outputs[engine] = pd.concat([_read(p) for p in sorted(out.glob("part-*.csv"))],
+                                    ignore_index=True) if out.is_dir() else _read(out)
+    assert outputs["local"]["subject"].iloc[0] == ("Café Wi-Fi" if codec == "latin-1"
+                                                   else "Caf\ufffd Wi-Fi")
+    pd.testing.assert_frame_equal(outputs["dask"], outputs["local"])
+    same = ("encoding", "invalid_byte_rows", "rows_read", "rows_scored", "rows_rejected",
+            "levels", "no_match")
+    assert {k: reports["dask"][k] for k in same} == {k: reports["local"][k] for k in same}
+    assert (reports["dask"]["encoding"], reports["dask"]["invalid_byte_rows"]) == (
+        codecs.lookup(codec).name, replaced)  # as Python names it: "latin-1" is "iso8859-1"
+
+
+def test_dask_scores_a_folder_of_csv_files(models_env: Path, tmp_path: Path) -> None:
+    """The folder is read file by file; nothing reads (or detects the encoding of) the folder
+    itself, which once ended every such run in "is a directory"."""
+    pytest.importorskip("distributed")
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    rows = _history_rows()
+    _export(folder, rows[:4], "a.csv")
+    _export(folder, rows[4:], "b.csv")
+    out = tmp_path / "scored.csv"
+    result = runner.invoke(app, ["score", str(folder), "--engine", "dask", "--jobs", "1",
+                                 "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows_scored"] == len(rows)
+    scored = pd.concat([_read(p) for p in sorted(out.glob("part-*.csv"))], ignore_index=True)
+    assert sorted(scored["ticket_id"]) == sorted(r["ticket_id"] for r in rows)
+
+
 def test_dask_cuts_a_csv_into_parquet_parts_in_order(tmp_path: Path) -> None:
     from expertise.batch.dask import _split_csv
 
@@ -777,9 +829,10 @@ def test_dask_cuts_a_csv_into_parquet_parts_in_order(tmp_path: Path) -> None:
              "subject": "", "body": f"line one\nline two, \"quoted\" {i}" if i % 5 == 0
              else f"ticket {i}", "note": ""} for i in range(95)]
     src = _export(tmp_path, rows)
-    parts, rejects = _split_csv([str(src)], tmp_path / "parts", rows=20)
-    assert len(parts) == 5 and rejects == []
-    back = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    split = _split_csv([str(src)], tmp_path / "parts", rows=20)
+    assert len(split.parts) == 5 and split.rejects == []
+    assert (split.encoding, split.invalid_byte_rows) == ("utf-8", 0)
+    back = pd.concat([pd.read_parquet(p) for p in split.parts], ignore_index=True)
     assert back.pop("_row").tolist() == list(range(1, 96))
     whole = pd.read_csv(src, dtype=str, keep_default_na=False)
     assert back.astype(str).equals(whole.astype(str))
