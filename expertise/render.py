@@ -8,6 +8,7 @@ bidirectional overrides (which reorder what is shown) are printed as visible sym
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import sys
@@ -324,7 +325,8 @@ def ingest_data(report: Any, db: Any) -> dict[str, Any]:
         "unchanged": report.unchanged, "rejected": report.rejected,
         "reject_reasons": report.reject_reasons,
         "rejects_path": str(report.rejects_path) if report.rejects_path else None,
-        "invalid_byte_rows": report.invalid_byte_rows, "seconds": round(report.seconds, 3),
+        "encoding": report.encoding, "invalid_byte_rows": report.invalid_byte_rows,
+        "seconds": round(report.seconds, 3),
     }
 
 
@@ -345,8 +347,27 @@ def ingest(report: Any, db: Any) -> None:
                                                           key=lambda kv: -kv[1]))
         _say(f"rejected rows listed in {report.rejects_path} ({reasons})", err=True)
     if report.invalid_byte_rows:
-        err_console.print(Text(f"{report.invalid_byte_rows} rows had bytes that are not UTF-8; "
-                               "they were replaced with \ufffd"))
+        _replaced_bytes(report)
+
+
+#: The 8-bit encodings exports come in (what Excel and older systems save), suggested when a
+#: file's bytes could not be decoded.
+_EIGHT_BIT = ("cp1252", "latin-1")
+
+
+def _replaced_bytes(report: Any) -> None:
+    """The rows in which bytes the encoding in use (``report.encoding``) could not decode were
+    replaced, and the encodings to name instead (not the one that was used)."""
+    used = report.encoding or "UTF-8"
+    try:
+        same = codecs.lookup(used).name
+    except LookupError:  # Dask's files in several detected encodings: "utf-8, utf-16"
+        same = used
+    others = [name for name in _EIGHT_BIT if codecs.lookup(name).name != same]
+    fix = (f" (if the file is in another encoding, name it: --encoding {' or '.join(others)})"
+           if others else "")
+    _say(f"{_count(report.invalid_byte_rows, 'row')} had bytes that are not {used}; they were "
+         f"replaced with \ufffd{fix}", err=True)
 
 
 def feedback(data: dict[str, Any]) -> None:
@@ -600,6 +621,4 @@ def score_summary(report: Any) -> None:
         renamed = ", ".join(f"{old} -> {new}" for old, new in report.renamed.items())
         _say(f"input columns renamed to keep them: {renamed}", err=True)
     if report.invalid_byte_rows:
-        _say(f"{_count(report.invalid_byte_rows, 'row')} had bytes that are not "
-             f"{report.encoding or 'UTF-8'}; they were replaced with \ufffd (if the file is in "
-             "another encoding, name it: --encoding cp1252 or latin-1)", err=True)
+        _replaced_bytes(report)

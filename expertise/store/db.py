@@ -325,6 +325,9 @@ class IngestReport:
     seconds: float
     chunks: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    #: The text encoding the export was read in (named or detected): the one whose
+    #: undecodable bytes `invalid_byte_rows` counts.
+    encoding: str = ""
 
     @property
     def added(self) -> int:
@@ -759,6 +762,7 @@ class Store:
             seconds=time.perf_counter() - started,
             chunks=reader.stats.chunks,
             reject_reasons=reasons,
+            encoding=reader.encoding,
         )
 
     def _ingest_valid(

@@ -129,6 +129,32 @@ def test_score_counts_and_reports_bytes_the_named_encoding_cannot_decode(
     assert right.exit_code == 0 and right.stderr == ""
 
 
+@pytest.mark.parametrize(("codec", "damage", "other"), [
+    ("ascii", "", "--encoding cp1252 or latin-1"),
+    ("cp1252", "\x90", "--encoding latin-1"),  # 0x90: no character in Windows-1252
+])
+def test_ingest_names_the_encoding_whose_bytes_it_replaced(
+        models_env: Path, tmp_path: Path, codec: str, damage: str, other: str) -> None:
+    """`ingest` says which encoding could not decode the bytes (the one named, not always
+    UTF-8) and, as `score` does, which to name instead; `score` says the same."""
+    path = tmp_path / "latin.csv"
+    path.write_bytes(_text("csv").replace(" 📺", "").replace("MTU", "MTU" + damage)
+                     .encode("latin-1"))
+    said = (f"1 row had bytes that are not {codec}; they were replaced with \ufffd (if the "
+            f"file is in another encoding, name it: {other})")
+    db = str(tmp_path / "s.db")
+    result = CliRunner().invoke(app, ["ingest", str(path), "--db", db, "--encoding", codec])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [said]
+    data = json.loads(CliRunner().invoke(app, ["ingest", str(path), "--db", db, "--encoding",
+                                               codec, "--json"]).stdout)
+    assert (data["encoding"], data["invalid_byte_rows"]) == (codec, 1)
+    scored = CliRunner().invoke(app, ["score", str(path), "--encoding", codec,
+                                      "--out", str(tmp_path / "o.csv")])
+    assert scored.exit_code == 0, scored.output
+    assert scored.stderr.splitlines() == [said]
+
+
 def test_binary_files_and_unknown_encodings_are_one_line_errors(tmp_path: Path) -> None:
     path = tmp_path / "blob.csv"
     path.write_bytes(bytes(range(256)) * 64)
