@@ -140,7 +140,7 @@ def is_feedback_file(path: Path) -> bool:
 
 def _read_feedback(path: Path) -> tuple[pd.DataFrame, list[int], list[tuple[int, str, str]]]:
     """The feedback file's rows (as text), each row's line number, and the rows that could
-    not be parsed (line number, "", reason)."""
+    not be parsed (line number, ticket id or "", reason)."""
     import pandas as pd
 
     from expertise.tickets.readers import ROW_COLUMN, read_csv_rows

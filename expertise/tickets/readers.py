@@ -587,16 +587,21 @@ def read_csv_rows(path: Path | str, *, sep: str = ",", encoding: str = "auto"
                   ) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
     """A whole (small) CSV file as strings, read as exports are (`csv_records`: the encoding
     detected or given, a Ctrl-C kept a KeyboardInterrupt, rows numbered in ``_row``), and
-    the rows with more fields than the header as rejects; InputError when it cannot be read
-    or parsed."""
+    the rows with more fields than the header as rejects, under their ticket id as a ticket
+    export's are (:meth:`TicketReader.wide_row_ids`); InputError when it cannot be read or
+    parsed."""
     import pandas as pd
 
     path = Path(path)
-    source, reader = _read_csv(path, detect_encoding(path) if encoding == "auto" else encoding,
-                               InputError, sep=sep, chunksize=CHUNK_ROWS, **CSV_RECORD_OPTIONS)
+    encoding = detect_encoding(path) if encoding == "auto" else encoding
+    ids = TicketReader(path, format="csv", encoding=encoding).wide_row_ids
+    source, reader = _read_csv(path, encoding, InputError, sep=sep, chunksize=CHUNK_ROWS,
+                               **CSV_RECORD_OPTIONS)
+    fields = RecordFields(path, encoding, sep)
     frames, rejects = [], []
-    with contextlib.closing(source), reader:
-        for frame, bad in csv_records(reader, lambda exc: _read_failure(path, source, exc)):
+    with contextlib.closing(source), reader, contextlib.closing(fields):
+        for frame, bad in csv_records(reader, lambda exc: _read_failure(path, source, exc),
+                                      ticket_id=ids(fields)):
             frames.append(frame)
             rejects += bad
     return pd.concat(frames, ignore_index=True), rejects

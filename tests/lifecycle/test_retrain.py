@@ -392,6 +392,24 @@ def test_a_feedback_row_with_a_stray_separator_is_rejected_not_shifted(tmp_path:
     assert rejects["reason"].iloc[0].startswith("more fields than the header's 4")
 
 
+def test_a_too_wide_feedback_row_is_rejected_under_its_ticket_id(tmp_path: Path) -> None:
+    """As in a ticket export, the id is read from the row's first fields as the header names
+    them (here in capitals, and past a quoted line break), so the row can be found; a row
+    whose id field is empty keeps an empty id."""
+    path = tmp_path / "fb.csv"
+    path.write_text("TICKET_ID,article_id,helpful,agent\n"
+                    "T1,wifi-dropping/novice,yes,ann,extra\n"
+                    "T2,wifi-dropping/expert,no,\"bob\nsmith\"\n"
+                    "T3,wifi-dropping/novice,yes,cy,one,two\n"
+                    ",wifi-dropping/novice,no,dee,extra\n", encoding="utf-8")
+    with Store(tmp_path / "s.db") as store:
+        report = ingest_feedback_file(store, path, rejects_path=tmp_path / "rej.csv")
+    assert (report.added, report.rejected) == (1, 3)
+    rejects = _read(tmp_path / "rej.csv")
+    assert rejects["ticket_id"].tolist() == ["T1", "T3", ""]
+    assert rejects["reason"].str.startswith("more fields than the header's 4").all()
+
+
 # ---- promote, rollback, prune (library) -------------------------------------------------------
 
 
