@@ -210,7 +210,7 @@ def test_a_customers_life(tmp_path: Path, models: Path) -> None:
     assert CID not in json.dumps(log)
     assert json.loads(ok("audit", "--customer", CID, "--db", db, "--json").stdout) == []
     again_gone = cli("forget", "--customer", CID, "--db", db)
-    assert again_gone.exit_code == 1 and "nothing stored to erase" in again_gone.output
+    assert again_gone.exit_code == 1 and "erased here before" in again_gone.output
 
     # An old export brings her back: refused.
     back = ok("ingest", life, "--db", db, "--json")
