@@ -195,6 +195,7 @@ def evaluation(report: dict[str, Any]) -> None:
     """Rich tables of an evaluation report, and its drift check if it has one."""
     for name, res in report.get("sets", {}).items():
         lvl = res.get("level") or {}
+        left_out(res.get("left_out"))
         if res.get("open"):
             _open_figures(name, res["open"])
         if not lvl:
@@ -235,6 +236,15 @@ def evaluation(report: dict[str, Any]) -> None:
         console.print()
     if "drift" in report:
         console.print(f"drift: {report['drift']['recommendation']}")
+
+
+def left_out(info: dict[str, Any] | None) -> None:
+    """On stderr, the rows of a labelled file left out and why, if any were."""
+    from expertise.tickets.labelled import describe_left_out
+
+    line = describe_left_out(info or {})
+    if line:
+        _say(line, err=True)
 
 
 def _open_figures(name: str, o: dict[str, Any]) -> None:
@@ -279,6 +289,8 @@ def _history_table(res: dict[str, Any]) -> None:
 
 def session_event(event: Any) -> None:
     """Render one session event (answer, article, message, help, disclosure, error)."""
+    if event.warning:
+        err_console.print(f"Warning: {event.warning}", style="yellow", markup=False)
     if event.kind == "answer" and event.answer is not None:
         if event.message:
             console.print(event.message, style="dim", markup=False)

@@ -18,12 +18,12 @@ from expertise.config import LEVELS, SESSION_HISTORY_LINES
 from expertise.engine import Answer, Engine
 from expertise.errors import ExpertiseError, InputError
 from expertise.privacy import compile_patterns, redact
-from expertise.store.db import default_actor
+from expertise.store.db import check_label, default_actor
 
 HELP = """Type what the caller says, a line at a time; the estimate updates after each line.
   :customer ID    look up a customer (history, consent)
   :show [N]       open the suggested article, or alternative N
-  :helpful        the suggested article helped
+  :helpful        the suggested article helped (again, or :not-helpful, changes the vote)
   :not-helpful    it did not help
   :level LEVEL    pin the caller's level (novice, intermediate, expert; clear undoes)
   :why            what we use about this caller, to read out
@@ -108,6 +108,8 @@ class Event:
     answer: Answer | None = None
     message: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    #: Something the agent must know that did not stop the line: a call that was not kept.
+    warning: str = ""
 
 
 class Session:
@@ -124,7 +126,8 @@ class Session:
         self._pinned: str | None = None
         self._state: dict[str, Any] = {"id": None, "status": "anonymous"}
         self.call_id = self._new_call_id()
-        self.feedback_given = False
+        #: This call's votes, by article: the last one counts, stored when the call ends.
+        self.votes: dict[str, bool] = {}
         if customer_id:
             self.set_customer(customer_id)
 
@@ -139,6 +142,17 @@ class Session:
         return f"call-{datetime.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
 
     def set_customer(self, customer_id: str) -> Event:
+        customer_id = check_label(customer_id, ":customer")
+        store = self.engine.store
+        if store is not None and store.is_erased(customer_id):
+            # Erased means nothing is kept about them: not this call, not their id.
+            store.audit(self.agent, "session_lookup", customer_id=customer_id,
+                        purpose="live call")
+            self.customer_id, self._profile, self._pinned = None, None, None
+            self._state = {"id": None, "status": "anonymous"}
+            text = (f"customer {customer_id} was erased here: this call is answered as an "
+                    "anonymous caller's and is not kept")
+            return self._update(text) if self.lines else Event("message", message=text)
         self.customer_id = customer_id
         self._state = self.engine.customer_state(customer_id)
         self._profile, self._pinned = self.engine.customer_history(customer_id, self._state)
@@ -161,23 +175,39 @@ class Session:
                                             pinned=self._pinned, state=self._state, top=3)
         return Event("answer", answer=self.last, message=message)
 
-    def _end_call(self) -> None:
-        """Keep the call as a ticket (redacted) so later calls have history."""
+    def _end_call(self) -> str:
+        """Keep the call as a ticket (redacted) so later calls have history, and its votes;
+        then start the next call, whatever happened (a call that cannot be stored never runs
+        into the next one). Returns what to tell the agent about keeping it ("" if nothing)."""
         store = self.engine.store
-        if store is not None and self.lines and self.customer_id:
+        try:
+            if store is None:
+                return ""
+            for article_id, helpful in self.votes.items():
+                store.add_feedback(ticket_id=self.call_id, customer_id=self.customer_id,
+                                   article_id=article_id, helpful=helpful, agent=self.agent)
+            if self.votes:
+                self.engine.refresh_feedback()
+            if not (self.lines and self.customer_id):
+                return ""
             import pandas as pd
 
             opted_out = self._state.get("status") == "opted_out"
-            store.ingest_frame(pd.DataFrame([{
+            counts = store.ingest_frame(pd.DataFrame([{
                 "ticket_id": self.call_id, "customer_id": self.customer_id,
                 "created_at": datetime.now().replace(microsecond=0).isoformat(),
                 "channel": "phone", "subject": "", "body": " ".join(self.lines),
             }]), source="session")
+            if counts.rejected:
+                return (f"this call was not kept: the store refused it for customer "
+                        f"{self.customer_id} (see `expertise audit`)")
             if (not opted_out and self.last is not None and self.last.level is not None
                     and self.last.confidence is not None):
                 store.record_prediction(self.call_id, self.last.level, self.last.confidence)
-        self.lines, self.last, self.feedback_given = [], None, False
-        self.call_id = self._new_call_id()
+            return ""
+        finally:
+            self.lines, self.last, self.votes = [], None, {}
+            self.call_id = self._new_call_id()
 
     def handle(self, line: str) -> Event:
         line = line.strip()
@@ -197,15 +227,17 @@ class Session:
 
     def _command(self, cmd: str, arg: str) -> Event:
         if cmd in ("quit", "q", "exit"):
-            self._end_call()
-            return Event("quit", message="session ended")
+            return Event("quit", message="session ended", warning=self._end_call())
         if cmd == "help":
             return Event("help", message=HELP)
         if cmd == "new":
-            self._end_call()
-            self._state = {"id": None, "status": "anonymous"}
-            self._profile, self._pinned, self.customer_id = None, None, None
-            return Event("message", message="new call: anonymous caller until :customer ID")
+            try:
+                kept = self._end_call()
+            finally:
+                self._state = {"id": None, "status": "anonymous"}
+                self._profile, self._pinned, self.customer_id = None, None, None
+            return Event("message", message="new call: anonymous caller until :customer ID",
+                         warning=kept)
         if cmd == "customer":
             if not arg:
                 raise InputError(":customer needs an id, e.g. :customer C00042")
@@ -270,10 +302,20 @@ class Session:
         store = self.engine.store
         if store is None:
             raise InputError("feedback needs a store: start the session with --db PATH")
+        article_id = self.last.article.id
+        if level is None and helpful is not None:
+            # One vote per article a call: a second one changes it (a slip of the key), and
+            # holding a key down does not count two hundred times.
+            before = self.votes.get(article_id)
+            self.votes[article_id] = helpful
+            word = "helpful" if helpful else "not helpful"
+            if before is None:
+                return Event("message", message=f"thanks: noted as {word}")
+            if before == helpful:
+                return Event("message", message=f"already noted as {word} for this call")
+            return Event("message", message=f"changed: now noted as {word}")
         store.add_feedback(ticket_id=self.call_id, customer_id=self.customer_id,
-                           article_id=self.last.article.id, helpful=helpful,
+                           article_id=article_id, helpful=helpful,
                            corrected_level=level, agent=self.agent)
         self.engine.refresh_feedback()
-        if level:
-            return Event("message", message=f"noted: caller is {level} (a training label)")
-        return Event("message", message="thanks: feedback recorded")
+        return Event("message", message=f"noted: caller is {level} (a training label)")

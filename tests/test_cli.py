@@ -112,12 +112,14 @@ def test_session_piped_updates_and_records_feedback(models_env: Path, tmp_path: 
         ":quit",
     ]) + "\n"
     result = runner.invoke(app, ["session", "--db", str(db), "--agent", "bob"], input=script)
-    assert result.exit_code == 0, result.output
+    # piped, a line that failed (":show 99") makes the exit status say so
+    assert result.exit_code == 1, result.output
+    assert "Error: the session had 1 error (shown above)" in result.output
     out = result.output
     assert "customer C-1: 3 earlier tickets" in out
     # one update per caller line, and one when the level is pinned
     assert out.count("Caller level:") == 4
-    assert "thanks: feedback recorded" in out
+    assert "thanks: noted as helpful" in out
     assert "noted: caller is expert; pinned for this customer" in out
     assert "an agent set this caller's level to expert" in " ".join(out.split())
     assert ":show takes 1 to" in out
@@ -127,11 +129,76 @@ def test_session_piped_updates_and_records_feedback(models_env: Path, tmp_path: 
     history = store.history("C-1")
     audit = store.audit_rows(customer_id="C-1")
     store.close()
+    # the level label at once; the call's vote when the call ends
     assert [(f.helpful, f.corrected_level, f.agent) for f in feedback] == [
-        (True, None, "bob"), (None, "expert", "bob")]
+        (None, "expert", "bob"), (True, None, "bob")]
     assert len(history) == 4  # the call was kept as a (redacted) ticket
     assert Store(db).customer("C-1").pinned_level == "expert"  # type: ignore[union-attr]
     assert any(r.action == "session_lookup" for r in audit)
+
+
+def test_session_never_gives_an_erased_callers_words_to_the_next_caller(
+        models_env: Path, tmp_path: Path) -> None:
+    db = _db_with_customer(tmp_path / "s.db")
+    with Store(db) as store:
+        store.ingest_frame(pd.DataFrame([{"ticket_id": "A1", "customer_id": "ALICE",
+                                          "body": "my wifi keeps dropping"}]), source="test")
+        store.forget("ALICE")
+    script = "\n".join([
+        ":customer ALICE", "Alice says her router lights are orange", ":new",
+        ":customer C-1", "PPPoE auth fails on fw 4.2.1", ":quit"]) + "\n"
+    result = runner.invoke(app, ["session", "--db", str(db)], input=script)
+    assert result.exit_code == 0, result.output
+    assert "customer ALICE was erased here" in " ".join(result.output.split())
+    with Store(db) as store:
+        calls = [t.body for t in store.history("C-1") if t.ticket_id.startswith("call-")]
+        audit = store.audit_rows()
+    assert calls == ["PPPoE auth fails on fw 4.2.1"]
+    assert "ALICE" not in json.dumps([r.customer_id for r in audit])
+
+
+def test_session_says_when_a_call_cannot_be_kept_and_starts_the_next_one(
+        models_env: Path, tmp_path: Path) -> None:
+    from expertise.engine import Engine
+    from expertise.session import Session
+
+    db = _db_with_customer(tmp_path / "s.db")
+    import contextlib
+
+    with contextlib.closing(Engine(db_path=db)) as engine:
+        live = Session(engine, customer_id="C-1")
+        live.handle("PPPoE auth fails on fw 4.2.1")
+        with Store(db) as other:  # erased from another terminal during the call
+            other.forget("C-1")
+        ended = live.handle(":new")
+        assert ended.kind == "message" and "not kept" in ended.warning
+        assert live.customer_id is None and live.lines == []
+        live.handle("the little box has a red light")
+        assert live.handle(":quit").warning == ""
+    with Store(db) as store:
+        assert store.ticket_count() == 0
+
+
+def test_session_counts_one_vote_per_article_a_call(models_env: Path, tmp_path: Path) -> None:
+    db = _db_with_customer(tmp_path / "s.db")
+    held = ["my internet is slow and the tv keeps buffering", *[":not-helpful"] * 50,
+            ":helpful", ":quit"]
+    result = runner.invoke(app, ["session", "--db", str(db)], input="\n".join(held) + "\n")
+    assert result.exit_code == 0, result.output
+    assert "changed: now noted as helpful" in result.output
+    with Store(db) as store:
+        assert [f.helpful for f in store.feedback_rows()] == [True]
+
+
+def test_session_refuses_a_customer_id_that_could_hide_audit_rows(
+        models_env: Path, tmp_path: Path) -> None:
+    db = _db_with_customer(tmp_path / "s.db")
+    script = f":customer {'C' * 300}\n:customer C-1\x1b[2J\nhello\n:quit\n"
+    result = runner.invoke(app, ["session", "--db", str(db)], input=script)
+    assert result.exit_code == 1
+    assert result.output.count("Error: :customer") == 2
+    with Store(db) as store:
+        assert [r.customer_id for r in store.audit_rows()] == []
 
 
 def test_help_version_and_module_entry_point() -> None:

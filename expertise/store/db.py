@@ -473,6 +473,11 @@ def _text(value: object) -> str | None:
     return None if value is None else (str(value) or None)
 
 
+def _shown(customer_id: str) -> str:
+    """A customer id as an error message quotes it: at most 60 characters."""
+    return customer_id if len(customer_id) <= 60 else customer_id[:57] + "..."
+
+
 # ---------------------------------------------------------------------------------------------
 # The store
 # ---------------------------------------------------------------------------------------------
@@ -524,6 +529,7 @@ class Store:
             self._conn.close()
             raise StoreError(f"{self.path}: {exc}") from exc
         self._erased: tuple[set[str], set[str]] | None = None
+        self._erased_version: int | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -660,6 +666,29 @@ class Store:
         """Whether this customer was erased here (their rows are refused from now on)."""
         return bool(self._erased_among([customer_id]))
 
+    def erased_on(self, customer_id: str) -> str | None:
+        """The day (YYYY-MM-DD, UTC) this customer was first erased here, or None."""
+        if not customer_id or not self.is_erased(customer_id):
+            return None
+        digest = self._legacy_digest(customer_id)
+        rows = self._query("SELECT min(at) FROM erasures WHERE (keyed = 1 AND customer_hash = ?) "
+                           "OR (keyed = 0 AND customer_hash = ?)", (self._keyed(digest), digest))
+        return str(rows[0][0])[:10] if rows and rows[0][0] else "an earlier day"
+
+    def _refuse_erased(self, customer_id: str) -> None:
+        """UnknownCustomerError if this customer was erased here: erased means that nothing is
+        stored about them again (no record, no consent, no level), whatever the command."""
+        day = self.erased_on(customer_id)
+        if day is not None:
+            raise UnknownCustomerError(f"customer {_shown(customer_id)!r} was erased here on "
+                                       f"{day}; nothing is stored about them")
+
+    def _audit_id(self, customer_id: str | None) -> str | None:
+        """The customer id an audit row may name: none for an erased customer, whose id is
+        not written down again (the one rule of every audit row). Call it outside a
+        transaction: the first check may key old erasure records."""
+        return None if customer_id and self.is_erased(customer_id) else customer_id
+
     def _erased_among(self, customer_ids: Iterable[str]) -> set[str]:
         """Which of these customer ids have an erasure record (the key is only read when there
         are records to check)."""
@@ -674,13 +703,17 @@ class Store:
         return found
 
     def _erased_set(self) -> tuple[set[str], set[str]]:
-        """(keyed records, records of earlier versions not keyed yet)."""
-        if self._erased is None:
+        """(keyed records, records of earlier versions not keyed yet), read again whenever
+        another connection has written to the database since (``PRAGMA data_version``), so
+        that a long-lived store (an agent's session) sees an erasure made elsewhere."""
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._erased is None or self._erased_version != version:
             rows = self._query("SELECT customer_hash, keyed FROM erasures")
             if any(not k for _, k in rows):
                 self._erasure_key()  # keys them, if the database can be written
                 rows = self._query("SELECT customer_hash, keyed FROM erasures")
             self._erased = ({str(h) for h, k in rows if k}, {str(h) for h, k in rows if not k})
+            self._erased_version = version
         return self._erased
 
     # -- ingest -------------------------------------------------------------------------------
@@ -957,6 +990,7 @@ class Store:
         if level is not None:
             _one_of(level, LEVELS, "level")
         actor = _actor(actor)
+        self._refuse_erased(customer_id)
         before = self.customer(customer_id)
         if before is None:
             raise UnknownCustomerError(f"unknown customer {customer_id!r}: ingest their tickets "
@@ -965,13 +999,13 @@ class Store:
             raise InputError(f"customer {customer_id!r} opted out of personalisation: nothing "
                              "is noted about them (they can opt back in with `expertise consent "
                              "--opt-in`)")
-        now = _now()
+        now, named = _now(), self._audit_id(customer_id)  # read outside the transaction
         with self._transaction() as conn:
             conn.execute("UPDATE customers SET pinned_level = ?, pinned_by = ?, pinned_at = ?, "
                          "updated_at = ? WHERE customer_id = ?",
                          (level, actor if level else None, now if level else None, now,
                           customer_id))
-            conn.execute(_AUDIT_INSERT, (now, actor, "pin" if level else "unpin", customer_id, None,
+            conn.execute(_AUDIT_INSERT, (now, actor, "pin" if level else "unpin", named, None,
                                          f"{before.pinned_level or 'none'} -> {level or 'none'}"))
         return before.pinned_level
 
@@ -1049,6 +1083,7 @@ class Store:
         _one_of(consent, CONSENTS, "consent")
         if not customer_id:
             raise InputError("customer id is empty")
+        self._refuse_erased(customer_id)
         now = _now()
         with self._transaction() as conn:
             conn.execute(
@@ -1092,18 +1127,22 @@ class Store:
         """Record an agent's feedback on the article served for a ticket; return its id.
 
         The customer is taken from the stored ticket when not given. A ticket the store does
-        not hold (a live answer) is fine.
+        not hold (a live answer) is fine. For an erased customer a vote is kept without their
+        id (it is about the article) and a level is refused (UnknownCustomerError).
         """
         if corrected_level is not None:
             _one_of(corrected_level, LEVELS, "corrected level")
+        if customer_id is None:
+            rows = self._query("SELECT customer_id FROM tickets WHERE ticket_id = ?",
+                               (ticket_id,))
+            customer_id = rows[0][0] if rows else None
+        if customer_id and self.is_erased(customer_id):
+            if corrected_level is not None:
+                self._refuse_erased(customer_id)
+            customer_id = None  # nor is their record made again
         now = _now()
         with self._transaction() as conn:
-            if customer_id is None:
-                row = conn.execute(
-                    "SELECT customer_id FROM tickets WHERE ticket_id = ?", (ticket_id,)
-                ).fetchone()
-                customer_id = row[0] if row else None
-            elif customer_id:
+            if customer_id:
                 conn.execute(
                     "INSERT OR IGNORE INTO customers(customer_id, first_seen, updated_at) "
                     "VALUES (?, ?, ?)",
@@ -1181,10 +1220,8 @@ class Store:
         if not action:
             raise InputError("audit entries need an action")
         purpose, detail = _audit_text(purpose), _audit_text(detail)
-        if customer_id and self.is_erased(customer_id):
-            customer_id = None  # an erased customer's id is not written down again
+        row = (_now(), actor, action, self._audit_id(customer_id), purpose, detail)
         with self._transaction() as conn:
-            row = (_now(), actor, action, customer_id, purpose, detail)
             return int(conn.execute(_AUDIT_INSERT, row).lastrowid or 0)
 
     def audit_lookups(
@@ -1263,7 +1300,7 @@ class Store:
                 "SELECT count(*) FROM audit WHERE customer_id = ?", (customer_id,)
             ).fetchone()[0]
             if known is None and n_audit == 0:
-                shown = customer_id if len(customer_id) <= 60 else customer_id[:57] + "..."
+                shown = _shown(customer_id)
                 if self._erased_among([customer_id]):
                     raise UnknownCustomerError(
                         f"customer {shown!r} was erased here before: nothing is left to erase")

@@ -492,6 +492,17 @@ def test_forget_a_customer_the_store_never_held_records_the_erasure(
     assert store.history("C-export-only") == []
 
 
+def test_a_long_lived_store_sees_an_erasure_made_by_another_connection(
+        loaded: Store) -> None:
+    assert not loaded.is_erased("C-100")  # read, and remembered
+    with Store(loaded.path) as other:
+        other.forget("C-100")
+    assert loaded.is_erased("C-100")
+    counts = loaded.ingest_frame(tickets_frame(
+        [{"ticket_id": "late", "customer_id": "C-100", "body": "hello"}]))
+    assert (counts.added, counts.rejected) == (0, 1)
+
+
 def test_forget_a_customer_known_only_from_audit(store: Store) -> None:
     store.audit("ana", "history_lookup", "C-looked-up", "answer")
     report = store.forget("C-looked-up")
