@@ -585,6 +585,39 @@ def test_cli_forget_even_if_unknown_keeps_an_export_only_customer_out(
                "--even-if-unknown").exit_code == 1
 
 
+def test_an_erased_customer_is_not_stored_again_by_consent_pin_or_feedback(db: Path) -> None:
+    """Erased means erased: no command brings the id back, in a record or in the audit log."""
+    assert cli("forget", "--customer", "C-NOV", "--db", db).exit_code == 0
+    (erasure,) = [r for r in _audit(db) if r["action"] == "erasure"]
+    day = erasure["at"][:10]
+    refusal = f"Error: customer 'C-NOV' was erased here on {day}; nothing is stored about them\n"
+    for args in (("consent", "--customer", "C-NOV", "--opt-in"),
+                 ("consent", "--customer", "C-NOV", "--opt-out"),
+                 ("pin", "--customer", "C-NOV", "--level", "expert"),
+                 ("pin", "--customer", "C-NOV", "--clear")):
+        result = cli(*args, "--db", db)
+        assert (result.exit_code, result.output) == (1, refusal), args
+    with Store(db) as store:
+        # a live call's vote is about the article: kept, without the id; a level is not
+        with pytest.raises(UnknownCustomerError, match="erased here on"):
+            store.add_feedback("call-9", article_id="no-internet/novice", customer_id="C-NOV",
+                               corrected_level="novice")
+        store.add_feedback("call-9", article_id="no-internet/novice", customer_id="C-NOV",
+                           helpful=True)
+        assert [(r.customer_id, r.helpful) for r in store.feedback_rows()] == [(None, True)]
+        assert store.customer("C-NOV") is None
+        tables = [r[0] for r in store.connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            rows = store.connection.execute(f'SELECT * FROM "{table}"').fetchall()
+            assert "C-NOV" not in repr(rows), table
+        # a record left by an earlier version's hole: still refused, and the audit log spared
+        store.connection.execute("INSERT INTO customers(customer_id) VALUES ('C-NOV')")
+        with pytest.raises(UnknownCustomerError, match="erased here on"):
+            store.pin_level("C-NOV", "expert")
+        assert store.audit_rows(customer_id="C-NOV") == []
+
+
 def test_cli_audit_filters(models_env: Path, db: Path) -> None:
     _answer(db, "C-EXP", "--agent", "a1", "--purpose", "billing call")
     _answer(db, "C-NOV")
