@@ -390,6 +390,9 @@ def feedback(data: dict[str, Any]) -> None:
     if data.get("pinned_for"):
         line += (f"; pinned for customer {data['pinned_for']} (`expertise pin --customer "
                  f"{data['pinned_for']} --clear` undoes)")
+    if data.get("level_not_noted_for"):
+        line += (f"; caller's level not noted: customer {data['level_not_noted_for']} opted "
+                 "out of personalisation")
     _say(line)
     if not data["ticket_in_store"]:
         _say(f"note: ticket {data['ticket_id']} is not in the store; the feedback is kept "

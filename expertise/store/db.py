@@ -1076,9 +1076,10 @@ class Store:
     def set_consent(self, customer_id: str, consent: str) -> None:
         """Record ``granted`` or ``opted_out`` for a customer (created if unknown).
 
-        Opting out also clears the levels the model predicted for their stored tickets, their
-        history profile and any pinned level: an opted-out customer keeps their tickets, but
-        nothing inferred or noted about them.
+        Opting out also clears the levels the model predicted for their stored tickets, the
+        levels agents noted in feedback on them, their history profile and any pinned level: an
+        opted-out customer keeps their tickets and votes on articles, but nothing inferred or
+        noted about them.
         """
         _one_of(consent, CONSENTS, "consent")
         if not customer_id:
@@ -1095,6 +1096,13 @@ class Store:
             if consent == "opted_out":
                 conn.execute("UPDATE tickets SET predicted_level = NULL, predicted_confidence = "
                              "NULL WHERE customer_id = ?", (customer_id,))
+                # levels agents noted (training labels); a row that held only that goes
+                theirs = ("(customer_id = :id OR ticket_id IN "
+                          "(SELECT ticket_id FROM tickets WHERE customer_id = :id))")
+                conn.execute(f"UPDATE feedback SET corrected_level = NULL WHERE {theirs}",
+                             {"id": customer_id})
+                conn.execute(f"DELETE FROM feedback WHERE helpful IS NULL AND {theirs}",
+                             {"id": customer_id})
                 conn.execute("DELETE FROM profiles WHERE customer_id = ?", (customer_id,))
                 conn.execute("UPDATE customers SET pinned_level = NULL, pinned_by = NULL, "
                              "pinned_at = NULL WHERE customer_id = ?", (customer_id,))
@@ -1128,7 +1136,9 @@ class Store:
 
         The customer is taken from the stored ticket when not given. A ticket the store does
         not hold (a live answer) is fine. For an erased customer a vote is kept without their
-        id (it is about the article) and a level is refused (UnknownCustomerError).
+        id (it is about the article) and a level is refused (UnknownCustomerError). For a
+        customer who opted out a vote is kept and a level is not stored: nothing is noted about
+        them (see :meth:`set_consent`); with no vote either, nothing is written and 0 returned.
         """
         if corrected_level is not None:
             _one_of(corrected_level, LEVELS, "corrected level")
@@ -1140,6 +1150,12 @@ class Store:
             if corrected_level is not None:
                 self._refuse_erased(customer_id)
             customer_id = None  # nor is their record made again
+        if corrected_level is not None and customer_id and self._query(
+                "SELECT 1 FROM customers WHERE customer_id = ? AND consent = 'opted_out'",
+                (customer_id,)):
+            corrected_level = None
+            if helpful is None:
+                return 0
         now = _now()
         with self._transaction() as conn:
             if customer_id:
@@ -1168,19 +1184,23 @@ class Store:
         """An agent's verdict on a served article; with `level`, the caller's real level,
         which becomes the ticket's training label and is pinned for the ticket's customer
         (strong evidence for their next answers, until cleared) when the store knows them and
-        they have not opted out. Returns what was recorded."""
+        they have not opted out. For a customer who opted out the vote is kept and the level
+        is not (``level_not_noted_for`` names them). Returns what was recorded."""
         stored = self._query("SELECT customer_id FROM tickets WHERE ticket_id = ?", (ticket_id,))
         row_id = self.add_feedback(ticket_id, article_id=article_id, helpful=helpful,
                                    corrected_level=level, agent=actor or default_actor())
         owner = stored[0][0] if stored else None
-        customer = self.customer(owner) if level and owner else None
+        kept = self._query("SELECT corrected_level FROM feedback WHERE id = ?", (row_id,))
+        noted = kept[0][0] if kept else None  # what add_feedback stored, not what was asked
+        customer = self.customer(owner) if noted and owner else None
         pinned_for = None
         if customer is not None and customer.consent == "granted":
-            self.pin_level(customer.customer_id, level, actor=actor)
+            self.pin_level(customer.customer_id, noted, actor=actor)
             pinned_for = owner
         return {"id": row_id, "ticket_id": ticket_id, "article_id": article_id,
-                "helpful": helpful, "corrected_level": level, "ticket_in_store": bool(stored),
-                "pinned_for": pinned_for}
+                "helpful": helpful, "corrected_level": noted, "ticket_in_store": bool(stored),
+                "pinned_for": pinned_for,
+                "level_not_noted_for": owner if level and not noted else None}
 
     def feedback_rows(self, *, customer_id: str | None = None) -> list[FeedbackRow]:
         """All feedback, oldest first (only one customer's when ``customer_id`` is given)."""

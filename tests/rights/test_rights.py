@@ -413,6 +413,39 @@ def test_cli_feedback(db: Path) -> None:
     assert level.exit_code == 1 and "guru" in level.output
 
 
+def test_an_opted_out_customers_level_is_never_noted(db: Path) -> None:
+    """A vote is about the article and is kept; a level is about the person: not stored after
+    an opt-out, and the ones noted before go with it."""
+    first = cli("feedback", "C-NOV-0", "--article", "no-internet/novice", "--helpful",
+                "--level", "expert", "--db", db)
+    assert first.exit_code == 0, first.output
+    with Store(db) as store:
+        store.add_feedback("C-NOV-0", article_id="no-internet/novice", corrected_level="expert")
+    assert cli("consent", "--customer", "C-NOV", "--opt-out", "--db", db).exit_code == 0
+    with Store(db) as store:
+        assert [(r.helpful, r.corrected_level) for r in store.feedback_rows()] == [(True, None)]
+    later = cli("feedback", "C-NOV-0", "--article", "no-internet/expert", "--not-helpful",
+                "--level", "expert", "--db", db)
+    assert (later.exit_code, later.stdout) == (0, (
+        "feedback 2 recorded: no-internet/expert did not help; caller's level not noted: "
+        "customer C-NOV opted out of personalisation\n"))
+    js = cli("feedback", "C-NOV-0", "--article", "no-internet/expert", "--helpful", "--level",
+             "novice", "--db", db, "--json")
+    data = json.loads(js.stdout)
+    assert (data["corrected_level"], data["level_not_noted_for"], data["pinned_for"]) == (
+        None, "C-NOV", None)
+    with Store(db) as store:
+        # a live call's level alone (the session's :level) leaves nothing to keep
+        assert store.add_feedback("call-1", article_id="no-internet/novice",
+                                  customer_id="C-NOV", corrected_level="novice") == 0
+        rows = store.feedback_rows()
+        assert [(r.helpful, r.corrected_level) for r in rows] == [
+            (True, None), (False, None), (True, None)]
+        training = store.training_frame(exclude=False).set_index("ticket_id")
+        assert training.loc["C-NOV-0", "label_source"] == "import"  # the export's, not ours
+        assert store.customer("C-NOV").pinned_level is None  # type: ignore[union-attr]
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI: consent, explain, forget, audit
 # ---------------------------------------------------------------------------------------------
