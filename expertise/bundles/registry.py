@@ -23,7 +23,7 @@ from expertise.bundles.format import (
 )
 from expertise.config import models_dir
 from expertise.errors import ArtifactError, ModelNotFoundError
-from expertise.io import atomic_write_text
+from expertise.io import atomic_path, atomic_write_text
 
 CURRENT = "current"
 #: The promotions log; older installs wrote it as history.jsonl, still read.
@@ -81,14 +81,15 @@ def read_promotions(root: Path | None = None) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
+    for number, raw in enumerate(path.read_bytes().splitlines(), 1):
+        if not raw.strip():
             continue
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
+            entry = json.loads(raw.decode("utf-8"))
+        except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError
+            what = " (bytes that are not UTF-8)" if isinstance(exc, UnicodeDecodeError) else ""
             raise ArtifactError(
-                f"{path} line {number} is not valid JSON; fix or delete that line"
+                f"{path} line {number} is not valid JSON{what}; fix or delete that line"
             ) from None
         if isinstance(entry, dict) and entry.get("version"):
             entries.append(entry)
@@ -96,12 +97,14 @@ def read_promotions(root: Path | None = None) -> list[dict[str, Any]]:
 
 
 def _append_promotion(root: Path, entry: dict[str, Any]) -> None:
-    # Rewritten whole through a temporary file so a crash never leaves half a line.
+    # Rewritten whole through a temporary file so a crash never leaves half a line; as bytes,
+    # so a damaged line stays as it was (for rollback to report) and does not stop a promotion.
     path = _promotions_path(root)
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if old and not old.endswith("\n"):
-        old += "\n"
-    atomic_write_text(path, old + json.dumps(entry, sort_keys=True) + "\n")
+    old = path.read_bytes() if path.exists() else b""
+    if old and not old.endswith(b"\n"):
+        old += b"\n"
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(old + (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def list_bundles(root: Path | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,45 @@
+"""`expertise models list | promote | rollback | prune` through the real CLI, on a copy of the
+small models folder (one real bundle, `test-small`, current)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from expertise.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def root(models_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the small models folder, the default location, with a second bundle
+    `zz-copy` (the same model; listed after `test-small`, so the newest) that is not current."""
+    copy = tmp_path / "models"
+    shutil.copytree(models_root, copy)
+    shutil.copytree(copy / "test-small", copy / "zz-copy")
+    monkeypatch.setenv("EXPERTISE_MODELS", str(copy))
+    return copy
+
+
+def _one_line_error(result: object) -> str:
+    output = result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 1, output  # type: ignore[attr-defined]
+    assert output.startswith("Error: ") and len(output.strip().splitlines()) == 1, output
+    assert "Traceback" not in output
+    return str(output)
+
+
+def _current(root: Path) -> bytes:
+    return (root / "current").read_bytes()
+
+
+def test_a_promotions_log_line_that_is_not_utf8_stops_rollback_with_one_line(root: Path) -> None:
+    with open(root / "promotions.jsonl", "ab") as fh:
+        fh.write(b'{"action": "promote", "version": "zz-\xff"}\n')
+    message = _one_line_error(runner.invoke(app, ["models", "rollback"]))
+    assert message.strip().endswith("promotions.jsonl line 2 is not valid JSON (bytes that are "
+                                    "not UTF-8); fix or delete that line")
