@@ -71,7 +71,7 @@ def list_models(root: Path | None = None) -> list[dict[str, Any]]:
         if comparison.exists():
             try:
                 decision = json.loads(comparison.read_text(encoding="utf-8")).get("decision")
-            except (json.JSONDecodeError, AttributeError, OSError):
+            except (ValueError, AttributeError, OSError):  # not JSON, not UTF-8, not an object
                 decision = "unreadable comparison file"
         rows.append({
             "version": version, "created": str(manifest.get("created", "")),

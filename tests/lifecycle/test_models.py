@@ -3,6 +3,7 @@ small models folder (one real bundle, `test-small`, current)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -43,3 +44,12 @@ def test_a_promotions_log_line_that_is_not_utf8_stops_rollback_with_one_line(roo
     message = _one_line_error(runner.invoke(app, ["models", "rollback"]))
     assert message.strip().endswith("promotions.jsonl line 2 is not valid JSON (bytes that are "
                                     "not UTF-8); fix or delete that line")
+
+
+def test_a_comparison_file_that_is_not_utf8_is_unreadable_not_a_crash(root: Path) -> None:
+    (root / "zz-copy.comparison.json").write_bytes(b'{"decision": "\xff"}')
+    result = runner.invoke(app, ["models", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["version"]: r for r in json.loads(result.output)}
+    assert rows["zz-copy"]["decision"] == "unreadable comparison file"
+    assert rows["test-small"]["decision"] is None
