@@ -19,7 +19,7 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expertise import config
 from expertise.bundles.format import MANIFEST, verify_bundle
@@ -30,6 +30,9 @@ from expertise.bundles.registry import (
     survey_bundles,
 )
 from expertise.errors import ArtifactError, InputError, ModelNotFoundError, PromotionRefusedError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["COMPARISON_SUFFIX", "MAX_ACCURACY_DROP", "Check", "ModelAction", "PruneResult",
            "Verdict", "gate", "judge", "list_models", "promote", "prune", "rollback"]
@@ -146,18 +149,34 @@ def summary_with_counts(report: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def evaluate_version(root: Path, version: str, sets: dict[str, Path],
+def read_eval_sets(sets: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    """The fixed evaluation sets, read before any model is scored on them: a file that cannot
+    be used is reported as that file's problem (InputError naming the set, the file and the
+    fix), never as the model's."""
+    from expertise.tickets.labelled import read_labelled
+
+    frames = {}
+    for name, path in sets.items():
+        try:
+            frames[name] = read_labelled(path)
+        except (InputError, OSError) as exc:
+            why = str(exc) if isinstance(exc, InputError) else f"{path}: {exc.strerror or exc}"
+            raise InputError(f"evaluation set {name!r}: {why}; fix that file, or compare on "
+                             f"another labelled export (--eval {name}=FILE)") from None
+    return frames
+
+
+def evaluate_version(root: Path, version: str, frames: dict[str, pd.DataFrame],
                      kb_root: Path | None = None) -> dict[str, Any]:
-    """A bundle of the models folder scored on the fixed evaluation sets (the figures the
-    gate compares), through the same engine that serves answers."""
+    """A bundle of the models folder scored on the fixed evaluation sets (`read_eval_sets`;
+    the figures the gate compares), through the same engine that serves answers."""
     from expertise.engine import Engine
     from expertise.modeling.evaluate import evaluate_frame
-    from expertise.tickets.labelled import read_labelled
 
     engine = Engine(model_dir=root / version, kb_root=kb_root or config.kb_dir(), trust=True)
     try:
-        report = {"sets": {name: evaluate_frame(engine, read_labelled(path))
-                           for name, path in sets.items()}}
+        report = {"sets": {name: evaluate_frame(engine, frame)
+                           for name, frame in frames.items()}}
     finally:
         engine.close()
     return summary_with_counts(report)
@@ -209,9 +228,10 @@ def judge(candidate: str, root: Path | None = None, *,
         return Verdict(candidate, current, False, [
             "no evaluation sets to compare on (expected data/tickets_eval.csv); the gate "
             "cannot tell whether the candidate is worse"])
+    frames = read_eval_sets(sets)  # a bad file is the file's fault, not either model's
     if candidate_metrics is None:
         try:
-            candidate_metrics = evaluate_version(root, candidate, sets, kb_root)
+            candidate_metrics = evaluate_version(root, candidate, frames, kb_root)
         except (ArtifactError, ModelNotFoundError):
             raise
         except Exception as exc:  # a model of older code whose features changed, say
@@ -223,7 +243,7 @@ def judge(candidate: str, root: Path | None = None, *,
             f"{candidate} was not evaluated (--no-eval), so the gate cannot compare it with "
             f"{current}; train it with evaluation"])
     try:
-        current_metrics = evaluate_version(root, current, sets, kb_root)
+        current_metrics = evaluate_version(root, current, frames, kb_root)
     except Exception as exc:  # what a model of older code fails with varies
         # A model made by older code may not run with this code (its features changed, say):
         # it cannot serve either, so there is nothing to keep it for.

@@ -53,3 +53,23 @@ def test_a_comparison_file_that_is_not_utf8_is_unreadable_not_a_crash(root: Path
     rows = {r["version"]: r for r in json.loads(result.output)}
     assert rows["zz-copy"]["decision"] == "unreadable comparison file"
     assert rows["test-small"]["decision"] is None
+
+
+# ---- promote --eval: the file's problem is the file's -----------------------------------------
+
+
+def test_an_unusable_eval_file_is_blamed_not_the_model(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "unlabelled.csv").write_text(
+        "ticket_id,customer_id,created_at,channel,subject,body\n"
+        "T1,C1,2026-01-01T10:00:00,email,wifi,my wifi keeps dropping\n")
+    for name, says in (("missing.csv", "no such file"), ("empty.csv", "the file is empty"),
+                       ("unlabelled.csv", "missing required column(s) expertise_level")):
+        path = tmp_path / name
+        message = _one_line_error(runner.invoke(app, ["models", "promote", "zz-copy",
+                                                      f"--eval=recent={path}"]))
+        assert message.startswith(f"Error: evaluation set 'recent': {path}: {says}"), message
+        assert "fix that file, or compare on another labelled export (--eval recent=FILE)" \
+            in message
+        assert "cannot be scored" not in message and "retrain" not in message
+    assert _current(root) == b"test-small\n"
