@@ -262,12 +262,15 @@ AgentOpt = Annotated[
 ]
 
 
-def _db(db: Path | None, *, required: bool = False, create: bool = False) -> Path | None:
+def _db(db: Path | None, *, required: bool = False, create: bool = False,
+        missing_ok: bool = False) -> Path | None:
     """--db, else $EXPERTISE_DB; the default file only when a command needs a store.
 
     Only the commands that bring data in (``create``: ingest, feedback, retrain) make a
-    missing store; the others refuse it, so that a mistyped path is an error rather than a
-    new, empty store that answers "unknown customer".
+    missing or empty store; the others refuse it (``missing_ok``: a missing file is fine, as
+    a dry run does not open it), so that a mistyped path is an error rather than a new, empty
+    store that answers "unknown customer". Another program's SQLite file is always refused,
+    before anything opens it to write.
     """
     import os
 
@@ -277,9 +280,14 @@ def _db(db: Path | None, *, required: bool = False, create: bool = False) -> Pat
     path = db
     if path is None and (os.environ.get(ENV_DB) or required):
         path = default_db_path()
-    if path is not None and not create and str(path) != ":memory:" and not path.exists():
+    if path is None:
+        return path
+    from expertise.store.db import check_store_file
+
+    if not (create or missing_ok) and str(path) != ":memory:" and not path.exists():
         raise StoreError(f"{path}: no store there; check --db (or ${ENV_DB}), or create it by "
                          f"loading tickets: expertise ingest EXPORT --db {path}")
+    check_store_file(path, create=create)
     return path
 
 
@@ -289,7 +297,7 @@ def _store(db: Path | None, *, create: bool = False) -> "Store":
 
     path = _db(db, required=True, create=create)
     assert path is not None
-    return Store(path)
+    return Store(path, create=create)
 
 
 @_command(app)
@@ -970,7 +978,8 @@ def retrain(
     from expertise.lifecycle.retrain import retrain as run_retrain
 
     sets = _eval_sets(eval_)
-    report = run_retrain(inbox=inbox, db_path=_db(db, required=True, create=True),
+    path = _db(db, required=True, create=not dry_run, missing_ok=dry_run)
+    report = run_retrain(inbox=inbox, db_path=path,
                          base_data=data or None, eval_sets=sets, dry_run=dry_run, force=force)
     _show(json_, report, render.retrain)
 

@@ -58,6 +58,7 @@ __all__ = [
     "CONSENTS",
     "MAX_LABEL_CHARS",
     "check_label",
+    "check_store_file",
     "default_actor",
     "MIGRATIONS",
     "SCHEMA_VERSION",
@@ -195,6 +196,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+#: The tables of every store from schema version 1 on: what tells an expertise store from
+#: another program's SQLite database.
+_STORE_TABLES = frozenset({"meta", "customers", "tickets", "feedback", "audit"})
 
 #: A ticket's stored fields besides its id, in the order of every statement and row that lists
 #: them; subject and body are redacted before they are stored.
@@ -428,6 +432,48 @@ def check_label(value: str, what: str) -> str:
     return value
 
 
+def _schema_problem(conn: sqlite3.Connection, path: Path, *, create: bool) -> str | None:
+    """Why the database on ``conn`` cannot be opened as a store (a SQLite database of another
+    program; an empty one, unless ``create``), or None. Reads only, so that nothing is ever
+    written to a file that is not a store, not even its journal mode."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    tables = sorted(str(r[0]) for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"))
+    if version == 0 and not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+        return None if create else (
+            "empty, not an expertise store; check --db, or create the store by loading "
+            f"tickets: expertise ingest EXPORT --db {path}")
+    # a newer version's tables are not known here; its meta table is (migrate then refuses it)
+    ours = _STORE_TABLES <= set(tables) if version <= SCHEMA_VERSION else "meta" in tables
+    if version >= 1 and ours:
+        return None
+    held = (f"its tables: {', '.join(tables[:3])}{', ...' if len(tables) > 3 else ''}"
+            if tables else f"schema version {version}, no tables")
+    return f"a SQLite database but not an expertise store ({held}); check --db"
+
+
+def check_store_file(path: Path | str, *, create: bool = False) -> None:
+    """Refuse (StoreError) a file that must not be opened as a store, reading it only: another
+    program's SQLite database always, an empty file unless ``create`` (only the commands that
+    bring data in make a store). A missing file is left to the caller."""
+    path = Path(path)
+    if str(path) == ":memory:" or not path.exists():
+        return
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open the database ({exc})") from exc
+    try:
+        problem = _schema_problem(conn, path, create=create)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: not an expertise database or damaged ({exc}); pass another "
+                         "--db path") from exc
+    finally:
+        conn.close()
+    if problem:
+        raise StoreError(f"{path}: {problem}")
+
+
 def _label_problem(value: str) -> str | None:
     """Why :func:`check_label` refuses ``value``, in words shared by every such row (the
     reason of a rejected row), or None."""
@@ -489,21 +535,27 @@ class Store:
     Parameters
     ----------
     path : Path or str
-        The SQLite file; created (with its parent directories) if missing. ``":memory:"``
-        gives a private in-memory store (no WAL, its erasure key in memory). Commands that
-        only read refuse a missing store before they get here (`expertise.cli._db`).
+        The SQLite file. ``":memory:"`` gives a private in-memory store (no WAL, its erasure
+        key in memory). Another program's SQLite database is refused (StoreError), and
+        nothing is written to it.
+    create : bool
+        Make the store (and its parent directories) if the file is missing or empty; else
+        such a file is refused (StoreError). Only what brings data in creates a store.
 
     Notes
     -----
     Use it as a context manager, or call :meth:`close`. One ``Store`` per thread.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
         self._memory = memory = str(path) == ":memory:"
         self._key: str | None = None
+        if not memory and not create and not self.path.exists():
+            raise StoreError(f"{self.path}: no store there; check --db, or create it by loading "
+                             f"tickets: expertise ingest EXPORT --db {self.path}")
         try:
-            if not memory:
+            if not memory and create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
                 ":memory:" if memory else str(self.path), isolation_level=None, timeout=30.0
@@ -511,6 +563,9 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the database ({exc})") from exc
         try:
+            problem = _schema_problem(self._conn, self.path, create=create)
+            if problem:
+                raise StoreError(problem)
             self.journal_mode = str(
                 self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             ).lower()

@@ -880,6 +880,46 @@ def test_read_only_commands_refuse_a_missing_store(models_env: Path, tmp_path: P
     assert made.exit_code == 0 and other.exists()
 
 
+def test_commands_never_write_our_tables_into_another_file(models_env: Path,
+                                                         tmp_path: Path) -> None:
+    """Another program's SQLite file is refused by every command, and left as it was; an
+    empty file is made a store only by what brings data in."""
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE foo(x)")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    src = tmp_path / "t.csv"
+    pd.DataFrame(_tickets("C-1", "expert", 1)).to_csv(src, index=False)
+    (tmp_path / "inbox").mkdir()
+    read_only = (("audit",), ("explain", "--customer", "C-1"), ("forget", "--customer", "C-1"),
+                 ("consent", "--customer", "C-1", "--opt-out"),
+                 ("pin", "--customer", "C-1", "--level", "expert"),
+                 ("answer", "still down", "--customer", "C-1"), ("session",),
+                 ("score", src, "--out", tmp_path / "o.csv"),
+                 ("retrain", "--dry-run", "--inbox", tmp_path / "inbox"))
+    bringing_in = (("ingest", src),
+                   ("feedback", "call-1", "--article", "no-internet/novice", "--helpful"))
+    for args in read_only + bringing_in:
+        result = cli(*args, "--db", other)
+        assert (result.exit_code, result.output) == (1, (
+            f"Error: {other}: a SQLite database but not an expertise store (its tables: foo); "
+            "check --db\n")), args
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.glob("other.db*")) == ["other.db"]
+    for args in read_only:
+        result = cli(*args, "--db", empty)
+        assert (result.exit_code, result.output) == (1, (
+            f"Error: {empty}: empty, not an expertise store; check --db, or create the store by "
+            f"loading tickets: expertise ingest EXPORT --db {empty}\n")), args
+        assert empty.stat().st_size == 0, args
+    assert cli("ingest", src, "--db", empty).exit_code == 0
+    assert cli("audit", "--db", empty).exit_code == 0
+
+
 def test_forget_says_when_the_erased_bytes_stay_on_disk(db: Path) -> None:
     marker = b"traceroute dies at hop 2"  # C-EXP's tickets only
     wal = db.with_name(db.name + "-wal")

@@ -26,6 +26,7 @@ from expertise.store.db import (
     SCHEMA_VERSION,
     Store,
     check_label,
+    check_store_file,
     default_actor,
     default_rejects_path,
     migrate,
@@ -112,11 +113,49 @@ def test_failed_migration_rolls_back(tmp_path: Path) -> None:
 
 def test_newer_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
+    Store(path).close()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 99")
     conn.close()
-    with pytest.raises(StoreError, match="newer"):
+    with pytest.raises(StoreError, match="schema version 99 is newer than this program"):
         Store(path)
+
+
+def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("CREATE TABLE foo(x); CREATE TABLE bar(y); CREATE TABLE meta(k, v); "
+                       "CREATE TABLE zed(z); PRAGMA user_version = 3;")
+    conn.close()
+    before = path.read_bytes()
+    expected = (f"{path}: a SQLite database but not an expertise store (its tables: bar, foo, "
+                "meta, ...); check --db")
+    for create in (True, False):
+        with pytest.raises(StoreError) as raised:
+            Store(path, create=create)
+        assert str(raised.value) == expected
+        with pytest.raises(StoreError) as checked:
+            check_store_file(path, create=create)
+        assert str(checked.value) == expected
+    assert path.read_bytes() == before and sorted(tmp_path.iterdir()) == [path]
+
+
+def test_only_create_makes_a_store_of_a_missing_or_empty_file(tmp_path: Path) -> None:
+    missing, empty = tmp_path / "missing" / "x.db", tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(StoreError, match="no store there"):
+        Store(missing, create=False)
+    assert not missing.parent.exists()
+    check_store_file(missing)  # a missing file is the caller's to judge
+    for refuse in (lambda: Store(empty, create=False), lambda: check_store_file(empty)):
+        with pytest.raises(StoreError, match="empty, not an expertise store; check --db"):
+            refuse()
+        assert empty.stat().st_size == 0
+    check_store_file(empty, create=True)
+    Store(empty).close()  # create is the default: a new file is made a store
+    check_store_file(empty)
+    with Store(empty, create=False) as store:
+        assert store.schema_version == SCHEMA_VERSION
 
 
 def test_not_a_database(tmp_path: Path) -> None:
