@@ -36,10 +36,33 @@ def new_version(now: datetime | None = None) -> str:
 
 
 def current_version(root: Path | None = None) -> str | None:
-    pointer = (root or models_dir()) / CURRENT
-    if not pointer.exists():
+    """The version `models/current` names (None when there is none).
+
+    Raises ArtifactError, naming the file and the fix, when the pointer cannot be read as a
+    version name (bytes that are not UTF-8, a folder).
+    """
+    root = root or models_dir()
+    pointer = root / CURRENT
+    fix = ("delete it, then make a bundle current with `expertise models promote VERSION` "
+           "(see `expertise models list`)")
+    try:
+        raw = pointer.read_bytes()
+    except FileNotFoundError:
         return None
-    return pointer.read_text(encoding="utf-8").strip() or None
+    except IsADirectoryError:
+        raise ArtifactError(
+            f"{pointer} is a folder, where the models folder keeps its pointer to the current "
+            f"bundle; move that folder out of {root} (no bundle may be named {CURRENT!r}), "
+            "then make a bundle current with `expertise models promote VERSION`") from None
+    except OSError as exc:
+        raise ArtifactError(f"{pointer} cannot be read ({exc.strerror or exc}); {fix}") from None
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ArtifactError(
+            f"{pointer} does not hold a version name (bytes that are not UTF-8 text); {fix}"
+        ) from None
+    return text or None
 
 
 def load_current(root: Path | None = None) -> Bundle:

@@ -26,6 +26,25 @@ def root(models_root: Path, tmp_path: Path) -> Path:
     return copy
 
 
+@pytest.mark.parametrize("content", [b"\xff\xfe"])
+def test_a_pointer_that_names_no_bundle_is_a_one_line_error(root: Path, content: bytes) -> None:
+    (root / "current").write_bytes(content)
+    with pytest.raises(ArtifactError) as raised:
+        current_version(root)
+    message = str(raised.value)
+    assert message.startswith(f"{root / 'current'} ") and "\n" not in message
+    assert "delete it, then make a bundle current with `expertise models promote VERSION`" \
+        in message
+
+
+def test_a_folder_named_current_is_a_one_line_error(root: Path) -> None:
+    (root / "current").unlink()
+    shutil.copytree(root / "test-small", root / "current")
+    with pytest.raises(ArtifactError, match=r"current is a folder, where the models folder "
+                                            r"keeps its pointer.*move that folder out"):
+        current_version(root)
+
+
 def test_a_promotions_line_that_is_not_utf8_is_reported_as_invalid_json(root: Path) -> None:
     log = root / "promotions.jsonl"
     good = log.read_bytes()

@@ -38,6 +38,21 @@ def _current(root: Path) -> bytes:
     return (root / "current").read_bytes()
 
 
+# ---- damaged registry files ------------------------------------------------------------------
+
+
+def test_a_current_pointer_that_is_not_utf8_is_a_one_line_error(root: Path) -> None:
+    (root / "current").write_bytes(b"\xff\xfe")
+    for args in (["models", "list"], ["models", "rollback"], ["models", "prune", "--keep", "1"],
+                 ["models", "promote", "zz-copy"], ["answer", "my wifi keeps dropping"]):
+        message = _one_line_error(runner.invoke(app, args))
+        assert f"{root / 'current'} does not hold a version name (bytes that are not UTF-8 " \
+               "text); delete it, then make a bundle current with `expertise models promote " \
+               "VERSION`" in message, args
+    assert (root / "test-small").is_dir() and (root / "zz-copy").is_dir()
+    assert _current(root) == b"\xff\xfe"
+
+
 def test_a_promotions_log_line_that_is_not_utf8_stops_rollback_with_one_line(root: Path) -> None:
     with open(root / "promotions.jsonl", "ab") as fh:
         fh.write(b'{"action": "promote", "version": "zz-\xff"}\n')
