@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from expertise.bundles.fingerprints import KEY_NAME
 from expertise.bundles.format import (
     MANIFEST,
     Bundle,
@@ -22,24 +23,87 @@ from expertise.bundles.format import (
     verify_bundle,
 )
 from expertise.config import models_dir
-from expertise.errors import ArtifactError, ModelNotFoundError
+from expertise.errors import ArtifactError, InputError, ModelNotFoundError
 from expertise.io import atomic_path, atomic_write_text
 
 CURRENT = "current"
 #: The promotions log; older installs wrote it as history.jsonl, still read.
 PROMOTIONS = "promotions.jsonl"
 _OLD_PROMOTIONS = "history.jsonl"
+#: The retrain gate's record of a bundle, kept next to it: ``<version>.comparison.json``.
+COMPARISON_SUFFIX = ".comparison.json"
+#: Names of the files the models folder keeps besides its bundles: no bundle may take one.
+RESERVED_NAMES = (CURRENT, PROMOTIONS, _OLD_PROMOTIONS, KEY_NAME)
+_SEPARATORS = frozenset(filter(None, ("/", "\\", os.sep, os.altsep)))
+#: Room left in a file name (255 bytes) for the comparison file's and temporary folders' affixes.
+_MAX_NAME_BYTES = 200
 
 
 def new_version(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
 
 
+def _unfit_name(name: str) -> str | None:
+    """Why `name` cannot name a bundle folder of the models folder, or None if it can."""
+    if not name:
+        return "is empty"
+    if name != name.strip() or not name.isprintable():
+        return "has spaces at its ends or control characters"
+    if any(sep in name for sep in _SEPARATORS):
+        return "is a path, not a name"
+    if name.startswith("."):
+        return "starts with a dot (hidden, or '.' or '..')"
+    folded = name.casefold()
+    if folded in {n.casefold() for n in RESERVED_NAMES} or folded.endswith(COMPARISON_SUFFIX):
+        return ("is the name of a file the models folder keeps (" + ", ".join(RESERVED_NAMES)
+                + f", <version>{COMPARISON_SUFFIX})")
+    if len(name.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES:
+        return f"is longer than {_MAX_NAME_BYTES} bytes"
+    return None
+
+
+def check_version_name(name: str) -> str:
+    """`name`, if it can name a bundle: a plain folder name of the models folder that is not
+    hidden and not one of the files the registry keeps there (:data:`RESERVED_NAMES`,
+    comparison files). Raises InputError saying why not."""
+    why = _unfit_name(name)
+    if why:
+        raise InputError(f"version name {name!r} {why}; choose a name of letters, digits, "
+                         f"'-', '_' and '.', such as {new_version()}")
+    return name
+
+
+def _existing_name(name: str) -> str:
+    why = _unfit_name(name)
+    if why:
+        raise InputError(f"{name!r} is not a version name: it {why}; give one that "
+                         "`expertise models list` shows")
+    return name
+
+
+def version_named(text: str, root: Path | None = None, *, base: Path | None = None) -> str:
+    """The version `text` names: a version name as it is, or a path to a bundle folder of the
+    models folder `root` (``models/20261203-132021/`` as tab completion writes it, an
+    absolute path; relative to `base`, default the working folder) as that folder's name.
+    Raises InputError for a path elsewhere or a name no bundle can have."""
+    root = root or models_dir()
+    bare = text.rstrip("".join(_SEPARATORS))
+    if bare and not any(sep in bare for sep in _SEPARATORS):
+        return _existing_name(bare)
+    path = Path(os.path.normpath((base or Path.cwd()) / Path(text).expanduser()))
+    if path.parent.resolve() != root.resolve():
+        raise InputError(f"{text!r} is not a bundle folder of the models folder {root}; give a "
+                         "version name (see `expertise models list`), or copy the bundle into "
+                         f"{root} first")
+    return _existing_name(path.name)
+
+
 def current_version(root: Path | None = None) -> str | None:
     """The version `models/current` names (None when there is none).
 
+    A path to a bundle of the models folder (as older code could write) counts as its name.
     Raises ArtifactError, naming the file and the fix, when the pointer cannot be read as a
-    version name (bytes that are not UTF-8, a folder).
+    version name (bytes that are not UTF-8, a path elsewhere, a folder).
     """
     root = root or models_dir()
     pointer = root / CURRENT
@@ -62,7 +126,14 @@ def current_version(root: Path | None = None) -> str | None:
         raise ArtifactError(
             f"{pointer} does not hold a version name (bytes that are not UTF-8 text); {fix}"
         ) from None
-    return text or None
+    if not text:
+        return None
+    try:
+        return version_named(text, root, base=root)
+    except InputError:
+        raise ArtifactError(
+            f"{pointer} holds {text!r}, which is not the name of a bundle folder of {root}; "
+            f"{fix}") from None
 
 
 def load_current(root: Path | None = None) -> Bundle:
@@ -88,6 +159,7 @@ def set_current(version: str, root: Path | None = None, *, action: str = "promot
     "promote" or "rollback".
     """
     root = root or models_dir()
+    check_version_name(version)  # the pointer holds a bare name, nothing else
     if not (root / version / MANIFEST).exists():
         raise ModelNotFoundError(f"no bundle {version!r} in {root}; see `expertise models list`")
     previous = current_version(root)

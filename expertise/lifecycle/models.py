@@ -13,6 +13,7 @@ returns to a model that was current before, the way out of a bad promotion.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,10 +25,13 @@ from typing import TYPE_CHECKING, Any
 from expertise import config
 from expertise.bundles.format import MANIFEST, verify_bundle
 from expertise.bundles.registry import (
+    COMPARISON_SUFFIX,
+    check_version_name,
     current_version,
     read_promotions,
     set_current,
     survey_bundles,
+    version_named,
 )
 from expertise.errors import ArtifactError, InputError, ModelNotFoundError, PromotionRefusedError
 
@@ -37,7 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["COMPARISON_SUFFIX", "MAX_ACCURACY_DROP", "Check", "ModelAction", "PruneResult",
            "Verdict", "gate", "judge", "list_models", "promote", "prune", "rollback"]
 
-COMPARISON_SUFFIX = ".comparison.json"
 #: The largest accuracy drop (on any fixed evaluation set) a candidate may show and still win.
 MAX_ACCURACY_DROP = 0.01
 #: Floating-point slack for the gate: the figures are rounded to four decimals.
@@ -304,8 +307,14 @@ def promote(version: str, root: Path | None = None, *, reason: str = "manual",
         Promote even if the gate refuses; the promotions log and the returned notes say what
         was overridden.
 
+    `version` may also be a path to a bundle folder of the models folder (a trailing slash
+    from tab completion, an absolute path): it is promoted by its name, the only thing
+    `models/current` ever holds.
+
     Raises
     ------
+    InputError
+        `version` is not a version name or a bundle folder of the models folder.
     ModelNotFoundError
         No such bundle.
     ArtifactError
@@ -314,6 +323,7 @@ def promote(version: str, root: Path | None = None, *, reason: str = "manual",
         The gate refused it and `force` was not given.
     """
     root = models_root(root)
+    version = version_named(version, root)
     if not (root / version / MANIFEST).exists():
         known = ", ".join(r["version"] for r in list_models(root)) or "none"
         raise ModelNotFoundError(
@@ -351,6 +361,21 @@ def _promotion_stack(entries: Iterable[dict[str, Any]]) -> list[str]:
     return stack
 
 
+def _logged_names(entries: list[dict[str, Any]], root: Path) -> list[dict[str, Any]]:
+    """Log entries with versions written as paths to bundles of `root` (as older code could
+    log them: ``20261203-132021/``) read as those bundles' names, as `current_version` reads
+    the pointer; anything else is left as logged."""
+    def name(value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            return value
+        with contextlib.suppress(InputError):
+            return version_named(value, root, base=root)
+        return value
+
+    return [{**e, "version": name(e["version"]), "previous": name(e.get("previous"))}
+            for e in entries]
+
+
 def rollback(root: Path | None = None) -> ModelAction:
     """Return to the version that was current before the latest promotion.
 
@@ -367,13 +392,18 @@ def rollback(root: Path | None = None) -> ModelAction:
     current = current_version(root)
     if current is None:
         raise ModelNotFoundError(f"no current model in {root}; nothing to roll back")
-    stack = _promotion_stack(read_promotions(root))
+    stack = _promotion_stack(_logged_names(read_promotions(root), root))
     if stack and stack[-1] == current:
         stack.pop()
     notes: list[str] = []
     while stack:
         target = stack.pop()
         if target == current:
+            continue
+        try:
+            check_version_name(target)
+        except InputError:
+            notes.append(f"skipped {target!r}: not a version name of {root}")
             continue
         if (root / target / MANIFEST).exists():
             verify_bundle(root / target, root=root)
@@ -404,11 +434,12 @@ class PruneResult:
 def prune(keep: int, root: Path | None = None, *, dry_run: bool = False) -> PruneResult:
     """Delete all but the `keep` newest bundles.
 
-    Never deleted, whatever `keep` says: the current bundle, and the newest bundle that
-    verifies when none of the kept ones does (so a models folder always keeps a model that
-    can serve). A bundle's comparison file goes with it. Each folder is renamed to a hidden
-    name before it is deleted, so an interrupted prune never leaves a half bundle that looks
-    whole. `dry_run` reports what would be removed and removes nothing.
+    Never deleted, whatever `keep` says: the current bundle (the folder `models/current`
+    resolves to, by any name), and the newest bundle that verifies when none of the kept ones
+    does (so a models folder always keeps a model that can serve). A bundle's comparison file
+    goes with it. Each folder is renamed to a hidden name before it is deleted, so an
+    interrupted prune never leaves a half bundle that looks whole. `dry_run` reports what
+    would be removed and removes nothing.
     """
     if keep < 0:
         raise InputError(f"--keep must be zero or more, got {keep}")
@@ -416,12 +447,16 @@ def prune(keep: int, root: Path | None = None, *, dry_run: bool = False) -> Prun
     rows = list_models(root)
     newest_first = [r["version"] for r in reversed(rows)]
     ok = {r["version"] for r in rows if r["status"] == "ok"}
-    current = current_version(root)
+    current = current_version(root)  # an unreadable pointer raises: never prune blind
     kept = set(newest_first[:keep])
     notes: list[str] = []
-    if current and current in newest_first and current not in kept:
-        kept.add(current)
-        notes.append(f"kept {current}: it is the current model")
+    if current:
+        # the folder the pointer resolves to, by whatever name (a link, say), is never removed
+        serving = (root / current).resolve()
+        for version in newest_first:
+            if version not in kept and (root / version).resolve() == serving:
+                kept.add(version)
+                notes.append(f"kept {version}: it is the current model")
     if ok and not kept & ok:
         good = next(v for v in newest_first if v in ok)
         kept.add(good)

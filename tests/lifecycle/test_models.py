@@ -4,13 +4,16 @@ small models folder (one real bundle, `test-small`, current)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from expertise.cli import app
+from expertise.config import PROJECT_DIR
 
 runner = CliRunner()
 
@@ -26,6 +29,16 @@ def root(models_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     return copy
 
 
+@pytest.fixture()
+def small_eval(tmp_path: Path) -> Path:
+    """A few labelled evaluation tickets, so that the gate scores quickly."""
+    frame = pd.read_csv(PROJECT_DIR / "data" / "tickets_eval.csv", dtype=str,
+                        keep_default_na=False)
+    path = tmp_path / "small_eval.csv"
+    frame.head(40).to_csv(path, index=False)
+    return path
+
+
 def _one_line_error(result: object) -> str:
     output = result.output  # type: ignore[attr-defined]
     assert result.exit_code == 1, output  # type: ignore[attr-defined]
@@ -36,6 +49,95 @@ def _one_line_error(result: object) -> str:
 
 def _current(root: Path) -> bytes:
     return (root / "current").read_bytes()
+
+
+# ---- promote: a version given as a path ------------------------------------------------------
+
+
+def test_promoting_the_current_version_by_a_path_says_it_is_already_current(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tab completion adds a slash; an absolute path names the same folder: neither may end
+    up in `current`, nor log a promotion of a model to itself."""
+    log = (root / "promotions.jsonl").read_bytes()
+    monkeypatch.chdir(root.parent)
+    for given in ("test-small/", str(root / "test-small"), "models/test-small/"):
+        result = runner.invoke(app, ["models", "promote", given])
+        assert result.exit_code == 0, result.output
+        assert result.output.strip() == "test-small is already current"
+        assert _current(root) == b"test-small\n"
+    assert (root / "promotions.jsonl").read_bytes() == log
+
+
+def test_a_bundle_promoted_by_its_path_is_current_and_survives_prune(
+        root: Path, small_eval: Path) -> None:
+    result = runner.invoke(app, ["models", "promote", f"{root}/zz-copy/",
+                                 f"--eval=small={small_eval}"])
+    assert result.exit_code == 0, result.output
+    assert "promoted zz-copy (was test-small)" in result.output
+    assert _current(root) == b"zz-copy\n"
+    rows = json.loads(runner.invoke(app, ["models", "list", "--json"]).output)
+    assert [r["version"] for r in rows if r["current"]] == ["zz-copy"]
+    result = runner.invoke(app, ["models", "prune", "--keep", "0"])
+    assert result.exit_code == 0, result.output
+    assert "removed: test-small; kept: zz-copy" in result.output
+    answer = runner.invoke(app, ["answer", "my wifi keeps dropping", "--json"])
+    assert answer.exit_code == 0, answer.output
+    assert json.loads(answer.output)["model_version"] == "test-small"  # the manifest's name
+
+
+def test_promote_refuses_a_path_outside_the_models_folder_and_reserved_names(
+        root: Path, tmp_path: Path) -> None:
+    shutil.copytree(root / "zz-copy", tmp_path / "elsewhere")
+    for given, says in ((str(tmp_path / "elsewhere"), "is not a bundle folder of the models "
+                                                      "folder"),
+                        ("current", "'current' is not a version name"),
+                        ("..", "'..' is not a version name")):
+        message = _one_line_error(runner.invoke(app, ["models", "promote", given]))
+        assert says in message
+    assert _current(root) == b"test-small\n"
+
+
+def test_a_pointer_written_as_a_path_keeps_its_bundle_through_prune(root: Path) -> None:
+    """A pointer older code wrote as `test-small/` (or an absolute path) still marks
+    test-small current, and prune keeps it (without this, it kept the newest, zz-copy, and
+    deleted the bundle in use)."""
+    for text in ("test-small/", f"{root}/test-small"):
+        (root / "current").write_text(text + "\n")
+        rows = json.loads(runner.invoke(app, ["models", "list", "--json"]).output)
+        assert [r["version"] for r in rows if r["current"]] == ["test-small"]
+    result = runner.invoke(app, ["models", "prune", "--keep", "0"])
+    assert result.exit_code == 0, result.output
+    assert "removed: zz-copy; kept: test-small" in result.output
+    assert (root / "test-small").is_dir() and not (root / "zz-copy").exists()
+    assert runner.invoke(app, ["answer", "my wifi keeps dropping"]).exit_code == 0
+
+
+def test_prune_never_removes_the_folder_the_pointer_resolves_to(root: Path) -> None:
+    """Defence in depth: a pointer naming a link to a bundle keeps the bundle too."""
+    os.symlink("test-small", root / "latest")
+    (root / "current").write_text("latest\n")
+    result = runner.invoke(app, ["models", "prune", "--keep", "0"])
+    assert result.exit_code == 0, result.output
+    assert "removed: zz-copy; kept: latest, test-small" in result.output
+    assert (root / "test-small" / "manifest.json").exists()
+
+
+def test_rollback_reads_versions_older_code_logged_as_paths(root: Path) -> None:
+    """A log older code wrote with paths (`zz-copy/`, or a bundle outside the models folder)
+    still rolls back by name, never to a folder elsewhere."""
+    shutil.copytree(root / "test-small", root.parent / "old")
+    entries = [{"action": "promote", "version": "../old", "previous": None},
+               {"action": "promote", "version": "test-small", "previous": "../old"},
+               {"action": "promote", "version": "zz-copy/", "previous": "test-small"}]
+    (root / "promotions.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    (root / "current").write_text("zz-copy/\n")
+    result = runner.invoke(app, ["models", "rollback"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "rolled back to test-small (was zz-copy); it is now current"
+    assert _current(root) == b"test-small\n"
+    message = _one_line_error(runner.invoke(app, ["models", "rollback"]))
+    assert "nothing to roll back to" in message
+    assert _current(root) == b"test-small\n"
 
 
 # ---- damaged registry files ------------------------------------------------------------------
