@@ -249,10 +249,19 @@ def _label(ctx: typer.Context, param: typer.CallbackParam, value: str | None) ->
     from expertise.errors import InputError
     from expertise.store.db import check_label
 
+    what = (param.opts[0] if param.param_type_name == "option" and param.opts
+            else str(param.human_readable_name))
     try:
-        return check_label(value, param.opts[0] if param.opts else str(param.name))
+        return check_label(value, what)
     except InputError as exc:
         raise _usage(str(exc)) from None
+
+
+def _id(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    """An id argument (TICKET): as :func:`_label` checks, and not blank."""
+    if not value.strip():
+        raise _usage(f"{param.human_readable_name} is empty; give the id")
+    return str(_label(ctx, param, value))
 
 
 AgentOpt = Annotated[
@@ -659,7 +668,7 @@ def score(
 def feedback(
     ticket_id: Annotated[str, typer.Argument(metavar="TICKET",
                                              help="The ticket (or call id) the article was "
-                                                  "served for.")],
+                                                  "served for.", callback=_id)],
     article: Annotated[str, typer.Option("--article", metavar="ARTICLE", help="Article id, e.g. "
                                                          "wifi-dropping/novice.",
                                          show_default=False)],

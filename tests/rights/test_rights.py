@@ -790,6 +790,17 @@ def test_options_that_could_hide_audit_rows_are_refused(models_env: Path, db: Pa
         assert store.audit_rows() == [] and store.customer("C-EXP").consent == "granted"
 
 
+@pytest.mark.parametrize("ticket", ["", "   ", "T1\nT2", "T\x1b[2J", "T" * 201])
+def test_feedback_refuses_a_ticket_id_that_is_not_an_id(db: Path, ticket: str) -> None:
+    result = cli("feedback", ticket, "--article", "no-internet/expert", "--helpful", "--db", db)
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: TICKET "), \
+        result.output
+    assert "\x1b" not in result.output
+    with Store(db) as store:
+        assert store.feedback_rows() == []
+
+
 def test_forget_takes_any_id_the_store_holds(db: Path) -> None:
     """A customer stored before ids were checked can still be erased."""
     odd = "C-OLD\n" + "x" * 300
