@@ -462,7 +462,8 @@ def train(
 
     With --promote it becomes current only if it passes the same gate as `retrain`; a refusal
     keeps the bundle, leaves the current model as it is and exits 1. Too little training data
-    (see config.MIN_TRAIN_*) is refused.
+    (see config.MIN_TRAIN_*) is refused. Rows of --data that cannot be used are left out,
+    counted, and listed in FILE.rejects.csv next to it.
 
     Example: expertise train --promote
     """
@@ -490,8 +491,11 @@ def train(
         render.print_json({"version": report.version, "path": str(report.path),
                            "promoted": report.promoted, "decision": report.decision,
                            "reasons": report.reasons, "facts": report.facts,
-                           "summary": report.metrics.get("summary", {})})
+                           "summary": report.metrics.get("summary", {}),
+                           "left_out": report.left_out})
     else:
+        for info in report.left_out:
+            render.left_out(info)
         if report.metrics:
             render.evaluation(report.metrics)
         render.console.print(f"saved {report.path} in {report.facts['train_seconds']} s"
@@ -514,6 +518,9 @@ def evaluate(
     json_: JsonOpt = False,
 ) -> None:
     """Evaluate a model on labelled tickets against two baselines; with --data, check drift.
+
+    Rows that cannot be used are left out, counted, and listed in FILE.rejects.csv next to
+    the file; the figures are on the others.
 
     Example: expertise evaluate --data recent_labelled.csv
     """

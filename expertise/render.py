@@ -546,6 +546,8 @@ def retrain(report: Any) -> None:
         where = f" -> {f.moved_to}" if f.moved_to else ""
         rejects = f" (rejects: {f.rejects_path})" if f.rejects_path else ""
         console.print(Text(f"  {f.kind:8} {name}: {what}{where}{rejects}"))
+    for info in report.left_out:
+        left_out(info)
     c = report.training
     console.print(Text(
         f"training data: {c.get('total', 0)} tickets from {c.get('customers', 0)} customers "

@@ -26,7 +26,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -338,7 +339,7 @@ def collect_training_data(
 
     base = _empty_labelled() if base is None else base
     columns = list(_empty_labelled().columns)
-    base = base.reindex(columns=columns).fillna("").astype(str)
+    base = base.reindex(columns=columns, fill_value="").fillna("").astype(str)
     counts = {"base": len(base), "store": 0, "store_replaces_base": 0, "corrected": 0,
               "excluded": 0, "excluded_customers": 0, "evaluation_overlap": 0}
     stored = _empty_labelled()
@@ -425,6 +426,9 @@ class RetrainReport:
     comparison_path: str | None = None
     db: str | None = None
     eval_sets: dict[str, str] = field(default_factory=dict)
+    #: Per labelled export trained on besides the store, the rows left out and why
+    #: (`tickets.labelled.LabelledFile.left_out`; listed in its rejects file unless a dry run).
+    left_out: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -475,9 +479,10 @@ def retrain(
     """
     import pandas as pd
 
+    from expertise.knowledge_base import load_knowledge_base
     from expertise.lifecycle.train import staleness, train_bundle
-    from expertise.store.db import Store
-    from expertise.tickets.labelled import default_eval_sets, read_labelled
+    from expertise.store.db import Store, default_rejects_path
+    from expertise.tickets.labelled import default_eval_sets, read_labelled_file
 
     root = models_root(root)
     kb_root = kb_root or config.kb_dir()
@@ -489,8 +494,11 @@ def retrain(
     files = inbox_files(inbox)
     paths = list(base_data) if base_data is not None else [
         config.data_dir() / "tickets_train.csv"]
-    base = (pd.concat([read_labelled(p) for p in paths], ignore_index=True)
-            if paths else None)
+    topics = load_knowledge_base(kb_root).topics
+    read = [read_labelled_file(p, topics=topics,
+                               rejects_path=None if dry_run else default_rejects_path(p))
+            for p in paths]
+    base = pd.concat([r.frame for r in read], ignore_index=True) if read else None
 
     store = Store(db_path) if Path(db_path).exists() or (files and not dry_run) else None
     try:
@@ -503,26 +511,29 @@ def retrain(
 
     report = RetrainReport("dry run", False, [], items, data.counts,
                            current=current_version(root), db=str(db_path),
-                           eval_sets={k: str(v) for k, v in sets.items()})
-    if len(data.frame) == 0:
-        raise InputError(
-            "no labelled tickets to train on: the base exports and the store hold none "
-            "(after leaving out opted-out, erased and evaluation customers)"
-        )
-    current_manifest = load_current(root).manifest if report.current is not None else None
-    if dry_run:
-        return _dry_run(report, data, files, items, current_manifest, force=force, root=root,
-                        kb_root=kb_root, minimum=minimum)
-    if current_manifest is not None and not force and not staleness(
-            data.frame, current_manifest, kb_root=kb_root):
-        report.decision = "nothing new"
-        report.reasons = [f"{report.current} was trained on exactly this data, knowledge "
-                          "base and code; use --force to train anyway"]
-        return report
-    version = version or _unused(root, new_version()).name
-    trained = train_bundle(frame=data.frame, out_dir=root, kb_root=kb_root, promote=False,
-                           minimum=minimum, version=version, evaluate=True, eval_sets=sets,
-                           **train_overrides)
+                           eval_sets={k: str(v) for k, v in sets.items()},
+                           left_out=[r.left_out() for r in read])
+    with _naming_left_out(report.left_out):  # too little data: which rows were left out
+        if len(data.frame) == 0:
+            raise InputError(
+                "no labelled tickets to train on: the base exports and the store hold none "
+                "(after leaving out opted-out, erased and evaluation customers)"
+            )
+        current_manifest = (load_current(root).manifest if report.current is not None
+                            else None)
+        if dry_run:
+            return _dry_run(report, data, files, items, current_manifest, force=force,
+                            root=root, kb_root=kb_root, minimum=minimum)
+        if current_manifest is not None and not force and not staleness(
+                data.frame, current_manifest, kb_root=kb_root):
+            report.decision = "nothing new"
+            report.reasons = [f"{report.current} was trained on exactly this data, knowledge "
+                              "base and code; use --force to train anyway"]
+            return report
+        version = version or _unused(root, new_version()).name
+        trained = train_bundle(frame=data.frame, out_dir=root, kb_root=kb_root,
+                               promote=False, minimum=minimum, version=version,
+                               evaluate=True, eval_sets=sets, **train_overrides)
     report.candidate = trained.version
     candidate = summary_with_counts(trained.metrics)
     verdict = judge(trained.version, root, candidate_metrics=candidate, eval_sets=sets,
@@ -547,6 +558,21 @@ def retrain(
     if report.promoted:
         set_current(trained.version, root, action="promote", reason="retrain: passed the gate")
     return report
+
+
+@contextmanager
+def _naming_left_out(left_out: list[dict[str, Any]]) -> Iterator[None]:
+    """An InputError (too little training data) with, per labelled export, the rows left out
+    and why, when any were."""
+    from expertise.tickets.labelled import describe_left_out
+
+    try:
+        yield
+    except InputError as exc:
+        lines = [line for line in map(describe_left_out, left_out) if line]
+        if not lines:
+            raise
+        raise InputError(f"{exc}. " + ". ".join(lines)) from None
 
 
 def _dry_run(report: RetrainReport, data: TrainingData, files: Sequence[Path],

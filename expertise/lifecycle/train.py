@@ -42,6 +42,8 @@ class TrainReport:
     reasons: list[str] = field(default_factory=list)
     current: str | None = None
     checks: list[Any] = field(default_factory=list)
+    #: Per file of training data, the rows left out and why (`LabelledFile.left_out`).
+    left_out: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,11 @@ def train_bundle(
 ) -> TrainReport:
     """Fit on the bundled training split (or `data`/`frame`) and the bundled messages in
     customers' own voice (or `messages`; `tickets.labelled.read_messages`), evaluate, and
-    save a bundle."""
+    save a bundle.
+
+    The rows of the files of `data` left out (unreadable, duplicate, without a level, of a
+    topic the knowledge base lacks...) are listed in ``<file>.rejects.csv`` next to each, and
+    counted in the report's `left_out`; training goes on with the others."""
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
@@ -114,24 +120,30 @@ def train_bundle(
     from expertise.knowledge_base import fingerprint_knowledge_base, load_knowledge_base
     from expertise.modeling.evaluate import evaluate_lean, plots
     from expertise.modeling.fit import fit
+    from expertise.store.db import default_rejects_path
     from expertise.tickets.labelled import (
         check_training_frame,
         default_eval_sets,
         fingerprint_frame,
-        read_labelled,
+        read_labelled_file,
         read_messages,
     )
 
     started = time.perf_counter()
     kb_root = kb_root or config.kb_dir()
     kb = load_knowledge_base(kb_root)
+    left_out: list[dict[str, Any]] = []
     if frame is None:
-        paths = [data] if isinstance(data, Path) else list(data or [config.data_dir() /
-                                                                   "tickets_train.csv"])
-        frame = pd.concat([read_labelled(p) for p in paths], ignore_index=True)
-    frame = check_training_frame(frame)
-    if not force:
-        check_training_data(frame, list(kb.topics), minimum)
+        read = [read_labelled_file(p, topics=kb.topics, rejects_path=default_rejects_path(p))
+                for p in _training_paths(data)]
+        left_out = [r.left_out() for r in read]
+        frame = pd.concat([r.frame for r in read], ignore_index=True)
+    try:
+        frame = check_training_frame(frame)
+        if not force:
+            check_training_data(frame, list(kb.topics), minimum)
+    except InputError as exc:
+        raise InputError(_with_left_out(str(exc), frame, left_out)) from None
     if messages is None:
         messages = read_messages()
     result = fit(frame, kb, messages=messages, **overrides)
@@ -158,11 +170,27 @@ def train_bundle(
         facts=result.facts, customer_hashes=[hash_customer(c, salt) for c in customers],
         salt_id=salt_id(salt), extra_files=extra,
     )
-    report = TrainReport(version, bundle.path, False, result.facts, metrics)
+    report = TrainReport(version, bundle.path, False, result.facts, metrics,
+                         left_out=left_out)
     if promote:
         _promote_trained(report, out_dir, force=force, evaluated=evaluate,
                          eval_sets=eval_sets, kb_root=kb_root)
     return report
+
+
+def _with_left_out(message: str, frame: pd.DataFrame, left_out: list[dict[str, Any]]) -> str:
+    """Why the training data read from files is not enough, with how many rows were usable
+    and, per file, the rows left out and why (when any were)."""
+    from expertise.tickets.labelled import describe_left_out
+
+    if not left_out:  # a frame given, not read here
+        return message
+    levels = (frame["expertise_level"].value_counts().to_dict()
+              if "expertise_level" in frame and len(frame) else {})
+    mix = ", ".join(f"{n} {level}" for level, n in levels.items())
+    usable = f"{len(frame)} usable labelled ticket(s)" + (f" ({mix})" if mix else "")
+    lines = [line for line in (describe_left_out(info) for info in left_out) if line]
+    return f"{message}. {usable}" + "".join(f"; {line}" for line in lines)
 
 
 def _promote_trained(report: TrainReport, root: Path, *, force: bool, evaluated: bool,
@@ -236,17 +264,27 @@ def staleness(frame: pd.DataFrame | None, manifest: dict[str, Any], *,
 def training_status(*, data: Sequence[Path] | None = None, root: Path | None = None,
                     kb_root: Path | None = None) -> list[str]:
     """What `expertise train --if-changed` checks: reasons the current model is out of date
-    for `data` (default: the bundled training split); empty when it is up to date."""
+    for `data` (default: the bundled training split), read as training reads it; empty when
+    it is up to date."""
     import pandas as pd
 
     from expertise.bundles.registry import load_current
-    from expertise.tickets.labelled import read_labelled
+    from expertise.knowledge_base import load_knowledge_base
+    from expertise.tickets.labelled import read_labelled_file
 
     root = Path(root) if root is not None else config.models_dir()
     try:
         manifest = load_current(root).manifest
     except ModelNotFoundError:
         return [f"no current model in {root}"]
-    paths = list(data) if data else [config.data_dir() / "tickets_train.csv"]
-    frame = pd.concat([read_labelled(p) for p in paths], ignore_index=True)
+    topics = load_knowledge_base(kb_root or config.kb_dir()).topics
+    frame = pd.concat([read_labelled_file(p, topics=topics).frame
+                       for p in _training_paths(data)], ignore_index=True)
     return staleness(frame, manifest, kb_root=kb_root)
+
+
+def _training_paths(data: Path | Sequence[Path] | None) -> list[Path]:
+    """The labelled files to train on: `data`, else the bundled training split."""
+    if data:
+        return [data] if isinstance(data, Path) else list(data)
+    return [config.data_dir() / "tickets_train.csv"]

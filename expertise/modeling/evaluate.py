@@ -447,7 +447,12 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
 def evaluate_bundle(*, model_dir: Any = None, data: Any = None, kb_root: Any = None,
                     trust: bool = False, baselines: bool = True) -> dict[str, Any]:
     """Evaluate a saved bundle on `data` (or the default evaluation sets), and compare with the
-    figures the bundle recorded when it was trained (drift)."""
+    figures the bundle recorded when it was trained (drift).
+
+    Each set's rows left out (unreadable, duplicate, unknown level or topic...) are in its
+    ``left_out`` (`tickets.labelled.LabelledFile.left_out`) and listed in
+    ``<file>.rejects.csv`` next to it; the figures are on the other rows.
+    """
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):  # small solvers: threads only cost
@@ -461,16 +466,21 @@ def _evaluate_bundle(*, model_dir: Any, data: Any, kb_root: Any, trust: bool,
 
     from expertise import config
     from expertise.engine import Engine
-    from expertise.tickets.labelled import default_eval_sets, read_labelled
+    from expertise.store.db import default_rejects_path
+    from expertise.tickets.labelled import default_eval_sets, read_labelled, read_labelled_file
 
     engine = Engine(model_dir=model_dir, kb_root=kb_root, trust=trust)
     sets = {Path(data).stem: Path(data)} if data else default_eval_sets()
+    labelled = {name: read_labelled_file(path, evaluation=True,
+                                         topics=engine.catalogue.topics,
+                                         rejects_path=default_rejects_path(path))
+                for name, path in sets.items()}
     train_path = config.data_dir() / "tickets_train.csv"
     train = read_labelled(train_path) if baselines and train_path.exists() else None
     report: dict[str, Any] = {"model": engine.version, "sets": {}}
-    for name, path in sets.items():
-        report["sets"][name] = evaluate_frame(engine, read_labelled(path, evaluation=True),
-                                              train=train)
+    for name, read in labelled.items():
+        report["sets"][name] = {**evaluate_frame(engine, read.frame, train=train),
+                                "left_out": read.left_out()}
     report["summary"] = summarise(report)
     if data:
         report["drift"] = drift(engine, report)
