@@ -314,8 +314,11 @@ class Session:
             if before == helpful:
                 return Event("message", message=f"already noted as {word} for this call")
             return Event("message", message=f"changed: now noted as {word}")
-        store.add_feedback(ticket_id=self.call_id, customer_id=self.customer_id,
-                           article_id=article_id, helpful=helpful,
-                           corrected_level=level, agent=self.agent)
+        stored = store.add_feedback(ticket_id=self.call_id, customer_id=self.customer_id,
+                                    article_id=article_id, helpful=helpful,
+                                    corrected_level=level, agent=self.agent)
+        if not stored:  # the store notes nothing about a caller who opted out
+            return Event("message", message=f"caller's level not noted: customer "
+                                            f"{self.customer_id} opted out of personalisation")
         self.engine.refresh_feedback()
         return Event("message", message=f"noted: caller is {level} (a training label)")

@@ -190,6 +190,20 @@ def test_session_counts_one_vote_per_article_a_call(models_env: Path, tmp_path: 
         assert [f.helpful for f in store.feedback_rows()] == [True]
 
 
+def test_session_notes_no_level_for_a_caller_who_opted_out(
+        models_env: Path, tmp_path: Path) -> None:
+    db = _db_with_customer(tmp_path / "s.db")
+    assert runner.invoke(app, ["consent", "--customer", "C-1", "--opt-out", "--db",
+                               str(db)]).exit_code == 0
+    script = ":customer C-1\nPPPoE auth fails on fw 4.2.1\n:level expert\n:quit\n"
+    result = runner.invoke(app, ["session", "--db", str(db)], input=script)
+    assert result.exit_code == 0, result.output
+    assert "caller's level not noted: customer C-1 opted out" in " ".join(result.output.split())
+    assert "noted: caller is expert" not in result.output
+    with Store(db) as store:
+        assert [f.corrected_level for f in store.feedback_rows()] == []
+
+
 def test_session_refuses_a_customer_id_that_could_hide_audit_rows(
         models_env: Path, tmp_path: Path) -> None:
     db = _db_with_customer(tmp_path / "s.db")

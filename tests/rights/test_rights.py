@@ -857,11 +857,13 @@ def test_stored_control_characters_never_reach_the_terminal(models_env: Path, db
     assert not [c for c in plain.stdout if ord(c) < 32 and c != "\n" or 0x7f <= ord(c) < 0xa0
                 or c == "\u202e"]
     assert json.loads(plain.stdout)[0]["customer_id"] == hostile  # the value, escaped
-    # the other output paths: a session names the customer it is given
+    # the other output paths: a session refuses such an id, as --customer does, and says so
+    # without acting on it
     session = runner.invoke(app, ["session", "--db", str(db), "--agent", "ann"],
                             input=f":customer {hostile}\n:quit\n")
-    assert session.exit_code == 0, session.output
-    assert "\x1b[2J" not in session.output and "C-9␛[2J" in session.output
+    assert session.exit_code == 1, session.output
+    assert "\x1b[2J" not in session.output
+    assert "Error: :customer contains a control character" in session.output
     forgotten = cli("forget", "--customer", hostile, "--db", db)
     assert forgotten.exit_code == 0 and "\x1b" not in forgotten.output
 
