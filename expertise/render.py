@@ -540,7 +540,11 @@ def retrain(report: Any) -> None:
         else:
             what = (f"{f.rows} rows, {f.added} added, {f.updated} updated, {f.unchanged} "
                     f"unchanged, {f.rejected} rejected")
-        if report.decision == "dry run":
+        if report.decision == "dry run" and f.kind == "feedback":
+            what = (f"{f.rows} rows, {f.added} would be added ({f.helpful} helpful, "
+                    f"{f.not_helpful} not helpful, {f.corrections} level corrections), "
+                    f"{f.unchanged} already stored, {f.rejected} would be rejected")
+        elif report.decision == "dry run":
             what = (f"{f.rows} rows, {f.labelled} labelled, {f.rejected} would be rejected, "
                     f"{f.excluded} of opted-out or erased customers")
         where = f" -> {f.moved_to}" if f.moved_to else ""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -165,63 +165,105 @@ def _read_feedback(path: Path) -> tuple[pd.DataFrame, list[int], list[tuple[int,
     return frame.fillna("").astype(str), lines, [(r + 1, t, why) for r, t, why in bad]
 
 
-def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None = None,
-                         ) -> InboxFile:
-    """Add the rows of a feedback export to the store.
+@dataclass
+class FeedbackCheck:
+    """A feedback export validated: what storing it would do (`item`), the rows to store
+    and the rows rejected (line number, ticket id, reason)."""
 
-    Rows already stored (same ticket, article, flag, level, agent and time) are skipped, so a
-    file ingested twice adds nothing. Rows naming an erased customer, an unknown level, an
-    unreadable flag, or neither a flag nor a level are rejected (written to `rejects_path`).
+    item: InboxFile
+    new: list[dict[str, Any]]
+    rejects: list[tuple[int, str, str]]
+
+
+def article_ids(kb_root: Path | None = None) -> set[str]:
+    """The article ids of the knowledge base (default: the configured one), which feedback
+    may name, as `expertise feedback --article` checks."""
+    from expertise.knowledge_base import load_knowledge_base
+
+    return {a.id for a in load_knowledge_base(kb_root or config.kb_dir()).articles}
+
+
+def check_feedback_file(path: Path, *, store: Store | None, articles: Collection[str]
+                        ) -> FeedbackCheck:
+    """Validate a feedback export as ingesting it does, writing nothing: the one check of
+    both :func:`ingest_feedback_file` and a dry run.
+
+    A row is rejected for an empty ticket id, an unreadable helpful flag, an unknown level,
+    an article id the knowledge base lacks (`articles`), neither a flag nor a level, or an
+    erased customer; every reason it has is given. A row already in the `store` (same
+    ticket, article, flag, level, agent and time), or earlier in the file, is unchanged.
     """
-    from expertise.tickets.readers import rejects_frame, write_rejects
-
     frame, lines, unparsed = _read_feedback(path)
     seen = {
         (r.ticket_id, r.article_id or "", r.helpful, r.corrected_level, r.agent or "",
          r.created_at or "")
-        for r in store.feedback_rows()
+        for r in (store.feedback_rows() if store is not None else [])
     }
-    result = InboxFile(str(path), "feedback", rows=len(frame) + len(unparsed))
+    item = InboxFile(str(path), "feedback", rows=len(frame) + len(unparsed))
     rejects: list[tuple[int, str, str]] = list(unparsed)
+    new: list[dict[str, Any]] = []
     for number, row in zip(lines, frame.itertuples(index=False), strict=True):
         ticket = str(row.ticket_id).strip()
         text = str(row.helpful).strip().lower()
         flag = _FLAGS.get(text, "bad") if text else None
         level = str(row.corrected_level).strip().lower() or None
+        article = str(row.article_id).strip()
         customer = str(row.customer_id).strip()
-        reason = None
+        reasons = []
         if not ticket:
-            reason = "empty ticket_id"
-        elif flag == "bad":
-            reason = f"helpful {row.helpful!r} is not 1/0, true/false or yes/no"
-        elif level is not None and level not in LEVELS:
-            reason = f"corrected_level {row.corrected_level!r} is not one of {', '.join(LEVELS)}"
-        elif flag is None and level is None:
-            reason = "neither a helpful flag nor a corrected level"
-        elif customer and store.is_erased(customer):
-            reason = "customer erased (right to erasure); not stored"
-        if reason:
-            rejects.append((number, ticket, reason))
+            reasons.append("empty ticket_id")
+        if flag == "bad":
+            reasons.append(f"helpful {row.helpful!r} is not 1/0, true/false or yes/no")
+        if level is not None and level not in LEVELS:
+            reasons.append(f"corrected_level {row.corrected_level!r} is not one of "
+                           f"{', '.join(LEVELS)}")
+        if article and article not in articles:
+            reasons.append(f"article_id {article!r} is not in the knowledge base (list them "
+                           "with `expertise kb list`)")
+        if flag is None and level is None:
+            reasons.append("neither a helpful flag nor a corrected level")
+        if not reasons and customer and store is not None and store.is_erased(customer):
+            reasons.append("customer erased (right to erasure); not stored")
+        if reasons:
+            rejects.append((number, ticket, "; ".join(reasons)))
             continue
         helpful = flag if isinstance(flag, bool) else None
         created = str(row.created_at).strip() or None
-        key = (ticket, str(row.article_id).strip(), helpful, level,
-               str(row.agent).strip(), created or "")
+        key = (ticket, article, helpful, level, str(row.agent).strip(), created or "")
         if key in seen:
-            result.unchanged += 1
+            item.unchanged += 1
             continue
         seen.add(key)
-        store.add_feedback(ticket, article_id=key[1], helpful=helpful, corrected_level=level,
-                           agent=key[4] or None, customer_id=customer or None,
-                           created_at=created)
-        result.added += 1
-        result.helpful += helpful is True
-        result.not_helpful += helpful is False
-        result.corrections += level is not None
-    result.rejected = len(rejects)
-    if rejects:
+        new.append({"ticket_id": ticket, "article_id": article, "helpful": helpful,
+                    "corrected_level": level, "agent": key[4] or None,
+                    "customer_id": customer or None, "created_at": created})
+        item.added += 1
+        item.helpful += helpful is True
+        item.not_helpful += helpful is False
+        item.corrections += level is not None
+    item.labelled = item.corrections
+    item.rejected = len(rejects)
+    return FeedbackCheck(item, new, sorted(rejects))
+
+
+def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None = None,
+                         articles: Collection[str] | None = None) -> InboxFile:
+    """Add the rows of a feedback export to the store.
+
+    Rows already stored (same ticket, article, flag, level, agent and time) are skipped, so a
+    file ingested twice adds nothing. Rows that :func:`check_feedback_file` rejects (against
+    `articles`, default: the configured knowledge base's) are written to `rejects_path`.
+    """
+    from expertise.tickets.readers import rejects_frame, write_rejects
+
+    checked = check_feedback_file(path, store=store, articles=(
+        article_ids() if articles is None else articles))
+    for row in checked.new:
+        store.add_feedback(row.pop("ticket_id"), **row)
+    result = checked.item
+    if checked.rejects:
         target = rejects_path or path.with_name(f"{path.stem}.rejects.csv")
-        write_rejects(target, [rejects_frame(sorted(rejects))])
+        write_rejects(target, [rejects_frame(checked.rejects)])
         result.rejects_path = str(target)
     return result
 
@@ -249,7 +291,8 @@ def _ingest_tickets(store: Store, path: Path, rejects: Path) -> InboxFile:
                      rejects_path=str(report.rejects_path) if report.rejects_path else None)
 
 
-def _ingest_inbox(store: Store, files: Sequence[Path], done: Path) -> list[InboxFile]:
+def _ingest_inbox(store: Store, files: Sequence[Path], done: Path,
+                  articles: Collection[str]) -> list[InboxFile]:
     """Ticket exports first (feedback looks up their customers), then feedback files; each
     file moves to `done` as soon as it is in the store."""
     results: list[InboxFile] = []
@@ -259,45 +302,54 @@ def _ingest_inbox(store: Store, files: Sequence[Path], done: Path) -> list[Inbox
         target = _done_path(done, path.name)
         rejects = target.with_name(f"{target.stem}.rejects.csv")
         try:
-            item = (ingest_feedback_file(store, path, rejects_path=rejects) if path in feedback
-                    else _ingest_tickets(store, path, rejects))
+            item = (ingest_feedback_file(store, path, rejects_path=rejects, articles=articles)
+                    if path in feedback else _ingest_tickets(store, path, rejects))
         except ExpertiseError as exc:
             moved = f"; the {len(results)} file(s) before it are in {done}" if results else ""
-            raise type(exc)(f"inbox file {path.name}: {exc}. Fix or remove it and run again"
-                            f"{moved}") from exc
+            raise _inbox_error(path, exc, moved) from exc
         os.replace(path, target)
         item.moved_to = str(target)
         results.append(item)
     return results
 
 
-def _survey_inbox(files: Sequence[Path], store: Store | None) -> list[InboxFile]:
+def _inbox_error(path: Path, exc: ExpertiseError, moved: str = "") -> ExpertiseError:
+    """The error of an inbox file that cannot be ingested, naming it."""
+    return type(exc)(f"inbox file {path.name}: {exc}. Fix or remove it and run again{moved}")
+
+
+def _survey_inbox(files: Sequence[Path], store: Store | None,
+                  articles: Collection[str]) -> list[InboxFile]:
     """What a dry run reports: each file's kind, rows, labelled rows, rows the readers would
     reject and rows of customers who opted out or were erased (counted with the store, when
-    there is one); nothing written."""
-    from expertise.tickets.readers import TicketReader
-
+    there is one); for a feedback file, what ingesting it would add and reject
+    (:func:`check_feedback_file`, as ingest checks it); nothing written."""
     out = []
     for path in files:
-        if is_feedback_file(path):
-            frame, _, unparsed = _read_feedback(path)  # rows as ingest counts them
-            labelled = int((frame["corrected_level"].str.strip() != "").sum())
-            out.append(InboxFile(str(path), "feedback", rows=len(frame) + len(unparsed),
-                                 labelled=labelled, rejected=len(unparsed)))
-            continue
-        reader = TicketReader(path)
-        item = InboxFile(str(path), "tickets")
-        for chunk in reader.chunks():
-            item.rejected += len(chunk.rejects)
-            frame = chunk.frame
-            if "expertise_level" in frame:
-                item.labelled += int((frame["expertise_level"] != "").sum())
-            if store is not None and len(frame):
-                left_out = store.training_exclusions(frame["customer_id"])
-                item.excluded += int(frame["customer_id"].isin(left_out).sum())
-        item.rows = reader.stats.rows_read
-        out.append(item)
+        try:
+            out.append(_survey_file(path, store, articles))
+        except ExpertiseError as exc:
+            raise _inbox_error(path, exc) from exc
     return out
+
+
+def _survey_file(path: Path, store: Store | None, articles: Collection[str]) -> InboxFile:
+    from expertise.tickets.readers import TicketReader
+
+    if is_feedback_file(path):
+        return check_feedback_file(path, store=store, articles=articles).item
+    reader = TicketReader(path)
+    item = InboxFile(str(path), "tickets")
+    for chunk in reader.chunks():
+        item.rejected += len(chunk.rejects)
+        frame = chunk.frame
+        if "expertise_level" in frame:
+            item.labelled += int((frame["expertise_level"] != "").sum())
+        if store is not None and len(frame):
+            left_out = store.training_exclusions(frame["customer_id"])
+            item.excluded += int(frame["customer_id"].isin(left_out).sum())
+    item.rows = reader.stats.rows_read
+    return item
 
 
 # ---- training data ------------------------------------------------------------------------
@@ -494,16 +546,18 @@ def retrain(
     files = inbox_files(inbox)
     paths = list(base_data) if base_data is not None else [
         config.data_dir() / "tickets_train.csv"]
-    topics = load_knowledge_base(kb_root).topics
-    read = [read_labelled_file(p, topics=topics,
+    kb = load_knowledge_base(kb_root)
+    articles = {a.id for a in kb.articles}
+    read = [read_labelled_file(p, topics=kb.topics,
                                rejects_path=None if dry_run else default_rejects_path(p))
             for p in paths]
     base = pd.concat([r.frame for r in read], ignore_index=True) if read else None
 
     store = Store(db_path) if Path(db_path).exists() or (files and not dry_run) else None
     try:
-        items = _survey_inbox(files, store) if dry_run else (
-            _ingest_inbox(store, files, inbox / "done") if store is not None and files else [])
+        items = _survey_inbox(files, store, articles) if dry_run else (
+            _ingest_inbox(store, files, inbox / "done", articles) if store is not None and files
+            else [])
         data = collect_training_data(base=base, store=store, eval_sets=sets)
     finally:
         if store is not None:

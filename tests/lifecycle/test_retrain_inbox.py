@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 from typer.testing import CliRunner
 
 from expertise.cli import app
+from expertise.lifecycle.retrain import check_feedback_file
+from expertise.store.db import Store
 
 runner = CliRunner()
 DATA = Path(__file__).parents[1] / "data"
@@ -38,4 +41,76 @@ def test_retrain_names_the_rows_of_its_labelled_exports_left_out(models_env: Pat
     assert f"{base}: 4 of 6 rows left out (1 duplicate ticket_id; " in message
     assert message.endswith(f"all listed in {tmp_path / 'a.rejects.csv'}")
     assert len((tmp_path / "a.rejects.csv").read_text().splitlines()) == 5
+
+
+#: The report's feedback file, and a good row: unknown article ids, a level and flags that
+#: cannot be read, a row with neither.
+FEEDBACK = (
+    "ticket_id,article_id,helpful,corrected_level,agent,created_at\n"
+    "T1,bogus/novice,1,,a1,2026-10-23T04:33:55\n"
+    "T1,wifi-dropping/novice,0,guru,a1,2026-10-23T04:33:55\n"
+    "T2,wifi-dropping/wizard,yes,EXPERT,a2,2026-10-23T04:33:55\n"
+    "T2,,,,a3,\n"
+    "T2,wifi-dropping/novice,maybe,,a3,\n"
+    "T2,no-internet/expert,yes,Expert,a4,2026-10-23T04:40:00\n"
+)
+
+
+def _store_with_tickets(path: Path) -> Path:
+    tickets = path.parent / "t.csv"
+    tickets.write_text("ticket_id,customer_id,created_at,channel,subject,body\n"
+                       "T1,ALICE,2026-01-01T10:00:00,email,wifi,my wifi keeps dropping\n"
+                       "T2,BOB,2026-01-01T10:00:00,email,tv,PPPoE LCP echo timeout\n",
+                       encoding="utf-8")
+    assert runner.invoke(app, ["ingest", str(tickets), "--db", str(path)]).exit_code == 0
+    return path
+
+
+def test_a_dry_run_checks_feedback_as_ingest_does_and_unknown_articles_are_rejected(
+        models_env: Path, tmp_path: Path) -> None:
+    db = _store_with_tickets(tmp_path / "s.db")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "fb.csv").write_text(FEEDBACK, encoding="utf-8")
+    base = tmp_path / "base.csv"
+    base.write_text("ticket_id,body,expertise_level\nB1,wifi,novice\n", encoding="utf-8")
+    args = ["retrain", "--inbox", str(inbox), "--db", str(db), "--data", str(base)]
+    dry = runner.invoke(app, [*args, "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    would = json.loads(dry.stdout)["inbox"][0]
+    assert (would["rows"], would["added"], would["rejected"], would["corrections"],
+            would["helpful"]) == (6, 1, 5, 1, 1)
+    text = runner.invoke(app, [*args, "--dry-run"], env={"COLUMNS": "200"})
+    assert ("fb.csv: 6 rows, 1 would be added (1 helpful, 0 not helpful, 1 level "
+            "corrections), 0 already stored, 5 would be rejected") in text.stdout
+
+    real = runner.invoke(app, args)  # ingests, then refuses to train on one base ticket
+    assert real.exit_code == 1 and "too little training data" in real.stderr
+    with Store(db) as store:
+        stored = [(r.ticket_id, r.article_id, r.helpful, r.corrected_level)
+                  for r in store.feedback_rows()]
+    assert stored == [("T2", "no-internet/expert", True, "expert")]
+    rejects = pd.read_csv(inbox / "done" / "fb.rejects.csv", dtype=str, keep_default_na=False)
+    assert len(rejects) == would["rejected"]
+    assert rejects["reason"].tolist() == [
+        "article_id 'bogus/novice' is not in the knowledge base (list them with "
+        "`expertise kb list`)",
+        "corrected_level 'guru' is not one of novice, intermediate, expert",
+        "article_id 'wifi-dropping/wizard' is not in the knowledge base (list them with "
+        "`expertise kb list`)",
+        "neither a helpful flag nor a corrected level",
+        "helpful 'maybe' is not 1/0, true/false or yes/no"]
+
+
+def test_a_feedback_row_gives_every_reason_it_is_rejected_for(tmp_path: Path) -> None:
+    path = tmp_path / "fb.csv"
+    path.write_text("ticket_id,article_id,helpful,corrected_level\n,nope/novice,maybe,guru\n",
+                    encoding="utf-8")
+    with Store(tmp_path / "s.db") as store:
+        checked = check_feedback_file(path, store=store, articles={"wifi-dropping/novice"})
+    assert checked.rejects == [(2, "", "empty ticket_id; helpful 'maybe' is not 1/0, "
+                                "true/false or yes/no; corrected_level 'guru' is not one of "
+                                "novice, intermediate, expert; article_id 'nope/novice' is not "
+                                "in the knowledge base (list them with `expertise kb list`)")]
+    assert checked.new == [] and checked.item.rejected == 1
 
