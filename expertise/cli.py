@@ -242,8 +242,8 @@ MapOpt = Annotated[
 
 
 def _label(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
-    """Refuse an --agent, --purpose or --customer that is not one line of plain text of at
-    most 200 characters (a usage error, exit 2): such values could hide audit rows."""
+    """Refuse an --agent, --purpose or --customer that is blank, or not one line of plain text
+    of at most 200 characters (a usage error, exit 2): such values could hide audit rows."""
     if value is None:
         return value
     from expertise.errors import InputError
@@ -251,6 +251,8 @@ def _label(ctx: typer.Context, param: typer.CallbackParam, value: str | None) ->
 
     what = (param.opts[0] if param.param_type_name == "option" and param.opts
             else str(param.human_readable_name))
+    if not value.strip():  # "" would read as no customer in one place, a customer in another
+        raise _usage(f"{what} is empty; give a value, or leave {what} out")
     try:
         return check_label(value, what)
     except InputError as exc:

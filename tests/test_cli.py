@@ -215,6 +215,19 @@ def test_session_refuses_a_customer_id_that_could_hide_audit_rows(
         assert [r.customer_id for r in store.audit_rows()] == []
 
 
+@pytest.mark.parametrize("args", [
+    ("answer", "my wifi drops", "--customer", ""),
+    ("answer", "my wifi drops", "--customer", "   "),
+    ("explain", "--customer", ""),
+    ("answer", "my wifi drops", "--agent", ""),
+])
+def test_a_blank_id_is_a_usage_error(models_env: Path, args: tuple[str, ...]) -> None:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 2
+    option = args[args.index("") - 1] if "" in args else "--customer"
+    assert f"Error: {option} is empty; give a value, or leave {option} out" in result.output
+
+
 def test_help_version_and_module_entry_point() -> None:
     assert f"expertise {__version__}" in runner.invoke(app, ["--version"]).output
     helped = subprocess.run([str(EXE), "--help"], capture_output=True, text=True, check=True)
