@@ -297,7 +297,11 @@ def _ingest_inbox(store: Store, files: Sequence[Path], done: Path,
     file moves to `done` as soon as it is in the store."""
     results: list[InboxFile] = []
     feedback = {p for p in files if is_feedback_file(p)}
-    done.mkdir(parents=True, exist_ok=True)
+    try:
+        done.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{done}: cannot make the folder ingested exports move to "
+                         f"({exc.strerror}); fix its permissions") from None
     for path in sorted(files, key=lambda p: p in feedback):
         target = _done_path(done, path.name)
         rejects = target.with_name(f"{target.stem}.rejects.csv")
@@ -544,6 +548,10 @@ def retrain(
     if not sets:
         raise InputError("no evaluation sets to compare on; expected data/tickets_eval.csv")
     files = inbox_files(inbox)
+    done = inbox / "done"
+    if done.exists() and not done.is_dir():
+        raise InputError(f"{done}: is a file, but retrain moves ingested exports into a folder "
+                         "of that name; rename or move that file out of the inbox")
     paths = list(base_data) if base_data is not None else [
         config.data_dir() / "tickets_train.csv"]
     kb = load_knowledge_base(kb_root)
@@ -556,7 +564,7 @@ def retrain(
     store = Store(db_path) if Path(db_path).exists() or (files and not dry_run) else None
     try:
         items = _survey_inbox(files, store, articles) if dry_run else (
-            _ingest_inbox(store, files, inbox / "done", articles) if store is not None and files
+            _ingest_inbox(store, files, done, articles) if store is not None and files
             else [])
         data = collect_training_data(base=base, store=store, eval_sets=sets)
     finally:

@@ -114,3 +114,19 @@ def test_a_feedback_row_gives_every_reason_it_is_rejected_for(tmp_path: Path) ->
                                 "in the knowledge base (list them with `expertise kb list`)")]
     assert checked.new == [] and checked.item.rejected == 1
 
+
+def test_a_file_named_done_in_the_inbox_is_a_one_line_error(models_env: Path,
+                                                             tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox2"
+    inbox.mkdir()
+    (inbox / "done").touch()
+    (inbox / "fb.csv").write_text(FEEDBACK, encoding="utf-8")
+    for extra in ([], ["--dry-run"]):
+        result = runner.invoke(app, ["retrain", "--inbox", str(inbox), "--db",
+                                     str(tmp_path / "s.db"), *extra])
+        assert result.exit_code == 1
+        assert result.stderr == (
+            f"Error: {inbox / 'done'}: is a file, but retrain moves ingested exports into a "
+            "folder of that name; rename or move that file out of the inbox\n")
+    assert (inbox / "fb.csv").exists() and (inbox / "done").is_file()
+
