@@ -458,6 +458,8 @@ def train(
         typer.Option("--if-changed", help="Do nothing when the current model was trained on "
                                           "this data, knowledge base and code."),
     ] = False,
+    encoding: EncodingOpt = "auto",
+    map_: MapOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Fit a model bundle on labelled tickets and evaluate it.
@@ -471,9 +473,12 @@ def train(
     """
     from expertise import render
     from expertise.lifecycle.train import train_bundle, training_status
+    from expertise.tickets.readers import parse_mapping
 
+    mapping = parse_mapping(map_ or []) or None
     if if_changed:
-        reasons = training_status(data=data or None, root=out)
+        reasons = training_status(data=data or None, root=out, mapping=mapping,
+                                  encoding=encoding)
         if not reasons:
             if json_:
                 render.print_json({"version": None, "promoted": False, "up_to_date": True})
@@ -488,7 +493,8 @@ def train(
                                  + (", and the promotion gate is overridden" if promote else ""),
                                  markup=False)
     report = train_bundle(data=data or None, out_dir=out, promote=promote, force=force,
-                          version=version, evaluate=not no_eval)
+                          version=version, evaluate=not no_eval, mapping=mapping,
+                          encoding=encoding)
     if json_:
         render.print_json({"version": report.version, "path": str(report.path),
                            "promoted": report.promoted, "decision": report.decision,
@@ -517,6 +523,8 @@ def evaluate(
                                               help="Labelled tickets to score.")] = None,
     model: ModelOpt = None,
     trust: TrustOpt = False,
+    encoding: EncodingOpt = "auto",
+    map_: MapOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Evaluate a model on labelled tickets against two baselines; with --data, check drift.
@@ -528,8 +536,10 @@ def evaluate(
     """
     from expertise import render
     from expertise.modeling.evaluate import evaluate_bundle
+    from expertise.tickets.readers import parse_mapping
 
-    report = evaluate_bundle(model_dir=model, data=data, trust=trust)
+    report = evaluate_bundle(model_dir=model, data=data, trust=trust, encoding=encoding,
+                             mapping=parse_mapping(map_ or []) or None)
     _show(json_, report, render.evaluation, report)
 
 

@@ -15,6 +15,15 @@ class SchemaError(InputError):
     """An export is missing required columns or has an unknown layout."""
 
 
+class ReadOptionError(SchemaError):
+    """A file that a reading option (``--encoding``, ``--map``) would read; `file_fix` is the
+    same message with the fix made to the file, for commands without that option."""
+
+    def __init__(self, message: str, *, file_fix: str) -> None:
+        super().__init__(message)
+        self.file_fix = file_fix
+
+
 class KnowledgeBaseError(ExpertiseError):
     """The knowledge base is missing or has invalid articles."""
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from expertise import config
 from expertise.bundles.registry import current_version, load_current, new_version, set_current
 from expertise.config import LEVELS
-from expertise.errors import ExpertiseError, InputError
+from expertise.errors import ExpertiseError, InputError, ReadOptionError
 from expertise.io import atomic_write_text
 from expertise.lifecycle.models import (
     COMPARISON_SUFFIX,
@@ -318,8 +318,11 @@ def _ingest_inbox(store: Store, files: Sequence[Path], done: Path,
 
 
 def _inbox_error(path: Path, exc: ExpertiseError, moved: str = "") -> ExpertiseError:
-    """The error of an inbox file that cannot be ingested, naming it."""
-    return type(exc)(f"inbox file {path.name}: {exc}. Fix or remove it and run again{moved}")
+    """The error of an inbox file that cannot be ingested, naming it; a fix by an option
+    (``--encoding``, ``--map``), which retrain has not, is given as a fix to the file."""
+    message = exc.file_fix if isinstance(exc, ReadOptionError) else str(exc)
+    kind = InputError if isinstance(exc, ReadOptionError) else type(exc)
+    return kind(f"inbox file {path.name}: {message}. Fix or remove it and run again{moved}")
 
 
 def _survey_inbox(files: Sequence[Path], store: Store | None,
@@ -554,22 +557,23 @@ def retrain(
                          "of that name; rename or move that file out of the inbox")
     paths = list(base_data) if base_data is not None else [
         config.data_dir() / "tickets_train.csv"]
-    kb = load_knowledge_base(kb_root)
-    articles = {a.id for a in kb.articles}
-    read = [read_labelled_file(p, topics=kb.topics,
-                               rejects_path=None if dry_run else default_rejects_path(p))
-            for p in paths]
-    base = pd.concat([r.frame for r in read], ignore_index=True) if read else None
+    with _fixes_to_files():
+        kb = load_knowledge_base(kb_root)
+        articles = {a.id for a in kb.articles}
+        read = [read_labelled_file(p, topics=kb.topics,
+                                   rejects_path=None if dry_run else default_rejects_path(p))
+                for p in paths]
+        base = pd.concat([r.frame for r in read], ignore_index=True) if read else None
 
-    store = Store(db_path) if Path(db_path).exists() or (files and not dry_run) else None
-    try:
-        items = _survey_inbox(files, store, articles) if dry_run else (
-            _ingest_inbox(store, files, done, articles) if store is not None and files
-            else [])
-        data = collect_training_data(base=base, store=store, eval_sets=sets)
-    finally:
-        if store is not None:
-            store.close()
+        store = Store(db_path) if Path(db_path).exists() or (files and not dry_run) else None
+        try:
+            items = _survey_inbox(files, store, articles) if dry_run else (
+                _ingest_inbox(store, files, done, articles) if store is not None and files
+                else [])
+            data = collect_training_data(base=base, store=store, eval_sets=sets)
+        finally:
+            if store is not None:
+                store.close()
 
     report = RetrainReport("dry run", False, [], items, data.counts,
                            current=current_version(root), db=str(db_path),
@@ -635,6 +639,17 @@ def _naming_left_out(left_out: list[dict[str, Any]]) -> Iterator[None]:
         if not lines:
             raise
         raise InputError(f"{exc}. " + ". ".join(lines)) from None
+
+
+@contextmanager
+def _fixes_to_files() -> Iterator[None]:
+    """A file that only an option of `score` or `ingest` (``--encoding``, ``--map``) would
+    read is an error whose fix is made to the file: retrain reads exports of many kinds at
+    once, and one encoding for all of them would misread the others."""
+    try:
+        yield
+    except ReadOptionError as exc:
+        raise InputError(exc.file_fix) from None
 
 
 def _dry_run(report: RetrainReport, data: TrainingData, files: Sequence[Path],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,14 +102,17 @@ def train_bundle(
     evaluate: bool = True,
     eval_sets: dict[str, Path] | None = None,
     messages: pd.DataFrame | None = None,
+    mapping: Mapping[str, str] | None = None,
+    encoding: str = "auto",
     **overrides: Any,
 ) -> TrainReport:
     """Fit on the bundled training split (or `data`/`frame`) and the bundled messages in
     customers' own voice (or `messages`; `tickets.labelled.read_messages`), evaluate, and
     save a bundle.
 
-    The rows of the files of `data` left out (unreadable, duplicate, without a level, of a
-    topic the knowledge base lacks...) are listed in ``<file>.rejects.csv`` next to each, and
+    The files of `data` are read as exports are (`mapping` as ``--map``, `encoding` as
+    ``--encoding``); the rows left out (unreadable, duplicate, without a level, of a topic
+    the knowledge base lacks...) are listed in ``<file>.rejects.csv`` next to each, and
     counted in the report's `left_out`; training goes on with the others."""
     import pandas as pd
     from threadpoolctl import threadpool_limits
@@ -134,8 +137,9 @@ def train_bundle(
     kb = load_knowledge_base(kb_root)
     left_out: list[dict[str, Any]] = []
     if frame is None:
-        read = [read_labelled_file(p, topics=kb.topics, rejects_path=default_rejects_path(p))
-                for p in _training_paths(data)]
+        read = [read_labelled_file(p, mapping=mapping, encoding=encoding, topics=kb.topics,
+                                   rejects_path=default_rejects_path(p))
+                for p in _training_paths(data, mapping, encoding)]
         left_out = [r.left_out() for r in read]
         frame = pd.concat([r.frame for r in read], ignore_index=True)
     try:
@@ -262,7 +266,8 @@ def staleness(frame: pd.DataFrame | None, manifest: dict[str, Any], *,
 
 
 def training_status(*, data: Sequence[Path] | None = None, root: Path | None = None,
-                    kb_root: Path | None = None) -> list[str]:
+                    kb_root: Path | None = None, mapping: Mapping[str, str] | None = None,
+                    encoding: str = "auto") -> list[str]:
     """What `expertise train --if-changed` checks: reasons the current model is out of date
     for `data` (default: the bundled training split), read as training reads it; empty when
     it is up to date."""
@@ -278,13 +283,18 @@ def training_status(*, data: Sequence[Path] | None = None, root: Path | None = N
     except ModelNotFoundError:
         return [f"no current model in {root}"]
     topics = load_knowledge_base(kb_root or config.kb_dir()).topics
-    frame = pd.concat([read_labelled_file(p, topics=topics).frame
-                       for p in _training_paths(data)], ignore_index=True)
+    frame = pd.concat([read_labelled_file(p, mapping=mapping, encoding=encoding,
+                                          topics=topics).frame
+                       for p in _training_paths(data, mapping, encoding)], ignore_index=True)
     return staleness(frame, manifest, kb_root=kb_root)
 
 
-def _training_paths(data: Path | Sequence[Path] | None) -> list[Path]:
-    """The labelled files to train on: `data`, else the bundled training split."""
+def _training_paths(data: Path | Sequence[Path] | None, mapping: Mapping[str, str] | None,
+                    encoding: str) -> list[Path]:
+    """The labelled files to train on: `data`, else the bundled training split (which
+    ``--map`` and ``--encoding`` are not for)."""
     if data:
         return [data] if isinstance(data, Path) else list(data)
+    if mapping or encoding != "auto":
+        raise InputError("--map and --encoding apply to the files of --data; give --data FILE")
     return [config.data_dir() / "tickets_train.csv"]

@@ -445,10 +445,12 @@ def plots(report: dict[str, Any]) -> dict[str, bytes]:
 
 
 def evaluate_bundle(*, model_dir: Any = None, data: Any = None, kb_root: Any = None,
-                    trust: bool = False, baselines: bool = True) -> dict[str, Any]:
+                    trust: bool = False, baselines: bool = True, mapping: Any = None,
+                    encoding: str = "auto") -> dict[str, Any]:
     """Evaluate a saved bundle on `data` (or the default evaluation sets), and compare with the
     figures the bundle recorded when it was trained (drift).
 
+    `data` is read as exports are (`mapping` as ``--map``, `encoding` as ``--encoding``).
     Each set's rows left out (unreadable, duplicate, unknown level or topic...) are in its
     ``left_out`` (`tickets.labelled.LabelledFile.left_out`) and listed in
     ``<file>.rejects.csv`` next to it; the figures are on the other rows.
@@ -457,22 +459,25 @@ def evaluate_bundle(*, model_dir: Any = None, data: Any = None, kb_root: Any = N
 
     with threadpool_limits(limits=1, user_api="blas"):  # small solvers: threads only cost
         return _evaluate_bundle(model_dir=model_dir, data=data, kb_root=kb_root, trust=trust,
-                                baselines=baselines)
+                                baselines=baselines, mapping=mapping, encoding=encoding)
 
 
 def _evaluate_bundle(*, model_dir: Any, data: Any, kb_root: Any, trust: bool,
-                     baselines: bool) -> dict[str, Any]:
+                     baselines: bool, mapping: Any, encoding: str) -> dict[str, Any]:
     from pathlib import Path
 
     from expertise import config
     from expertise.engine import Engine
+    from expertise.errors import InputError
     from expertise.store.db import default_rejects_path
     from expertise.tickets.labelled import default_eval_sets, read_labelled, read_labelled_file
 
+    if not data and (mapping or encoding != "auto"):
+        raise InputError("--map and --encoding apply to the file of --data; give --data FILE")
     engine = Engine(model_dir=model_dir, kb_root=kb_root, trust=trust)
     sets = {Path(data).stem: Path(data)} if data else default_eval_sets()
-    labelled = {name: read_labelled_file(path, evaluation=True,
-                                         topics=engine.catalogue.topics,
+    labelled = {name: read_labelled_file(path, mapping=mapping, encoding=encoding,
+                                         evaluation=True, topics=engine.catalogue.topics,
                                          rejects_path=default_rejects_path(path))
                 for name, path in sets.items()}
     train_path = config.data_dir() / "tickets_train.csv"

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertise.config import CHANNELS, CHUNK_ROWS, LEVELS, UNCLEAR
-from expertise.errors import InputError, SchemaError
+from expertise.errors import InputError, ReadOptionError, SchemaError
 from expertise.tickets.writers import REJECT_COLUMNS, RejectsWriter
 
 if TYPE_CHECKING:
@@ -461,10 +461,12 @@ def _not_utf8(path: Path, head: bytes, exc: UnicodeDecodeError) -> InputError:
                     "latin-1": ("Latin-1", "LATIN1")}[guess]
     line = head.count(b"\n", 0, exc.start) + 1
     fixed = path.with_name(f"{path.stem}-utf8{path.suffix}")
-    return InputError(
-        f"{path}: not UTF-8 (byte 0x{head[exc.start]:02X} on line {line}); it looks like "
-        f"{label}, as Excel and older systems save text. Read it as that with --encoding "
-        f"{guess}, or convert it once: iconv -f {iconv} -t UTF-8 {path} > {fixed}")
+    what = (f"{path}: not UTF-8 (byte 0x{head[exc.start]:02X} on line {line}); it looks like "
+            f"{label}, as Excel and older systems save text.")
+    convert = f"iconv -f {iconv} -t UTF-8 {path} > {fixed}"
+    return ReadOptionError(
+        f"{what} Read it as that with --encoding {guess}, or convert it once: {convert}",
+        file_fix=f"{what} Convert it to UTF-8 ({convert}) and use {fixed.name} instead")
 
 
 def check_encoding(name: str) -> str:
@@ -1019,10 +1021,11 @@ class TicketReader:
         if self.format in ("jsonl", "zendesk") and len(frame.columns) <= 1:
             return  # no records in this chunk: nothing to check against
         hint = missing[0].split(" ")[0]
-        raise SchemaError(
-            f"{self.path}: missing required column(s) {', '.join(missing)}; columns found: "
-            f"{_list_columns(frame.columns)}; name yours with --map {hint}=<column>"
-        )
+        what = (f"{self.path}: missing required column(s) {', '.join(missing)}; columns "
+                f"found: {_list_columns(frame.columns)}")
+        raise ReadOptionError(
+            f"{what}; name yours with --map {hint}=<column>",
+            file_fix=f"{what}; rename yours in the file's header ({', '.join(missing)})")
 
 
 def sniff_separator(path: Path, encoding: str = "utf-8") -> str:

@@ -130,3 +130,32 @@ def test_a_file_named_done_in_the_inbox_is_a_one_line_error(models_env: Path,
             "folder of that name; rename or move that file out of the inbox\n")
     assert (inbox / "fb.csv").exists() and (inbox / "done").is_file()
 
+
+def test_retrain_says_how_to_fix_a_file_it_has_no_option_for(models_env: Path,
+                                                             tmp_path: Path) -> None:
+    """retrain has no --encoding or --map (one encoding for a folder of exports of many kinds
+    would misread the others): the fix it gives is made to the file."""
+    cases = {"cp.csv": b"ticket_id,body,expertise_level\nE1,caf\xe9 wifi,novice\n",
+             "text.csv": b"ticket_id,text,expertise_level\nE1,wifi,novice\n"}
+    for name, content in cases.items():
+        inbox = tmp_path / name.split(".")[0]
+        inbox.mkdir()
+        (inbox / name).write_bytes(content)
+        for extra in ([], ["--dry-run"]):
+            result = runner.invoke(app, ["retrain", "--inbox", str(inbox), "--db",
+                                         str(tmp_path / "s.db"), *extra])
+            assert result.exit_code == 1
+            message = result.stderr
+            assert message.startswith(f"Error: inbox file {name}: {inbox / name}: ")
+            assert "--encoding" not in message and "--map" not in message
+            assert message.endswith(". Fix or remove it and run again\n")
+            if name == "cp.csv":
+                assert (f"Convert it to UTF-8 (iconv -f CP1252 -t UTF-8 {inbox / name} > "
+                        f"{inbox / 'cp-utf8.csv'}) and use cp-utf8.csv instead") in message
+            else:
+                assert "rename yours in the file's header (subject or body)" in message
+    data = runner.invoke(app, ["retrain", "--inbox", str(tmp_path / "none"), "--db",
+                               str(tmp_path / "s.db"), "--data", str(tmp_path / "cp" / "cp.csv"),
+                               "--dry-run"])
+    assert data.exit_code == 1
+    assert "Convert it to UTF-8" in data.stderr and "--encoding" not in data.stderr

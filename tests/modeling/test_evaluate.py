@@ -70,3 +70,40 @@ def test_train_says_how_many_rows_were_usable_and_why_the_rest_were_not(
     assert len((tmp_path / "a.rejects.csv").read_text().splitlines()) == 5
     assert not out.exists()
 
+
+def test_evaluate_and_train_read_an_8_bit_file_with_the_encoding_they_suggest(
+        models_env: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cp.csv"
+    path.write_bytes(b"ticket_id,body,expertise_level\nE1,caf\xe9 wifi keeps dropping,novice\n")
+    refused = runner.invoke(app, ["evaluate", "--data", str(path)])
+    assert refused.exit_code == 1 and "Read it as that with --encoding cp1252" in refused.stderr
+    read = runner.invoke(app, ["evaluate", "--data", str(path), "--encoding", "cp1252",
+                               "--json"])
+    assert read.exit_code == 0, read.output
+    assert json.loads(read.stdout)["sets"]["cp"]["level"]["n"] == 1
+    trained = runner.invoke(app, ["train", "--data", str(path), "--encoding", "cp1252",
+                                  "--force", "--out", str(tmp_path / "m")])
+    assert trained.exit_code == 1  # read: what is missing now is a second level
+    assert "needs tickets of at least two levels. 1 usable labelled ticket(s) (1 novice)" in \
+        " ".join(trained.stderr.split())
+
+
+def test_evaluate_and_train_name_a_column_with_the_map_they_suggest(
+        models_env: Path, tmp_path: Path) -> None:
+    path = tmp_path / "text.csv"
+    path.write_text("ticket_id,text,expertise_level\nE1,my wifi keeps dropping,novice\n",
+                    encoding="utf-8")
+    refused = runner.invoke(app, ["evaluate", "--data", str(path)])
+    assert refused.exit_code == 1 and "name yours with --map subject=<column>" in refused.stderr
+    read = runner.invoke(app, ["evaluate", "--data", str(path), "--map", "body=text",
+                               "--json"])
+    assert read.exit_code == 0, read.output
+    assert json.loads(read.stdout)["sets"]["text"]["level"]["n"] == 1
+    trained = runner.invoke(app, ["train", "--data", str(path), "--map", "body=text",
+                                  "--force", "--out", str(tmp_path / "m")])
+    assert "needs tickets of at least two levels" in trained.stderr
+    for command in (["evaluate"], ["train", "--out", str(tmp_path / "m")]):
+        alone = runner.invoke(app, [*command, "--map", "body=text"])
+        assert alone.exit_code == 1
+        assert "--map and --encoding apply to the file" in alone.stderr
+        assert "give --data FILE" in alone.stderr
