@@ -481,15 +481,30 @@ def models_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("no model bundles; build one with `make train`", markup=False)
         return
-    sets = sorted({name for r in rows for name in r["metrics"]})
+    table = _models_table(rows, with_status=True)
+    # Too wide for the terminal (80 columns, a pipe), rich would squeeze the status column out
+    # and a damaged bundle would look like any other: its status goes below the table instead.
+    below = console.measure(table, options=console.options.update_width(1 << 16)).maximum \
+        > console.width
+    if below:
+        table = _models_table(rows, with_status=False)
     console.print("Model bundles (* = current); per set: accuracy/severe misses", markup=False)
+    console.print(table)
+    for r in rows if below else []:
+        if r["status"] != "ok":
+            console.print(Text(f"{r['version']}: {r['status']}", style="red"))
+
+
+def _models_table(rows: list[dict[str, Any]], *, with_status: bool) -> Table:
+    sets = sorted({name for r in rows for name in r["metrics"]})
     table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
     for k, col in enumerate(("version", "created (UTC)", "tickets", *sets)):
         table.add_column(col, justify="right" if k >= 2 else "left", no_wrap=True)
     gated = any(r["decision"] for r in rows)
     if gated:
         table.add_column("gate")
-    table.add_column("status")
+    if with_status:
+        table.add_column("status")
     for r in rows:
         tickets = r["train_tickets"]
         cells = [("* " if r["current"] else "  ") + r["version"],
@@ -502,9 +517,10 @@ def models_table(rows: list[dict[str, Any]]) -> None:
                          + _pct(m.get("severe_miss_rate")))
         if gated:
             cells.append(r["decision"] or "")
-        cells.append(Text(r["status"], style="" if r["status"] == "ok" else "red"))
+        if with_status:
+            cells.append(Text(r["status"], style="" if r["status"] == "ok" else "red"))
         table.add_row(*cells, style="bold" if r["current"] else None)
-    console.print(table)
+    return table
 
 
 def model_action(result: Any) -> None:

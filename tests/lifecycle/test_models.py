@@ -122,6 +122,7 @@ def test_prune_never_removes_the_folder_the_pointer_resolves_to(root: Path) -> N
     assert (root / "test-small" / "manifest.json").exists()
 
 
+
 def test_rollback_reads_versions_older_code_logged_as_paths(root: Path) -> None:
     """A log older code wrote with paths (`zz-copy/`, or a bundle outside the models folder)
     still rolls back by name, never to a folder elsewhere."""
@@ -138,7 +139,6 @@ def test_rollback_reads_versions_older_code_logged_as_paths(root: Path) -> None:
     message = _one_line_error(runner.invoke(app, ["models", "rollback"]))
     assert "nothing to roll back to" in message
     assert _current(root) == b"test-small\n"
-
 
 # ---- damaged registry files ------------------------------------------------------------------
 
@@ -190,3 +190,24 @@ def test_an_unusable_eval_file_is_blamed_not_the_model(root: Path, tmp_path: Pat
             in message
         assert "cannot be scored" not in message and "retrain" not in message
     assert _current(root) == b"test-small\n"
+
+
+# ---- models list at 80 columns ---------------------------------------------------------------
+
+
+def test_models_list_shows_a_damaged_bundle_at_80_columns(root: Path) -> None:
+    shutil.copytree(root / "test-small", root / "broken")
+    with open(root / "broken" / "lean.json", "a") as fh:
+        fh.write(" ")
+    (root / "zz-copy.comparison.json").write_text(json.dumps({"decision": "refused"}))
+    result = runner.invoke(app, ["models", "list"])  # CliRunner: not a terminal, 80 columns
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    assert "broken: damaged: lean.json does not match its SHA-256 in the manifest; refusing " \
+           "it" in " ".join(result.output.split())
+    assert "test-small: " not in result.output and "zz-copy: " not in result.output
+    wide = runner.invoke(app, ["models", "list"], env={"COLUMNS": "300"})
+    lines = {ln.split()[0]: ln for ln in wide.output.splitlines()[2:] if ln.strip()}
+    assert lines["broken"].rstrip().endswith("damaged: lean.json does not match its SHA-256 in "
+                                             "the manifest; refusing it")
+    assert set(lines) == {"*", "broken", "zz-copy"}  # in the table; nothing below it
