@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertise import config
-from expertise.errors import InputError, ModelNotFoundError
+from expertise.errors import ArtifactError, InputError, ModelNotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,7 +119,7 @@ def train_bundle(
 
     from expertise.bundles.fingerprints import customer_salt, hash_customer, salt_id, salt_path
     from expertise.bundles.format import save_bundle
-    from expertise.bundles.registry import new_version
+    from expertise.bundles.registry import check_version_name, new_version
     from expertise.knowledge_base import fingerprint_knowledge_base, load_knowledge_base
     from expertise.modeling.evaluate import evaluate_lean, plots
     from expertise.modeling.fit import fit
@@ -133,6 +133,12 @@ def train_bundle(
     )
 
     started = time.perf_counter()
+    out_dir = out_dir or config.models_dir()
+    if version is not None:  # a name that cannot be saved is refused before any training
+        check_version_name(version)
+        if (out_dir / version).exists():
+            raise ArtifactError(f"{out_dir / version} exists already; choose another version "
+                                "name")
     kb_root = kb_root or config.kb_dir()
     kb = load_knowledge_base(kb_root)
     left_out: list[dict[str, Any]] = []
@@ -151,7 +157,6 @@ def train_bundle(
     if messages is None:
         messages = read_messages()
     result = fit(frame, kb, messages=messages, **overrides)
-    out_dir = out_dir or config.models_dir()
     version = version or new_version()
     salt = customer_salt(salt_path(out_dir))  # the key lives with the models, not the user
     customers = sorted({c for c in frame["customer_id"] if c})
