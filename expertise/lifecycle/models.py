@@ -33,7 +33,13 @@ from expertise.bundles.registry import (
     survey_bundles,
     version_named,
 )
-from expertise.errors import ArtifactError, InputError, ModelNotFoundError, PromotionRefusedError
+from expertise.errors import (
+    ArtifactError,
+    InputError,
+    ModelNotFoundError,
+    PromotionRefusedError,
+    ReadOptionError,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -163,7 +169,9 @@ def read_eval_sets(sets: dict[str, Path]) -> dict[str, pd.DataFrame]:
         try:
             frames[name] = read_labelled(path)
         except (InputError, OSError) as exc:
-            why = str(exc) if isinstance(exc, InputError) else f"{path}: {exc.strerror or exc}"
+            # this command has no --map or --encoding: the fix is made to the file
+            why = (exc.file_fix if isinstance(exc, ReadOptionError) else str(exc)
+                   if isinstance(exc, InputError) else f"{path}: {exc.strerror or exc}")
             raise InputError(f"evaluation set {name!r}: {why}; fix that file, or compare on "
                              f"another labelled export (--eval {name}=FILE)") from None
     return frames

@@ -189,6 +189,7 @@ def test_an_unusable_eval_file_is_blamed_not_the_model(root: Path, tmp_path: Pat
         assert "fix that file, or compare on another labelled export (--eval recent=FILE)" \
             in message
         assert "cannot be scored" not in message and "retrain" not in message
+        assert "--map" not in message  # models promote has no --map: the fix is to the file
     assert _current(root) == b"test-small\n"
 
 
