@@ -1055,4 +1055,4 @@ def test_current_pointer_cannot_escape_the_models_folder(
     (root / "current").write_text("../evil\n")
     monkeypatch.setenv("EXPERTISE_MODELS", str(root))
     result = cli("answer", "wifi keeps dropping")
-    assert result.exit_code == 1 and "outside the models folder" in result.output
+    assert result.exit_code == 1 and "which is not the name of a bundle folder of" in result.output
