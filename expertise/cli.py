@@ -475,6 +475,7 @@ def train(
     from expertise.lifecycle.train import train_bundle, training_status
     from expertise.tickets.readers import parse_mapping
 
+    _reading_options_need_data(data, encoding, map_)
     mapping = parse_mapping(map_ or []) or None
     if if_changed:
         reasons = training_status(data=data or None, root=out, mapping=mapping,
@@ -538,6 +539,7 @@ def evaluate(
     from expertise.modeling.evaluate import evaluate_bundle
     from expertise.tickets.readers import parse_mapping
 
+    _reading_options_need_data(data, encoding, map_)
     report = evaluate_bundle(model_dir=model, data=data, trust=trust, encoding=encoding,
                              mapping=parse_mapping(map_ or []) or None)
     _show(json_, report, render.evaluation, report)
@@ -558,6 +560,12 @@ PurposeOpt = Annotated[
 def _usage(message: str) -> typer.Exit:
     """A usage error: the message on stderr and exit code 2, as for typer's own."""
     return _fail(f"{message} (see --help)", code=2)
+
+
+def _reading_options_need_data(data: object, encoding: str, map_: list[str] | None) -> None:
+    """--encoding and --map say how to read --data: without it they are a usage error."""
+    if not data and (encoding != "auto" or map_):
+        raise _usage("--map and --encoding say how to read --data FILE; give --data FILE")
 
 
 @_command(app)

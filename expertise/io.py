@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Iterator
@@ -109,12 +110,19 @@ def atomic_write_text(final: Path | str, text: str, *, encoding: str = "utf-8") 
 def read_key_file(path: Path | str) -> str | None:
     """The secret in a key file written by :func:`key_file`, or None if there is no file.
 
-    Raises PermissionError (an OSError) when the file exists but cannot be read.
+    Raises PermissionError (an OSError) when the file exists but cannot be read, and an
+    OSError (EINVAL) when it holds bytes that are not text: a damaged key, to restore from a
+    backup (callers report an OSError as a key they cannot read, in one line).
     """
     try:
-        text = Path(path).read_text(encoding="utf-8").strip()
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         return None
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise OSError(errno.EINVAL, "damaged: not the text key expertise wrote; restore it from "
+                      "a backup", str(path)) from None
     return text or None
 
 

@@ -167,7 +167,7 @@ def read_eval_sets(sets: dict[str, Path]) -> dict[str, pd.DataFrame]:
     frames = {}
     for name, path in sets.items():
         try:
-            frames[name] = read_labelled(path)
+            frames[name] = read_labelled(path, evaluation=True)  # as the candidate is read
         except (InputError, OSError) as exc:
             # this command has no --map or --encoding: the fix is made to the file
             why = (exc.file_fix if isinstance(exc, ReadOptionError) else str(exc)

@@ -181,7 +181,7 @@ def test_an_unusable_eval_file_is_blamed_not_the_model(root: Path, tmp_path: Pat
         "ticket_id,customer_id,created_at,channel,subject,body\n"
         "T1,C1,2026-01-01T10:00:00,email,wifi,my wifi keeps dropping\n")
     for name, says in (("missing.csv", "no such file"), ("empty.csv", "the file is empty"),
-                       ("unlabelled.csv", "missing required column(s) expertise_level")):
+                       ("unlabelled.csv", "no usable labelled tickets; check expertise_level")):
         path = tmp_path / name
         message = _one_line_error(runner.invoke(app, ["models", "promote", "zz-copy",
                                                       f"--eval=recent={path}"]))
@@ -212,3 +212,16 @@ def test_models_list_shows_a_damaged_bundle_at_80_columns(root: Path) -> None:
     assert lines["broken"].rstrip().endswith("damaged: lean.json does not match its SHA-256 in "
                                              "the manifest; refusing it")
     assert set(lines) == {"*", "broken", "zz-copy"}  # in the table; nothing below it
+
+
+def test_the_gate_reads_a_custom_eval_set_as_the_candidates_evaluation_does(
+        tmp_path: Path) -> None:
+    """Rows labelled `unclear` (real messages) are kept for both models, so the current model
+    and the candidate are compared on the same rows."""
+    from expertise.lifecycle.models import read_eval_sets
+
+    path = tmp_path / "real.csv"
+    pd.DataFrame({"ticket_id": ["R1", "R2"], "body": ["my wifi keeps dropping", "hello?"],
+                  "expertise_level": ["novice", "unclear"]}).to_csv(path, index=False)
+    frames = read_eval_sets({"real": path})
+    assert frames["real"]["expertise_level"].tolist() == ["novice", "unclear"]

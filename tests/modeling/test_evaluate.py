@@ -103,7 +103,8 @@ def test_evaluate_and_train_name_a_column_with_the_map_they_suggest(
                                   "--force", "--out", str(tmp_path / "m")])
     assert "needs tickets of at least two levels" in trained.stderr
     for command in (["evaluate"], ["train", "--out", str(tmp_path / "m")]):
-        alone = runner.invoke(app, [*command, "--map", "body=text"])
-        assert alone.exit_code == 1
-        assert "--map and --encoding apply to the file" in alone.stderr
-        assert "give --data FILE" in alone.stderr
+        for option in (["--map", "body=text"], ["--encoding", "cp1252"]):
+            alone = runner.invoke(app, [*command, *option])
+            assert alone.exit_code == 2  # a usage error, before anything is read or trained
+            assert "--map and --encoding say how to read --data FILE" in alone.stderr
+            assert "give --data FILE" in alone.stderr

@@ -177,6 +177,10 @@ def test_a_key_that_cannot_be_read_is_said_not_taken_for_no(tmp_path: Path) -> N
     use = models_trained_on("C1", root=root)
     assert use.trained_on == [] and use.unverifiable == ["v1"]
     assert use.note and "cannot read the fingerprint key" in use.note
+    salt_path(root).rmdir()
+    salt_path(root).write_bytes(b"\xff\xfe")  # damaged: not text
+    damaged = models_trained_on("C1", root=root)
+    assert damaged.unverifiable == ["v1"] and "damaged" in (damaged.note or "")
 
 
 def test_bundles_of_earlier_versions_are_still_checked_with_the_users_salt(

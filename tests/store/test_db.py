@@ -646,6 +646,9 @@ def test_a_store_without_its_key_refuses_to_let_erased_customers_back(loaded: St
     copy.with_name("copy.db.key").write_text("00" * 32 + "\n")
     with Store(copy) as store, pytest.raises(StoreError, match="not the one its erasure"):
         store.is_erased("C-100")
+    copy.with_name("copy.db.key").write_bytes(b"\xff\xfe damaged")
+    with Store(copy) as store, pytest.raises(StoreError, match="damaged.*restore it from a"):
+        store.is_erased("C-100")
     shutil.copy(loaded.key_path, copy.with_name("copy.db.key"))  # type: ignore[arg-type]
     with Store(copy) as store:
         assert store.is_erased("C-100")
