@@ -188,11 +188,17 @@ def check_feedback_file(path: Path, *, store: Store | None, articles: Collection
     """Validate a feedback export as ingesting it does, writing nothing: the one check of
     both :func:`ingest_feedback_file` and a dry run.
 
-    A row is rejected for an empty ticket id, an unreadable helpful flag, an unknown level,
-    an article id the knowledge base lacks (`articles`), neither a flag nor a level, or an
-    erased customer; every reason it has is given. A row already in the `store` (same
-    ticket, article, flag, level, agent and time), or earlier in the file, is unchanged.
+    A row is rejected for a ticket id that is empty or not one line of at most 200
+    characters, an unreadable helpful flag, a helpful flag without the article it is about,
+    an unknown level, an article id the knowledge base lacks (`articles`), neither a flag nor
+    a level, a time that is not one, or an erased customer; every reason it has is given. A
+    row already in the `store` (same ticket, article, flag, level, agent and time), or
+    earlier in the file, is unchanged. A level for a customer who opted out is not counted as
+    a correction: the store does not keep it.
     """
+    from expertise.store.db import check_label
+    from expertise.tickets.readers import parse_timestamp
+
     frame, lines, unparsed = _read_feedback(path)
     seen = {
         (r.ticket_id, r.article_id or "", r.helpful, r.corrected_level, r.agent or "",
@@ -209,9 +215,15 @@ def check_feedback_file(path: Path, *, store: Store | None, articles: Collection
         level = str(row.corrected_level).strip().lower() or None
         article = str(row.article_id).strip()
         customer = str(row.customer_id).strip()
+        created = str(row.created_at).strip() or None
         reasons = []
         if not ticket:
             reasons.append("empty ticket_id")
+        else:
+            try:
+                check_label(ticket, "ticket_id")
+            except InputError as exc:
+                reasons.append(str(exc))
         if flag == "bad":
             reasons.append(f"helpful {row.helpful!r} is not 1/0, true/false or yes/no")
         if level is not None and level not in LEVELS:
@@ -222,13 +234,17 @@ def check_feedback_file(path: Path, *, store: Store | None, articles: Collection
                            "with `expertise kb list`)")
         if flag is None and level is None:
             reasons.append("neither a helpful flag nor a corrected level")
+        if flag is not None and flag != "bad" and not article:
+            reasons.append("a helpful flag needs the article_id it is about")
+        if created is not None and parse_timestamp(created) is None:
+            reasons.append(f"created_at {created!r} is not a date or time (use ISO-8601, e.g. "
+                           "2026-03-01T10:30)")
         if not reasons and customer and store is not None and store.is_erased(customer):
             reasons.append("customer erased (right to erasure); not stored")
         if reasons:
             rejects.append((number, ticket, "; ".join(reasons)))
             continue
         helpful = flag if isinstance(flag, bool) else None
-        created = str(row.created_at).strip() or None
         key = (ticket, article, helpful, level, str(row.agent).strip(), created or "")
         if key in seen:
             item.unchanged += 1
@@ -240,7 +256,9 @@ def check_feedback_file(path: Path, *, store: Store | None, articles: Collection
         item.added += 1
         item.helpful += helpful is True
         item.not_helpful += helpful is False
-        item.corrections += level is not None
+        known = store.customer(customer) if store is not None and customer else None
+        item.corrections += level is not None and not (
+            known is not None and known.consent == "opted_out")
     item.labelled = item.corrections
     item.rejected = len(rejects)
     return FeedbackCheck(item, new, sorted(rejects))

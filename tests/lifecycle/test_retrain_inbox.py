@@ -159,3 +159,24 @@ def test_retrain_says_how_to_fix_a_file_it_has_no_option_for(models_env: Path,
                                "--dry-run"])
     assert data.exit_code == 1
     assert "Convert it to UTF-8" in data.stderr and "--encoding" not in data.stderr
+
+
+def test_feedback_rows_the_feedback_command_would_refuse_are_rejects(tmp_path: Path) -> None:
+    """An id that could forge a line, a vote on no article, a time that is none: refused as
+    the feedback command refuses them; a level for a customer who opted out is not counted
+    as a correction (the store keeps none)."""
+    path = tmp_path / "fb.csv"
+    path.write_text(
+        "ticket_id,customer_id,article_id,helpful,corrected_level,created_at\n"
+        "T\x1b[2J,,wifi-dropping/novice,1,,\n"
+        "T1,,,1,,\n"
+        "T1,,wifi-dropping/novice,1,,yesterday\n"
+        "T2,BOB,wifi-dropping/novice,1,expert,2026-10-23T04:33:55\n", encoding="utf-8")
+    with Store(tmp_path / "s.db") as store:
+        store.set_consent("BOB", "opted_out")
+        checked = check_feedback_file(path, store=store, articles={"wifi-dropping/novice"})
+    assert [(line, reason.split(" (")[0]) for line, _, reason in checked.rejects] == [
+        (2, "ticket_id contains a control character"),
+        (3, "a helpful flag needs the article_id it is about"),
+        (4, "created_at 'yesterday' is not a date or time")]
+    assert (checked.item.added, checked.item.corrections) == (1, 0)
