@@ -124,6 +124,19 @@ def _as_tuple(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _phrases(meta: dict[str, Any], name: str, rel: str, problems: list[Problem]
+             ) -> tuple[str, ...]:
+    """A field that holds phrases: one phrase, or a list of them; anything else (a number, a
+    mapping, a list holding one) is an error of that file and field, not a crash."""
+    value = meta.get(name)
+    if value is None or isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        return _as_tuple(value)
+    problems.append(Problem("error", rel, name, f"must be a phrase or a list of phrases, not "
+                                                f"{value!r:.40}; put each in quotes"))
+    return ()
+
+
 def parse_article(path: Path, *, root: Path) -> tuple[Article | None, list[Problem]]:
     """Parse one article file; return it (or None when unusable) and the problems found."""
     rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
@@ -165,7 +178,8 @@ def parse_article(path: Path, *, root: Path) -> tuple[Article | None, list[Probl
             problems.append(
                 Problem("warning", rel, "body", f"{n} words; {level_file} articles want {lo}-{hi}")
             )
-    symptoms = _as_tuple(meta.get("symptoms"))
+    symptoms = _phrases(meta, "symptoms", rel, problems)
+    products = _phrases(meta, "products", rel, problems)
     if symptoms and len(symptoms) < 4:
         problems.append(
             Problem("warning", rel, "symptoms", f"{len(symptoms)} phrasings; write at least 4")
@@ -181,7 +195,7 @@ def parse_article(path: Path, *, root: Path) -> tuple[Article | None, list[Probl
         summary=str(meta["summary"]),
         symptoms=symptoms,
         body=body,
-        products=_as_tuple(meta.get("products")),
+        products=products,
         updated=updated.isoformat() if isinstance(updated, date) else str(updated or ""),
         path=str(path),
     )
@@ -293,7 +307,7 @@ def _parse(root: Path) -> KnowledgeBase:
             slug=topic_dir.name,
             title=str(meta.get("title") or first_article.title),
             category=str(meta.get("category") or ""),
-            synonyms=_as_tuple(meta.get("synonyms")),
+            synonyms=_phrases(meta, "synonyms", f"{topic_dir.name}/topic.yaml", problems),
             articles=articles,
         )
     if not topics:

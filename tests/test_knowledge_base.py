@@ -75,3 +75,22 @@ def test_levels_differ_in_technical_share() -> None:
     assert stats["topics_with_all_levels"] == 36 and stats["topics_rising"] >= 33
     share = [stats["levels"][lv]["technical_share"] for lv in LEVELS]
     assert share == sorted(share) and share[0] < share[2]
+
+
+def test_a_list_field_holding_a_number_is_a_lint_error_not_a_crash(tmp_path: Path) -> None:
+    import shutil
+
+    kb = tmp_path / "kb"
+    shutil.copytree(DATA / "kb_tiny", kb)
+    article = kb / "no-internet" / "novice.md"
+    text = article.read_text(encoding="utf-8")
+    article.write_text(text.replace("\nproducts:", "\nold_products:").replace(
+        "---\n", "---\nproducts: 12\n", 1), encoding="utf-8")
+    (kb / "tv-no-signal" / "topic.yaml").write_text("synonyms: 7\n", encoding="utf-8")
+    result = runner.invoke(app, ["kb", "lint", "--kb", str(kb)])
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.output.split())
+    assert "no-internet/novice.md: products: must be a phrase or a list of phrases" in out
+    assert "tv-no-signal/topic.yaml: synonyms: must be a phrase or a list of phrases" in out
+    base = load_knowledge_base(kb)  # what can be served still loads
+    assert "novice" not in base.topics["no-internet"].articles
