@@ -931,6 +931,8 @@ class TicketReader:
                         frame[field.name] = [
                             v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v
                             for v in frame[field.name]]
+                    elif pa.types.is_dictionary(field.type):  # categorical: its values
+                        frame[field.name] = frame[field.name].astype(object)
                 frame[ROW_COLUMN] = range(offset + 1, offset + len(frame) + 1)
                 offset += len(frame)
                 yield frame, []
@@ -1195,6 +1197,8 @@ def _as_str(series: pd.Series) -> pd.Series:
     import pandas as pd
     from pandas.api import types as ptypes
 
+    if isinstance(series.dtype, pd.CategoricalDtype):  # Parquet dictionary columns: values
+        series = series.astype(object)
     if ptypes.is_datetime64_any_dtype(series):
         values = series
         if getattr(series.dt, "tz", None) is not None:
