@@ -653,7 +653,7 @@ def _detect_json(path: Path, stripped: str, suffix: str) -> str:
     first_line = stripped.split("\n", 1)[0].strip()
     try:
         record = json.loads(first_line)
-    except ValueError:
+    except (ValueError, RecursionError):
         record = None
     if isinstance(record, dict):
         zendesk = isinstance(record.get("tickets"), list) or (
@@ -852,7 +852,14 @@ class TicketReader:
                     record = json.loads(text)
                 except json.JSONDecodeError as exc:
                     record = exc
-                if ("\\ud" in text or "\\uD" in text) and _lone_surrogate(record):
+                except RecursionError:  # nested deeper than the parser goes: this line only
+                    record = _TOO_DEEP
+                if (text.count("[") + text.count("{") > MAX_JSON_DEPTH
+                        and _nested_deeper(record, MAX_JSON_DEPTH)):
+                    record = _TOO_DEEP
+                if (("\\ud" in text or "\\uD" in text) and record is not _TOO_DEEP
+                        and not isinstance(record, json.JSONDecodeError)
+                        and _lone_surrogate(record)):
                     record = _LONE_SURROGATE
                 if record is not None:  # a line of JSON null makes no row
                     yield number, record
@@ -875,11 +882,16 @@ class TicketReader:
         rows: list[int] = []
         bad: list[tuple[int, str, str]] = []
         for number, record in records:
+            if self.format == "zendesk" and _nested_deeper(record, MAX_JSON_DEPTH):
+                record = _TOO_DEEP  # (JSON Lines were checked as they were parsed)
             if isinstance(record, dict):
                 kept.append(record)
                 rows.append(number)
             elif isinstance(record, json.JSONDecodeError):
                 bad.append((number, "", f"invalid JSON: {record.msg} (column {record.colno})"))
+            elif record is _TOO_DEEP:
+                bad.append((number, "", f"JSON nested more than {MAX_JSON_DEPTH} deep (arrays "
+                            "or objects inside one another); flatten or remove that value"))
             elif record is _LONE_SURROGATE:
                 bad.append((number, "", "a \\uD800-\\uDFFF escape without its pair: no "
                             "character; fix or remove that escape"))
@@ -897,7 +909,7 @@ class TicketReader:
         first_line = head.split("\n", 1)[0]
         try:
             first = json.loads(first_line)
-        except ValueError:
+        except (ValueError, RecursionError):
             first = None
         if isinstance(first, dict) and "tickets" not in first:
             yield from self._jsonl_raw()  # incremental export: one ticket per line
@@ -909,6 +921,11 @@ class TicketReader:
             raise InputError(
                 f"{self.path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             ) from None
+        except RecursionError:
+            raise InputError(
+                f"{self.path}: JSON nested too deeply to read (arrays or objects inside one "
+                "another, thousands deep); flatten or remove that value, or export JSON Lines "
+                "(one ticket a line), where only that ticket is rejected") from None
         tickets = document.get("tickets") if isinstance(document, dict) else None
         if not isinstance(tickets, list):
             raise SchemaError(f'{self.path}: expected a Zendesk export {{"tickets": [...]}}')
@@ -1232,6 +1249,26 @@ def _cell_str(value: object) -> str:
 
 #: What a JSON line becomes when it holds half a surrogate pair (text no file can hold).
 _LONE_SURROGATE = object()
+#: What a JSON record becomes when it is nested deeper than :data:`MAX_JSON_DEPTH` (or than
+#: the parser goes: a RecursionError): later steps (redaction, writing) walk values
+#: recursively, so a record the parser still reads could stop the run there.
+_TOO_DEEP = object()
+#: The deepest nesting of arrays and objects a JSON ticket may have (the record is level 1).
+MAX_JSON_DEPTH = 64
+
+
+def _nested_deeper(value: Any, limit: int) -> bool:
+    """Whether `value` nests lists and dicts more than `limit` deep (without recursion)."""
+    if not isinstance(value, (dict, list)):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
 
 
 def _lone_surrogate(record: Any) -> bool:
