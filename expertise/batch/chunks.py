@@ -203,8 +203,8 @@ class ChunkScorer:
         for name, values in (chunk.get("redact") or {}).items():
             whole = personal_column(name)
             out[name] = (subjects if name == "subject" else bodies if name == "body"
-                         else [whole if v else v for v in values] if whole
-                         else _redact_distinct(values, redact))
+                         else [whole if _present(v) else v for v in values] if whole
+                         else _redact_distinct(values, redact, str(name)))
         return out
 
     def _from_store(self, tids: Sequence[str], cids: Sequence[str], created: Sequence[str],
@@ -243,11 +243,58 @@ class ChunkScorer:
         return states, [pins.get(c) if c else None for c in cids]
 
 
-def _redact_distinct(values: Sequence[Any], redact: Any) -> list[Any]:
-    """A column's strings redacted, each distinct value once (ids, channels and tags repeat
-    down a column)."""
-    done = {v: redact(v) for v in dict.fromkeys(values) if isinstance(v, str) and v}
-    return [done.get(v, v) if isinstance(v, str) else v for v in values]
+def _redact_distinct(values: Sequence[Any], redact: Any, name: str = "") -> list[Any]:
+    """A column's values redacted, each distinct value once (ids, channels and tags repeat
+    down a column); records and lists (unhashable) value by value (:func:`_redact_value`)."""
+    try:
+        distinct = dict.fromkeys(values)
+    except TypeError:  # records, lists, arrays: each value walked, each distinct string once
+        seen: dict[str, str] = {}
+        return [_redact_value(v, redact, name, seen) for v in values]
+    done = {v: redact(v) for v in distinct if isinstance(v, str) and v}
+    if len(done) < len(distinct):  # tuples: only values that change are kept
+        for v in distinct:
+            if not isinstance(v, str):
+                new = _redact_value(v, redact, name, {})
+                if new is not v:
+                    done[v] = new
+    return [done.get(v, v) for v in values] if done else list(values)
+
+
+def _present(value: Any) -> bool:
+    """A value that holds something: not missing (None, NaN, NA), not an empty string."""
+    if value is None or (isinstance(value, float) and value != value) or (
+            isinstance(value, str) and not value):
+        return False
+    return type(value).__name__ not in ("NAType", "NaTType")
+
+
+def _redact_value(value: Any, redact: Any, path: str, seen: dict[str, str]) -> Any:
+    """One value with its personal data replaced, its shape kept: strings through text
+    redaction; within a record, a field whose name (after the names of the
+    fields and column it sits in) says it is personal (:func:`personal_column`) replaced whole;
+    lists and arrays (as lists), tuples and records walked; anything else kept."""
+    import numpy as np
+
+    if isinstance(value, str):
+        if not value:
+            return value
+        if value not in seen:
+            seen[value] = redact(value)
+        return seen[value]
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            inner = f"{path} {key}"
+            whole = personal_column(inner)
+            out[key] = (whole if _present(item) else item) if whole else _redact_value(
+                item, redact, inner, seen)
+        return out
+    if isinstance(value, (list, np.ndarray)):
+        return [_redact_value(v, redact, path, seen) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_redact_value(v, redact, path, seen) for v in value)
+    return value
 
 
 def chunk_payload(frame: pd.DataFrame, redact_columns: Sequence[str]) -> dict[str, Any]:
@@ -315,7 +362,8 @@ def personal_column(name: str) -> str | None:
 
 
 def redact_columns(frame: pd.DataFrame) -> list[str]:
-    """Text columns that --redact rewrites: subject, body and other columns holding strings."""
+    """Columns that --redact rewrites: subject, body, columns of strings, of mixed Python
+    objects (records, lists) and categories."""
     from pandas.api import types as ptypes
 
     out = []
@@ -323,9 +371,9 @@ def redact_columns(frame: pd.DataFrame) -> list[str]:
         if name in NOT_TEXT or name == "_row":
             continue
         column = frame[name]
-        if name in ("subject", "body") or ptypes.is_string_dtype(column) or (
-                ptypes.is_object_dtype(column)
-                and any(isinstance(v, str) for v in column.head(50).tolist())):
+        if (name in ("subject", "body") or ptypes.is_string_dtype(column)
+                or ptypes.is_object_dtype(column)
+                or isinstance(column.dtype, ptypes.CategoricalDtype)):
             out.append(str(name))
     return out
 
@@ -363,7 +411,8 @@ def assemble(frame: pd.DataFrame, scored: dict[str, list[Any]], renamed: dict[st
             data[name] = pd.array(values, dtype=object)
     for name, values in scored.items():
         if name not in OUTPUT_COLUMNS and not name.startswith("_"):
-            out[renamed.get(name, name)] = values  # redacted text columns
+            # redacted columns (records and lists kept whole: one object a row)
+            out[renamed.get(name, name)] = np.fromiter(values, dtype=object, count=len(out))
     return pd.concat([out.reset_index(drop=True),
                       pd.DataFrame(data, index=range(len(out)))], axis=1)
 

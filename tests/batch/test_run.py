@@ -870,3 +870,87 @@ def test_score_maps_an_exports_brand_and_thread_columns(models_env: Path, tmp_pa
     scored = _read(out)
     assert list(scored["topic"]) == ["firmware-update", "firmware-update"]
     assert list(scored["product"]) == ["PlayNet Support"] * 2  # mapped: the canonical name
+
+
+def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _score_cli(src: Path, out: Path, *extra: str) -> None:
+    result = runner.invoke(app, ["score", str(src), "--out", str(out), *extra])
+    assert result.exit_code == 0, result.output
+
+
+def test_personal_data_inside_records_and_lists_is_redacted_and_their_shape_kept(
+        models_env: Path, tmp_path: Path) -> None:
+    rows: list[dict[str, object]] = [
+        {"ticket_id": "1", "body": "my wifi keeps dropping",
+         "requester": {"name": "Jane Doe", "email": "jane.doe@example.com",
+                       "phone": "+44 7700 900123", "id": 7, "product": {"name": "Hub 4"}},
+         "cc": ["bob.smith@example.com"],
+         "custom_fields": [{"id": 1, "value": "john@example.com"}]},
+        {"ticket_id": "2", "body": "my tv has no signal",
+         "requester": {"name": "Bob Smith", "email": "bob@example.com", "phone": "",
+                       "id": 8, "product": {"name": "Box"}},
+         "cc": [], "custom_fields": [{"id": 2, "value": "call 07700 900123"}]}]
+    src = _jsonl(tmp_path / "nested.jsonl", rows)
+    _score_cli(src, tmp_path / "out.jsonl")
+    got = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert got[0]["requester"] == {"name": "<NAME>", "email": "<EMAIL>", "phone": "<PHONE>",
+                                   "id": 7, "product": {"name": "Hub 4"}}
+    assert got[1]["requester"]["phone"] == ""  # nothing there: nothing to hide
+    assert [g["cc"] for g in got] == [["<EMAIL>"], []]
+    assert [g["custom_fields"] for g in got] == [[{"id": 1, "value": "<EMAIL>"}],
+                                                 [{"id": 2, "value": "call <PHONE>"}]]
+    _score_cli(src, tmp_path / "out.csv")
+    text = (tmp_path / "out.csv").read_text()
+    assert "@" not in text and "Jane" not in text and "7700" not in text
+    # --keep-text passes every value through untouched
+    _score_cli(src, tmp_path / "kept.jsonl", "--keep-text")
+    kept = [json.loads(line) for line in (tmp_path / "kept.jsonl").read_text().splitlines()]
+    for row, back in zip(rows, kept, strict=True):
+        assert {k: back[k] for k in row} == row
+
+    # a Parquet file's struct and list columns: redacted, and written back with their types
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(
+        [{k: r[k] for k in ("ticket_id", "body", "cc", "custom_fields")}
+         | {"requester": {k: v for k, v in r["requester"].items()  # type: ignore[attr-defined]
+                          if k != "product"}} for r in rows]), tmp_path / "nested.parquet")
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}.parquet"
+        _score_cli(tmp_path / "nested.parquet", out, "--jobs", jobs)
+        table = pq.read_table(out)
+        assert pa.types.is_struct(table.schema.field("requester").type)
+        assert pa.types.is_list(table.schema.field("cc").type)
+        assert table.column("requester").to_pylist() == [
+            {"name": "<NAME>", "email": "<EMAIL>", "phone": "<PHONE>", "id": 7},
+            {"name": "<NAME>", "email": "<EMAIL>", "phone": "", "id": 8}]
+        assert table.column("cc").to_pylist() == [["<EMAIL>"], []]
+        assert table.column("custom_fields").to_pylist()[0] == [{"id": 1, "value": "<EMAIL>"}]
+
+
+def test_a_column_mixing_text_with_records_or_lists_is_scored_and_redacted(
+        models_env: Path, tmp_path: Path) -> None:
+    rows: list[dict[str, object]] = [
+        {"ticket_id": "1", "body": "my wifi keeps dropping", "extra": "note jane@example.com",
+         "requester": "Jane Doe <jane@example.com>"},
+        {"ticket_id": "2", "body": "my tv has no signal", "extra": {"k": 1, "who": "a@b.com"},
+         "requester": {"id": 5, "email": "bob@example.com"}},
+        {"ticket_id": "3", "body": "the box is orange", "extra": ["x", "call 07700 900123"],
+         "requester": None}]
+    src = _jsonl(tmp_path / "mixed.jsonl", rows)
+    result = runner.invoke(app, ["score", str(src), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["rows_scored"] == 3
+    got = [json.loads(line) for line in (tmp_path / "mixed.scored.jsonl").read_text()
+           .splitlines()]
+    assert [g["extra"] for g in got] == ["note <EMAIL>", {"k": 1, "who": "<EMAIL>"},
+                                         ["x", "call <PHONE>"]]
+    assert "@" not in json.dumps([g["requester"] for g in got])
+    assert got[1]["requester"] == {"id": 5, "email": "<EMAIL>"}
+    assert got[2]["requester"] is None
+
