@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +41,13 @@ class TableWriter:
         self.rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:
-        if self.kind == "jsonl":
-            self._write_jsonl(frame)
-        else:
-            self._write_arrow(frame)
+        try:
+            if self.kind == "jsonl":
+                self._write_jsonl(frame)
+            else:
+                self._write_arrow(frame)
+        except OSError as exc:
+            raise write_failed(self.path, exc, "--out") from None
         self.rows += len(frame)
 
     def _write_jsonl(self, frame: pd.DataFrame) -> None:
@@ -83,10 +88,14 @@ class TableWriter:
         self._writer.write_table(table)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        if self._handle is not None:
-            self._handle.close()
+        writer, handle, self._writer, self._handle = self._writer, self._handle, None, None
+        try:
+            if writer is not None:
+                writer.close()
+            if handle is not None:
+                handle.close()
+        except OSError as exc:
+            raise write_failed(self.path, exc, "--out") from None
 
 
 def to_arrow(frame: pd.DataFrame, *, flat: bool = False) -> Any:
@@ -149,9 +158,33 @@ class RejectsWriter:
     def write(self, rejects: pd.DataFrame) -> None:
         if not len(rejects):
             return
-        rejects.loc[:, list(REJECT_COLUMNS)].to_csv(
-            self.path, mode="a", header=self.rows == 0, index=False, encoding="utf-8")
+        try:
+            rejects.loc[:, list(REJECT_COLUMNS)].to_csv(
+                self.path, mode="a", header=self.rows == 0, index=False, encoding="utf-8")
+        except OSError as exc:
+            raise write_failed(self.path, exc, "--rejects") from None
         self.rows += len(rejects)
 
     def close(self) -> None:
         pass
+
+
+#: The temporary name `expertise.io.atomic_path` gives a file: ``.<name>.<pid>-<hex>.tmp``.
+_ATOMIC_TEMP = re.compile(r"^\.(.+)\.\d+-[0-9a-f]{12}\.tmp$")
+
+
+def write_failed(path: Path, exc: OSError, option: str) -> InputError:
+    """The one-line error for an output file that cannot be written: the file (its final name,
+    not the temporary one it is written under) and the reason, with the fix."""
+    found = _ATOMIC_TEMP.match(path.name)
+    name = path.with_name(found.group(1)) if found else path
+    if exc.errno == errno.ENOSPC:
+        why = "no space left on device; free space or write elsewhere with " + option
+    elif exc.errno == errno.EFBIG:
+        why = ("file too large for this file system or limit; write elsewhere with "
+               + option)
+    elif exc.errno == errno.EDQUOT:
+        why = "disk quota exceeded; free space or write elsewhere with " + option
+    else:
+        why = f"{exc.strerror or exc}; write elsewhere with {option}"
+    return InputError(f"{name}: cannot write ({why})")

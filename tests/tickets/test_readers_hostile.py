@@ -5,6 +5,9 @@ file system that refuses a write."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -110,3 +113,45 @@ def test_a_zendesk_ticket_nested_deeper_than_the_limit_is_a_reject(
     assert code == 0, output
     rejects = _rejects(tmp_path / "deep.scored.rejects.csv")
     assert rejects["row"].tolist() == ["2"]
+
+
+# ---------------------------------------------------------------------------------------------
+# A write the file system refuses
+# ---------------------------------------------------------------------------------------------
+
+#: Runs the CLI with files limited to `limit` bytes: a write past it fails with EFBIG (SIGXFSZ,
+#: which would kill the process, ignored), as a full disk fails with ENOSPC.
+_LIMITED = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+sys.argv = ["expertise", *sys.argv[2:]]
+from expertise.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize(("out", "what"), [("out.csv", "out"), ("out.jsonl", "out"),
+                                           ("out.parquet", "out"), ("out.csv", "rejects")])
+def test_a_write_the_file_system_refuses_is_a_one_line_error(
+        tmp_path: Path, models_env: Path, out: str, what: str) -> None:
+    rows = [{"ticket_id": f"T{k}", "body": "my wifi keeps dropping " + os.urandom(400).hex()}
+            for k in range(900)]
+    if what == "rejects":  # few scored rows, many rejects
+        rows = rows[:1] + [{"ticket_id": f"R{k}" + "x" * 900, "body": ""} for k in range(400)]
+    source = tmp_path / "in.csv"
+    pd.DataFrame(rows).to_csv(source, index=False)
+    limit = 300_000  # room for the run's scratch files, not the output
+    assert source.stat().st_size > limit or what == "rejects"
+    args = ["score", str(source), "--out", str(tmp_path / out)]
+    env = {**os.environ, "EXPERTISE_MODELS": str(models_env)}
+    # the input is read before the limit matters: only writes beyond it fail
+    done = subprocess.run([sys.executable, "-c", _LIMITED, str(limit), *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    final = tmp_path / (out if what == "out" else "out.rejects.csv")
+    assert f"{final}: cannot write (file too large" in " ".join(done.stderr.split())
+    assert "write elsewhere with --" + what in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # nothing half-written
