@@ -252,7 +252,7 @@ def _redact_distinct(values: Sequence[Any], redact: Any, name: str = "") -> list
         seen: dict[str, str] = {}
         return [_redact_value(v, redact, name, seen) for v in values]
     done = {v: redact(v) for v in distinct if isinstance(v, str) and v}
-    if len(done) < len(distinct):  # tuples: only values that change are kept
+    if len(done) < len(distinct):  # numbers, tuples: only values that change are kept
         for v in distinct:
             if not isinstance(v, str):
                 new = _redact_value(v, redact, name, {})
@@ -271,7 +271,8 @@ def _present(value: Any) -> bool:
 
 def _redact_value(value: Any, redact: Any, path: str, seen: dict[str, str]) -> Any:
     """One value with its personal data replaced, its shape kept: strings through text
-    redaction; within a record, a field whose name (after the names of the
+    redaction; a long integer through text redaction of its digits (a card or phone number
+    becomes the placeholder); within a record, a field whose name (after the names of the
     fields and column it sits in) says it is personal (:func:`personal_column`) replaced whole;
     lists and arrays (as lists), tuples and records walked; anything else kept."""
     import numpy as np
@@ -294,7 +295,31 @@ def _redact_value(value: Any, redact: Any, path: str, seen: dict[str, str]) -> A
         return [_redact_value(v, redact, path, seen) for v in value]
     if isinstance(value, tuple):
         return tuple(_redact_value(v, redact, path, seen) for v in value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and (
+            abs(int(value)) >= _LONG_NUMBER):
+        digits = str(int(value))
+        new = redact(digits)
+        return value if new == digits else new
     return value
+
+
+#: Integers from this size on may be a phone or card number (9 digits and more).
+_LONG_NUMBER = 10 ** 8
+
+
+def _long_numbers(column: pd.Series) -> bool:
+    """A numeric column (not bool) of whole numbers, one of them :data:`_LONG_NUMBER` or more:
+    it may hold phone or card numbers, so it is redacted as text."""
+    from pandas.api import types as ptypes
+
+    if ptypes.is_bool_dtype(column) or not ptypes.is_numeric_dtype(column):
+        return False
+    values = column.dropna()
+    if not len(values):
+        return False
+    if ptypes.is_float_dtype(values) and not (values == values.round()).all():
+        return False
+    return bool(values.abs().max() >= _LONG_NUMBER)
 
 
 def chunk_payload(frame: pd.DataFrame, redact_columns: Sequence[str]) -> dict[str, Any]:
@@ -314,7 +339,7 @@ def chunk_payload(frame: pd.DataFrame, redact_columns: Sequence[str]) -> dict[st
                            for v in frame[name].tolist()]
     if redact_columns:
         # the same lists where they are already read: pickled (to a worker) once
-        chunk["redact"] = {name: raw[name] if name in raw else frame[name].tolist()
+        chunk["redact"] = {name: raw[name] if name in raw else _column_values(frame[name])
                            for name in redact_columns}
     return chunk
 
@@ -363,7 +388,8 @@ def personal_column(name: str) -> str | None:
 
 def redact_columns(frame: pd.DataFrame) -> list[str]:
     """Columns that --redact rewrites: subject, body, columns of strings, of mixed Python
-    objects (records, lists) and categories."""
+    objects (records, lists), categories, columns named for personal data whatever their type,
+    and numeric columns that may hold phone or card numbers (:func:`_long_numbers`)."""
     from pandas.api import types as ptypes
 
     out = []
@@ -373,9 +399,21 @@ def redact_columns(frame: pd.DataFrame) -> list[str]:
         column = frame[name]
         if (name in ("subject", "body") or ptypes.is_string_dtype(column)
                 or ptypes.is_object_dtype(column)
-                or isinstance(column.dtype, ptypes.CategoricalDtype)):
+                or isinstance(column.dtype, ptypes.CategoricalDtype)
+                or personal_column(str(name)) or _long_numbers(column)):
             out.append(str(name))
     return out
+
+
+def _column_values(column: pd.Series) -> list[Any]:
+    """A column's values for redaction: a numeric column's whole numbers as their digits (so
+    the column is text in every chunk), missing values None; other columns as they are."""
+    from pandas.api import types as ptypes
+
+    if ptypes.is_bool_dtype(column) or not ptypes.is_numeric_dtype(column):
+        return column.tolist()
+    return [None if v != v else str(int(v)) if float(v).is_integer() else str(v)
+            for v in column.tolist()]
 
 
 def output_names(columns: Sequence[str]) -> dict[str, str]:

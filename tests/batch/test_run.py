@@ -954,3 +954,34 @@ def test_a_column_mixing_text_with_records_or_lists_is_scored_and_redacted(
     assert got[1]["requester"] == {"id": 5, "email": "<EMAIL>"}
     assert got[2]["requester"] is None
 
+
+def test_personal_data_stored_as_numbers_is_redacted(models_env: Path, tmp_path: Path) -> None:
+    """A column named for personal data is replaced whole whatever its type; a numeric column
+    holding long numbers is redacted as text (a card or phone number becomes its placeholder)
+    and written as text in every chunk; small numbers keep their type."""
+    import pyarrow.parquet as pq
+
+    pd.DataFrame({
+        "ticket_id": ["1", "2"], "body": ["my wifi keeps dropping", "tv has no signal"],
+        "phone": [447700900123, 447700900124],
+        "contact_email": pd.Categorical(["jane@example.com", "bob@example.com"]),
+        "payment": [4111111111111111, 4111111111111112],
+        "caller": [447700900125.0, None], "replies": [3, 4]}).to_parquet(tmp_path / "n.parquet")
+    for out in (tmp_path / "n.out.csv", tmp_path / "n.out.parquet"):
+        _score_cli(tmp_path / "n.parquet", out)
+        got = _read(out)
+        assert list(got["phone"]) == ["<PHONE>", "<PHONE>"]
+        assert list(got["contact_email"]) == ["<EMAIL>", "<EMAIL>"]
+        assert list(got["payment"]) == ["<CARD>", "4111111111111112"]  # this one fails Luhn
+        assert list(got["caller"])[0] == "<PHONE>" and list(got["caller"])[1] in (None, "")
+        assert [int(v) for v in got["replies"]] == [3, 4]
+    assert str(pq.read_table(tmp_path / "n.out.parquet").schema.field("replies").type) == "int64"
+    kept = _read(score_file(tmp_path / "n.parquet", out=tmp_path / "k.parquet",
+                            redact=False).output)
+    assert list(kept["phone"]) == [447700900123, 447700900124]
+    assert list(kept["payment"]) == [4111111111111111, 4111111111111112]
+    src = _jsonl(tmp_path / "n.jsonl", [{"ticket_id": "1", "body": "tv has no signal",
+                                         "billing": {"ref": 4111111111111111, "n": 2}}])
+    _score_cli(src, tmp_path / "n.out.jsonl")
+    got = json.loads((tmp_path / "n.out.jsonl").read_text())
+    assert got["billing"] == {"ref": "<CARD>", "n": 2}
