@@ -448,8 +448,10 @@ def assemble(frame: pd.DataFrame, scored: dict[str, list[Any]], renamed: dict[st
         else:
             data[name] = pd.array(values, dtype=object)
     for name, values in scored.items():
-        if name not in OUTPUT_COLUMNS and not name.startswith("_"):
-            # redacted columns (records and lists kept whole: one object a row)
+        # the redacted input columns, whatever their names ("_notes" too): internal keys
+        # ("_no_match") are no columns of the frame
+        if name not in OUTPUT_COLUMNS and name != "_row" and name in frame.columns:
+            # records and lists kept whole: one object a row
             out[renamed.get(name, name)] = np.fromiter(values, dtype=object, count=len(out))
     return pd.concat([out.reset_index(drop=True),
                       pd.DataFrame(data, index=range(len(out)))], axis=1)

@@ -253,6 +253,19 @@ def test_a_malformed_csv_is_a_one_line_error_and_leaves_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.csv"]
 
 
+def test_a_column_whose_name_starts_with_an_underscore_is_redacted_too(
+        models_env: Path, tmp_path: Path, score_engine: str) -> None:
+    """Internal keys start with "_"; an input column may too, and its text is redacted like
+    any other column's (it used to pass through as it was)."""
+    src = _export(tmp_path, [{"ticket_id": "A1", "body": "my wifi keeps dropping",
+                              "_notes": "call me on 07700 900123 or jane@example.com"}])
+    out = tmp_path / "export.scored.parquet"
+    result = runner.invoke(app, ["score", str(src), "--engine", score_engine, "--jobs", "1",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert _read(out)["_notes"].tolist() == ["call me on <PHONE> or <EMAIL>"]
+
+
 def test_strict_stops_at_the_first_bad_row_and_writes_nothing(models_env: Path,
                                                               tmp_path: Path) -> None:
     src = _with_bad_rows(tmp_path)
