@@ -328,8 +328,7 @@ def csv_records(chunks: Any, fail: Any, *,
         if names is None:
             names = _column_names(frame.iloc[0].tolist()) if len(frame) else []
             frame, numbers = frame.iloc[1:], numbers[1:]
-        frame = frame.set_axis(names, axis=1)  # the header set the width: rows are as wide
-        frame[ROW_COLUMN] = numbers
+        frame = _numbered(frame.set_axis(names, axis=1), numbers)  # the header set the width
         blank = (frame.drop(columns=[ROW_COLUMN]) == "").all(axis=1).to_numpy()
         if blank.any():
             frame = frame[~blank]
@@ -950,12 +949,11 @@ class TicketReader:
                             for v in frame[field.name]]
                     elif pa.types.is_dictionary(field.type):  # categorical: its values
                         frame[field.name] = frame[field.name].astype(object)
-                frame[ROW_COLUMN] = range(offset + 1, offset + len(frame) + 1)
+                frame = _numbered(frame, range(offset + 1, offset + len(frame) + 1))
                 offset += len(frame)
                 yield frame, []
             if self.stats.chunks == 0:
-                frame = parquet.schema_arrow.empty_table().to_pandas()
-                frame[ROW_COLUMN] = []
+                frame = _numbered(parquet.schema_arrow.empty_table().to_pandas(), [])
                 yield frame, []
 
     def _records_frame(self, records: list[dict[str, Any]], rows: list[int]) -> pd.DataFrame:
@@ -969,8 +967,7 @@ class TicketReader:
                 record.pop("via", None)
                 record["via.channel"] = "" if channel is None else channel
         frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-        frame[ROW_COLUMN] = rows
-        return frame
+        return _numbered(frame, rows)
 
     # -- columns ------------------------------------------------------------------------------
 
@@ -1054,6 +1051,18 @@ def sniff_separator(path: Path, encoding: str = "utf-8") -> str:
     counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
     best = max(counts, key=lambda sep: counts[sep])
     return best if counts[best] > counts[","] else ","
+
+
+def _numbered(frame: pd.DataFrame, numbers: Any) -> pd.DataFrame:
+    """``frame`` with its rows' numbers in :data:`ROW_COLUMN`; an input column of that name
+    is kept as ``_row_input`` (numbered if taken), as clashing columns are in the output."""
+    if ROW_COLUMN in frame.columns:
+        new, k = f"{ROW_COLUMN}_input", 2
+        while new in frame.columns:
+            new, k = f"{ROW_COLUMN}_input{k}", k + 1
+        frame = frame.rename(columns={ROW_COLUMN: new})
+    frame[ROW_COLUMN] = numbers
+    return frame
 
 
 def _loose_name(name: str) -> str:

@@ -266,6 +266,27 @@ def test_a_column_whose_name_starts_with_an_underscore_is_redacted_too(
     assert _read(out)["_notes"].tolist() == ["call me on <PHONE> or <EMAIL>"]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_an_input_column_named_like_the_row_numbers_is_kept(
+        models_env: Path, tmp_path: Path, suffix: str) -> None:
+    """The readers number rows in `_row`; an input column of that name is kept as
+    `_row_input` (it used to be overwritten by the numbers, then dropped)."""
+    frame = pd.DataFrame([{"ticket_id": "A1", "body": "my wifi keeps dropping", "_row": "keep",
+                           "ROW": "r1"}])
+    src = tmp_path / f"rows{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(src, index=False)
+    elif suffix == ".jsonl":
+        frame.to_json(src, orient="records", lines=True)
+    else:
+        frame.to_parquet(src)
+    out = tmp_path / "rows.scored.csv"
+    result = runner.invoke(app, ["score", str(src), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    scored = _read(out)
+    assert (scored["_row_input"].tolist(), scored["ROW"].tolist()) == (["keep"], ["r1"])
+
+
 def test_strict_stops_at_the_first_bad_row_and_writes_nothing(models_env: Path,
                                                               tmp_path: Path) -> None:
     src = _with_bad_rows(tmp_path)
