@@ -213,8 +213,9 @@ def load_knowledge_base(root: Path | str) -> KnowledgeBase:
     """
     root = Path(root)
     if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "does not exist"
         raise KnowledgeBaseError(
-            f"knowledge base folder {root} does not exist; set EXPERTISE_KB or pass --kb"
+            f"knowledge base folder {root} {what}; set EXPERTISE_KB or pass --kb"
         )
     cache = _cache_path(root)
     if cache is not None and cache.exists():

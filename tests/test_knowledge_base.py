@@ -94,3 +94,12 @@ def test_a_list_field_holding_a_number_is_a_lint_error_not_a_crash(tmp_path: Pat
     assert "tv-no-signal/topic.yaml: synonyms: must be a phrase or a list of phrases" in out
     base = load_knowledge_base(kb)  # what can be served still loads
     assert "novice" not in base.topics["no-internet"].articles
+
+
+def test_a_file_given_as_the_knowledge_base_is_named_a_file(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "kb.md"
+    not_a_folder.write_text("# notes\n", encoding="utf-8")
+    result = runner.invoke(app, ["kb", "list", "--kb", str(not_a_folder)])
+    assert result.exit_code == 1
+    assert f"knowledge base folder {not_a_folder} is a file, not a folder" in " ".join(
+        result.output.split())
