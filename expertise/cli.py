@@ -563,9 +563,15 @@ def _usage(message: str) -> typer.Exit:
 
 
 def _reading_options_need_data(data: object, encoding: str, map_: list[str] | None) -> None:
-    """--encoding and --map say how to read --data: without it they are a usage error."""
-    if not data and (encoding != "auto" or map_):
-        raise _usage("--map and --encoding say how to read --data FILE; give --data FILE")
+    """The library's rule (`check_reading_options`), checked before anything is read or
+    trained, as a usage error."""
+    from expertise.errors import InputError
+    from expertise.tickets.readers import check_reading_options
+
+    try:
+        check_reading_options(data, encoding=encoding, mapping=map_)
+    except InputError as exc:
+        raise _usage(str(exc)) from None
 
 
 @_command(app)

@@ -298,8 +298,9 @@ def _training_paths(data: Path | Sequence[Path] | None, mapping: Mapping[str, st
                     encoding: str) -> list[Path]:
     """The labelled files to train on: `data`, else the bundled training split (which
     ``--map`` and ``--encoding`` are not for)."""
+    from expertise.tickets.readers import check_reading_options
+
     if data:
         return [data] if isinstance(data, Path) else list(data)
-    if mapping or encoding != "auto":
-        raise InputError("--map and --encoding apply to the files of --data; give --data FILE")
+    check_reading_options(data, encoding=encoding, mapping=mapping)
     return [config.data_dir() / "tickets_train.csv"]

@@ -468,12 +468,11 @@ def _evaluate_bundle(*, model_dir: Any, data: Any, kb_root: Any, trust: bool,
 
     from expertise import config
     from expertise.engine import Engine
-    from expertise.errors import InputError
     from expertise.store.db import default_rejects_path
     from expertise.tickets.labelled import default_eval_sets, read_labelled, read_labelled_file
+    from expertise.tickets.readers import check_reading_options
 
-    if not data and (mapping or encoding != "auto"):
-        raise InputError("--map and --encoding apply to the file of --data; give --data FILE")
+    check_reading_options(data, encoding=encoding, mapping=mapping)
     engine = Engine(model_dir=model_dir, kb_root=kb_root, trust=trust)
     sets = {Path(data).stem: Path(data)} if data else default_eval_sets()
     labelled = {name: read_labelled_file(path, mapping=mapping, encoding=encoding,

@@ -356,6 +356,14 @@ def _canonical_timestamps(values: Any) -> Any:
 _CANONICAL_TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$"
 
 
+def check_reading_options(data: object, *, encoding: str, mapping: object) -> None:
+    """``--map`` and ``--encoding`` say how to read ``--data``: without a file they are an
+    InputError (the one rule of `train`, `evaluate` and the CLI, which makes it a usage
+    error)."""
+    if not data and (mapping or encoding != "auto"):
+        raise InputError("--map and --encoding say how to read --data FILE; give --data FILE")
+
+
 def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
     """Parse ``--map new=old`` options into ``{canonical: their_column}``.
 

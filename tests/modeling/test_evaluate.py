@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from expertise.cli import app
@@ -108,3 +109,15 @@ def test_evaluate_and_train_name_a_column_with_the_map_they_suggest(
             assert alone.exit_code == 2  # a usage error, before anything is read or trained
             assert "--map and --encoding say how to read --data FILE" in alone.stderr
             assert "give --data FILE" in alone.stderr
+
+
+def test_the_library_refuses_reading_options_without_a_file(models_env: Path) -> None:
+    """One rule for the CLI and the library's callers (`check_reading_options`)."""
+    from expertise.errors import InputError
+    from expertise.lifecycle.train import train_bundle
+    from expertise.modeling.evaluate import evaluate_bundle
+
+    for call in (lambda: evaluate_bundle(data=None, encoding="cp1252"),
+                 lambda: train_bundle(data=None, mapping={"body": "text"})):
+        with pytest.raises(InputError, match="say how to read --data FILE; give --data FILE"):
+            call()
