@@ -1397,7 +1397,10 @@ def redact(text: str) -> str:
     if not text:
         return text
     if not text.isascii() and _LOOKALIKE.search(text):
-        text = text.translate(_LOOKALIKES)
+        plain = text.translate(_LOOKALIKES)
+        if not plain.strip():
+            return text  # invisible characters and spaces only: nothing to find, and a value
+        text = plain     # must not turn empty (a cell read back as missing)
     at = "@" in text
     if at:
         text = _EMAIL.sub("<EMAIL>", text)

@@ -157,6 +157,11 @@ def test_lower_case_and_plain_word_rules_leave_everyday_text(text: str) -> None:
     assert redact(text) == text
 
 
+@pytest.mark.parametrize("text", ["\xad", "\u200b", "\xa0", " \u200b\xad "])
+def test_a_text_of_invisible_characters_is_never_made_empty(text: str) -> None:
+    assert redact(text) == text
+
+
 def test_public_resolvers_are_signal_not_pii() -> None:
     text = "DNS " + ", ".join(sorted(PUBLIC_RESOLVERS))
     assert redact(text) == text
