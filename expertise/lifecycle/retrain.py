@@ -191,7 +191,8 @@ def check_feedback_file(path: Path, *, store: Store | None, articles: Collection
     A row is rejected for a ticket id that is empty or not one line of at most 200
     characters, an unreadable helpful flag, a helpful flag without the article it is about,
     an unknown level, an article id the knowledge base lacks (`articles`), neither a flag nor
-    a level, a time that is not one, or an erased customer; every reason it has is given. A
+    a level, a time that is not one, or an erased customer (named, or whose ticket it was:
+    `Store.erased_tickets`); every reason it has is given. A
     row already in the `store` (same ticket, article, flag, level, agent and time), or
     earlier in the file, is unchanged. A level for a customer who opted out is not counted as
     a correction: the store does not keep it.
@@ -205,6 +206,8 @@ def check_feedback_file(path: Path, *, store: Store | None, articles: Collection
          r.created_at or "")
         for r in (store.feedback_rows() if store is not None else [])
     }
+    erased_tickets = (store.erased_tickets(t.strip() for t in frame["ticket_id"])
+                      if store is not None else {})
     item = InboxFile(str(path), "feedback", rows=len(frame) + len(unparsed))
     rejects: list[tuple[int, str, str]] = list(unparsed)
     new: list[dict[str, Any]] = []
@@ -241,6 +244,8 @@ def check_feedback_file(path: Path, *, store: Store | None, articles: Collection
                            "2026-03-01T10:30)")
         if not reasons and customer and store is not None and store.is_erased(customer):
             reasons.append("customer erased (right to erasure); not stored")
+        if not reasons and ticket in erased_tickets:
+            reasons.append("ticket of a customer erased (right to erasure); not stored")
         if reasons:
             rejects.append((number, ticket, "; ".join(reasons)))
             continue

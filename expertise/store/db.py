@@ -194,6 +194,19 @@ MIGRATIONS: tuple[str, ...] = (
     WHEN NOT (OLD.keyed = 0 AND NEW.keyed = 1 AND NEW.id IS OLD.id AND NEW.at IS OLD.at)
     BEGIN SELECT RAISE(ABORT, 'erasure records are permanent'); END;
     """,
+    # 5: the tickets of erased customers, as keyed hashes of their ids (as customers'):
+    # feedback that names one of them is refused, since a help desk's ticket number leads
+    # back to the person who wrote it.
+    """
+    CREATE TABLE erased_tickets (
+        ticket_hash TEXT PRIMARY KEY,
+        at          TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TRIGGER erased_tickets_no_delete BEFORE DELETE ON erased_tickets
+    BEGIN SELECT RAISE(ABORT, 'erasure records are permanent'); END;
+    CREATE TRIGGER erased_tickets_no_update BEFORE UPDATE ON erased_tickets
+    BEGIN SELECT RAISE(ABORT, 'erasure records are permanent'); END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The tables of every store from schema version 1 on: what tells an expertise store from
@@ -713,6 +726,30 @@ class Store:
         the database) of the SHA-256 of the install salt followed by the id (hex)."""
         return self._keyed(self._legacy_digest(customer_id))
 
+    def _ticket_hash(self, ticket_id: str) -> str:
+        """A ticket's erasure record: as :meth:`hash_customer`, of the id marked as a ticket's
+        (the unit separator is in no id), so that it never equals a customer's record."""
+        digest = hashlib.sha256(f"{self._salt}\x1fticket\x1f{ticket_id}".encode()).hexdigest()
+        return self._keyed(digest)
+
+    def erased_tickets(self, ticket_ids: Iterable[str]) -> dict[str, str]:
+        """Which of these ticket ids were tickets of a customer erased here (from this schema
+        version on: earlier erasures recorded no tickets), each with the day (YYYY-MM-DD, UTC)
+        of the erasure; a few queries for any number of ids. The key is read only when there
+        are such records."""
+        if not self._query("SELECT 1 FROM erased_tickets LIMIT 1"):
+            return {}
+        by_hash = {self._ticket_hash(t): t for t in dict.fromkeys(ticket_ids) if t}
+        hashes = list(by_hash)
+        found: dict[str, str] = {}
+        for start in range(0, len(hashes), _IN_BATCH):
+            batch = hashes[start : start + _IN_BATCH]
+            for digest, at in self._query(
+                    "SELECT ticket_hash, at FROM erased_tickets WHERE ticket_hash IN "
+                    f"({','.join('?' * len(batch))})", batch):
+                found[by_hash[str(digest)]] = str(at)[:10]
+        return found
+
     def erased_hashes(self) -> list[str]:
         """Keyed hashes of every erased customer, oldest erasure first."""
         return [r[0] for r in self._query("SELECT customer_hash FROM erasures ORDER BY id")]
@@ -1191,12 +1228,19 @@ class Store:
 
         The customer is taken from the stored ticket when not given. A ticket the store does
         not hold (a live answer) is fine. For an erased customer a vote is kept without their
-        id (it is about the article) and a level is refused (UnknownCustomerError). For a
+        id (it is about the article) and a level is refused (UnknownCustomerError); feedback on
+        a ticket of an erased customer (:meth:`erased_tickets`) is refused whole, vote and
+        level (UnknownCustomerError): its id leads back to them. For a
         customer who opted out a vote is kept and a level is not stored: nothing is noted about
         them (see :meth:`set_consent`); with no vote either, nothing is written and 0 returned.
         """
         if corrected_level is not None:
             _one_of(corrected_level, LEVELS, "corrected level")
+        erased_ticket = self.erased_tickets([ticket_id]).get(ticket_id)
+        if erased_ticket is not None:
+            raise UnknownCustomerError(
+                f"ticket {_shown(ticket_id)!r} was a ticket of a customer erased here on "
+                f"{erased_ticket}; nothing is stored about it, not even feedback: leave it out")
         if customer_id is None:
             rows = self._query("SELECT customer_id FROM tickets WHERE ticket_id = ?",
                                (ticket_id,))
@@ -1349,10 +1393,11 @@ class Store:
 
         Deletes their feedback (and feedback on their tickets), their tickets, their customer
         record and profile; clears their id from audit rows; records the keyed hash in
-        ``erasures`` and appends an ``erasure`` audit row that names nobody. Later ingests
-        skip rows of this customer id. Then :meth:`purge` (waiting up to ``purge_wait``
-        seconds for other connections): the report's ``purged`` and ``purge_warning`` say
-        whether the erased data is gone from the file's bytes too.
+        ``erasures``, and those of their tickets' ids in ``erased_tickets`` (feedback on one
+        of them is refused from then on), and appends an ``erasure`` audit row that names
+        nobody. Later ingests skip rows of this customer id. Then :meth:`purge` (waiting up
+        to ``purge_wait`` seconds for other connections): the report's ``purged`` and
+        ``purge_warning`` say whether the erased data is gone from the file's bytes too.
 
         With ``unknown_ok``, a customer the store holds nothing about (one known only from an
         export, or from a model's training data) is erased too: only the erasure record and
@@ -1384,6 +1429,10 @@ class Store:
                         f"unknown customer {shown!r}: nothing stored to erase (if their data is "
                         "in an export you will import or train on, add --even-if-unknown to "
                         "record the erasure, so that ingest and retraining leave them out)")
+            theirs = [str(r[0]) for r in conn.execute(
+                "SELECT ticket_id FROM tickets WHERE customer_id = :id UNION "
+                "SELECT ticket_id FROM feedback WHERE customer_id = :id "
+                "AND ticket_id IS NOT NULL", {"id": customer_id})]
             feedback, tickets, deleted, anonymised = (
                 conn.execute(sql, {"id": customer_id}).rowcount
                 for sql in (
@@ -1396,6 +1445,8 @@ class Store:
             )
             conn.execute("INSERT INTO erasures(at, customer_hash, keyed) VALUES (?, ?, 1)",
                          (now, customer_hash))
+            conn.executemany("INSERT OR IGNORE INTO erased_tickets(ticket_hash, at) "
+                             "VALUES (?, ?)", [(self._ticket_hash(t), now) for t in theirs])
             conn.execute(_AUDIT_INSERT, (
                 now, actor, "erasure", None, "right to erasure",
                 f"tickets={tickets} feedback={feedback} audit_rows_anonymised={anonymised}"))

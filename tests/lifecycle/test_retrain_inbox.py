@@ -10,7 +10,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from expertise.cli import app
-from expertise.lifecycle.retrain import check_feedback_file
+from expertise.lifecycle.retrain import check_feedback_file, ingest_feedback_file
 from expertise.store.db import Store
 
 runner = CliRunner()
@@ -180,3 +180,25 @@ def test_feedback_rows_the_feedback_command_would_refuse_are_rejects(tmp_path: P
         (3, "a helpful flag needs the article_id it is about"),
         (4, "created_at 'yesterday' is not a date or time")]
     assert (checked.item.added, checked.item.corrections) == (1, 0)
+
+
+
+def test_feedback_rows_on_tickets_of_an_erased_customer_are_rejects(tmp_path: Path) -> None:
+    """Feedback on a ticket of a customer erased since is a reject with a reason (the store
+    refuses it), not an error that stops the inbox; other rows are stored."""
+    db = _store_with_tickets(tmp_path / "s.db")
+    path = tmp_path / "fb.csv"
+    path.write_text("ticket_id,article_id,helpful,corrected_level\n"
+                    "T1,wifi-dropping/novice,1,\n"
+                    "T1,wifi-dropping/novice,,expert\n"
+                    "T2,wifi-dropping/novice,0,\n", encoding="utf-8")
+    with Store(db) as store:
+        store.forget("ALICE")
+        item = ingest_feedback_file(store, path, rejects_path=tmp_path / "rej.csv",
+                                    articles={"wifi-dropping/novice"})
+        assert [(r.ticket_id, r.helpful) for r in store.feedback_rows()] == [("T2", False)]
+    assert (item.added, item.rejected) == (1, 2)
+    rejects = pd.read_csv(tmp_path / "rej.csv", dtype=str, keep_default_na=False)
+    assert rejects["ticket_id"].tolist() == ["T1", "T1"]
+    assert set(rejects["reason"]) == {
+        "ticket of a customer erased (right to erasure); not stored"}

@@ -571,6 +571,49 @@ def test_erasure_records_are_permanent(loaded: Store) -> None:
         loaded.connection.execute("UPDATE erasures SET customer_hash = 'x'")
 
 
+def test_feedback_on_a_ticket_of_an_erased_customer_is_refused(loaded: Store) -> None:
+    """A ticket id leads back to the customer who wrote it (the help desk holds it): after
+    erasure, feedback naming one of their tickets is refused whole, vote and level, with one
+    line; it was stored before, without a customer but under their ticket id, level and all.
+    Their session calls' ids (feedback rows under their id) are recorded too."""
+    loaded.add_feedback("call-7", article_id="no-internet/novice", helpful=True,
+                        customer_id="C-100")
+    loaded.forget("C-100")
+    day = loaded.erased_on("C-100")
+    for ticket in ("T-1001", "T-1004", "T-1022", "call-7"):
+        for vote in ({"helpful": True}, {"corrected_level": "expert"},
+                     {"helpful": False, "corrected_level": "novice", "customer_id": "C-100"}):
+            with pytest.raises(UnknownCustomerError) as caught:
+                loaded.add_feedback(ticket, article_id="no-internet/novice", **vote)
+            assert str(caught.value) == (
+                f"ticket {ticket!r} was a ticket of a customer erased here on {day}; nothing "
+                "is stored about it, not even feedback: leave it out")
+        with pytest.raises(UnknownCustomerError, match="erased here on"):
+            loaded.record_feedback(ticket, article_id="no-internet/novice", helpful=True,
+                                   level="expert")
+    assert loaded.feedback_rows() == []
+    # other tickets, and a ticket id the store never held, take feedback as before
+    assert loaded.add_feedback("T-1002", article_id="no-internet/novice", helpful=True) > 0
+    assert loaded.add_feedback("live-1", article_id="no-internet/novice", helpful=True) > 0
+    assert loaded.erased_tickets(["T-1001", "T-1002", "live-1", "call-7", ""]) == {
+        "T-1001": day, "call-7": day}
+    # the records are keyed hashes, permanent like the customers'
+    rows = loaded.connection.execute("SELECT ticket_hash FROM erased_tickets").fetchall()
+    assert len(rows) == 4 and "T-1001" not in repr(rows)
+    with pytest.raises(sqlite3.IntegrityError):
+        loaded.connection.execute("DELETE FROM erased_tickets")
+    # and a fresh connection to the file knows them
+    loaded.close()
+    with Store(loaded.path) as again, pytest.raises(UnknownCustomerError):
+        again.add_feedback("T-1001", article_id="no-internet/novice", helpful=True)
+
+
+def test_a_store_without_erasures_reads_no_key_for_feedback(store: Store) -> None:
+    store.add_feedback("T-1", article_id="no-internet/novice", helpful=True)
+    assert store.erased_tickets(["T-1"]) == {}
+    assert store.key_path is not None and not store.key_path.exists()
+
+
 def _legacy_record(salt: str, customer_id: str) -> str:
     """An erasure record as earlier versions wrote it: SHA-256 of the salt and the id."""
     return hashlib.sha256((salt + customer_id).encode()).hexdigest()
