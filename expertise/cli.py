@@ -369,9 +369,26 @@ def answer(
         if parse_timestamp(created_at) is None:  # checked with or without a store
             raise InputError(f"--created-at {created_at!r}: not a date or time; use ISO-8601, "
                              "e.g. 2026-03-01T10:30")
-    with contextlib.closing(Engine(model_dir=model, db_path=_db(db), trust=trust)) as engine:
-        result = engine.answer(text, customer_id=customer, top=top, created_at=created_at,
-                               product=product, actor=agent, purpose=purpose)
+    from expertise.config import ENV_DB
+
+    # A customer is looked up in the store the other commands use: --db, $EXPERTISE_DB, else
+    # the default file. A path typed (or set) that is missing is refused as a mistake; the
+    # default file not there yet only means no store, which the answer says (naming where it
+    # looked), answering as anonymous: a live call still gets its answer.
+    typed = db is not None or bool(os.environ.get(ENV_DB))
+    path = _db(db, required=customer is not None, missing_ok=not typed)
+    nowhere = None if typed or path is None or path.exists() else path
+    with contextlib.closing(Engine(model_dir=model, db_path=None if nowhere else path,
+                                   trust=trust)) as engine:
+        result = engine.answer(text, customer_id=None if nowhere else customer, top=top,
+                               created_at=created_at, product=product, actor=agent,
+                               purpose=purpose)
+    if nowhere is not None:
+        result.customer = {"id": customer, "status": "unknown",
+                           "why": f"no store at {nowhere}", "history_tickets": 0}
+        result.notes.insert(0, f"no store at {nowhere}: customer {customer} answered as "
+                               "anonymous (give --db FILE, or load tickets: expertise ingest "
+                               "EXPORT)")
     _show(json_, result, render.answer)
 
 

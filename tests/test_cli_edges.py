@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from typer.testing import CliRunner
 from expertise.cli import app
 
 runner = CliRunner()
-KB_TINY = Path(__file__).parent / "data" / "kb_tiny"
+DATA = Path(__file__).parent / "data"
+KB_TINY = DATA / "kb_tiny"
 
 
 def _one_line_error(output: str) -> str:
@@ -40,3 +42,29 @@ def test_kb_show_names_a_broken_article_file_and_its_problem(tmp_path: Path) -> 
     missing = runner.invoke(app, ["kb", "show", "no-internet/nope", "--kb", str(kb)])
     assert missing.exit_code == 1
     assert _one_line_error(missing.output).startswith("Error: no article 'no-internet/nope'")
+
+
+def test_answer_for_a_customer_with_no_store_names_where_it_looked(models_env: Path) -> None:
+    from expertise.config import default_db_path
+
+    where = default_db_path()  # no --db, no $EXPERTISE_DB: the file ingest and pin use
+    assert not where.exists()
+    result = runner.invoke(app, ["answer", "my wifi is down", "--customer", "C1", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["notes"][0] == (f"no store at {where}: customer C1 answered as anonymous "
+                                "(give --db FILE, or load tickets: expertise ingest EXPORT)")
+    assert not any("not in the store" in note for note in data["notes"])
+    assert data["customer"] == {"id": "C1", "status": "unknown", "why": f"no store at {where}",
+                                "history_tickets": 0}
+    assert data["article"] and data["level_served"]
+    assert not where.exists()  # answering made no store
+    # the same default store, once there, is the one looked up: known, or said not to hold them
+    assert runner.invoke(app, ["ingest", str(DATA / "tickets.csv")]).exit_code == 0
+    known = json.loads(runner.invoke(app, ["answer", "my wifi is down", "--customer", "C-100",
+                                           "--json"]).output)
+    assert known["customer"]["status"] == "known" and known["customer"]["history_tickets"] == 3
+    other = runner.invoke(app, ["answer", "my wifi is down", "--customer", "C1"])
+    assert other.exit_code == 0
+    assert "customer C1 is not in the store; answered as anonymous" in " ".join(
+        other.output.replace("│", " ").split())
