@@ -192,10 +192,11 @@ def check_feedback_file(path: Path, *, store: Store | None, articles: Collection
     characters, an unreadable helpful flag, a helpful flag without the article it is about,
     an unknown level, an article id the knowledge base lacks (`articles`), neither a flag nor
     a level, a time that is not one, or an erased customer (named, or whose ticket it was:
-    `Store.erased_tickets`); every reason it has is given. A
-    row already in the `store` (same ticket, article, flag, level, agent and time), or
-    earlier in the file, is unchanged. A level for a customer who opted out is not counted as
-    a correction: the store does not keep it.
+    `Store.erased_tickets`); every reason it has is given. A row already in the `store`
+    (same ticket, article, flag, level, agent and time), or earlier in the file, is
+    unchanged. A level for a customer who opted out (named by the row, else the ticket's in
+    the store) is not counted as a correction: the store does not keep it. The store is
+    asked a few batched queries per file, not one per row.
     """
     from expertise.store.db import check_label
     from expertise.tickets.readers import parse_timestamp
@@ -206,8 +207,19 @@ def check_feedback_file(path: Path, *, store: Store | None, articles: Collection
          r.created_at or "")
         for r in (store.feedback_rows() if store is not None else [])
     }
-    erased_tickets = (store.erased_tickets(t.strip() for t in frame["ticket_id"])
-                      if store is not None else {})
+    # what the store knows, asked once per file (a few statements however many rows)
+    tickets = [t.strip() for t in frame["ticket_id"]]
+    named = {c.strip() for c in frame["customer_id"]} - {""}
+    erased_tickets: Collection[str] = ()
+    erased: Collection[str] = ()
+    owners: dict[str, str] = {}
+    opted_out: Collection[str] = ()
+    if store is not None:
+        erased_tickets = store.erased_tickets(tickets)
+        erased = store.erased_among(named)
+        owners = store.ticket_owners(tickets)  # whose level it is when the row names nobody
+        opted_out = {c for c, consent in store.consents(named | set(owners.values())).items()
+                     if consent == "opted_out"}
     item = InboxFile(str(path), "feedback", rows=len(frame) + len(unparsed))
     rejects: list[tuple[int, str, str]] = list(unparsed)
     new: list[dict[str, Any]] = []
@@ -242,7 +254,7 @@ def check_feedback_file(path: Path, *, store: Store | None, articles: Collection
         if created is not None and parse_timestamp(created) is None:
             reasons.append(f"created_at {created!r} is not a date or time (use ISO-8601, e.g. "
                            "2026-03-01T10:30)")
-        if not reasons and customer and store is not None and store.is_erased(customer):
+        if not reasons and customer in erased:
             reasons.append("customer erased (right to erasure); not stored")
         if not reasons and ticket in erased_tickets:
             reasons.append("ticket of a customer erased (right to erasure); not stored")
@@ -261,9 +273,8 @@ def check_feedback_file(path: Path, *, store: Store | None, articles: Collection
         item.added += 1
         item.helpful += helpful is True
         item.not_helpful += helpful is False
-        known = store.customer(customer) if store is not None and customer else None
-        item.corrections += level is not None and not (
-            known is not None and known.consent == "opted_out")
+        item.corrections += level is not None and (customer or owners.get(ticket)) not in (
+            opted_out)
     item.labelled = item.corrections
     item.rejected = len(rejects)
     return FeedbackCheck(item, new, sorted(rejects))

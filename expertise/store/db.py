@@ -740,15 +740,8 @@ class Store:
         if not self._query("SELECT 1 FROM erased_tickets LIMIT 1"):
             return {}
         by_hash = {self._ticket_hash(t): t for t in dict.fromkeys(ticket_ids) if t}
-        hashes = list(by_hash)
-        found: dict[str, str] = {}
-        for start in range(0, len(hashes), _IN_BATCH):
-            batch = hashes[start : start + _IN_BATCH]
-            for digest, at in self._query(
-                    "SELECT ticket_hash, at FROM erased_tickets WHERE ticket_hash IN "
-                    f"({','.join('?' * len(batch))})", batch):
-                found[by_hash[str(digest)]] = str(at)[:10]
-        return found
+        return {by_hash[str(digest)]: str(at)[:10] for digest, at in self._in_batches(
+            "SELECT ticket_hash, at FROM erased_tickets WHERE ticket_hash IN ({})", by_hash)}
 
     def erased_hashes(self) -> list[str]:
         """Keyed hashes of every erased customer, oldest erasure first."""
@@ -1118,6 +1111,33 @@ class Store:
     def has_ticket(self, ticket_id: str) -> bool:
         """Whether the store holds a ticket with this id."""
         return bool(self._query("SELECT 1 FROM tickets WHERE ticket_id = ?", (ticket_id,)))
+
+    def _in_batches(self, sql: str, values: Iterable[str]) -> list[Any]:
+        """The rows of ``sql`` (one ``IN ({})``) over all of ``values``, a few hundred a
+        statement: a few queries for any number of values."""
+        wanted = [v for v in dict.fromkeys(values) if v]
+        rows: list[Any] = []
+        for start in range(0, len(wanted), _IN_BATCH):
+            batch = wanted[start : start + _IN_BATCH]
+            rows += self._query(sql.format(",".join("?" * len(batch))), batch)
+        return rows
+
+    def ticket_owners(self, ticket_ids: Iterable[str]) -> dict[str, str]:
+        """The customer of each of these tickets that the store holds with one."""
+        return {str(t): str(c) for t, c in self._in_batches(
+            "SELECT ticket_id, customer_id FROM tickets WHERE ticket_id IN ({}) "
+            "AND customer_id IS NOT NULL", ticket_ids)}
+
+    def consents(self, customer_ids: Iterable[str]) -> dict[str, str]:
+        """The consent (``granted`` or ``opted_out``) of each of these customers the store
+        knows."""
+        return {str(c): str(v) for c, v in self._in_batches(
+            "SELECT customer_id, consent FROM customers WHERE customer_id IN ({})",
+            customer_ids)}
+
+    def erased_among(self, customer_ids: Iterable[str]) -> set[str]:
+        """Which of these customers were erased here (their rows are refused from now on)."""
+        return self._erased_among(customer_ids)
 
     def training_exclusions(self, customer_ids: Iterable[str]) -> set[str]:
         """Which of these customer ids must never be trained on: those who opted out of

@@ -4,6 +4,7 @@ feedback files (checked in a dry run exactly as ingest checks them) and the inbo
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -202,3 +203,56 @@ def test_feedback_rows_on_tickets_of_an_erased_customer_are_rejects(tmp_path: Pa
     assert rejects["ticket_id"].tolist() == ["T1", "T1"]
     assert set(rejects["reason"]) == {
         "ticket of a customer erased (right to erasure); not stored"}
+
+
+def test_a_feedback_file_of_thousands_of_rows_is_checked_in_a_few_queries(
+        tmp_path: Path) -> None:
+    """Each row is checked against the store (erased customers and their tickets, opted-out
+    customers named by the row or owning its ticket, rows stored already) as before, but the
+    store is asked a few batched statements for the whole file, not several per row."""
+    tickets = tmp_path / "t.csv"
+    tickets.write_text(
+        "ticket_id,customer_id,body\n"
+        + "".join(f"T-A{k},ALICE,wifi drops\nT-B{k},BOB,no dial tone\n" for k in range(10))
+        + "T-E,ERIN,my router\n", encoding="utf-8")
+    article = "wifi-dropping/novice"
+
+    def at(i: int) -> str:
+        return f"2026-10-23T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}"
+
+    kinds = [  # (ticket_id, customer_id, helpful, corrected_level) of row i
+        lambda i: (f"T-A{i % 10}", "", "1", ""),        # added, a vote
+        lambda i: (f"T-A{i % 10}", "ALICE", "", "expert"),  # added, a correction
+        lambda i: (f"T-B{i % 10}", "", "0", "novice"),  # added; BOB's ticket: no correction
+        lambda i: (f"L-{i}", "BOB", "1", "expert"),     # added; BOB named: no correction
+        lambda i: ("T-E", "", "1", ""),                 # ERIN's ticket: a reject
+        lambda i: (f"L-{i}", "ERIN", "1", ""),          # ERIN named: a reject
+    ]
+    n = 3000
+    rows = [(*kinds[i % 6](i), at(i)) for i in range(n)]
+    path = tmp_path / "fb.csv"
+    path.write_text("ticket_id,customer_id,article_id,helpful,corrected_level,created_at\n"
+                    + "".join(f"{t},{c},{article},{h},{lvl},{when}\n"
+                              for t, c, h, lvl, when in rows), encoding="utf-8")
+    with Store(tmp_path / "s.db") as store:
+        store.ingest_file(tickets)
+        store.set_consent("BOB", "opted_out")
+        store.forget("ERIN")
+        store.add_feedback("T-A0", article_id=article, helpful=True, created_at=at(0))
+        statements: list[str] = []
+        store.connection.set_trace_callback(statements.append)
+        checked = check_feedback_file(path, store=store, articles={article})
+        store.connection.set_trace_callback(None)
+    assert len(statements) <= 12, statements[:20]
+    item = checked.item
+    per_kind = n // 6
+    assert (item.rows, item.added, item.unchanged, item.rejected) == (
+        n, 4 * per_kind - 1, 1, 2 * per_kind)
+    assert (item.helpful, item.not_helpful, item.corrections) == (
+        2 * per_kind - 1, per_kind, per_kind)
+    assert len(checked.new) == item.added
+    reasons = Counter(reason for _, _, reason in checked.rejects)
+    assert reasons == {"ticket of a customer erased (right to erasure); not stored": per_kind,
+                       "customer erased (right to erasure); not stored": per_kind}
+    assert {t for _, t, _ in checked.rejects if t != "T-E"} == {
+        f"L-{i}" for i in range(5, n, 6)}
