@@ -207,7 +207,7 @@ class Engine:
                                  known_share=f.known_share)
         labels = np.array([LEVEL_INDEX.get(str(r.get("expertise_level") or ""), -1)
                            for r in rows])
-        area = areas(self.scorer.served_topics(wording), self.lean.topic_domains,
+        area = areas(wording.topic_proba, self.lean.topic_domains,
                      [r.get("topic") for r in rows])
         term = history_terms(wording.proba, inputs, labels, params)
         return fold(start, term, area, days([r.get("created_at") for r in rows]), params)

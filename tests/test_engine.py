@@ -134,6 +134,25 @@ def test_missing_level_falls_back_and_says_so(models_env: Path) -> None:
     assert all(t["topic"] in ("no-internet", "tv-no-signal") for t in ans.topics)
 
 
+
+def test_a_topic_the_knowledge_base_lacks_is_not_passed_to_another(models_env: Path) -> None:
+    """A message about a topic the model knows but this knowledge base has no article for
+    must not have that topic's probability spread over the topics it has: no good match, and
+    a note naming the topic that is missing."""
+    eng = Engine(kb_root=DATA / "kb_tiny")
+    full = Engine()
+    bill = ("why is my bill twenty pounds higher this month, there is a charge on it I do not "
+            "recognise")
+    assert full.answer(bill).article.topic == "bill-explained"
+    ans = eng.answer(bill)
+    assert ans.no_match and ans.article is None
+    assert "the likeliest topic, bill-explained, has no article in this knowledge base" in ans.notes
+    assert all(t["score"] < 0.3 for t in ans.topics)
+    # a topic the small knowledge base has is answered as before, with no such note
+    down = eng.answer("the hub light is red and there is no internet since this morning")
+    assert down.article.topic == "no-internet" and not down.no_match
+    assert not any("has no article in this knowledge base" in n for n in down.notes)
+
 def test_gibberish_gets_no_good_match(engine: Engine) -> None:
     ans = engine.answer("zxqv plorb wibble frotz quux")
     assert ans.no_match and any(n.startswith("no good match") for n in ans.notes)

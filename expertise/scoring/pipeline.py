@@ -259,7 +259,9 @@ class Scorer:
         truncated = np.array([cut for _, cut in prepared], dtype=bool)
         f = featurize(clean, self.lean.words, self.lean.idf, backend=self.backend)
         wording = self.lean.wording(f)
-        topic_p = self.served_topics(wording)
+        # every topic the model knows keeps its share: one the knowledge base lacks is never
+        # ranked or served, so a message about it finds no served topic that stands out
+        topic_p = wording.topic_proba
         if products is not None:
             topic_p = tilt_topics(topic_p, product_areas(products), self._topic_areas)
 
@@ -341,17 +343,14 @@ class Scorer:
                                           low | ~estimate | thin, top,
                                           np.where(disagree & estimate, other, -1),
                                           np.where(other == alone_level, 0, 1), no_match)
+        likeliest = topic_p.argmax(axis=1)
+        lacking = np.where(self.served[likeliest], -1, likeliest)
         notes = self._notes(truncated, f, opted, row_states, choice, best, best_score, no_match,
                             confidence, low & ~thin, disagree & estimate, alone_level, hist,
-                            area, pins, thin)
+                            area, pins, thin, lacking)
         return Scored(clean, truncated, estimate, level_p, topic_p, ranked, no_match, choice,
                       low, alternatives, reasons, notes, row_states, wording.proba, hist,
                       disagree, self.catalogue, none_p, thin, threads)
-
-    def served_topics(self, wording: Wording) -> np.ndarray:
-        """The wording model's topic probabilities over the topics this catalogue serves."""
-        topic_p = wording.topic_proba * self.served
-        return topic_p / np.maximum(topic_p.sum(axis=1, keepdims=True), 1e-12)
 
     @staticmethod
     def _disagreement(now: np.ndarray, before: np.ndarray, hist: BatchHistory) -> np.ndarray:
@@ -401,14 +400,14 @@ class Scorer:
                best_score: np.ndarray, no_match: np.ndarray, confidence: np.ndarray,
                low: np.ndarray, disagree: np.ndarray, alone_level: np.ndarray,
                hist: BatchHistory, area: np.ndarray, pins: np.ndarray | None,
-               thin: np.ndarray) -> list[list[str]]:
+               thin: np.ndarray, lacking: np.ndarray) -> list[list[str]]:
         topics = self.catalogue.topics
         fallback = choice.fallback
         unknown = np.array([s.get("status") == "unknown" and bool(s.get("id")) for s in states],
                            dtype=bool)
         pinned = pins >= 0 if pins is not None else np.zeros(len(states), dtype=bool)
         any_note = (truncated | unknown | ~f.english | opted | fallback | low | no_match
-                    | disagree | pinned | thin)
+                    | disagree | pinned | thin | (lacking >= 0))
         out: list[list[str]] = [[] for _ in states]
         for i in np.flatnonzero(any_note).tolist():
             notes = out[i]
@@ -418,8 +417,9 @@ class Scorer:
                 notes.append(f"customer {states[i]['id']} is not in the store; answered as "
                              "anonymous")
             if not f.english[i]:
-                notes.append("the text has no English words to judge (another language or "
-                             "script, or no words at all): the level was not estimated")
+                notes.append("too few English words we know to judge the level (another "
+                             "language or script, junk, or terms we have not learned): the "
+                             "level was not estimated")
             if thin[i]:
                 notes.append("not enough to judge the level from this message: serving the "
                              "middle level; ask what they have already tried and what the "
@@ -440,6 +440,9 @@ class Scorer:
             if low[i]:
                 notes.append(f"low confidence ({confidence[i]:.0%}): check the neighbouring "
                              "level too")
+            if lacking[i] >= 0:
+                notes.append(f"the likeliest topic, {topics[lacking[i]]}, has no article in "
+                             "this knowledge base")
             if no_match[i]:
                 notes.append(f"no good match: no article fits (nearest topic "
                              f"{topics[best[i]]}, {best_score[i]:.0%}); ask what the problem "

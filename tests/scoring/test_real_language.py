@@ -26,7 +26,7 @@ runner = CliRunner()
 def test_junk_gets_no_level(engine: Engine, text: str) -> None:
     ans = engine.answer(text)
     assert ans.level is None and ans.confidence is None
-    assert any("no English words to judge" in n for n in ans.notes)
+    assert any("too few English words we know to judge the level" in n for n in ans.notes)
 
 
 @pytest.mark.parametrize("text", [
