@@ -50,6 +50,26 @@ class _Command(typer.core.TyperCommand):
                 for piece in super().collect_usage_pieces(ctx)]
 
 
+class _TextCommand(_Command):
+    """A command whose argument is what a caller said: a text that starts with '-' reads as an
+    unknown option, and the usage error says how to pass it (``--`` before it)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:
+            # click's NoSuchOption, known by what only it carries: typer 0.2x raises its own
+            # copy of click's exceptions (typer._click, private), older typers click's own
+            name = getattr(exc, "option_name", None)
+            if not isinstance(name, str) or not hasattr(exc, "possibilities"):
+                raise
+            similar: list[str] = list(getattr(exc, "possibilities", None) or [])
+            near = f" (did you mean {', '.join(similar)}?)" if similar else ""
+            raise _usage(f"no such option: {name}{near}; to answer a text that starts with "
+                         f"'-', put -- before it (and any options before the --): "
+                         f'{ctx.command_path} -- "-my wifi is down"') from None
+
+
 kb_app = typer.Typer(help="Inspect and check the knowledge base.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 
@@ -95,7 +115,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
-def _command(group: typer.Typer, name: str | None = None) -> Callable[[F], F]:
+def _command(group: typer.Typer, name: str | None = None,
+             cls: type[_Command] = _Command) -> Callable[[F], F]:
     """Register a command, its usage naming arguments as words. Library errors become one line
     on stderr and exit code 1; Ctrl-C exit 130 and SIGTERM exit 143, each after the same
     clean-up."""
@@ -113,7 +134,7 @@ def _command(group: typer.Typer, name: str | None = None) -> Callable[[F], F]:
             except KeyboardInterrupt:
                 raise _fail("interrupted", code=130) from None
 
-        return group.command(name, cls=_Command)(run)  # type: ignore[return-value]
+        return group.command(name, cls=cls)(run)  # type: ignore[return-value]
 
     return register
 
@@ -331,7 +352,7 @@ def _store(db: Path | None, *, create: bool = False) -> "Store":
     return Store(path, create=create)
 
 
-@_command(app)
+@_command(app, cls=_TextCommand)
 def answer(
     text: Annotated[str, typer.Argument(metavar="TEXT", help="What the caller said (quote it).")],
     customer: Annotated[str | None, typer.Option("--customer", metavar="ID", help="Customer id.",

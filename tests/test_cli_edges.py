@@ -68,3 +68,19 @@ def test_answer_for_a_customer_with_no_store_names_where_it_looked(models_env: P
     assert other.exit_code == 0
     assert "customer C1 is not in the store; answered as anonymous" in " ".join(
         other.output.replace("│", " ").split())
+
+
+def test_answer_says_how_to_pass_a_text_that_starts_with_a_dash(models_env: Path) -> None:
+    result = runner.invoke(app, ["answer", "-my wifi is down"])
+    assert result.exit_code == 2
+    assert _one_line_error(result.output) == (
+        "Error: no such option: -m; to answer a text that starts with '-', put -- before it "
+        "(and any options before the --): expertise answer -- \"-my wifi is down\" (see --help)")
+    typo = runner.invoke(app, ["answer", "--custmer", "C1", "wifi down"])
+    assert typo.exit_code == 2
+    assert _one_line_error(typo.output).startswith(
+        "Error: no such option: --custmer (did you mean --customer")
+    # the way the message gives works, options first
+    done = runner.invoke(app, ["answer", "--json", "--", "-my wifi is down"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["level_served"]
