@@ -140,35 +140,43 @@ def is_feedback_file(path: Path) -> bool:
 
 
 def _read_feedback(path: Path) -> tuple[pd.DataFrame, list[int], list[tuple[int, str, str]]]:
-    """The feedback file's rows (as text), each row's line number, and the rows that could
-    not be parsed (line number, ticket id or "", reason)."""
+    """The feedback file's rows (as text), each row's number, and the rows that could not be
+    parsed (row, ticket id or "", reason). Rows are numbered as a ticket export's rejects are
+    (``readers.ROW_COLUMN``): CSV by record, 1 for the first after the header (a field
+    holding a line break does not start a new one), JSON Lines by line; a line that is not a
+    JSON object is a reject, as in a ticket export."""
     import pandas as pd
 
-    from expertise.tickets.readers import ROW_COLUMN, read_csv_rows
+    from expertise.tickets.readers import ROW_COLUMN, TicketReader, as_text, read_csv_rows
 
     bad: list[tuple[int, str, str]] = []
     try:
-        if path.suffix.lower() in (".jsonl", ".ndjson"):
-            frame = pd.read_json(path, lines=True, dtype=False)
-            frame[ROW_COLUMN] = range(1, len(frame) + 1)
+        if path.suffix.lower() in (".jsonl", ".ndjson"):  # read as JSON Lines exports are
+            frames = []
+            for raw, unparsed in TicketReader(path, format="jsonl").records():
+                frames.append(raw)
+                bad += unparsed
+            frame = pd.concat(frames, ignore_index=True)
+            frame = frame.assign(**{str(c): as_text(frame[c]) for c in frame.columns
+                                    if c != ROW_COLUMN})
         else:  # read as exports are: encoding detected, a Ctrl-C stays an interrupt
             frame, bad = read_csv_rows(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the feedback file ({exc}); fix or remove it") \
             from None
-    lines = [int(r) + 1 for r in frame.pop(ROW_COLUMN)]  # record 1 is the line after the header
+    rows = [int(r) for r in frame.pop(ROW_COLUMN)]
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     for col in ("ticket_id", "article_id", "helpful", "corrected_level", "agent", "created_at",
                 "customer_id"):
         if col not in frame:
             frame[col] = ""
-    return frame.fillna("").astype(str), lines, [(r + 1, t, why) for r, t, why in bad]
+    return frame.fillna("").astype(str), rows, bad
 
 
 @dataclass
 class FeedbackCheck:
     """A feedback export validated: what storing it would do (`item`), the rows to store
-    and the rows rejected (line number, ticket id, reason)."""
+    and the rows rejected (row number as in ticket rejects, ticket id, reason)."""
 
     item: InboxFile
     new: list[dict[str, Any]]

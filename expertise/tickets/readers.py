@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["CANONICAL", "FORMATS", "LABELS", "REJECT_COLUMNS", "REQUIRED", "ReadStats",
-           "RecordFields", "TicketChunk", "TicketReader", "customer_id_from_email",
+           "RecordFields", "TicketChunk", "TicketReader", "as_text", "customer_id_from_email",
            "detect_encoding", "detect_format", "iter_tickets", "normalise_channel",
            "parse_mapping", "parse_timestamp", "read_csv_rows", "read_tickets", "validate_frame",
            "write_rejects"]
@@ -1224,6 +1224,12 @@ def validate_frame(
     keep = np.ones(n, dtype=bool)
     keep[bad_index] = False
     return TicketChunk(result[keep].reset_index(drop=True), rejects)
+
+
+def as_text(series: pd.Series) -> pd.Series:
+    """A column as the readers make it text (:func:`validate_frame`): missing values ``""``,
+    12.0 ``"12"``, records and lists JSON."""
+    return _as_str(series)
 
 
 def _as_str(series: pd.Series) -> pd.Series:

@@ -370,7 +370,7 @@ def test_feedback_file_is_idempotent_and_rejects_bad_rows(tmp_path: Path) -> Non
     assert (second.added, second.unchanged) == (0, 2)
     assert [r.corrected_level for r in rows] == [None, "expert"]
     rejects = _read(tmp_path / "rej.csv")
-    assert rejects["row"].tolist() == ["4", "5", "6"]
+    assert rejects["row"].tolist() == ["3", "4", "5"]  # data rows, as tickets' rejects are
     assert "maybe" in rejects["reason"].iloc[0]
 
 
@@ -388,7 +388,7 @@ def test_a_feedback_row_with_a_stray_separator_is_rejected_not_shifted(tmp_path:
     assert [(r.ticket_id, r.helpful, r.agent) for r in rows] == [("T2", False, "bob"),
                                                                ("T3", True, "cy")]
     rejects = _read(tmp_path / "rej.csv")
-    assert rejects["row"].tolist() == ["2"]
+    assert rejects["row"].tolist() == ["1"]
     assert rejects["reason"].iloc[0].startswith("more fields than the header's 4")
 
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from expertise.cli import app
 from expertise.lifecycle.retrain import check_feedback_file, ingest_feedback_file
 from expertise.store.db import Store
+from expertise.tickets.readers import read_tickets
 
 runner = CliRunner()
 DATA = Path(__file__).parents[1] / "data"
@@ -109,7 +110,7 @@ def test_a_feedback_row_gives_every_reason_it_is_rejected_for(tmp_path: Path) ->
                     encoding="utf-8")
     with Store(tmp_path / "s.db") as store:
         checked = check_feedback_file(path, store=store, articles={"wifi-dropping/novice"})
-    assert checked.rejects == [(2, "", "empty ticket_id; helpful 'maybe' is not 1/0, "
+    assert checked.rejects == [(1, "", "empty ticket_id; helpful 'maybe' is not 1/0, "
                                 "true/false or yes/no; corrected_level 'guru' is not one of "
                                 "novice, intermediate, expert; article_id 'nope/novice' is not "
                                 "in the knowledge base (list them with `expertise kb list`)")]
@@ -177,9 +178,9 @@ def test_feedback_rows_the_feedback_command_would_refuse_are_rejects(tmp_path: P
         store.set_consent("BOB", "opted_out")
         checked = check_feedback_file(path, store=store, articles={"wifi-dropping/novice"})
     assert [(line, reason.split(" (")[0]) for line, _, reason in checked.rejects] == [
-        (2, "ticket_id contains a control character"),
-        (3, "a helpful flag needs the article_id it is about"),
-        (4, "created_at 'yesterday' is not a date or time")]
+        (1, "ticket_id contains a control character"),
+        (2, "a helpful flag needs the article_id it is about"),
+        (3, "created_at 'yesterday' is not a date or time")]
     assert (checked.item.added, checked.item.corrections) == (1, 0)
 
 
@@ -256,3 +257,47 @@ def test_a_feedback_file_of_thousands_of_rows_is_checked_in_a_few_queries(
                        "customer erased (right to erasure); not stored": per_kind}
     assert {t for _, t, _ in checked.rejects if t != "T-E"} == {
         f"L-{i}" for i in range(5, n, 6)}
+
+
+def test_feedback_rejects_are_numbered_by_data_row_as_ticket_rejects_are(
+        tmp_path: Path) -> None:
+    """A feedback file's rejects give the row as a ticket export's do (`readers.ROW_COLUMN`):
+    CSV rows by record from 1 after the header, a quoted field's line break starting no new
+    one; JSON Lines rows by line, a line that is no JSON object a reject too. They were file
+    lines (one more), and a JSON Lines file whose line broke stopped the inbox."""
+    note = '"first line\nsecond line"'
+    tickets = tmp_path / "t.csv"
+    tickets.write_text("ticket_id,body,expertise_level,note\n"
+                       f"T1,wifi,novice,{note}\n"
+                       "T2,wifi,guru,x\n"
+                       "T3,wifi,expert,\n"
+                       ",wifi,novice,x\n", encoding="utf-8")
+    feedback = tmp_path / "fb.csv"
+    feedback.write_text("ticket_id,article_id,helpful,note\n"
+                        f"T1,wifi-dropping/novice,1,{note}\n"
+                        "T2,wifi-dropping/novice,maybe,x\n"
+                        "T3,wifi-dropping/novice,1,\n"
+                        ",wifi-dropping/novice,1,x\n", encoding="utf-8")
+    ticket_rejects = read_tickets(tickets).rejects
+    assert ticket_rejects["row"].tolist() == [2, 4]
+    checked = check_feedback_file(feedback, store=None, articles={"wifi-dropping/novice"})
+    assert [row for row, _, _ in checked.rejects] == [2, 4]
+    assert [ticket for _, ticket, _ in checked.rejects] == ["T2", ""]
+
+    lines = tmp_path / "fb.jsonl"
+    lines.write_text('{"ticket_id": "T1", "article_id": "wifi-dropping/novice", "helpful": 1}\n'
+                     "\n"
+                     '{"ticket_id": "T2", "article_id": "wifi-dropping/novice", '
+                     '"helpful": "maybe"}\n'
+                     '{"ticket_id": "T3", "article_id": \n'
+                     '{"ticket_id": "T4", "article_id": "wifi-dropping/novice", '
+                     '"helpful": true}\n', encoding="utf-8")
+    with Store(tmp_path / "s.db") as store:
+        item = ingest_feedback_file(store, lines, rejects_path=tmp_path / "rej.csv",
+                                    articles={"wifi-dropping/novice"})
+        assert [(r.ticket_id, r.helpful) for r in store.feedback_rows()] == [
+            ("T1", True), ("T4", True)]
+    assert (item.rows, item.added, item.rejected) == (4, 2, 2)
+    rejects = pd.read_csv(tmp_path / "rej.csv", dtype=str, keep_default_na=False)
+    assert rejects["row"].tolist() == ["3", "4"]
+    assert rejects["reason"].iloc[1].startswith("invalid JSON: ")
