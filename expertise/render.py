@@ -477,33 +477,40 @@ def _pct(value: Any) -> str:
 
 def models_table(rows: list[dict[str, Any]]) -> None:
     """`expertise models list`: one row per bundle, oldest first, the current one marked,
-    with its status (ok, or damaged: why)."""
+    with its status (ok, or damaged: why) and the retrain gate's verdict."""
     if not rows:
         console.print("no model bundles; build one with `make train`", markup=False)
         return
-    table = _models_table(rows, with_status=True)
-    # Too wide for the terminal (80 columns, a pipe), rich would squeeze the status column out
-    # and a damaged bundle would look like any other: its status goes below the table instead.
+    table = _models_table(rows, narrow=False)
+    # Too wide for the terminal (80 columns, a pipe), rich would squeeze the gate and status
+    # columns out and cut the figures: the table keeps the figures (the creation time wraps,
+    # a figure that still does not fit folds, never cut), and each bundle's status, when not
+    # ok, and gate verdict go below it, whole.
     below = console.measure(table, options=console.options.update_width(1 << 16)).maximum \
         > console.width
     if below:
-        table = _models_table(rows, with_status=False)
+        table = _models_table(rows, narrow=True)
     console.print("Model bundles (* = current); per set: accuracy/severe misses", markup=False)
     console.print(table)
     for r in rows if below else []:
         if r["status"] != "ok":
             console.print(Text(f"{r['version']}: {r['status']}", style="red"))
+        if r["decision"]:
+            console.print(Text(f"{r['version']} gate: {r['decision']}"))
 
 
-def _models_table(rows: list[dict[str, Any]], *, with_status: bool) -> Table:
+def _models_table(rows: list[dict[str, Any]], *, narrow: bool) -> Table:
     sets = sorted({name for r in rows for name in r["metrics"]})
     table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
-    for k, col in enumerate(("version", "created (UTC)", "tickets", *sets)):
-        table.add_column(col, justify="right" if k >= 2 else "left", no_wrap=True)
-    gated = any(r["decision"] for r in rows)
+    table.add_column("version", no_wrap=True)
+    table.add_column("created (UTC)", no_wrap=not narrow, overflow="fold")
+    table.add_column("tickets", justify="right", no_wrap=True)
+    for name in sets:
+        table.add_column(name, justify="right", no_wrap=not narrow, overflow="fold")
+    gated = not narrow and any(r["decision"] for r in rows)
     if gated:
         table.add_column("gate")
-    if with_status:
+    if not narrow:
         table.add_column("status")
     for r in rows:
         tickets = r["train_tickets"]
@@ -517,7 +524,7 @@ def _models_table(rows: list[dict[str, Any]], *, with_status: bool) -> Table:
                          + _pct(m.get("severe_miss_rate")))
         if gated:
             cells.append(r["decision"] or "")
-        if with_status:
+        if not narrow:
             cells.append(Text(r["status"], style="" if r["status"] == "ok" else "red"))
         table.add_row(*cells, style="bold" if r["current"] else None)
     return table

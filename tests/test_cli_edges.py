@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -11,6 +14,7 @@ from typer.testing import CliRunner
 from expertise.cli import app
 
 runner = CliRunner()
+EXE = Path(sys.executable).parent / "expertise"
 DATA = Path(__file__).parent / "data"
 KB_TINY = DATA / "kb_tiny"
 
@@ -84,3 +88,37 @@ def test_answer_says_how_to_pass_a_text_that_starts_with_a_dash(models_env: Path
     done = runner.invoke(app, ["answer", "--json", "--", "-my wifi is down"])
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["level_served"]
+
+
+def test_models_list_at_80_columns_shows_the_gate_and_figures_whole(
+        models_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    shutil.copytree(models_root, root)
+    manifest = json.loads((root / "test-small" / "manifest.json").read_text(encoding="utf-8"))
+    manifest["metrics"] = {name: {"accuracy": 0.8677, "severe_miss_rate": 0.0149}
+                           for name in ("eval_split", "handwritten", "histories")}
+    (root / "test-small" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    shutil.copytree(root / "test-small", root / "zz-copy")
+    (root / "zz-copy.comparison.json").write_text(json.dumps({"decision": "refused"}))
+    (root / "test-small.comparison.json").write_text("not json")
+
+    # a process of its own: rich fixes the width of its console when the module first loads
+    def listed(columns: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(EXE), "models", "list"], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "COLUMNS": str(columns),
+                                                "EXPERTISE_MODELS": str(root)})
+
+    result = listed(80)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in result.stdout
+    assert result.stdout.count("0.868/1.5%") == 6  # three sets, two bundles, none cut
+    assert "test-small gate: unreadable comparison file" in lines
+    assert "zz-copy gate: refused" in lines
+    assert not any("status" in line or "damaged" in line for line in lines)  # all ok
+    wide = listed(200).stdout
+    rows = {ln.split()[0]: ln.split() for ln in wide.splitlines()[2:] if ln.strip()}
+    assert rows["zz-copy"][-2:] == ["refused", "ok"]  # in the table; nothing below it
+    assert rows["*"][-4:] == ["unreadable", "comparison", "file", "ok"]
+    assert set(rows) == {"*", "zz-copy"}
