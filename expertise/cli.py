@@ -307,6 +307,16 @@ def _id(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
     return str(_label(ctx, param, value))
 
 
+def _level(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+    """A --level value: one of the three levels, else a usage error (exit 2) naming the value,
+    before any store is opened or made."""
+    from expertise.config import LEVELS
+
+    if value is None or value in LEVELS:
+        return value
+    raise _usage(f"--level {value!r}: level must be one of {', '.join(LEVELS)}")
+
+
 AgentOpt = Annotated[
     str | None, typer.Option("--agent", metavar="NAME",
                              help="Who is looking (default: your login name).",
@@ -772,7 +782,7 @@ def feedback(
         typer.Option("--level", metavar="LEVEL",
                      help="The caller's real level: novice, intermediate or expert "
                           "(a training label; pinned for the ticket's customer "
-                          "until `expertise pin --clear`)."),
+                          "until `expertise pin --clear`).", callback=_level),
     ] = None,
     db: DbOpt = None,
     agent: AgentOpt = None,
@@ -801,7 +811,7 @@ def pin(
         str | None,
         typer.Option("--level", metavar="LEVEL",
                      help="novice, intermediate or expert: decides this customer's "
-                          "answers until cleared."),
+                          "answers until cleared.", callback=_level),
     ] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the pinned level.")] = False,
     db: DbOpt = None,

@@ -263,7 +263,8 @@ class Session:
             if arg == "clear":
                 return self._pin(None)
             if arg not in LEVELS:
-                raise InputError(f":level takes one of {', '.join(LEVELS)}, or clear")
+                what = f"{arg!r} is not a level" if arg else "needs a level"
+                raise InputError(f":level {what}: give one of {', '.join(LEVELS)}, or clear")
             return self._pin(arg)
         if cmd == "why":
             if not self.customer_id:

@@ -122,3 +122,27 @@ def test_models_list_at_80_columns_shows_the_gate_and_figures_whole(
     assert rows["zz-copy"][-2:] == ["refused", "ok"]  # in the table; nothing below it
     assert rows["*"][-4:] == ["unreadable", "comparison", "file", "ok"]
     assert set(rows) == {"*", "zz-copy"}
+
+
+def test_a_level_that_is_not_one_names_the_value_and_the_levels(models_env: Path,
+                                                                tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    want = "level must be one of novice, intermediate, expert (see --help)"
+    feedback = runner.invoke(app, ["feedback", "T1", "--article", "no-internet/novice",
+                                   "--helpful", "--level", "expret", "--db", str(db)])
+    assert feedback.exit_code == 2
+    assert _one_line_error(feedback.output) == f"Error: --level 'expret': {want}"
+    assert not db.exists()  # refused before a store is made
+    assert runner.invoke(app, ["ingest", str(DATA / "tickets.csv"), "--db", str(db)]
+                         ).exit_code == 0
+    pin = runner.invoke(app, ["pin", "--customer", "C-100", "--level", "Expert", "--db",
+                              str(db)])
+    assert pin.exit_code == 2
+    assert _one_line_error(pin.output) == f"Error: --level 'Expert': {want}"
+    script = ":customer C-100\nmy wifi is down\n:level expret\n:level\n:quit\n"
+    session = runner.invoke(app, ["session", "--db", str(db)], input=script)
+    assert session.exit_code == 1
+    said = " ".join(session.output.split())  # the terminal's width may wrap a line
+    assert ("Error: :level 'expret' is not a level: give one of novice, intermediate, "
+            "expert, or clear Error: :level needs a level: give one of novice, intermediate, "
+            "expert, or clear") in said
