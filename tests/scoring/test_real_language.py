@@ -322,3 +322,29 @@ def test_the_conversations_file_reads_fragments_with_their_conversation(engine: 
     with_conv = (topics[together.best][later] == truth).mean()
     without = (topics[alone.best][later] == truth).mean()
     assert with_conv >= 0.9 and with_conv >= without + 0.2
+
+
+def test_most_messages_from_other_domains_get_no_article(engine: Engine) -> None:
+    """Messages about appliances, cars, utilities, code, health, shopping and junk, written
+    apart from the training data (tests/data/out_of_scope_domains.csv): most are flagged.
+    The committed model flags 56 of 90, the small test model 51; this holds that line (see
+    docs/decisions.md: training on such messages flagged more of them but also more real
+    in-scope ones)."""
+    frame = pd.read_csv(Path(__file__).parent.parent / "data" / "out_of_scope_domains.csv",
+                        dtype=str, keep_default_na=False)
+    scored = engine.score(frame["text"].tolist())
+    assert len(frame) == 90
+    assert scored.no_match.mean() >= 0.55
+    by_domain = pd.Series(scored.no_match).groupby(frame["domain"]).mean()
+    assert by_domain[["personal_admin", "shopping_pets_garden", "junk"]].min() >= 0.7
+
+
+@pytest.mark.xfail(strict=True, reason="known failure: an appliance fault that names a room "
+                   "or a part reads as an in-scope fault (docs/decisions.md); the mark must go "
+                   "the day this passes")
+@pytest.mark.parametrize("text", [
+    "my dishwasher is leaking water on the kitchen floor",
+    "the garage door remote stopped working after I changed its battery",
+])
+def test_an_appliance_fault_is_not_answered_with_an_article(engine: Engine, text: str) -> None:
+    assert engine.answer(text).no_match
