@@ -300,14 +300,18 @@ def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None 
 
     checked = check_feedback_file(path, store=store, articles=(
         article_ids() if articles is None else articles))
-    for row in checked.new:
-        store.add_feedback(row.pop("ticket_id"), **row)
+    _store_feedback(store, checked)
     result = checked.item
     if checked.rejects:
         target = rejects_path or path.with_name(f"{path.stem}.rejects.csv")
         write_rejects(target, [rejects_frame(checked.rejects)])
         result.rejects_path = str(target)
     return result
+
+
+def _store_feedback(store: Store, checked: FeedbackCheck) -> None:
+    for row in checked.new:
+        store.add_feedback(**row)
 
 
 def _unused(folder: Path, stem: str, suffix: str = "") -> Path:
@@ -380,6 +384,34 @@ def _survey_inbox(files: Sequence[Path], store: Store | None,
         except ExpertiseError as exc:
             raise _inbox_error(path, exc) from exc
     return out
+
+
+def _after_inbox(files: Sequence[Path], store: Store | None, articles: Collection[str], *,
+                 base: pd.DataFrame | None, eval_sets: dict[str, Path]) -> TrainingData:
+    """The training data a real run would have once it has ingested the inbox: the files
+    ingested as it ingests them (ticket exports first) into a temporary copy of the store
+    (`Store.scratch_copy`), the store itself, the files and their folder left untouched, and
+    no rejects file written."""
+    from expertise.store.db import Store
+    from expertise.tickets.readers import TicketReader
+
+    scratch = store.scratch_copy() if store is not None else Store("")
+    try:
+        feedback = {p for p in files if is_feedback_file(p)}
+        for path in sorted(files, key=lambda p: p in feedback):
+            try:
+                if path in feedback:
+                    _store_feedback(scratch, check_feedback_file(path, store=scratch,
+                                                                 articles=articles))
+                    continue
+                reader = TicketReader(path)
+                for chunk in reader.chunks():
+                    scratch.ingest_frame(chunk.frame, source=f"{reader.format}:{path.name}")
+            except ExpertiseError as exc:
+                raise _inbox_error(path, exc) from exc
+        return collect_training_data(base=base, store=scratch, eval_sets=eval_sets)
+    finally:
+        scratch.close()
 
 
 def _survey_file(path: Path, store: Store | None, articles: Collection[str]) -> InboxFile:
@@ -569,7 +601,9 @@ def retrain(
     dry_run : bool
         Report what would be ingested (files, rows, labelled rows, rows of opted-out or
         erased customers) and trained on, and the model the candidate would be compared
-        with; write nothing.
+        with; write nothing. The training data is judged as the real run judges it, the
+        inbox ingested into a temporary copy of the store: too little of it is the real
+        run's InputError.
     force : bool
         Train and compare even when nothing changed since the current model (the gate still
         decides; to promote past it, `expertise models promote VERSION --force`).
@@ -612,7 +646,10 @@ def retrain(
             items = _survey_inbox(files, store, articles) if dry_run else (
                 _ingest_inbox(store, files, done, articles) if store is not None and files
                 else [])
-            data = collect_training_data(base=base, store=store, eval_sets=sets)
+            now = collect_training_data(base=base, store=store, eval_sets=sets)
+            # a dry run judges the data the real run would have: the inbox ingested
+            data = _after_inbox(files, store, articles, base=base, eval_sets=sets) if (
+                dry_run and files) else now
         finally:
             if store is not None:
                 store.close()
@@ -630,7 +667,7 @@ def retrain(
         current_manifest = (load_current(root).manifest if report.current is not None
                             else None)
         if dry_run:
-            return _dry_run(report, data, files, items, current_manifest, force=force,
+            return _dry_run(report, now, data, files, items, current_manifest, force=force,
                             root=root, kb_root=kb_root, minimum=minimum)
         if current_manifest is not None and not force and not staleness(
                 data.frame, current_manifest, kb_root=kb_root):
@@ -694,12 +731,18 @@ def _fixes_to_files() -> Iterator[None]:
         raise InputError(exc.file_fix) from None
 
 
-def _dry_run(report: RetrainReport, data: TrainingData, files: Sequence[Path],
-             items: list[InboxFile], current_manifest: dict[str, Any] | None, *, force: bool,
-             root: Path, kb_root: Path, minimum: DataMinimum | None) -> RetrainReport:
-    """The reasons of a dry run: what would be ingested, trained on and compared with."""
+def _dry_run(report: RetrainReport, now: TrainingData, data: TrainingData,
+             files: Sequence[Path], items: list[InboxFile],
+             current_manifest: dict[str, Any] | None, *, force: bool, root: Path,
+             kb_root: Path, minimum: DataMinimum | None) -> RetrainReport:
+    """The reasons of a dry run: what would be ingested, trained on and compared with.
+
+    `now` is the training data before the inbox, `data` what the real run would train on,
+    the inbox ingested; that is judged as the real run judges it, in the same order: nothing
+    new, else too little of it (the real run's InputError, word for word)."""
     from expertise.knowledge_base import load_knowledge_base
-    from expertise.lifecycle.train import staleness, training_shortfalls
+    from expertise.lifecycle.train import check_training_data, staleness
+    from expertise.tickets.labelled import check_training_frame
 
     reasons, counts = report.reasons, data.counts
     if files:
@@ -711,28 +754,29 @@ def _dry_run(report: RetrainReport, data: TrainingData, files: Sequence[Path],
             f"would ingest {len(files)} export(s): {rows} rows, {labelled} labelled tickets, "
             f"{corrections} level corrections; {excluded} rows of opted-out or erased "
             "customers would be stored but never trained on")
+    before = now.counts.get("total", 0)
     reasons.append(
-        f"training data now: {counts.get('total', 0)} labelled tickets from "
+        ("training data with the inbox: " if files else "training data now: ")
+        + f"{counts.get('total', 0)} labelled tickets from "
         f"{counts.get('customers', 0)} customers; left out: {counts.get('excluded', 0)} "
         f"tickets of {counts.get('excluded_customers', 0)} customers who opted out or were "
         f"erased, {counts.get('evaluation_overlap', 0)} in the evaluation sets"
-        + (" (plus what the inbox adds)" if files else ""))
-    short = training_shortfalls(data.frame, list(load_knowledge_base(kb_root).topics), minimum)
-    if short and not files:
-        reasons.append("would refuse to train: too little training data: " + "; ".join(short))
-    if current_manifest is not None and not force and not files:
+        + (f" ({before} before it)" if files else ""))
+    if current_manifest is not None and not force:
         why = staleness(data.frame, current_manifest, kb_root=kb_root)
         if not why:
             report.decision = "nothing new"
             reasons.append(f"{report.current} was trained on exactly this data, knowledge base "
                            "and code; use --force to train anyway")
             return report
-        reasons.append("would train a candidate: " + "; ".join(why))
-    elif files:
-        reasons.append("would train a candidate unless nothing changed")
+        would = "would train a candidate: " + "; ".join(why)
     else:
-        reasons.append("would train a candidate: "
-                       + ("--force" if force else f"no current model in {root}"))
+        would = "would train a candidate: " + ("--force" if force else f"no current model in "
+                                                                      f"{root}")
+    # too little data: the real run's refusal (train_bundle's check), not a line of the report
+    check_training_data(check_training_frame(data.frame),
+                        list(load_knowledge_base(kb_root).topics), minimum)
+    reasons.append(would)
     reasons.append(
         f"would compare it with the current model {report.current} on "
         f"{', '.join(report.eval_sets)}, and promote it only if no set loses more than "

@@ -549,8 +549,9 @@ class Store:
     ----------
     path : Path or str
         The SQLite file. ``":memory:"`` gives a private in-memory store (no WAL, its erasure
-        key in memory). Another program's SQLite database is refused (StoreError), and
-        nothing is written to it.
+        key in memory); ``""`` a private temporary one, SQLite's own (in memory until it grows,
+        then in a temporary file deleted when it is closed). Another program's SQLite database
+        is refused (StoreError), and nothing is written to it.
     create : bool
         Make the store (and its parent directories) if the file is missing or empty; else
         such a file is refused (StoreError). Only what brings data in creates a store.
@@ -562,7 +563,7 @@ class Store:
 
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
-        self._memory = memory = str(path) == ":memory:"
+        self._memory = memory = str(path) in (":memory:", "")
         self._key: str | None = None
         if not memory and not create and not self.path.exists():
             raise StoreError(f"{self.path}: no store there; check --db, or create it by loading "
@@ -571,7 +572,7 @@ class Store:
             if not memory and create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
-                ":memory:" if memory else str(self.path), isolation_level=None, timeout=30.0
+                str(path) if memory else str(self.path), isolation_level=None, timeout=30.0
             )
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the database ({exc})") from exc
@@ -611,6 +612,22 @@ class Store:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def scratch_copy(self) -> Store:
+        """A private temporary copy of this store (``Store("")``) with its salt and erasure
+        key, so that erased customers and their tickets are recognised in it as here: what a
+        dry run ingests into to see what a real run would do, writing nothing here. Close
+        it; it is gone then."""
+        key = self._erasure_key() if self._query("SELECT 1 FROM erasures LIMIT 1") else None
+        copy = Store("")
+        try:
+            self._conn.backup(copy._conn)
+        except sqlite3.Error as exc:
+            copy.close()
+            raise StoreError(f"{self.path}: cannot copy the store to try the inbox on ({exc})"
+                             ) from exc
+        copy._salt, copy._key = copy._ensure_salt(), key
+        return copy
 
     @property
     def connection(self) -> sqlite3.Connection:

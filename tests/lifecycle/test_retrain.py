@@ -664,7 +664,8 @@ def test_dry_run_counts_a_feedback_file_as_ingest_would(world: World, tmp_path: 
                                         "T1,wifi-dropping/novice,yes,ann,extra\n"
                                         "T2,wifi-dropping/expert,no,bob\n", encoding="utf-8")
     result = runner.invoke(app, ["retrain", "--dry-run", "--json", "--inbox", str(inbox),
-                                 "--db", str(tmp_path / "absent.db"), "--data", str(world.base),
+                                 "--db", str(tmp_path / "absent.db"),
+                                 "--data", str(DATA / "tickets_train.csv"),  # enough to train
                                  "--eval", f"eval_split={world.sets['eval_split']}"])
     assert result.exit_code == 0, result.output
     item = json.loads(result.output)["inbox"][0]
@@ -758,7 +759,8 @@ def test_subprocess_retrain_dry_run(world: World, tmp_path: Path, models_copy: P
            "EXPERTISE_DB": str(tmp_path / "none.db")}
     proc = subprocess.run(
         [str(exe), "retrain", "--dry-run", "--inbox", str(tmp_path / "missing"),
-         "--data", str(world.base), "--eval", f"eval_split={world.sets['eval_split']}"],
+         "--data", str(DATA / "tickets_train.csv"),  # the base alone is too little to train
+         "--eval", f"eval_split={world.sets['eval_split']}"],
         capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "inbox: empty" in proc.stdout and "DRY RUN" in proc.stdout

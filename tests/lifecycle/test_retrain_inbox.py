@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from expertise.cli import app
-from expertise.lifecycle.retrain import check_feedback_file, ingest_feedback_file
+from expertise.errors import InputError
+from expertise.lifecycle.retrain import check_feedback_file, ingest_feedback_file, retrain
+from expertise.lifecycle.train import DataMinimum
 from expertise.store.db import Store
 from expertise.tickets.readers import read_tickets
 
@@ -27,13 +31,13 @@ def test_retrain_names_the_rows_of_its_labelled_exports_left_out(models_env: Pat
                     encoding="utf-8")
     args = ["retrain", "--inbox", str(tmp_path / "inbox"), "--db", str(tmp_path / "s.db"),
             "--data", str(base)]
-    dry = runner.invoke(app, [*args, "--dry-run", "--json"])
-    assert dry.exit_code == 0, dry.output
-    left = json.loads(dry.stdout)["left_out"][0]
-    assert (left["rows_read"], left["usable"], left["rejected"]) == (6, 2, 4)
-    assert left["rejects_path"] is None and not (tmp_path / "a.rejects.csv").exists()
-    text = runner.invoke(app, [*args, "--dry-run"])
-    assert f"{base}: 4 of 6 rows left out" in " ".join(text.stderr.split())
+    # a dry run refuses as the real run does (too little data), naming the rows left out,
+    # but lists them in no file
+    for extra in (["--dry-run", "--json"], ["--dry-run"]):
+        dry = runner.invoke(app, [*args, *extra])
+        assert dry.exit_code == 1, dry.output
+        assert f"{base}: 4 of 6 rows left out" in " ".join(dry.stderr.split())
+        assert not (tmp_path / "a.rejects.csv").exists()
 
     real = runner.invoke(app, args)
     assert real.exit_code == 1
@@ -41,7 +45,9 @@ def test_retrain_names_the_rows_of_its_labelled_exports_left_out(models_env: Pat
     assert message.startswith("Error: too little training data for a model that can be "
                               "trusted: 2 labelled tickets (200 needed);")
     assert f"{base}: 4 of 6 rows left out (1 duplicate ticket_id; " in message
-    assert message.endswith(f"all listed in {tmp_path / 'a.rejects.csv'}")
+    listed = f"; all listed in {tmp_path / 'a.rejects.csv'}"
+    assert message.endswith(listed)
+    assert message.replace(listed, "") == " ".join(dry.stderr.split())
     assert len((tmp_path / "a.rejects.csv").read_text().splitlines()) == 5
 
 
@@ -69,23 +75,27 @@ def _store_with_tickets(path: Path) -> Path:
 
 
 def test_a_dry_run_checks_feedback_as_ingest_does_and_unknown_articles_are_rejected(
-        models_env: Path, tmp_path: Path) -> None:
+        models_env: Path, tmp_path: Path, small_train: pd.DataFrame) -> None:
     db = _store_with_tickets(tmp_path / "s.db")
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "fb.csv").write_text(FEEDBACK, encoding="utf-8")
-    base = tmp_path / "base.csv"
-    base.write_text("ticket_id,body,expertise_level\nB1,wifi,novice\n", encoding="utf-8")
-    args = ["retrain", "--inbox", str(inbox), "--db", str(db), "--data", str(base)]
-    dry = runner.invoke(app, [*args, "--dry-run", "--json"])
+    enough = tmp_path / "enough.csv"  # enough training data for the dry run to go on
+    small_train.to_csv(enough, index=False)
+    dry_args = ["retrain", "--inbox", str(inbox), "--db", str(db), "--data", str(enough),
+                "--dry-run"]
+    dry = runner.invoke(app, [*dry_args, "--json"])
     assert dry.exit_code == 0, dry.output
     would = json.loads(dry.stdout)["inbox"][0]
     assert (would["rows"], would["added"], would["rejected"], would["corrections"],
             would["helpful"]) == (6, 1, 5, 1, 1)
-    text = runner.invoke(app, [*args, "--dry-run"], env={"COLUMNS": "200"})
+    text = runner.invoke(app, dry_args, env={"COLUMNS": "200"})
     assert ("fb.csv: 6 rows, 1 would be added (1 helpful, 0 not helpful, 1 level "
             "corrections), 0 already stored, 5 would be rejected") in text.stdout
 
+    base = tmp_path / "base.csv"
+    base.write_text("ticket_id,body,expertise_level\nB1,wifi,novice\n", encoding="utf-8")
+    args = ["retrain", "--inbox", str(inbox), "--db", str(db), "--data", str(base)]
     real = runner.invoke(app, args)  # ingests, then refuses to train on one base ticket
     assert real.exit_code == 1 and "too little training data" in real.stderr
     with Store(db) as store:
@@ -301,3 +311,80 @@ def test_feedback_rejects_are_numbered_by_data_row_as_ticket_rejects_are(
     rejects = pd.read_csv(tmp_path / "rej.csv", dtype=str, keep_default_na=False)
     assert rejects["row"].tolist() == ["3", "4"]
     assert rejects["reason"].iloc[1].startswith("invalid JSON: ")
+
+
+def _labelled(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    """A labelled export: (ticket id, customer, level, topic) a row."""
+    path.write_text("ticket_id,customer_id,created_at,body,expertise_level,topic\n" + "".join(
+        f"{t},{c},2026-01-0{i % 9 + 1}T10:00:00,my wifi keeps dropping,{level},{topic}\n"
+        for i, (t, c, level, topic) in enumerate(rows)), encoding="utf-8")
+    return path
+
+
+def test_a_dry_run_with_too_little_data_fails_as_the_real_run_does(models_env: Path,
+                                                                   tmp_path: Path) -> None:
+    """Too little training data (here 5 labelled tickets, 200 needed): a dry run said so in
+    a line of its report, then that it would train a candidate, and exited 0; with exports
+    in the inbox it said nothing of it. Now it fails with the real run's error, word for
+    word, counting what the inbox adds as the real run does, and still changes nothing."""
+    base = _labelled(tmp_path / "base.csv", [("B1", "ZZ-1", "novice", "no-internet"),
+                                             ("B2", "ZZ-2", "expert", "wifi-dropping")])
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _labelled(inbox / "more.csv", [("N1", "ZZ-3", "intermediate", "no-internet"),
+                                   ("N2", "ZZ-4", "novice", "no-internet"),
+                                   ("N3", "ZZ-5", "", "no-internet")])
+    (inbox / "fb.csv").write_text("ticket_id,article_id,helpful,corrected_level\n"
+                                  "N3,,,expert\n", encoding="utf-8")  # a label for N3
+    db = tmp_path / "s.db"
+    args = ["retrain", "--inbox", str(inbox), "--db", str(db), "--data", str(base)]
+    dry = runner.invoke(app, [*args, "--dry-run"])
+    dry_json = runner.invoke(app, [*args, "--dry-run", "--json"])
+    assert not db.exists() and sorted(p.name for p in inbox.iterdir()) == ["fb.csv", "more.csv"]
+    real = runner.invoke(app, args)
+    assert (inbox / "done" / "more.csv").exists()  # the real run ingested, then refused
+    assert dry.exit_code == dry_json.exit_code == real.exit_code == 1
+    assert dry.stderr == dry_json.stderr == real.stderr
+    assert " ".join(real.stderr.split()).startswith(
+        "Error: too little training data for a model that can be trusted: 5 labelled tickets "
+        "(200 needed);")
+    # the inbox now in the store: a dry run on it alone says the same again
+    again = runner.invoke(app, [*args, "--dry-run", "--inbox", str(tmp_path / "empty")])
+    assert (again.exit_code, again.stderr) == (1, real.stderr)
+
+
+def test_a_dry_run_judges_the_training_data_the_inbox_would_make(models_env: Path,
+                                                                  tmp_path: Path) -> None:
+    """The training data a dry run judges is the real run's: the store as it is, with the
+    inbox's tickets and level corrections ingested (into a temporary copy of the store,
+    which stays as it was)."""
+    base = _labelled(tmp_path / "base.csv", [("B1", "ZZ-1", "novice", "no-internet"),
+                                             ("B2", "ZZ-2", "expert", "wifi-dropping")])
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _labelled(inbox / "more.csv", [("N1", "ZZ-3", "intermediate", "no-internet"),
+                                   ("N2", "ZZ-4", "novice", "no-internet"),
+                                   ("ZZ-GONE-1", "ZZ-GONE", "expert", "no-internet")])
+    (inbox / "fb.csv").write_text("ticket_id,article_id,helpful,corrected_level\n"
+                                  "S1,,,expert\n", encoding="utf-8")  # labels a stored ticket
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        store.ingest_frame(pd.DataFrame([
+            {"ticket_id": "S1", "customer_id": "ZZ-6", "body": "my wifi keeps dropping",
+             "topic": "wifi-dropping"},
+            {"ticket_id": "G1", "customer_id": "ZZ-GONE", "body": "no internet"}]))
+        store.forget("ZZ-GONE")
+    before = db.read_bytes()
+    kwargs: dict[str, Any] = {"inbox": inbox, "db_path": db, "base_data": [base],
+                              "dry_run": True, "force": True}
+    report = retrain(minimum=DataMinimum(tickets=5, topics=2, per_level=1), **kwargs)
+    # B1, B2, N1, N2 and S1 (corrected); the erased customer's ticket is refused
+    assert report.decision == "dry run" and report.training["total"] == 5
+    assert any(r.startswith("training data with the inbox: 5 labelled tickets from 5 "
+                            "customers") and r.endswith("(2 before it)")
+               for r in report.reasons)
+    with pytest.raises(InputError, match=r"^too little training data for a model that can be "
+                                         r"trusted: 5 labelled tickets \(6 needed\)\. Add"):
+        retrain(minimum=DataMinimum(tickets=6, topics=2, per_level=1), **kwargs)
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in inbox.iterdir()) == ["fb.csv", "more.csv"]

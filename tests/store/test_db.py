@@ -614,6 +614,24 @@ def test_a_store_without_erasures_reads_no_key_for_feedback(store: Store) -> Non
     assert store.key_path is not None and not store.key_path.exists()
 
 
+def test_a_scratch_copy_knows_erasures_and_leaves_the_store_as_it_was(loaded: Store) -> None:
+    """What a dry run ingests into: the same data, salt and erasure key in a temporary
+    database of SQLite's own; writing to it changes nothing in the store's file."""
+    loaded.forget("C-100")
+    loaded.close()
+    before = db_text(loaded.path)
+    with Store(loaded.path, create=False) as store, store.scratch_copy() as copy:
+        assert copy.ticket_count() == store.ticket_count() == 21
+        assert copy.is_erased("C-100") and copy.erased_tickets(["T-1001"])
+        counts = copy.ingest_frame(tickets_frame([
+            {"ticket_id": "N-1", "customer_id": "C-100", "body": "back again"},
+            {"ticket_id": "N-2", "customer_id": "C-900", "body": "new here"}]))
+        assert (counts.added, counts.rejected) == (1, 1)
+        assert copy.ticket_count() == 22 and store.ticket_count() == 21
+        assert copy.key_path is None
+    assert db_text(loaded.path) == before
+
+
 def _legacy_record(salt: str, customer_id: str) -> str:
     """An erasure record as earlier versions wrote it: SHA-256 of the salt and the id."""
     return hashlib.sha256((salt + customer_id).encode()).hexdigest()
