@@ -362,6 +362,24 @@ def _store(db: Path | None, *, create: bool = False) -> "Store":
     return Store(path, create=create)
 
 
+def _lookup_store(db: Path | None, customers: bool) -> tuple[Path | None, Path | None]:
+    """Where `answer` and `session` look customers up: (the store to open, or None; the
+    default file looked for and not there yet, or None).
+
+    --db, $EXPERTISE_DB, else (when customers are asked about) the default file, the one
+    `ingest` fills. A path typed or set that is missing is refused as a mistake; the default
+    file not there yet only means no store, said by naming where it looked, and the customer
+    is answered as anonymous: a live call still gets its answer.
+    """
+    from expertise.config import ENV_DB
+
+    typed = db is not None or bool(os.environ.get(ENV_DB))
+    path = _db(db, required=customers, missing_ok=not typed)
+    if typed or path is None or path.exists():
+        return path, None
+    return None, path
+
+
 @_command(app, cls=_TextCommand)
 def answer(
     text: Annotated[str, typer.Argument(metavar="TEXT", help="What the caller said (quote it).")],
@@ -400,17 +418,9 @@ def answer(
         if parse_timestamp(created_at) is None:  # checked with or without a store
             raise InputError(f"--created-at {created_at!r}: not a date or time; use ISO-8601, "
                              "e.g. 2026-03-01T10:30")
-    from expertise.config import ENV_DB
-
-    # A customer is looked up in the store the other commands use: --db, $EXPERTISE_DB, else
-    # the default file. A path typed (or set) that is missing is refused as a mistake; the
-    # default file not there yet only means no store, which the answer says (naming where it
-    # looked), answering as anonymous: a live call still gets its answer.
-    typed = db is not None or bool(os.environ.get(ENV_DB))
-    path = _db(db, required=customer is not None, missing_ok=not typed)
-    nowhere = None if typed or path is None or path.exists() else path
-    with contextlib.closing(Engine(model_dir=model, db_path=None if nowhere else path,
-                                   trust=trust)) as engine:
+    path, nowhere = _lookup_store(db, customer is not None)
+    with contextlib.closing(Engine(model_dir=model, db_path=path, trust=trust,
+                                   looked_for_store=nowhere)) as engine:
         result = engine.answer(text, customer_id=None if nowhere else customer, top=top,
                                created_at=created_at, product=product, actor=agent,
                                purpose=purpose)
@@ -440,7 +450,8 @@ def session(
     from expertise.engine import Engine
     from expertise.session import HELP, Session
 
-    engine = Engine(model_dir=model, db_path=_db(db), trust=trust)
+    path, nowhere = _lookup_store(db, True)  # `:customer` can come at any time
+    engine = Engine(model_dir=model, db_path=path, trust=trust, looked_for_store=nowhere)
     interactive = sys.stdin.isatty()
     with contextlib.ExitStack() as stack, contextlib.closing(engine):
         if interactive:

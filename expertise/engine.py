@@ -82,6 +82,9 @@ class Engine:
         Accept a bundle outside the models folder.
     lean, kb : optional
         A model fresh from training (not saved) and an already loaded knowledge base.
+    looked_for_store : path or None
+        With no store: the file that was looked for and is not there yet, named when a
+        customer is answered as anonymous.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class Engine:
         topic_threshold: float = config.TOPIC_THRESHOLD,
         lean: Any = None,
         kb: Any = None,
+        looked_for_store: Path | None = None,
     ) -> None:
         from expertise.bundles.format import open_bundle
         from expertise.bundles.registry import load_current
@@ -118,6 +122,8 @@ class Engine:
         self.scorer = Scorer(self.lean, self.catalogue, confidence_threshold=confidence_threshold,
                              topic_threshold=topic_threshold)
         self.store = None
+        self._no_store = (f"no store at {looked_for_store}" if looked_for_store is not None
+                          else "no store given (--db)")
         if db_path is not None:
             from expertise.store.db import Store
 
@@ -145,7 +151,7 @@ class Engine:
         if not customer_id:
             return {"id": None, "status": "anonymous"}
         if self.store is None:
-            return {"id": customer_id, "status": "unknown", "why": "no store given (--db)"}
+            return {"id": customer_id, "status": "unknown", "why": self._no_store}
         customer = self.store.customer(customer_id)
         if customer is None:
             return {"id": customer_id, "status": "unknown"}

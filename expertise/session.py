@@ -163,7 +163,10 @@ class Session:
         text = {
             "known": f"customer {customer_id}: {self._state['history_tickets']} earlier tickets"
                      + (f", level pinned to {self._pinned}" if self._pinned else ""),
-            "unknown": f"customer {customer_id} is not in the store; treating as anonymous",
+            "unknown": (f"customer {customer_id}: {self._state['why']}; treating as anonymous "
+                        "(give --db FILE, or load tickets: expertise ingest EXPORT)"
+                        if self._state.get("why") else
+                        f"customer {customer_id} is not in the store; treating as anonymous"),
             "opted_out": f"customer {customer_id} opted out of personalisation",
         }.get(status, status)
         if self.lines:

@@ -48,6 +48,29 @@ def test_kb_show_names_a_broken_article_file_and_its_problem(tmp_path: Path) -> 
     assert _one_line_error(missing.output).startswith("Error: no article 'no-internet/nope'")
 
 
+def test_session_looks_customers_up_where_answer_does(models_env: Path) -> None:
+    """`session` without --db used to open no store at all, so every caller was "not in the
+    store" even after `ingest` had filled the default one."""
+    from expertise.config import default_db_path
+
+    where = default_db_path()
+    assert not where.exists()
+    before = runner.invoke(app, ["session", "--customer", "C-100"], input=":quit\n")
+    assert before.exit_code == 0, before.output
+    said = " ".join(before.output.split())
+    assert (f"customer C-100: no store at {where}; treating as anonymous (give --db FILE, or "
+            "load tickets: expertise ingest EXPORT)") in said
+    assert not where.exists()  # a session made no store
+    assert runner.invoke(app, ["ingest", str(DATA / "tickets.csv")]).exit_code == 0
+    after = runner.invoke(app, ["session", "--customer", "C-100"], input=":quit\n")
+    assert after.exit_code == 0, after.output
+    assert "customer C-100: 3 earlier tickets" in " ".join(after.output.split())
+    # a --db typed that is missing is a mistake, refused, not an empty store
+    typo = runner.invoke(app, ["session", "--db", str(where.with_name("typo.db"))],
+                         input=":quit\n")
+    assert typo.exit_code == 1 and "typo.db" in typo.output
+
+
 def test_answer_for_a_customer_with_no_store_names_where_it_looked(models_env: Path) -> None:
     from expertise.config import default_db_path
 
