@@ -637,7 +637,7 @@ def detect_format(path: Path | str, *, encoding: str | None = None) -> str:
     if not stripped:
         raise SchemaError(f"{path}: the file is empty")
     if suffix in (".json", ".jsonl", ".ndjson") or stripped.startswith(("{", "[")):
-        return _detect_json(path, stripped, suffix)
+        return _detect_json(path, stripped, suffix, encoding or detect_encoding(path, head=head))
     header = _csv_header(text)
     if "Ticket ID" in header and "Description" in header:
         return "freshdesk"
@@ -656,7 +656,7 @@ def _read_head(path: Path, size: int = 1 << 20) -> bytes:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def _detect_json(path: Path, stripped: str, suffix: str) -> str:
+def _detect_json(path: Path, stripped: str, suffix: str, encoding: str) -> str:
     first_line = stripped.split("\n", 1)[0].strip()
     try:
         record = json.loads(first_line)
@@ -668,12 +668,92 @@ def _detect_json(path: Path, stripped: str, suffix: str) -> str:
         return "zendesk" if zendesk else "jsonl"
     if re.match(r'\{\s*"tickets"\s*:', stripped) or re.search(r'"tickets"\s*:\s*\[', stripped):
         return "zendesk"
+    if record is None and (suffix == ".json" or first_line in ("{", "[")):
+        # one JSON document over many lines (pretty-printed): where are its records?
+        try:
+            document = json.loads(path.read_bytes().decode(_text_codec(encoding),
+                                                           errors="replace"))
+        except (ValueError, RecursionError, OSError):
+            document = None
+        wrapped = one_document_error(path, document)
+        if wrapped is not None:
+            raise wrapped
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     raise SchemaError(
         f'{path}: unknown JSON layout; expected a Zendesk export {{"tickets": [...]}} or '
         "JSON Lines (one ticket object per line)"
     )
+
+
+#: How deep in a JSON document the records of an export wrapped in objects are looked for.
+_WRAPPER_DEPTH = 3
+
+
+def _records_inside(document: dict[str, Any]) -> tuple[tuple[str, ...], int, bool] | None:
+    """Where the records of a JSON object that wraps them are: the keys leading to the largest
+    list of objects, or object of objects (records keyed by id), at most
+    :data:`_WRAPPER_DEPTH` keys down; with how many there are and whether they are keyed."""
+    best: tuple[tuple[str, ...], int, bool] | None = None
+    queue: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), document)]
+    for keys, value in queue:  # breadth first: of two as large, the shallower
+        for key, child in value.items():
+            where = (*keys, str(key))
+            found = 0
+            keyed = isinstance(child, dict)
+            if isinstance(child, list) and child and all(isinstance(c, dict) for c in child):
+                found = len(child)
+            elif keyed and child and all(isinstance(c, dict) for c in child.values()):
+                found = len(child)
+            if keyed and len(where) < _WRAPPER_DEPTH:
+                queue.append((where, child))
+            if found and (best is None or found > best[1]):
+                best = (where, found, keyed)
+    return best
+
+
+def _jq_path(keys: tuple[str, ...]) -> str:
+    """``.tickets``, ``.data.tickets``, ``."odd key"``: the jq path of nested keys."""
+    return "".join("." + (k if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k) else json.dumps(k))
+                   for k in keys)
+
+
+def one_document_error(path: Path, document: Any, *, records_only: bool = False
+                       ) -> SchemaError | None:
+    """The error for an export that is one JSON document wrapping its records (an object
+    such as ``{"tickets": {...}}`` or ``{"data": [...]}``, or one array) rather than JSON Lines:
+    which key holds what looks like the records, and the jq command that writes them one a
+    line; None when `document` is no object or array of objects, or (`records_only`) an
+    object in which nothing looks like records."""
+    out = path.with_name(f"{path.stem}-records.jsonl")
+    if isinstance(document, list):
+        if not document or not all(isinstance(d, dict) for d in document):
+            return None
+        many = "" if len(document) == 1 else "s"
+        return SchemaError(
+            f"{path}: holds one JSON array of {len(document)} object{many}, not one ticket "
+            f"object a line; write them one a line and read that file instead: jq -c '.[]' "
+            f"{path} > {out}")
+    if not isinstance(document, dict):
+        return None
+    found = _records_inside(document)
+    if found is None and records_only:
+        return None
+    if found is None:
+        names = ", ".join(map(str, list(document)[:10])) or "none"
+        return SchemaError(
+            f"{path}: holds one JSON object, not ticket records (its keys: {names}); expected "
+            'JSON Lines (one ticket object a line) or a Zendesk export {"tickets": [...]}')
+    keys, count, keyed = found
+    jq = _jq_path(keys)
+    objects = f"{count} object{'' if count == 1 else 's'}"
+    what, extract = ((f"an object of {objects} keyed by their ids",
+                      f"{jq} | to_entries[] | {{ticket_id: .key}} + .value") if keyed
+                     else (f"a list of {objects}", f"{jq}[]"))
+    return SchemaError(
+        f"{path}: holds one JSON object, not one ticket object a line: its key "
+        f"{'.'.join(keys)!r} looks like the records ({what}); write them one a line and read "
+        f"that file instead: jq -c '{extract}' {path} > {out}")
 
 
 def _csv_header(text: str) -> list[str]:
@@ -935,7 +1015,8 @@ class TicketReader:
                 "(one ticket a line), where only that ticket is rejected") from None
         tickets = document.get("tickets") if isinstance(document, dict) else None
         if not isinstance(tickets, list):
-            raise SchemaError(f'{self.path}: expected a Zendesk export {{"tickets": [...]}}')
+            raise one_document_error(self.path, document) or SchemaError(
+                f'{self.path}: expected a Zendesk export {{"tickets": [...]}}')
         yield from self._record_chunks(enumerate(tickets, start=1))
 
     def _parquet_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
@@ -1044,6 +1125,13 @@ class TicketReader:
             return
         if self.format in ("jsonl", "zendesk") and len(frame.columns) <= 1:
             return  # no records in this chunk: nothing to check against
+        if (self.format in ("jsonl", "zendesk") and len(frame) == 1
+                and not {"subject", "body"} & set(frame.columns)):  # one object, no ticket
+            wrapped = one_document_error(self.path, {
+                str(c): frame[c].iloc[0] for c in frame.columns if c != ROW_COLUMN},
+                records_only=True)
+            if wrapped is not None:
+                raise wrapped
         hint = missing[0].split(" ")[0]
         what = (f"{self.path}: missing required column(s) {', '.join(missing)}; columns "
                 f"found: {_list_columns(frame.columns)}")

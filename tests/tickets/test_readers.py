@@ -79,8 +79,70 @@ def test_detect_format_errors(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="empty"):
         detect_format(tmp_path / "empty.csv")
     (tmp_path / "array.json").write_text('[\n {"ticket_id": 1}\n]\n')
-    with pytest.raises(SchemaError, match="unknown JSON layout"):
+    with pytest.raises(SchemaError, match=r"holds one JSON array of 1 object, .* jq -c '\.\[\]'"):
         detect_format(tmp_path / "array.json")
+    (tmp_path / "numbers.json").write_text('[\n 1, 2\n]\n')
+    with pytest.raises(SchemaError, match="unknown JSON layout"):
+        detect_format(tmp_path / "numbers.json")
+
+
+#: Exports that are one JSON object wrapping their records: (file text, the key, what the
+#: key holds, the jq filter that writes them one a line).
+_WRAPPED = {
+    "list.json": ('{"records": [{"ticket_id": "T1", "body": "wifi"}, '
+                  '{"ticket_id": "T2", "body": "tv"}]}\n',
+                  "records", "a list of 2 objects", ".records[]"),
+    "keyed.json": ('{"tickets": {"T1": {"body": "wifi"}, "T2": {"body": "tv"}}}\n',
+                   "tickets", "an object of 2 objects keyed by their ids",
+                   ".tickets | to_entries[] | {ticket_id: .key} + .value"),
+    "pretty.json": ('{\n  "tickets": {\n    "T1": {"body": "wifi"}\n  }\n}\n',
+                    "tickets", "an object of 1 object keyed by their ids",
+                    ".tickets | to_entries[] | {ticket_id: .key} + .value"),
+    "nested.json": ('{\n  "meta": {"count": 2},\n  "data": {"items": [{"id": 1}, {"id": 2}]}\n}\n',
+                    "data.items", "a list of 2 objects", ".data.items[]"),
+    "counted.jsonl": ('{"count": 2, "tickets": {"T1": {"body": "a"}, "T2": {"body": "b"}}}\n',
+                      "tickets", "an object of 2 objects keyed by their ids",
+                      ".tickets | to_entries[] | {ticket_id: .key} + .value"),
+    "pretty.jsonl": ('{\n  "results": [\n    {"ticket_id": "T1", "body": "wifi"}\n  ]\n}\n',
+                     "results", "a list of 1 object", ".results[]"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_WRAPPED))
+def test_a_json_object_wrapping_the_records_says_which_key_and_how_to_extract_them(
+        tmp_path: Path, name: str) -> None:
+    """One JSON object holding the records under a key (a list, or an object keyed by id;
+    on one line or many) was 'missing required column(s) ticket_id ... --map', 'unknown JSON
+    layout' or 'expected a Zendesk export'; it names the key and gives the jq command, and
+    no option. A Zendesk export's list of tickets is still read as one."""
+    text, key, what, extract = _WRAPPED[name]
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    out = tmp_path / f"{path.stem}-records.jsonl"
+    with pytest.raises(SchemaError) as caught:
+        list(TicketReader(path).chunks())
+    assert str(caught.value) == (
+        f"{path}: holds one JSON object, not one ticket object a line: its key {key!r} looks "
+        f"like the records ({what}); write them one a line and read that file instead: "
+        f"jq -c '{extract}' {path} > {out}")
+    assert "--map" not in str(caught.value)
+
+
+def test_a_json_object_with_no_records_and_a_lone_ticket_keep_their_errors(
+        tmp_path: Path) -> None:
+    meta = tmp_path / "meta.json"
+    meta.write_text('{\n  "meta": {"count": 0}\n}\n', encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"holds one JSON object, not ticket records \(its "
+                                          r"keys: meta\); expected JSON Lines"):
+        list(TicketReader(meta).chunks())
+    lone = tmp_path / "lone.jsonl"  # a ticket with a list of objects in it, but no ticket_id
+    lone.write_text('{"number": 1, "body": "wifi", "comments": [{"a": 1}, {"a": 2}]}\n',
+                    encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"missing required column\(s\) ticket_id.*--map"):
+        list(TicketReader(lone).chunks())
+    wrapped = tmp_path / "zendesk.json"
+    wrapped.write_text('{"tickets": [{"ticket_id": "T1", "body": "wifi"}]}\n', encoding="utf-8")
+    assert read_tickets(wrapped).frame["ticket_id"].tolist() == ["T1"]
 
 
 # ---------------------------------------------------------------------------------------------
