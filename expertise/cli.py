@@ -545,8 +545,9 @@ def train(
 
     With --promote it becomes current only if it passes the same gate as `retrain`; a refusal
     keeps the bundle, leaves the current model as it is and exits 1. Too little training data
-    (see config.MIN_TRAIN_*) is refused. Rows of --data that cannot be used are left out,
-    counted, and listed in FILE.rejects.csv next to it.
+    (under config.MIN_TRAIN_TICKETS, MIN_TRAIN_TOPICS or MIN_LEVEL_TICKETS) is refused. Rows
+    of --data that cannot be used are left out, counted, and listed in FILE.rejects.csv next
+    to it.
 
     Example: expertise train --promote
     """

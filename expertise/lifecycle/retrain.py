@@ -14,7 +14,7 @@
    trained on there is nothing to do; otherwise a candidate is trained and promoted only if
    it passes the gate every promotion goes through (:func:`expertise.lifecycle.models.judge`).
    The comparison is saved as ``models/<candidate>.comparison.json``. Less training data than
-   the minimum (`config.MIN_TRAIN_*`) is refused.
+   the minimum (`config.MIN_TRAIN_TICKETS`, `MIN_TRAIN_TOPICS`, `MIN_LEVEL_TICKETS`) is refused.
 
 >>> report = retrain(dry_run=True)          # doctest: +SKIP
 >>> report.decision                          # doctest: +SKIP
@@ -608,7 +608,8 @@ def retrain(
         Train and compare even when nothing changed since the current model (the gate still
         decides; to promote past it, `expertise models promote VERSION --force`).
     minimum : DataMinimum, optional
-        The least training data (default: `config.MIN_TRAIN_*`); less is refused.
+        The least training data (default: `config.MIN_TRAIN_TICKETS`, `MIN_TRAIN_TOPICS`,
+        `MIN_LEVEL_TICKETS`); less is refused.
     **train_overrides
         Passed to :func:`expertise.modeling.fit` (e.g. ``folds=3``).
     """

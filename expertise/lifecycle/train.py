@@ -25,7 +25,7 @@ __all__ = ["MODEL_CODE", "DataMinimum", "TrainReport", "check_training_data", "c
            "training_status"]
 
 #: What changes a model, relative to the package: folders are read recursively. The Makefile's
-#: TRAIN_CODE lists the same (a test compares them).
+#: MODEL_CODE lists the same (a test compares them).
 MODEL_CODE: tuple[str, ...] = ("config.py", "privacy.py", "knowledge_base.py", "scoring",
                                "modeling", "tickets/labelled.py")
 
@@ -48,7 +48,8 @@ class TrainReport:
 
 @dataclass(frozen=True)
 class DataMinimum:
-    """The least training data a model is made from (defaults: `config.MIN_TRAIN_*`)."""
+    """The least training data a model is made from (defaults: `config.MIN_TRAIN_TICKETS`,
+    `MIN_TRAIN_TOPICS`, `MIN_LEVEL_TICKETS`)."""
 
     tickets: int = config.MIN_TRAIN_TICKETS
     topics: int = config.MIN_TRAIN_TOPICS
