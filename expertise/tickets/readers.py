@@ -936,7 +936,7 @@ class TicketReader:
                 if not text.strip():
                     continue
                 try:
-                    record = json.loads(text)
+                    record = _JSON.decode(text)
                 except json.JSONDecodeError as exc:
                     record = exc
                 except RecursionError:  # nested deeper than the parser goes: this line only
@@ -985,10 +985,12 @@ class TicketReader:
             else:
                 bad.append((number, "", "not a JSON object"))
             if len(kept) + len(bad) >= self.chunk_rows:
-                yield self._records_frame(kept, rows), bad
+                frame, refused = self._records_frame(kept, rows)
+                yield frame, sorted(bad + refused)
                 kept, rows, bad = [], [], []
         if kept or bad or self.stats.chunks == 0:
-            yield self._records_frame(kept, rows), bad
+            frame, refused = self._records_frame(kept, rows)
+            yield frame, sorted(bad + refused)
 
     def _zendesk_raw(self) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
         codec = _text_codec(self.encoding)
@@ -1003,7 +1005,7 @@ class TicketReader:
             return
         text = self.path.read_bytes().decode(codec, errors="replace")
         try:
-            document = json.loads(text)
+            document = _JSON.decode(text)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{self.path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
@@ -1045,7 +1047,12 @@ class TicketReader:
                 frame = _numbered(parquet.schema_arrow.empty_table().to_pandas(), [])
                 yield frame, []
 
-    def _records_frame(self, records: list[dict[str, Any]], rows: list[int]) -> pd.DataFrame:
+    def _records_frame(self, records: list[dict[str, Any]], rows: list[int]
+                       ) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+        """JSON records as a frame, and the records refused for their ids (a boolean, a
+        number that is not whole). The values of the fields the readers read as text (ids,
+        text, labels, product) are their JSON text: 7 is "7", 1.50 "1.50", 1e300 "1e300",
+        true "true"; other columns are typed as pandas infers them."""
         import pandas as pd
 
         if self.format == "zendesk":
@@ -1056,20 +1063,50 @@ class TicketReader:
                 record.pop("via", None)
                 record["via.channel"] = "" if channel is None else channel
         frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-        return _numbered(frame, rows)
+        try:
+            names = self._column_renames(frame.columns)
+        except SchemaError:
+            names = {}  # a --map naming no column: raised where the columns are named
+        # the fields read as text whose values are not all strings: rebuilt from the values
+        loose = {c: names.get(c, c) for c in frame.columns
+                 if names.get(c, c) in _TEXT_FIELDS and not _all_text(frame[c])}
+        refused: list[tuple[int, str, str]] = []
+        ids = [c for c, name in loose.items() if name in _ID_FIELDS]
+        bad = []
+        for i, record in enumerate(records if ids else ()):
+            problems = [p for c in ids if (p := _id_problem(record.get(c), loose[c]))]
+            if problems:
+                ticket = next((c for c, name in names.items() if name == "ticket_id"),
+                              "ticket_id")
+                shown = "" if any(p.startswith("ticket_id") for p in problems) else (
+                    _json_text(record.get(ticket)))
+                refused.append((rows[i], shown, "; ".join(problems)))
+                bad.append(i)
+        for c in loose:
+            frame[c] = pd.Series([_json_text(r.get(c)) for r in records], index=frame.index,
+                                 dtype=object)
+        if bad:
+            dropped = set(bad)
+            keep = [i for i in range(len(records)) if i not in dropped]
+            frame, rows = frame.iloc[keep].reset_index(drop=True), [rows[i] for i in keep]
+        return _numbered(frame, rows), refused
 
     # -- columns ------------------------------------------------------------------------------
 
-    def _canonicalise(self, frame: pd.DataFrame) -> pd.DataFrame:
-        renames: dict[str, str] = {}
+    def _column_renames(self, columns: Any) -> dict[Any, str]:
+        """How :meth:`_canonicalise` renames these columns: ``--map`` first, then the layout's
+        aliases; a column bearing a canonical name another one takes becomes ``*_original``.
+        SchemaError for a ``--map`` naming no column."""
+        columns = list(columns)
+        renames: dict[Any, str] = {}
         # 1. the user's --map, on the file's own column names
         for canonical, theirs in self.mapping.items():
-            if theirs not in frame.columns:
-                if len(frame.columns) <= 1:  # an empty JSON chunk: nothing to map yet
+            if theirs not in columns:
+                if len(columns) <= 1:  # an empty JSON chunk: nothing to map yet
                     continue
                 raise SchemaError(
                     f"{self.path}: --map {canonical}={theirs}: no column {theirs!r}; columns "
-                    f"found: {_list_columns(frame.columns)}"
+                    f"found: {_list_columns(columns)}"
                 )
             renames[theirs] = canonical
         taken = set(self.mapping)
@@ -1077,22 +1114,26 @@ class TicketReader:
         aliases = _LAYOUT_ALIASES.get(self.format) or {
             # generic files: "Ticket ID" or "TICKET_ID" mean ticket_id
             c: _loose_name(c)
-            for c in frame.columns
+            for c in columns
             if isinstance(c, str) and _loose_name(c) in CANONICAL + LABELS
         }
         for theirs, canonical in aliases.items():
-            if canonical in taken or theirs not in frame.columns or theirs in renames:
+            if canonical in taken or theirs not in columns or theirs in renames:
                 continue
-            if canonical in frame.columns and canonical != theirs:
+            if canonical in columns and canonical != theirs:
                 continue  # the file already has the canonical column itself
             renames[theirs] = canonical
             taken.add(canonical)
         # a column that already bears a canonical name but is displaced by the mapping
         displaced = {
-            c: f"{c}_original" for c in frame.columns if c in renames.values() and c not in renames
+            c: f"{c}_original" for c in columns if c in renames.values() and c not in renames
         }
-        if renames or displaced:
-            frame = frame.rename(columns={**displaced, **renames})
+        return {**displaced, **renames}
+
+    def _canonicalise(self, frame: pd.DataFrame) -> pd.DataFrame:
+        renames = self._column_renames(frame.columns)
+        if renames:
+            frame = frame.rename(columns=renames)
         if self.format == "freshdesk" and "Email" in frame.columns:
             frame = _freshdesk_customer_ids(frame)
         return frame
@@ -1341,6 +1382,71 @@ def _as_str(series: pd.Series) -> pd.Series:
     return pd.Series(
         [_cell_str(v) for v in series.tolist()], index=series.index, dtype=object
     ).astype(str)
+
+
+#: The canonical fields read as text, whose JSON values keep their JSON text; and the ids
+#: among them, for which a boolean or a number that is not whole refuses the record.
+_TEXT_FIELDS = frozenset((*CANONICAL, *LABELS, *OPTIONAL))
+_ID_FIELDS = frozenset(("ticket_id", "customer_id", "conversation_id"))
+
+
+class _JsonFloat(float):
+    """A JSON number with a fraction or an exponent that Python would write otherwise
+    (``1.50``, ``1e300``), remembering how it was written: a float everywhere else."""
+
+    text: str
+
+    def __new__(cls, text: str) -> _JsonFloat:
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
+
+
+def _json_float(text: str) -> float:
+    """A JSON number with a fraction or an exponent: a float whose ``repr`` is its text, or
+    a :class:`_JsonFloat` that remembers the text."""
+    value = float(text)
+    return value if repr(value) == text else _JsonFloat(text)
+
+
+#: Parses JSON as `json.loads` does, its numbers with a fraction or an exponent keeping their
+#: text (made once: `json.loads` with an option makes a decoder per call).
+_JSON = json.JSONDecoder(parse_float=_json_float)
+
+
+def _json_text(value: Any) -> str:
+    """A JSON value of a text field as text: a string as it is, a number as it was written
+    (7 "7", 1.50 "1.50", 1e300 "1e300"), true "true", null and a missing key ""; records and
+    lists as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return value.text if isinstance(value, _JsonFloat) else repr(value)
+    return _cell_str(value)
+
+
+def _all_text(column: pd.Series) -> bool:
+    """Whether a column pandas made from JSON values holds strings only (and missing
+    values): its values are then their JSON text already."""
+    from pandas.api import types as ptypes
+
+    if ptypes.is_string_dtype(column) and not ptypes.is_object_dtype(column):
+        return True
+    return bool(ptypes.is_object_dtype(column)) and all(
+        isinstance(v, str) or v is None for v in column.tolist())
+
+
+def _id_problem(value: Any, name: str) -> str | None:
+    """Why a JSON value cannot be an id (a boolean, a number that is not whole), or None."""
+    if isinstance(value, bool):
+        return (f"{name} is the JSON boolean {'true' if value else 'false'}, not an id; write "
+                "ids as text or whole numbers")
+    if isinstance(value, float) and not value.is_integer():
+        return (f"{name} {_json_text(value)} is not a whole number, not an id; write ids as "
+                "text or whole numbers")
+    return None
 
 
 def _cell_str(value: object) -> str:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from expertise.errors import InputError, SchemaError
 from expertise.io import atomic_path, atomic_write_text
+from expertise.store.db import Store
 from expertise.tickets.readers import (
     CANONICAL,
     LABELS,
@@ -191,6 +192,58 @@ def test_jsonl_normalises_values() -> None:
     assert by_id.loc["J-1", "meta"] == {"source": "import", "tags": ["router", "lights"]}
     # line numbers, the blank line 4 included
     assert by_id.loc["4", "_row"] == 5
+
+
+def test_json_numbers_and_booleans_in_text_fields_keep_their_json_text(
+        tmp_path: Path) -> None:
+    """Ids, text and product given as JSON numbers or booleans are read as they are written:
+    true was "True", 1.50 "1.5", a product 7 beside a missing one "7.0" (a float column), an
+    id 1e300 three hundred digits and a long id next to a missing one rounded; a ticket whose
+    id is a boolean or not a whole number is a reject with one line of reason. Other columns
+    keep the types pandas gives them."""
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        '{"ticket_id": 1, "body": true, "product": 7, "customer_id": 123456789012345678901,'
+        ' "rating": 4}\n'
+        '{"ticket_id": 2, "body": "wifi", "subject": 1.50, "rating": 4.5}\n'
+        '{"ticket_id": 1e300, "body": "tv", "conversation_id": 12}\n'
+        '{"ticket_id": true, "body": "x"}\n'
+        '{"ticket_id": 7.5, "body": "x", "product": 7}\n'
+        '{"ticket_id": "T-9", "customer_id": false, "body": "x"}\n'
+        '{"ticket_id": 12345678901234567890, "body": "x", "customer_id": 99.0}\n',
+        encoding="utf-8")
+    frame, rejects, _ = read_all(path)
+    by_id = frame.set_index("ticket_id")
+    assert list(by_id.index) == ["1", "2", "1e300", "12345678901234567890"]
+    assert (by_id.loc["1", "body"], by_id.loc["1", "product"]) == ("true", "7")
+    assert by_id.loc["1", "customer_id"] == "123456789012345678901"
+    assert (by_id.loc["2", "subject"], by_id.loc["2", "product"]) == ("1.50", "")
+    assert by_id.loc["1e300", "conversation_id"] == "12"
+    assert by_id.loc["12345678901234567890", "customer_id"] == "99.0"
+    assert by_id["rating"].tolist()[:2] == [4.0, 4.5]  # not an id or text: a number still
+    assert rejects.values.tolist() == [
+        [4, "", "ticket_id is the JSON boolean true, not an id; write ids as text or whole "
+                "numbers"],
+        [5, "", "ticket_id 7.5 is not a whole number, not an id; write ids as text or whole "
+                "numbers"],
+        [6, "T-9", "customer_id is the JSON boolean false, not an id; write ids as text or "
+                   "whole numbers"]]
+    # in a Zendesk document too, and in the rejects file of an ingest
+    zendesk = tmp_path / "z.json"
+    zendesk.write_text('{"tickets": [{"id": 10, "requester_id": 5, "description": "wifi"}, '
+                       '{"id": 10.5, "requester_id": 6, "description": "tv"}, '
+                       '{"id": 11, "requester_id": true, "description": "tv"}]}\n',
+                       encoding="utf-8")
+    with Store(tmp_path / "s.db") as store:
+        report = store.ingest_file(zendesk, rejects_path=tmp_path / "rej.csv")
+        assert (report.added, report.rejected) == (1, 2)
+        assert store.history("5")[0].ticket_id == "10"
+    written = pd.read_csv(tmp_path / "rej.csv", dtype=str, keep_default_na=False)
+    assert written.values.tolist() == [
+        ["2", "", "ticket_id 10.5 is not a whole number, not an id; write ids as text or whole "
+                  "numbers"],
+        ["3", "11", "customer_id is the JSON boolean true, not an id; write ids as text or "
+                    "whole numbers"]]
 
 
 def test_parquet_matches_csv(tmp_path: Path) -> None:
