@@ -86,8 +86,8 @@ def check_training_data(frame: pd.DataFrame, topics: Sequence[str],
         raise InputError(
             "too little training data for a model that can be trusted: " + "; ".join(short)
             + ". Add labelled tickets (agents' corrections count: `expertise retrain`), or "
-            "pass --force to train anyway for an experiment (it becomes current only through "
-            "the promotion gate)")
+            "train anyway for an experiment with `expertise train --force` (it becomes current "
+            "only through the promotion gate; `retrain --force` does not lift this minimum)")
 
 
 def train_bundle(

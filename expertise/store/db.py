@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expertise.config import CHUNK_ROWS, LEVELS
+from expertise.config import CHUNK_ROWS, LEVELS, UNCLEAR
 from expertise.errors import (
     InputError,
     StoreError,
@@ -918,6 +918,9 @@ class Store:
         rows = frame["_row"].tolist() if "_row" in frame.columns else list(range(1, n + 1))
         ids: list[str] = columns["ticket_id"]
         customers: list[str] = columns["customer_id"]
+        # an export's "unclear" level says no level is known: stored as none
+        columns["expertise_level"] = [None if v == UNCLEAR else v
+                                      for v in columns["expertise_level"]]
 
         refused: dict[int, str] = {}  # position -> reason
         for i, tid in enumerate(ids):

@@ -1328,6 +1328,9 @@ def validate_frame(
     if "expertise_level" in out:
         level = out["expertise_level"].str.lower()
         out["expertise_level"] = level
+        # where a known level is optional (score, ingest), "unclear" says none is known: kept
+        # as written, read as no level; training needs a level
+        unclear_ok = unclear_ok or not require_labels
         allowed = [*LEVELS, UNCLEAR] if unclear_ok else list(LEVELS)
         bad_level = (level != "") & ~level.isin(allowed)
         flag(bad_level.to_numpy(), "expertise_level must be novice, intermediate or expert"

@@ -467,7 +467,7 @@ def test_several_reasons_are_joined() -> None:
     assert chunk.rejects["reason"].iloc[0].split("; ") == [
         "no subject and no body",
         "created_at is not a date (use ISO-8601, e.g. 2024-03-15T10:30:00)",
-        "expertise_level must be novice, intermediate or expert",
+        "expertise_level must be novice, intermediate or expert (or unclear)",
     ]
 
 
@@ -716,3 +716,42 @@ def test_one_column_mapped_twice_or_named_twice_is_a_one_line_error(tmp_path: Pa
         list(TicketReader(path).chunks())
     frame = pd.concat([c.frame for c in TicketReader(path, mapping={"body": "body.1"}).chunks()])
     assert frame["body"].tolist() == ["PPPoE drops after the update"]
+
+
+def test_an_unclear_level_in_an_export_is_no_known_level_not_a_reject(models_env: Path,
+                                                                     tmp_path: Path) -> None:
+    """A labelled export (like the real-message files) marks a level "unclear": scoring and
+    ingest must keep the row (the value passes through as written; the store holds no level),
+    and only training, which needs a level, leaves it out with a reason."""
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from expertise.cli import app
+
+    export = tmp_path / "labelled.csv"
+    export.write_text("ticket_id,customer_id,body,expertise_level\n"
+                      "T1,C1,my wifi is down,unclear\nT2,C1,router dead since 3pm,Expert\n"
+                      "T3,C2,the tv says no signal,\nT4,C2,my phone is slow,guru\n",
+                      encoding="utf-8")
+    runner = CliRunner()
+    scored = runner.invoke(app, ["score", str(export), "--out", str(tmp_path / "out.csv")])
+    assert scored.exit_code == 0, scored.output
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert out["ticket_id"].tolist() == ["T1", "T2", "T3"]
+    assert out["expertise_level_input"].tolist() == ["unclear", "expert", ""]
+    rejects = pd.read_csv(tmp_path / "out.rejects.csv", dtype=str)
+    assert rejects["ticket_id"].tolist() == ["T4"]
+    assert "novice, intermediate or expert (or unclear)" in rejects["reason"].iloc[0]
+
+    db = tmp_path / "s.db"
+    assert runner.invoke(app, ["ingest", str(export), "--db", str(db)]).exit_code == 0
+    with sqlite3.connect(db) as conn:
+        stored = dict(conn.execute("SELECT ticket_id, expertise_level FROM tickets"))
+    assert stored == {"T1": None, "T2": "expert", "T3": None}
+
+    from expertise.tickets.labelled import read_labelled_file
+
+    training = read_labelled_file(export)
+    assert training.frame["ticket_id"].tolist() == ["T2"]
+    assert set(training.rejects["ticket_id"]) == {"T1", "T3", "T4"}
