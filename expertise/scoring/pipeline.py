@@ -45,7 +45,7 @@ from expertise.scoring.history import (
     terms,
     top_area,
 )
-from expertise.scoring.model import LeanModel, Wording
+from expertise.scoring.model import LeanModel
 from expertise.scoring.ranking import (
     MIN_ALTERNATIVE_SCORE,
     Catalogue,
