@@ -108,7 +108,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     """The environment of measured subprocesses: the committed model and knowledge base, a
     throw-away data home (salt, default database), nothing else of the developer's."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("EXPERTISE_DB", "EXPERTISE_MODELS", "EXPERTISE_KB", "EXPERTISE_HOME")}
+           if k not in ("EXPERTISE_DB", "EXPERTISE_MODELS", "EXPERTISE_KB")}
     env["XDG_DATA_HOME"] = str(home)
     env.update(extra)
     return env
@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         home.mkdir()
         # In-process code (the session bench) must not touch the developer's data either.
         os.environ["XDG_DATA_HOME"] = str(home)
-        for var in ("EXPERTISE_DB", "EXPERTISE_MODELS", "EXPERTISE_KB", "EXPERTISE_HOME"):
+        for var in ("EXPERTISE_DB", "EXPERTISE_MODELS", "EXPERTISE_KB"):
             os.environ.pop(var, None)
         ctx = Context(quick=args.quick, runs=args.runs or (3 if args.quick else 7), tmp=tmp,
                       home=home, train_csv=ROOT / "data" / "tickets_train.csv")
