@@ -5,16 +5,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+from expertise.errors import InputError
+
 __all__ = ["atomic_path", "atomic_write_text", "key_file", "pid_alive", "read_key_file",
-           "remove_stale_temps"]
+           "remove_stale_temps", "write_failed"]
 
 
 @contextlib.contextmanager
-def atomic_path(final: Path | str) -> Iterator[Path]:
+def atomic_path(final: Path | str, *, option: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``final``; move it over ``final`` on success.
 
     The temporary file lives in the same directory as ``final`` (so the rename is atomic on
@@ -26,6 +29,10 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
     ----------
     final : Path or str
         Where the finished file should end up. Missing parent directories are created.
+    option : str, optional
+        The option that names ``final`` (``--out``): an OSError finishing the file (its
+        flush to disk or the rename over ``final``, a full disk say) is then raised as
+        :func:`write_failed`'s one-line error, and ``final`` is left as it was.
 
     Examples
     --------
@@ -45,13 +52,40 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
     try:
         yield tmp
         if tmp.exists():
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, final)
+            try:
+                with open(tmp, "rb+") as handle:
+                    os.fsync(handle.fileno())
+                os.replace(tmp, final)
+            except OSError as exc:
+                if option is None:
+                    raise
+                raise write_failed(final, exc, option) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+#: The temporary name :func:`atomic_path` gives a file: ``.<name>.<pid>-<hex>.tmp``.
+_ATOMIC_TEMP = re.compile(r"^\.(.+)\.\d+-[0-9a-f]{12}\.tmp$")
+
+
+def write_failed(path: Path, exc: OSError, option: str, *, what: str = "") -> InputError:
+    """The one-line error for a file that cannot be written: the file (its final name, not the
+    temporary one it is written under), what it is (``what``, if said) and the reason, with
+    the fix: write elsewhere with ``option`` (``--out``, or ``TMPDIR`` for scratch files)."""
+    found = _ATOMIC_TEMP.match(path.name)
+    name = path.with_name(found.group(1)) if found else path
+    if exc.errno == errno.ENOSPC:
+        why = "no space left on device; free space or write elsewhere with " + option
+    elif exc.errno == errno.EFBIG:
+        why = ("file too large for this file system or limit; write elsewhere with "
+               + option)
+    elif exc.errno == errno.EDQUOT:
+        why = "disk quota exceeded; free space or write elsewhere with " + option
+    else:
+        why = f"{exc.strerror or exc}; write elsewhere with {option}"
+    return InputError(f"{name}{f' ({what})' if what else ''}: cannot write ({why})")
 
 
 def pid_alive(pid: int) -> bool:

@@ -288,7 +288,7 @@ def score_dask(
                 bad = _dask_rejects(tmp)
                 if strict:
                     raise strict_stop(input_path, bad)
-                with atomic_path(rejects_path) as path:
+                with atomic_path(rejects_path, option="--rejects") as path:
                     bad.to_csv(path, index=False, encoding="utf-8")
             if sums["rows"] == 0:
                 raise nothing_scored(input_path, rejected, rejects_path)

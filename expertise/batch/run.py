@@ -171,23 +171,26 @@ def score_file(
         # the history carried between chunks: about 500 bytes a customer, in this run's folder of
         # the system's temporary folder ($TMPDIR)
         carry_folder = stack.enter_context(run_folder())
-        rej_writer = RejectsWriter(stack.enter_context(atomic_path(rejects_path)))
-        stack.callback(rej_writer.close)
         try:
-            with (atomic_path(out_path) as out_tmp,
-                  contextlib.closing(TableWriter(out_tmp, kind)) as writer):
-                keep_freed_memory()  # this process reads and writes the chunks
-                with contextlib.closing(LocalRun(settings, jobs, carry_folder)) as scorer:
-                    with quiet_gc():  # entered once the engine is loaded
-                        for frame, scored in scorer.run(
-                                _frames(reader, rej_writer, strict, input_path)):
-                            if renamed is None:
-                                renamed = output_names([c for c in frame.columns if c != "_row"])
-                            writer.write(assemble(frame, scored, renamed))
-                            tally.add(scored)
-                            if progress:
-                                progress(tally.rows + rej_writer.rows, expected)
-                    scorer.finish()
+            # finished in this order: the output's last write, the rejects file, the output
+            # (renamed last, so that a failure finishing either leaves the old output as it was)
+            with atomic_path(out_path, option="--out") as out_tmp:
+                with atomic_path(rejects_path, option="--rejects") as rejects_tmp:
+                    rej_writer = RejectsWriter(rejects_tmp)
+                    with contextlib.closing(TableWriter(out_tmp, kind)) as writer:
+                        keep_freed_memory()  # this process reads and writes the chunks
+                        with contextlib.closing(LocalRun(settings, jobs, carry_folder)) as scorer:
+                            with quiet_gc():  # entered once the engine is loaded
+                                for frame, scored in scorer.run(
+                                        _frames(reader, rej_writer, strict, input_path)):
+                                    if renamed is None:
+                                        renamed = output_names(
+                                            [c for c in frame.columns if c != "_row"])
+                                    writer.write(assemble(frame, scored, renamed))
+                                    tally.add(scored)
+                                    if progress:
+                                        progress(tally.rows + rej_writer.rows, expected)
+                            scorer.finish()
                 if tally.rows == 0:
                     raise _NothingScored
         except _NothingScored:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import errno
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertise.errors import InputError
+from expertise.io import write_failed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,24 +166,3 @@ class RejectsWriter:
 
     def close(self) -> None:
         pass
-
-
-#: The temporary name `expertise.io.atomic_path` gives a file: ``.<name>.<pid>-<hex>.tmp``.
-_ATOMIC_TEMP = re.compile(r"^\.(.+)\.\d+-[0-9a-f]{12}\.tmp$")
-
-
-def write_failed(path: Path, exc: OSError, option: str) -> InputError:
-    """The one-line error for an output file that cannot be written: the file (its final name,
-    not the temporary one it is written under) and the reason, with the fix."""
-    found = _ATOMIC_TEMP.match(path.name)
-    name = path.with_name(found.group(1)) if found else path
-    if exc.errno == errno.ENOSPC:
-        why = "no space left on device; free space or write elsewhere with " + option
-    elif exc.errno == errno.EFBIG:
-        why = ("file too large for this file system or limit; write elsewhere with "
-               + option)
-    elif exc.errno == errno.EDQUOT:
-        why = "disk quota exceeded; free space or write elsewhere with " + option
-    else:
-        why = f"{exc.strerror or exc}; write elsewhere with {option}"
-    return InputError(f"{name}: cannot write ({why})")
