@@ -8,18 +8,20 @@ columns; the history carried from one chunk to the next lives in a SQLite file o
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertise.batch.settings import NOT_ESTIMATED, NOT_TEXT, ScoreSettings
 from expertise.config import LEVELS
+from expertise.io import write_failed
 from expertise.scoring.history import Profile, Profiles
 from expertise.scoring.text import ticket_text
 from expertise.tickets.writers import FLOAT_COLUMNS
@@ -47,25 +49,53 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: What the scratch files of a run are, in an error that names one.
+SCRATCH = "this run's scratch space"
+
+
 class HistoryCarry:
     """Each customer's history profile as of the earlier chunks, in a temporary SQLite file.
 
     A profile summarises all of a customer's earlier tickets (`scoring.history.Profile`), so
     one small row per customer is all that is carried, and memory stays flat however many
-    customers an export has. The file is deleted on :meth:`close`.
+    customers an export has. The file is deleted on :meth:`close`. A file the disk refuses
+    (full, say) is an InputError naming it and the cause (`io.write_failed`), the file
+    deleted.
     """
 
     def __init__(self, *, folder: Path | str | None = None) -> None:
-        self._dir = tempfile.mkdtemp(prefix="expertise-carry-", dir=folder)
-        self._conn = sqlite3.connect(os.path.join(self._dir, "carry.db"), isolation_level=None)
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE",
-                       "cache_size=-16000"):
-            self._conn.execute(f"PRAGMA {pragma}")
-        self._conn.execute("CREATE TABLE profile (customer TEXT PRIMARY KEY, data BLOB NOT NULL, "
-                           "open_id TEXT)")
-        self._conn.execute("CREATE TABLE conversation (id TEXT PRIMARY KEY, text TEXT NOT NULL)")
+        try:
+            self._dir = tempfile.mkdtemp(prefix="expertise-carry-", dir=folder)
+        except OSError as exc:
+            where = Path(exc.filename or folder or tempfile.gettempdir())
+            raise write_failed(where, exc, "TMPDIR", what=SCRATCH) from None
+        #: The SQLite file.
+        self.path = Path(self._dir) / "carry.db"
         self.rows = 0
         self.conversations = 0
+        try:
+            with self._refused():
+                self._conn = sqlite3.connect(self.path, isolation_level=None)
+                for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE",
+                               "cache_size=-16000"):
+                    self._conn.execute(f"PRAGMA {pragma}")
+                self._conn.execute("CREATE TABLE profile (customer TEXT PRIMARY KEY, "
+                                   "data BLOB NOT NULL, open_id TEXT)")
+                self._conn.execute("CREATE TABLE conversation (id TEXT PRIMARY KEY, "
+                                   "text TEXT NOT NULL)")
+        except BaseException:
+            self.close()
+            raise
+
+    @contextlib.contextmanager
+    def _refused(self) -> Iterator[None]:
+        """A failure of the file (a full disk, an I/O error) as `io.write_failed`'s error."""
+        try:
+            yield
+        except (sqlite3.ProgrammingError, sqlite3.IntegrityError):
+            raise
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise write_failed(self.path, _os_error(exc), "TMPDIR", what=SCRATCH) from None
 
     def lookup(self, customers: Collection[str]) -> dict[str, Profile]:
         """The carried profile of each of these customers that has one."""
@@ -93,24 +123,28 @@ class HistoryCarry:
         """The rows of ``query IN keys``, 500 keys a statement."""
         wanted = list(keys)
         rows: list[Any] = []
-        for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
-            rows += self._conn.execute(f"{query} IN ({','.join('?' * len(part))})", part)
+        with self._refused():
+            for start in range(0, len(wanted), 500):
+                part = wanted[start:start + 500]
+                rows += self._conn.execute(f"{query} IN ({','.join('?' * len(part))})", part)
         return rows
 
     def _insert(self, table: str, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert (or replace) these rows in one transaction; how many."""
         if rows:
-            self._conn.execute("BEGIN")
-            with self._conn:  # COMMIT, or ROLLBACK on an exception
-                self._conn.executemany(
-                    f"INSERT OR REPLACE INTO {table} VALUES ({','.join('?' * len(rows[0]))})",
-                    rows)
+            with self._refused():
+                self._conn.execute("BEGIN")
+                with self._conn:  # COMMIT, or ROLLBACK on an exception
+                    self._conn.executemany(
+                        f"INSERT OR REPLACE INTO {table} VALUES "
+                        f"({','.join('?' * len(rows[0]))})", rows)
         return len(rows)
 
     def close(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self._conn.close()
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> HistoryCarry:
@@ -118,6 +152,21 @@ class HistoryCarry:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: SQLite's primary result code for a full disk (``SQLITE_FULL``).
+_SQLITE_FULL = 13
+
+
+def _os_error(exc: BaseException) -> OSError:
+    """An SQLite error as the OSError it stands for: a full disk as ENOSPC, others (``disk I/O
+    error``, ``unable to open database file``) as EIO with SQLite's words."""
+    if isinstance(exc, OSError):
+        return exc
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == _SQLITE_FULL:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return OSError(errno.EIO, str(exc))
 
 
 class ChunkScorer:

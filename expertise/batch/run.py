@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expertise.batch.chunks import Tally, assemble, output_names
+from expertise.batch.chunks import SCRATCH, Tally, assemble, output_names
 from expertise.batch.pool import LocalRun, keep_freed_memory, quiet_gc
 from expertise.batch.settings import (
     ScoreReport,
@@ -39,7 +39,7 @@ from expertise.batch.settings import (
 )
 from expertise.config import BATCH_CHUNK_ROWS, DEFAULT_TOP
 from expertise.errors import InputError
-from expertise.io import atomic_path, pid_alive, remove_stale_temps
+from expertise.io import atomic_path, pid_alive, remove_stale_temps, write_failed
 from expertise.tickets.writers import RejectsWriter, TableWriter
 
 if TYPE_CHECKING:
@@ -221,7 +221,11 @@ def run_folder() -> Iterator[Path]:
     import shutil
     import tempfile
 
-    folder = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-"))
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-"))
+    except OSError as exc:  # a full or read-only $TMPDIR
+        where = Path(exc.filename or tempfile.gettempdir())
+        raise write_failed(where, exc, "TMPDIR", what=SCRATCH) from None
     try:
         yield folder
     finally:

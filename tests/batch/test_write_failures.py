@@ -2,9 +2,9 @@
 cause, exit 1, no temporary file left, the previous output as it was.
 
 The failures are real: each run happens in a mount namespace of its own (`unshare`, as any
-user where user namespaces are allowed) with a file mounted over the output's name (a rename
-the kernel refuses: EBUSY), so nothing outside the run sees the mounts and they vanish with
-it.
+user where user namespaces are allowed) with a tiny tmpfs as $TMPDIR (a full disk: ENOSPC) or
+a file mounted over the output's name (a rename the kernel refuses: EBUSY), so nothing
+outside the run sees the mounts and they vanish with it.
 """
 
 from __future__ import annotations
@@ -56,6 +56,53 @@ def _export(tmp_path: Path, customers: int, rejects: int = 0) -> Path:
     path = tmp_path / "in.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
+
+
+@needs_namespace
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_full_disk_under_the_history_carried_between_chunks_is_one_line(
+        tmp_path: Path, models_env: Path, jobs: int) -> None:
+    """The scratch SQLite file of customers' history (`HistoryCarry`) fills a 64 KiB $TMPDIR
+    (3,000 customers: about 1.5 MB): SQLite's 'database or disk is full'."""
+    source = _export(tmp_path, 3000)
+    out = tmp_path / "out.csv"
+    out.write_text("the previous output\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    done = _run([f"mount -t tmpfs -o size=64k tmpfs {scratch}"],
+                [sys.executable, "-c", CLI, "score", str(source), "--out", str(out),
+                 "--jobs", str(jobs)],
+                env={"TMPDIR": str(scratch)}, after=f"ls -A {scratch}")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1, done.stderr
+    assert error[0].startswith(f"Error: {scratch}/expertise-run-")
+    assert "/carry.db (this run's scratch space): cannot write (no space left on device; " \
+           "free space or write elsewhere with TMPDIR)" in error[0]
+    assert done.stdout == ""  # the scratch folder was emptied before the tmpfs went away
+    assert out.read_text() == "the previous output\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv", "scratch"]
+
+
+@needs_namespace
+def test_a_run_folder_the_disk_refuses_is_one_line(tmp_path: Path) -> None:
+    """A $TMPDIR with no inode left: this run's scratch folder cannot be made."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    code = ("import sys, tempfile; tempfile.tempdir = sys.argv[1]\n"
+            "from expertise.batch.run import run_folder\n"
+            "from expertise.errors import InputError\n"
+            "try:\n"
+            "    with run_folder(): pass\n"
+            "except InputError as exc: print(exc)\n")
+    done = _run([f"mount -t tmpfs -o size=64k,nr_inodes=1 tmpfs {scratch}"],
+                [sys.executable, "-c", code, str(scratch)])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{scratch}/expertise-run-"), done.stdout
+    assert done.stdout.rstrip().endswith(
+        "(this run's scratch space): cannot write (no space left on device; free space or "
+        "write elsewhere with TMPDIR)"), done.stdout
 
 
 @needs_namespace
