@@ -1029,9 +1029,15 @@ class TicketReader:
             parquet = pq.ParquetFile(self.path)
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"{self.path}: not a readable Parquet file ({exc})") from None
+        try:
+            names = self._column_renames(parquet.schema_arrow.names)
+        except SchemaError:
+            names = {}  # a --map naming no column: raised where the columns are named
         offset = 0
         with parquet:
             for batch in parquet.iter_batches(batch_size=self.chunk_rows):
+                batch = _numbers_as_text(batch, {
+                    c for c in batch.schema.names if names.get(c, c) in _TEXT_FIELDS})
                 frame = batch.to_pandas()
                 for field in batch.schema:  # bytes columns: read as UTF-8, bad bytes replaced
                     if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
@@ -1260,7 +1266,7 @@ def validate_frame(
         subject nor body; an unreadable ``created_at``; an ``expertise_level`` outside
         novice/intermediate/expert (or empty, with ``require_labels``). Good timestamps are
         rewritten as ``YYYY-MM-DDTHH:MM:SS``, channels as email/chat/web/phone/other, levels
-        in lower case.
+        in lower case, a numeric ``conversation_id`` or ``product`` as text (7.0 "7").
     """
     import numpy as np
     import pandas as pd
@@ -1346,7 +1352,10 @@ def validate_frame(
     result = pd.DataFrame({name: out[name].to_numpy() for name in (*CANONICAL, *labels)})
     result = result.astype(str)
     for name in passthrough:
-        result[name] = frame[name]
+        column = frame[name]
+        if name in OPTIONAL and _numbers(column):  # a frame read elsewhere (Dask): 7.0 is "7"
+            column = _as_str(column)
+        result[name] = column
     result[ROW_COLUMN] = rows
 
     if not reasons:
@@ -1385,6 +1394,13 @@ def _as_str(series: pd.Series) -> pd.Series:
     return pd.Series(
         [_cell_str(v) for v in series.tolist()], index=series.index, dtype=object
     ).astype(str)
+
+
+def _numbers(series: pd.Series) -> bool:
+    """Whether a column holds numbers (not booleans)."""
+    from pandas.api import types as ptypes
+
+    return bool(ptypes.is_numeric_dtype(series)) and not ptypes.is_bool_dtype(series)
 
 
 #: The canonical fields read as text, whose JSON values keep their JSON text; and the ids
@@ -1428,6 +1444,40 @@ def _json_text(value: Any) -> str:
     if isinstance(value, float):
         return value.text if isinstance(value, _JsonFloat) else repr(value)
     return _cell_str(value)
+
+
+def _numbers_as_text(batch: Any, columns: set[str]) -> Any:
+    """A Parquet batch whose numeric and boolean ``columns`` (those the readers read as text:
+    ids, text, labels, product) are text as CSV and JSON give them: whole numbers as their
+    digits (a float column's 7.0 "7", as a column of integers with a missing value is
+    written; an int64 exactly, not through a float), other floats as Python writes them,
+    booleans "true"/"false", missing values ""."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrays = list(batch.columns)
+    changed = False
+    for k, field in enumerate(batch.schema):
+        if field.name not in columns:
+            continue
+        array, kind = arrays[k], field.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                    or pa.types.is_boolean(kind) or pa.types.is_decimal(kind)):
+                continue
+            array = array.dictionary_decode()
+        if pa.types.is_floating(kind):
+            text = pa.array([_cell_str(v) for v in array.to_pylist()], type=pa.string())
+        elif pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_decimal(kind):
+            text = pc.fill_null(pc.cast(array, pa.string()), "")
+        else:
+            continue
+        arrays[k] = text
+        changed = True
+    if not changed:
+        return batch
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 def _all_text(column: pd.Series) -> bool:

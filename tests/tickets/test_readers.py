@@ -278,6 +278,57 @@ def test_parquet_with_typed_columns(tmp_path: Path) -> None:
     assert out["score"].tolist() == [0.5, 0.25, 1.0]  # passed through with its type
 
 
+def test_parquet_numbers_in_id_text_and_product_fields_read_as_csv_and_json_do(
+        tmp_path: Path) -> None:
+    """A Parquet column of whole numbers with a missing value is a float column (as pandas
+    writes it): its 7.0 is "7" as in CSV and JSON, not "7.0", and missing is "", in the
+    product and conversation fields (passed through) as in the ids and text; an int64 id
+    with a missing value is exact, not rounded through a float. Other columns keep their
+    types."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({
+        "ticket_id": pa.array([1, 2, 3], pa.int64()),
+        "customer_id": pa.array([9007199254740993, None, 12], pa.int64()),
+        "subject": pa.array([5.0, None, 6.5]),
+        "body": ["wifi down", "tv broken", "my bill"],
+        "product": pa.array([7.0, None, 8.5]),
+        "conversation_id": pa.array([3, None, 3], pa.int64()),
+        "topic": pa.array([4.0, None, None]),
+        "rating": pa.array([1.0, None, 2.5]),
+    })
+    pq.write_table(table, tmp_path / "t.parquet")
+    frame, rejects, _ = read_all(tmp_path / "t.parquet")
+    assert rejects.empty
+    assert frame["ticket_id"].tolist() == ["1", "2", "3"]
+    assert frame["customer_id"].tolist() == ["9007199254740993", "", "12"]
+    assert frame["subject"].tolist() == ["5", "", "6.5"]
+    assert frame["product"].tolist() == ["7", "", "8.5"]
+    assert frame["conversation_id"].tolist() == ["3", "", "3"]
+    assert frame["topic"].tolist() == ["4", "", ""]
+    assert frame["rating"].tolist()[::2] == [1.0, 2.5]  # not read as text: a number still
+    # the same tickets as CSV and as JSON Lines read the same
+    rows = [{"ticket_id": "1", "customer_id": "9007199254740993", "subject": "5",
+             "body": "wifi down", "product": "7", "conversation_id": "3"},
+            {"ticket_id": "2", "customer_id": "", "subject": "", "body": "tv broken",
+             "product": "", "conversation_id": ""}]
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "t.jsonl").write_text(
+        '{"ticket_id": 1, "customer_id": 9007199254740993, "subject": 5, "body": "wifi down",'
+        ' "product": 7, "conversation_id": 3}\n'
+        '{"ticket_id": 2, "customer_id": null, "subject": null, "body": "tv broken",'
+        ' "product": null, "conversation_id": null}\n', encoding="utf-8")
+    fields = ["ticket_id", "customer_id", "subject", "product", "conversation_id"]
+    for other in ("t.csv", "t.jsonl"):
+        again, _, _ = read_all(tmp_path / other)
+        assert again[fields].values.tolist() == frame[fields].head(2).values.tolist(), other
+    # a frame read from the file by others (the Dask engine reads Parquet itself)
+    checked = validate_frame(pd.read_parquet(tmp_path / "t.parquet")).frame
+    assert checked["product"].tolist() == ["7", "", "8.5"]
+    assert checked["conversation_id"].tolist() == ["3", "", "3"]
+
+
 def test_zendesk_document() -> None:
     frame, rejects, reader = read_all(DATA / "zendesk.json")
     assert reader.format == "zendesk" and rejects.empty
