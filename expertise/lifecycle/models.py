@@ -215,31 +215,36 @@ def judge(candidate: str, root: Path | None = None, *,
 
     Both are scored on the same fixed evaluation sets (default: the bundled ones); pass
     `candidate_metrics` (:func:`summary_with_counts` of the candidate's own evaluation on
-    those sets) to skip scoring it again. With no current model the candidate passes; with
-    no evaluation sets, or a candidate that was not evaluated, it cannot be compared and
-    does not. A current model that is damaged (fails verification) cannot serve, so a
-    verified candidate passes, and so it does when the current model cannot be scored by this
-    code at all (a model of older code whose features changed).
+    those sets) to skip scoring it again. The sets are read first, whatever follows: a file
+    that cannot be used is an InputError naming it (:func:`read_eval_sets`), with no current
+    model too. With no current model the candidate passes; with no evaluation sets, or a
+    candidate that was not evaluated, it cannot be compared and does not. A current model
+    that is damaged (fails verification) cannot serve, so a verified candidate passes, and so
+    it does when the current model cannot be scored by this code at all (a model of older
+    code whose features changed).
     """
     from expertise.tickets.labelled import default_eval_sets
 
     root = models_root(root)
     current = current_version(root)
-    if current is None or current == candidate:
-        why = (f"no current model in {root}: the first model needs no comparison"
-               if current is None else f"{candidate} is already current")
-        return Verdict(candidate, current, True, [why])
+    if current is not None and current == candidate:
+        return Verdict(candidate, current, True, [f"{candidate} is already current"])
+    sets = dict(eval_sets) if eval_sets is not None else default_eval_sets()
+    # a bad file is the file's fault, not either model's, and an error even where nothing is
+    # compared: it would be the next promotion's surprise
+    frames = read_eval_sets(sets)
+    if current is None:
+        return Verdict(candidate, current, True,
+                       [f"no current model in {root}: the first model needs no comparison"])
     try:
         verify_bundle(root / current, root=root)
     except (ArtifactError, ModelNotFoundError) as exc:
         return Verdict(candidate, current, True,
                        [f"the current model {current} is damaged ({exc}); nothing to compare"])
-    sets = dict(eval_sets) if eval_sets is not None else default_eval_sets()
     if not sets:
         return Verdict(candidate, current, False, [
             "no evaluation sets to compare on (expected data/tickets_eval.csv); the gate "
             "cannot tell whether the candidate is worse"])
-    frames = read_eval_sets(sets)  # a bad file is the file's fault, not either model's
     if candidate_metrics is None:
         try:
             candidate_metrics = evaluate_version(root, candidate, frames, kb_root)

@@ -193,6 +193,31 @@ def test_an_unusable_eval_file_is_blamed_not_the_model(root: Path, tmp_path: Pat
     assert _current(root) == b"test-small\n"
 
 
+@pytest.mark.parametrize("state", ["no current model", "a damaged current model"])
+def test_an_unusable_eval_file_is_an_error_with_nothing_to_compare_too(
+        root: Path, tmp_path: Path, small_eval: Path, state: str) -> None:
+    """The gate reads the evaluation files first: with no current model (the first model
+    passes) or a damaged one (nothing to compare), a bad --eval file is still an error naming
+    it, not ignored until the next promotion; a good one promotes."""
+    if state == "no current model":
+        (root / "current").unlink()
+    else:
+        with open(root / "test-small" / "lean.json", "a") as fh:
+            fh.write(" ")
+    before = (root / "current").read_bytes() if (root / "current").exists() else None
+    (tmp_path / "empty.csv").write_text("")
+    for name, says in (("missing.csv", "no such file"), ("empty.csv", "the file is empty")):
+        path = tmp_path / name
+        message = _one_line_error(runner.invoke(app, ["models", "promote", "zz-copy",
+                                                      f"--eval=recent={path}"]))
+        assert message.startswith(f"Error: evaluation set 'recent': {path}: {says}"), message
+        now = (root / "current").read_bytes() if (root / "current").exists() else None
+        assert now == before
+    result = runner.invoke(app, ["models", "promote", "zz-copy", f"--eval=recent={small_eval}"])
+    assert result.exit_code == 0, result.output
+    assert _current(root) == b"zz-copy\n"
+
+
 # ---- models list at 80 columns ---------------------------------------------------------------
 
 
