@@ -4,8 +4,8 @@ One file, WAL mode, foreign keys on. The schema version lives in ``PRAGMA user_v
 :data:`MIGRATIONS` move a database forward one version at a time, each in a transaction.
 Ticket text is redacted (:func:`expertise.privacy.redact`) before it is written. Erasure
 (:meth:`Store.forget`) deletes a customer's tickets, feedback and record, anonymises their
-audit rows, overwrites the freed bytes and keeps only a keyed hash of the id, so that later
-imports of old exports can skip them.
+audit rows, overwrites the freed bytes and keeps only keyed hashes of the id and of their
+tickets' ids, so that later imports of old exports can skip them (by customer or ticket id).
 
 The key of those hashes is not in the database: it is a file next to it, ``<db>.key``
 (:attr:`Store.key_path`), created on the first erasure, readable by the database's owner (and
@@ -241,6 +241,9 @@ def _audit_text(text: str | None) -> str | None:
 
 _AUDIT_INSERT = ("INSERT INTO audit(at, actor, action, customer_id, purpose, detail) "
                  "VALUES (?, ?, ?, ?, ?, ?)")
+#: The reason of a row refused for its ticket id, one of an erased customer's tickets (the
+#: feedback files' reject says the same).
+_ERASED_TICKET = "ticket of a customer erased (right to erasure); not stored"
 #: SQLite accepts at most 32766 parameters per statement in recent versions, 999 in old ones.
 _IN_BATCH = 900
 
@@ -749,6 +752,23 @@ class Store:
         digest = hashlib.sha256(f"{self._salt}\x1fticket\x1f{ticket_id}".encode()).hexdigest()
         return self._keyed(digest)
 
+    def _ticket_hashes(self, ticket_ids: Iterable[str]) -> dict[str, str]:
+        """:meth:`_ticket_hash` of each of these ids (none of an empty one), record -> id,
+        for a whole batch at once: the key is read, and the salt and the key hashed, once (each
+        id then continues copies of those states: a third less time than one id at a time)."""
+        salted = hashlib.sha256(f"{self._salt}\x1fticket\x1f".encode())
+        keyed = hmac.new(self._erasure_key().encode(), digestmod=hashlib.sha256)
+        records: dict[str, str] = {}
+        for ticket_id in dict.fromkeys(ticket_ids):
+            if not ticket_id:
+                continue
+            digest = salted.copy()
+            digest.update(ticket_id.encode())
+            record = keyed.copy()
+            record.update(digest.hexdigest().encode())
+            records[record.hexdigest()] = ticket_id
+        return records
+
     def erased_tickets(self, ticket_ids: Iterable[str]) -> dict[str, str]:
         """Which of these ticket ids were tickets of a customer erased here (from this schema
         version on: earlier erasures recorded no tickets), each with the day (YYYY-MM-DD, UTC)
@@ -756,7 +776,7 @@ class Store:
         are such records."""
         if not self._query("SELECT 1 FROM erased_tickets LIMIT 1"):
             return {}
-        by_hash = {self._ticket_hash(t): t for t in dict.fromkeys(ticket_ids) if t}
+        by_hash = self._ticket_hashes(ticket_ids)
         return {by_hash[str(digest)]: str(at)[:10] for digest, at in self._in_batches(
             "SELECT ticket_hash, at FROM erased_tickets WHERE ticket_hash IN ({})", by_hash)}
 
@@ -836,8 +856,10 @@ class Store:
             ``added`` new ticket ids, ``updated`` known ids whose content changed (a non-empty
             new value replaces the stored one; an empty one keeps it), ``unchanged`` identical
             rows, ``rejected`` rows refused by validation, with an id that is not one line of
-            at most :data:`MAX_LABEL_CHARS` characters, belonging to erased customers, or
-            whose ticket id is stored for another customer or from another help desk.
+            at most :data:`MAX_LABEL_CHARS` characters, belonging to erased customers,
+            carrying the id of an erased customer's ticket (whatever customer id, or none,
+            the row names: :meth:`erased_tickets`), or whose ticket id is stored for another
+            customer or from another help desk.
             Ingesting the same rows twice adds nothing the second time.
         """
         from expertise.tickets.readers import validate_frame
@@ -937,6 +959,13 @@ class Store:
                     refused[i] = f"customer_id {bad_ids[c]}"
                 elif c in erased:
                     refused[i] = "customer erased (right to erasure); not stored"
+        # a ticket id of an erased customer leads back to them, whoever the row names: the
+        # ids of the rows still in, hashed as one batch and looked up in a few queries
+        erased_tickets = self.erased_tickets(ids[i] for i in range(n) if i not in refused)
+        if erased_tickets:
+            for i, tid in enumerate(ids):
+                if i not in refused and tid in erased_tickets:
+                    refused[i] = _ERASED_TICKET
 
         incoming: dict[str, tuple[str | None, ...]] = {}  # in _TICKET_FIELDS order
         position: dict[str, int] = {}
@@ -1435,7 +1464,8 @@ class Store:
         record and profile; clears their id from audit rows; records the keyed hash in
         ``erasures``, and those of their tickets' ids in ``erased_tickets`` (feedback on one
         of them is refused from then on), and appends an ``erasure`` audit row that names
-        nobody. Later ingests skip rows of this customer id. Then :meth:`purge` (waiting up
+        nobody. Later ingests skip rows of this customer id, and rows carrying one of their
+        ticket ids under any customer id or none. Then :meth:`purge` (waiting up
         to ``purge_wait`` seconds for other connections): the report's ``purged`` and
         ``purge_warning`` say whether the erased data is gone from the file's bytes too.
 

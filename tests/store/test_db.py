@@ -563,6 +563,42 @@ def test_erased_customers_are_not_reingested(loaded: Store, tmp_path: Path) -> N
         assert (counts.added, counts.rejected) == (0, 1)
 
 
+def test_an_erased_customers_ticket_ids_are_not_reingested_under_any_customer(
+        loaded: Store, tmp_path: Path) -> None:
+    """An export row carrying an erased customer's old ticket id is refused whatever customer
+    id it names (none, another, theirs), with one line of reason: it would put their words
+    back in the store. Their ids come last in a file longer than one batch of look-ups."""
+    loaded.forget("C-100")  # T-1001, T-1004, T-1022
+    export = tmp_path / "again.csv"
+    lines = ["ticket_id,customer_id,body"]
+    lines += [f"N-{i},C-{i % 50},new words {i}" for i in range(1_900)]
+    lines += ["T-1001,,the box with the flashing lights has gone orange",
+              "T-1004,C-999,the little light on the box goes red then back to white",
+              "T-1022,C-100,the telly says no signal",
+              "T-1002,C-101,Speed test shows 12 Mbps at 8pm",
+              "N-late,,a new ticket without a customer"]
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = loaded.ingest_file(export, rejects_path=tmp_path / "again.rejects.csv")
+    assert (report.added, report.updated, report.rejected) == (1_901, 1, 3)
+    assert report.reject_reasons == {
+        "ticket of a customer erased (right to erasure); not stored": 2,
+        "customer erased (right to erasure); not stored": 1}
+    assert report.rejects_path == tmp_path / "again.rejects.csv"
+    rejects = pd.read_csv(tmp_path / "again.rejects.csv", dtype=str, keep_default_na=False)
+    assert rejects["ticket_id"].tolist() == ["T-1001", "T-1004", "T-1022"]
+    assert not any(loaded.has_ticket(t) for t in ("T-1001", "T-1004", "T-1022"))
+    assert loaded.customer("C-999") is None
+    assert b"flashing lights" not in db_text(loaded.path).lower()
+    # a frame, a fresh connection to the file, and an id of another customer's ticket alike
+    with Store(loaded.path) as again:
+        counts = again.ingest_frame(tickets_frame(
+            [{"ticket_id": "T-1001", "customer_id": "", "body": "hello"},
+             {"ticket_id": "T-1004", "customer_id": "C-101", "body": "hello"},
+             {"ticket_id": "N-frame", "customer_id": "", "body": "hello"}]))
+        assert (counts.added, counts.rejected) == (1, 2)
+        assert not again.has_ticket("T-1001") and not again.has_ticket("T-1004")
+
+
 def test_erasure_records_are_permanent(loaded: Store) -> None:
     loaded.forget("C-100")
     with pytest.raises(sqlite3.IntegrityError):
