@@ -294,7 +294,8 @@ def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None 
 
     Rows already stored (same ticket, article, flag, level, agent and time) are skipped, so a
     file ingested twice adds nothing. Rows that :func:`check_feedback_file` rejects (against
-    `articles`, default: the configured knowledge base's) are written to `rejects_path`.
+    `articles`, default: the configured knowledge base's) are written to `rejects_path`. The
+    others are stored in one transaction: if that fails, none of them is.
     """
     from expertise.tickets.readers import rejects_frame, write_rejects
 
@@ -310,8 +311,9 @@ def ingest_feedback_file(store: Store, path: Path, *, rejects_path: Path | None 
 
 
 def _store_feedback(store: Store, checked: FeedbackCheck) -> None:
-    for row in checked.new:
-        store.add_feedback(**row)
+    """The file's new rows into the store in one transaction (`Store.add_feedback_rows`, the
+    rules of `Store.add_feedback` row by row): a failure midway stores none of them."""
+    store.add_feedback_rows(checked.new)
 
 
 def _unused(folder: Path, stem: str, suffix: str = "") -> Path:

@@ -244,6 +244,9 @@ _AUDIT_INSERT = ("INSERT INTO audit(at, actor, action, customer_id, purpose, det
 #: The reason of a row refused for its ticket id, one of an erased customer's tickets (the
 #: feedback files' reject says the same).
 _ERASED_TICKET = "ticket of a customer erased (right to erasure); not stored"
+#: The arguments of a row of feedback (`Store.add_feedback`, `Store.add_feedback_rows`).
+_FEEDBACK_ARGS = frozenset({"ticket_id", "article_id", "helpful", "corrected_level", "agent",
+                            "customer_id", "created_at"})
 #: SQLite accepts at most 32766 parameters per statement in recent versions, 999 in old ones.
 _IN_BATCH = 900
 
@@ -1303,49 +1306,92 @@ class Store:
         customer who opted out a vote is kept and a level is not stored: nothing is noted about
         them (see :meth:`set_consent`); with no vote either, nothing is written and 0 returned.
         """
-        if corrected_level is not None:
-            _one_of(corrected_level, LEVELS, "corrected level")
-        erased_ticket = self.erased_tickets([ticket_id]).get(ticket_id)
-        if erased_ticket is not None:
-            raise UnknownCustomerError(
-                f"ticket {_shown(ticket_id)!r} was a ticket of a customer erased here on "
-                f"{erased_ticket}; nothing is stored about it, not even feedback: leave it out")
-        if customer_id is None:
-            rows = self._query("SELECT customer_id FROM tickets WHERE ticket_id = ?",
-                               (ticket_id,))
-            customer_id = rows[0][0] if rows else None
-        if customer_id and self.is_erased(customer_id):
-            if corrected_level is not None:
-                self._refuse_erased(customer_id)
-            customer_id = None  # nor is their record made again
-        if corrected_level is not None and customer_id and self._query(
-                "SELECT 1 FROM customers WHERE customer_id = ? AND consent = 'opted_out'",
-                (customer_id,)):
-            corrected_level = None
-            if helpful is None:
-                return 0
+        return self.add_feedback_rows([{
+            "ticket_id": ticket_id, "article_id": article_id, "helpful": helpful,
+            "corrected_level": corrected_level, "agent": agent, "customer_id": customer_id,
+            "created_at": created_at}])[0]
+
+    def add_feedback_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Record many rows of feedback, each the arguments of :meth:`add_feedback` (its rules
+        row by row), in one transaction; return each row's id (0 for a row not written).
+
+        The store is asked a few batched queries for all the rows, not several per row. Any
+        error leaves nothing written: a level that is not one (InputError, checked first), a
+        row refused as :meth:`add_feedback` refuses it (the first such row's error), or the
+        database refusing a write midway.
+        """
+        wanted: list[dict[str, Any]] = []
+        for row in rows:
+            unknown = set(row) - _FEEDBACK_ARGS
+            if unknown or "ticket_id" not in row or "article_id" not in row:
+                raise TypeError("a feedback row takes add_feedback's arguments, ticket_id and "
+                                f"article_id among them; got {', '.join(sorted(row))}")
+            wanted.append({**dict.fromkeys(_FEEDBACK_ARGS), **row})
+        for row in wanted:
+            if row["corrected_level"] is not None:
+                _one_of(row["corrected_level"], LEVELS, "corrected level")
+        if not wanted:
+            return []
+        # what the store knows about all the rows, asked once
+        erased_tickets = self.erased_tickets(row["ticket_id"] for row in wanted)
+        owners = self.ticket_owners(row["ticket_id"] for row in wanted
+                                    if row["customer_id"] is None)
+        customers = [owners.get(row["ticket_id"]) if row["customer_id"] is None
+                     else row["customer_id"] for row in wanted]
+        erased = self._erased_among(c for c in customers if c)
+        opted_out = {c for c, consent in self.consents(
+            c for c, row in zip(customers, wanted, strict=True)
+            if c and c not in erased and row["corrected_level"] is not None).items()
+            if consent == "opted_out"}
         now = _now()
+        writes: list[tuple[str | None, tuple[Any, ...]] | None] = []  # None: nothing written
+        for row, customer_id in zip(wanted, customers, strict=True):
+            ticket_id, helpful = row["ticket_id"], row["helpful"]
+            corrected_level = row["corrected_level"]
+            erased_ticket = erased_tickets.get(ticket_id)
+            if erased_ticket is not None:
+                raise UnknownCustomerError(
+                    f"ticket {_shown(ticket_id)!r} was a ticket of a customer erased here on "
+                    f"{erased_ticket}; nothing is stored about it, not even feedback: leave it "
+                    "out")
+            if customer_id and customer_id in erased:
+                if corrected_level is not None:
+                    self._refuse_erased(customer_id)
+                customer_id = None  # nor is their record made again
+            if corrected_level is not None and customer_id and customer_id in opted_out:
+                corrected_level = None
+                if helpful is None:
+                    writes.append(None)
+                    continue
+            writes.append((customer_id, (
+                ticket_id,
+                customer_id or None,
+                row["article_id"],
+                None if helpful is None else int(bool(helpful)),
+                corrected_level,
+                row["agent"],
+                row["created_at"] or now,
+            )))
+        if not any(writes):
+            return [0] * len(writes)
+        ids: list[int] = []
         with self._transaction() as conn:
-            if customer_id:
-                conn.execute(
-                    "INSERT OR IGNORE INTO customers(customer_id, first_seen, updated_at) "
-                    "VALUES (?, ?, ?)",
-                    (customer_id, now, now),
-                )
-            cursor = conn.execute(
-                "INSERT INTO feedback(ticket_id, customer_id, article_id, helpful, "
-                "corrected_level, agent, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    ticket_id,
-                    customer_id or None,
-                    article_id,
-                    None if helpful is None else int(bool(helpful)),
-                    corrected_level,
-                    agent,
-                    created_at or now,
-                ),
-            )
-            return int(cursor.lastrowid or 0)
+            for write in writes:
+                if write is None:
+                    ids.append(0)
+                    continue
+                customer_id, values = write
+                if customer_id:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO customers(customer_id, first_seen, updated_at) "
+                        "VALUES (?, ?, ?)",
+                        (customer_id, now, now),
+                    )
+                cursor = conn.execute(
+                    "INSERT INTO feedback(ticket_id, customer_id, article_id, helpful, "
+                    "corrected_level, agent, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
 
     def record_feedback(self, ticket_id: str, *, article_id: str, helpful: bool,
                         level: str | None = None, actor: str | None = None) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from expertise.cli import app
-from expertise.errors import InputError
+from expertise.errors import InputError, StoreError
 from expertise.lifecycle.retrain import check_feedback_file, ingest_feedback_file, retrain
 from expertise.lifecycle.train import DataMinimum
 from expertise.store.db import Store
@@ -388,3 +389,109 @@ def test_a_dry_run_judges_the_training_data_the_inbox_would_make(models_env: Pat
         retrain(minimum=DataMinimum(tickets=6, topics=2, per_level=1), **kwargs)
     assert db.read_bytes() == before
     assert sorted(p.name for p in inbox.iterdir()) == ["fb.csv", "more.csv"]
+
+
+_ARTICLE = "wifi-dropping/novice"
+
+
+def _feedback_store(path: Path) -> Store:
+    """A store with ALICE's, BOB's (opted out), ERIN's (erased) and an anonymous ticket, and
+    one feedback row stored already."""
+    tickets = path.with_suffix(".tickets.csv")
+    tickets.write_text("ticket_id,customer_id,body\n"
+                       + "".join(f"T-A{k},ALICE,wifi drops\nT-B{k},BOB,no dial tone\n"
+                                 for k in range(3))
+                       + "T-E,ERIN,my router\nT-N,,no name given\n", encoding="utf-8")
+    store = Store(path)
+    store.ingest_file(tickets)
+    store.set_consent("BOB", "opted_out")
+    store.forget("ERIN", purge_wait=0)
+    store.add_feedback("T-A0", article_id=_ARTICLE, helpful=True, created_at="2026-10-23T01:00")
+    return store
+
+
+def _stored(store: Store) -> tuple[list[Any], list[Any]]:
+    """The store's feedback rows and customers, row for row (rowids included)."""
+    return (store.feedback_rows(),
+            store.connection.execute("SELECT rowid, customer_id, consent, first_seen, "
+                                     "pinned_level FROM customers ORDER BY rowid").fetchall())
+
+
+def test_a_feedback_file_is_stored_in_one_transaction_as_row_by_row(tmp_path: Path) -> None:
+    """A feedback file's rows go into the store in one transaction, stored exactly as adding
+    them one by one stores them (a second store, same file): a customer taken from the
+    ticket, a level dropped for a customer who opted out (and a row holding only that not
+    written), a customer named for the first time made, anonymous and unknown tickets kept,
+    erased customers and their tickets rejects, rows stored already unchanged."""
+    path = tmp_path / "fb.csv"
+    path.write_text(
+        "ticket_id,customer_id,article_id,helpful,corrected_level,agent,created_at\n"
+        f"T-A1,,{_ARTICLE},1,,ana,2026-10-23T02:00\n"
+        f"T-A2,ALICE,{_ARTICLE},,expert,ben,2026-10-23T02:01\n"
+        f"T-B1,,{_ARTICLE},0,novice,ana,2026-10-23T02:02\n"
+        f"T-B2,,{_ARTICLE},,expert,ana,2026-10-23T02:03\n"
+        f"L-1,BOB,{_ARTICLE},,intermediate,,2026-10-23T02:04\n"
+        f"L-2,DAN,{_ARTICLE},1,novice,cal,2026-10-23T02:05\n"
+        f"T-N,,{_ARTICLE},0,,,2026-10-23T02:06\n"
+        f"L-3,,{_ARTICLE},1,expert,,2026-10-23T02:07\n"
+        f"T-E,,{_ARTICLE},1,,,2026-10-23T02:08\n"
+        f"L-4,ERIN,{_ARTICLE},1,,,2026-10-23T02:09\n"
+        f"T-A0,,{_ARTICLE},1,,,2026-10-23T01:00\n"
+        f"L-5,CAROL,{_ARTICLE},1,,,\n"
+        f"T-A1,,{_ARTICLE},1,,ana,2026-10-23T02:00\n", encoding="utf-8")
+    with _feedback_store(tmp_path / "batch.db") as batch, \
+            _feedback_store(tmp_path / "rows.db") as one_by_one:
+        statements: list[str] = []
+        batch.connection.set_trace_callback(statements.append)
+        item = ingest_feedback_file(batch, path, rejects_path=tmp_path / "rej.csv",
+                                    articles={_ARTICLE})
+        batch.connection.set_trace_callback(None)
+        checked = check_feedback_file(path, store=one_by_one, articles={_ARTICLE})
+        for row in checked.new:
+            one_by_one.add_feedback(**row)
+        (feedback, customers), (expected, expected_customers) = (
+            _stored(batch), _stored(one_by_one))
+    assert sum(s.startswith("BEGIN") for s in statements) == 1, statements
+    assert (item.added, item.unchanged, item.rejected, item.corrections) == (9, 2, 2, 3)
+    assert (item.added, item.unchanged, item.rejected) == (
+        checked.item.added, checked.item.unchanged, checked.item.rejected)
+    # row for row as one by one; the time of a row given none is the time it was stored
+    untimed = [r for r in feedback if r.ticket_id == "L-5"]
+    assert len(untimed) == 1 and untimed[0].created_at
+    assert [replace(r, created_at=None) if r.ticket_id == "L-5" else r for r in feedback] == [
+        replace(r, created_at=None) if r.ticket_id == "L-5" else r for r in expected]
+    assert [c[:3] + c[4:] for c in customers] == [c[:3] + c[4:] for c in expected_customers]
+    assert [(r.ticket_id, r.customer_id, r.helpful, r.corrected_level) for r in feedback] == [
+        ("T-A0", "ALICE", True, None),
+        ("T-A1", "ALICE", True, None), ("T-A2", "ALICE", None, "expert"),
+        ("T-B1", "BOB", False, None), ("L-2", "DAN", True, "novice"),
+        ("T-N", None, False, None), ("L-3", None, True, "expert"),
+        ("L-5", "CAROL", True, None)]
+    assert [c[1] for c in customers][-2:] == ["DAN", "CAROL"]
+
+
+def test_a_feedback_file_that_fails_midway_leaves_nothing_written(tmp_path: Path) -> None:
+    """The database refusing a row of a feedback file (a trigger of SQLite's, as a full
+    disk would) stores none of its rows, nor the customers they name first; the file can
+    then be ingested whole. Rows were committed one at a time, those before it kept."""
+    with _feedback_store(tmp_path / "s.db") as store:
+        before = _stored(store)
+        store.connection.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON feedback WHEN NEW.ticket_id = 'L-3' "
+            "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END")
+        path = tmp_path / "fb.csv"
+        path.write_text("ticket_id,customer_id,article_id,helpful,corrected_level\n"
+                        f"L-1,DAN,{_ARTICLE},1,novice\n"
+                        f"T-A1,,{_ARTICLE},0,\n"
+                        f"L-3,,{_ARTICLE},1,\n"
+                        f"L-4,,{_ARTICLE},1,\n", encoding="utf-8")
+        with pytest.raises(StoreError, match="the disk is full"):
+            ingest_feedback_file(store, path, rejects_path=tmp_path / "rej.csv",
+                                 articles={_ARTICLE})
+        assert _stored(store) == before and store.customer("DAN") is None
+        store.connection.execute("DROP TRIGGER refuse")
+        item = ingest_feedback_file(store, path, rejects_path=tmp_path / "rej.csv",
+                                    articles={_ARTICLE})
+        assert item.added == 4
+        assert [r.ticket_id for r in store.feedback_rows()] == ["T-A0", "L-1", "T-A1", "L-3",
+                                                              "L-4"]

@@ -12,6 +12,7 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -642,6 +643,34 @@ def test_feedback_on_a_ticket_of_an_erased_customer_is_refused(loaded: Store) ->
     loaded.close()
     with Store(loaded.path) as again, pytest.raises(UnknownCustomerError):
         again.add_feedback("T-1001", article_id="no-internet/novice", helpful=True)
+
+
+def test_feedback_rows_are_refused_together_as_add_feedback_refuses_one(loaded: Store) -> None:
+    """`add_feedback_rows` applies add_feedback's rules to each row in one transaction: the
+    first refused row raises add_feedback's own error and none of the rows is written, not
+    even the customer an earlier row names first."""
+    loaded.forget("C-100")
+    good: dict[str, Any] = {"ticket_id": "T-1002", "article_id": "no-internet/novice",
+                            "helpful": True}
+    rows = [good, {**good, "ticket_id": "live-1", "customer_id": "C-NEW"},
+            {**good, "ticket_id": "T-1004"}, {**good, "ticket_id": "T-1003"}]
+    with pytest.raises(UnknownCustomerError) as together:
+        loaded.add_feedback_rows(rows)
+    with pytest.raises(UnknownCustomerError) as alone:
+        loaded.add_feedback(**rows[2])
+    assert str(together.value) == str(alone.value)
+    assert loaded.feedback_rows() == [] and loaded.customer("C-NEW") is None
+    with pytest.raises(UnknownCustomerError, match="erased here on"):
+        loaded.add_feedback_rows([good, {**good, "ticket_id": "x", "helpful": None,
+                                         "corrected_level": "expert", "customer_id": "C-100"}])
+    with pytest.raises(InputError, match="corrected level must be one of"):
+        loaded.add_feedback_rows([good, {**good, "corrected_level": "guru"}])
+    with pytest.raises(TypeError, match="add_feedback's arguments"):
+        loaded.add_feedback_rows([good, {**good, "level": "expert"}])
+    assert loaded.feedback_rows() == []
+    ids = loaded.add_feedback_rows([good, rows[1], rows[3]])
+    assert [r.id for r in loaded.feedback_rows()] == ids and len(set(ids)) == 3
+    assert loaded.add_feedback_rows([]) == []
 
 
 def test_a_store_without_erasures_reads_no_key_for_feedback(store: Store) -> None:
