@@ -21,7 +21,7 @@ from expertise.config import __version__
 from expertise.errors import ExpertiseError
 
 if TYPE_CHECKING:
-    from expertise.knowledge_base import Article, KnowledgeBase
+    from expertise.knowledge_base import KnowledgeBase
     from expertise.store.db import Store
 
 # One BLAS thread per process, set before numpy loads (a user's own setting wins): the engine's
@@ -174,26 +174,6 @@ def _kb(kb: Path | None) -> "KnowledgeBase":
     return load_knowledge_base(kb if kb is not None else kb_dir())
 
 
-def _article(base: "KnowledgeBase", article_id: str) -> "Article":
-    """The article `article_id`. When its file is there but broken (the loader left it out),
-    the error names the file and lint's finding, not "no article"."""
-    from expertise.errors import KnowledgeBaseError
-
-    try:
-        return base.article(article_id)
-    except KnowledgeBaseError:
-        topic, _, level = article_id.partition("/")
-        file = Path(topic, f"{level}.md")
-        found = [f"{p.field}: {p.message}" if p.field else p.message
-                 for p in base.errors if Path(p.path) == file]
-        if not found:
-            raise
-        raise KnowledgeBaseError(
-            f"{base.root / file}: the file of article {article_id!r} is broken: "
-            f"{'; '.join(found)}; fix it (`expertise kb lint --kb {base.root}` checks it)"
-        ) from None
-
-
 @_command(kb_app, "list")
 def kb_list(kb: KbOpt = None, json_: JsonOpt = False) -> None:
     """List topics with the levels present and their titles.
@@ -219,7 +199,7 @@ def kb_show(
     """
     from expertise import render
 
-    article = _article(_kb(kb), article_id)
+    article = _kb(kb).article(article_id)
     _show(json_, article, render.article, render.article_data(article))
 
 
@@ -809,7 +789,7 @@ def feedback(
         raise _usage("give exactly one of --helpful or --not-helpful")
     from expertise import render
 
-    _article(_kb(kb), article)  # an unknown or broken article fails here
+    _kb(kb).article(article)  # an unknown or broken article fails here
     with _store(db, create=True) as store:
         data = store.record_feedback(ticket_id, article_id=article, helpful=helpful,
                                      level=level, actor=agent)

@@ -74,10 +74,20 @@ class KnowledgeBase:
         return [a for t in self.topics.values() for lv in LEVELS if (a := t.articles.get(lv))]
 
     def article(self, article_id: str) -> Article:
+        """The article `article_id`. When its file is there but broken (loading left it out),
+        the error names the file and lint's finding, not "no article"."""
         topic, _, level = article_id.partition("/")
         try:
             return self.topics[topic].articles[level]
         except KeyError:
+            file = Path(topic, f"{level}.md")
+            found = [f"{p.field}: {p.message}" if p.field else p.message
+                     for p in self.errors if Path(p.path) == file]
+            if found:
+                raise KnowledgeBaseError(
+                    f"{self.root / file}: the file of article {article_id!r} is broken: "
+                    f"{'; '.join(found)}; fix it (`expertise kb lint --kb {self.root}` checks it)"
+                ) from None
             raise KnowledgeBaseError(
                 f"no article {article_id!r} in {self.root}; list them with `expertise kb list`"
             ) from None
