@@ -265,7 +265,7 @@ class LocalRun:
     def __init__(self, settings: ScoreSettings, jobs: int, carry_folder: Path | None) -> None:
         self.settings = settings
         self.jobs = jobs
-        self.redact_cols: list[str] | None = None
+        self.redact_cols: list[str] = []
         self.scorer: ChunkScorer | None = None
         self.pool: _Pool | None = None
         self.customers_looked_up = 0
@@ -313,9 +313,13 @@ class LocalRun:
                 return
 
     def _payload(self, frame: pd.DataFrame) -> dict[str, Any]:
-        if self.redact_cols is None:
-            self.redact_cols = redact_columns(frame) if self.settings.redact else []
-        return chunk_payload(frame, self.redact_cols)
+        if self.settings.redact:
+            # chunk by chunk: a column numeric in the first chunk may hold text in a later
+            # one, and a JSON key may first appear after the first chunk; once redacted, a
+            # column is redacted in every later chunk that has it
+            known = set(self.redact_cols)
+            self.redact_cols += [c for c in redact_columns(frame) if c not in known]
+        return chunk_payload(frame, [c for c in self.redact_cols if c in frame.columns])
 
     def finish(self) -> None:
         if self.pool is not None:
