@@ -360,6 +360,7 @@ class _SeenIds:
 def _frames(reader: Any, rej_writer: RejectsWriter, strict: bool, input_path: Path
             ) -> Iterator[pd.DataFrame]:
     seen = _SeenIds()
+    columns: list[Any] | None = None
     for chunk in reader.chunks():
         chunk = seen.check(chunk)
         if len(chunk.rejects):
@@ -367,4 +368,13 @@ def _frames(reader: Any, rej_writer: RejectsWriter, strict: bool, input_path: Pa
                 raise strict_stop(input_path, chunk.rejects)
             rej_writer.write(chunk.rejects)
         if len(chunk.frame):
-            yield chunk.frame
+            frame = chunk.frame
+            if columns is None:
+                columns = list(frame.columns)
+            elif list(frame.columns) != columns:
+                # JSON records name their own keys: a chunk lacking a key the earlier ones
+                # had gets it empty, in the earlier ones' order; a new key comes last
+                frame = frame.reindex(columns=[*columns, *(c for c in frame.columns
+                                                           if c not in columns)])
+                columns = list(frame.columns)
+            yield frame

@@ -64,6 +64,18 @@ class TableWriter:
         import pyarrow as pa
 
         table = to_arrow(frame, flat=self.kind == "csv")
+        if self._schema is not None and table.schema.names != self._schema.names:
+            new = [n for n in table.schema.names if n not in self._schema.names]
+            gone = [n for n in self._schema.names if n not in table.schema.names]
+            what = (f"column(s) {', '.join(map(repr, new))} first appear after the first "
+                    f"{self.rows:,} rows" if new else
+                    f"column(s) {', '.join(map(repr, gone))} missing after the first "
+                    f"{self.rows:,} rows" if gone else "columns in another order after the "
+                    f"first {self.rows:,} rows")
+            raise InputError(
+                f"{what}, and a {'CSV' if self.kind == 'csv' else 'Parquet'} output's columns are "
+                "those of its first rows; write JSON Lines instead (--out NAME.jsonl), which "
+                "keeps every column")
         if self._schema is None:
             self._schema = table.schema
             if self.kind == "parquet":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 from typer.testing import CliRunner
 
 from expertise.cli import app
@@ -49,3 +50,37 @@ def test_personal_data_in_a_later_chunk_is_redacted(models_env: Path, tmp_path: 
     assert row["notes"] == "mail <EMAIL> or call <PHONE>"
     assert row["remark"] == "mail <EMAIL> or call <PHONE>"
     assert rows[0]["notes"] == 1
+
+
+def test_a_key_a_later_chunk_lacks_is_written_empty_there(models_env: Path,
+                                                          tmp_path: Path) -> None:
+    src = _jsonl(tmp_path / "export.jsonl", {3: {"extra": "x"}})
+    for name in ("out.csv", "out.parquet", "out.jsonl"):
+        out = tmp_path / name
+        result = runner.invoke(app, ["score", str(src), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        frame = (pd.read_csv(out, dtype=str, keep_default_na=False) if name.endswith(".csv")
+                 else pd.read_parquet(out) if name.endswith(".parquet")
+                 else pd.read_json(out, lines=True, dtype=False))
+        assert len(frame) == BATCH_CHUNK_ROWS + 5
+        assert frame["ticket_id"].tolist() == [f"T-{i}" for i in range(BATCH_CHUNK_ROWS + 5)]
+        extra = frame["extra"].fillna("").tolist()
+        assert extra[3] == "x" and set(extra[:3] + extra[4:]) == {""}
+
+
+def test_a_key_first_appearing_after_the_first_chunk(models_env: Path, tmp_path: Path) -> None:
+    last = BATCH_CHUNK_ROWS + 2
+    src = _jsonl(tmp_path / "export.jsonl", {last: {"extra": "x"}})
+    for name in ("out.csv", "out.parquet"):
+        out = tmp_path / name
+        result = runner.invoke(app, ["score", str(src), "--out", str(out)])
+        assert result.exit_code != 0 and not isinstance(result.exception, KeyError)
+        message = result.output.strip()
+        assert "\n" not in message and "Traceback" not in message
+        assert "'extra'" in message and "--out NAME.jsonl" in message, message
+        assert not out.exists()
+    out = tmp_path / "out.jsonl"  # what the error says to do
+    result = runner.invoke(app, ["score", str(src), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = _lines(out)
+    assert len(rows) == BATCH_CHUNK_ROWS + 5 and rows[last]["extra"] == "x"
