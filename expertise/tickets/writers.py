@@ -76,16 +76,22 @@ class TableWriter:
                 f"{what}, and a {'CSV' if self.kind == 'csv' else 'Parquet'} output's columns are "
                 "those of its first rows; write JSON Lines instead (--out NAME.jsonl), which "
                 "keeps every column")
+        if self.kind == "csv":
+            # CSV has no column types: a column whose type changes between chunks (numbers
+            # then text) is written as it comes, under the header the first chunk wrote
+            import pyarrow.csv as pacsv
+
+            first = self._handle is None
+            if first:
+                self._schema = table.schema
+                self._handle = pa.OSFile(str(self.path), "wb")
+            pacsv.write_csv(table, self._handle, pacsv.WriteOptions(include_header=first))
+            return
         if self._schema is None:
+            import pyarrow.parquet as pq
+
             self._schema = table.schema
-            if self.kind == "parquet":
-                import pyarrow.parquet as pq
-
-                self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd")
-            else:
-                import pyarrow.csv as pacsv
-
-                self._writer = pacsv.CSVWriter(self.path, self._schema)
+            self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd")
         elif table.schema != self._schema:
             try:
                 table = table.cast(self._schema)

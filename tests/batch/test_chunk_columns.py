@@ -84,3 +84,20 @@ def test_a_key_first_appearing_after_the_first_chunk(models_env: Path, tmp_path:
     assert result.exit_code == 0, result.output
     rows = _lines(out)
     assert len(rows) == BATCH_CHUNK_ROWS + 5 and rows[last]["extra"] == "x"
+
+
+def test_a_column_changing_type_between_chunks_is_written_to_csv(models_env: Path,
+                                                                 tmp_path: Path) -> None:
+    # numbers in the first chunk, words in the second: CSV has no column types
+    src = _jsonl(tmp_path / "export.jsonl", {
+        **{i: {"priority": 1, "flag": True} for i in range(BATCH_CHUNK_ROWS)},
+        **{i: {"priority": "high", "flag": "yes"}
+           for i in range(BATCH_CHUNK_ROWS, BATCH_CHUNK_ROWS + 5)}})
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["score", str(src), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert len(frame) == BATCH_CHUNK_ROWS + 5
+    assert frame["priority"].tolist() == ["1"] * BATCH_CHUNK_ROWS + ["high"] * 5
+    assert frame["flag"].tolist() == ["true"] * BATCH_CHUNK_ROWS + ["yes"] * 5
+    assert frame.columns[0] == "ticket_id" and (frame.columns == "ticket_id").sum() == 1
