@@ -1036,8 +1036,25 @@ class TicketReader:
         offset = 0
         with parquet:
             for batch in parquet.iter_batches(batch_size=self.chunk_rows):
+                rows = list(range(offset + 1, offset + batch.num_rows + 1))
+                offset += batch.num_rows
+                # a boolean or fractional id refuses the row, as in JSON
+                problems = _parquet_id_problems(batch, names)
                 batch = _numbers_as_text(batch, {
                     c for c in batch.schema.names if names.get(c, c) in _TEXT_FIELDS})
+                refused: list[tuple[int, str, str]] = []
+                if problems:
+                    ticket = next((c for c in batch.schema.names
+                                   if names.get(c, c) == "ticket_id"), None)
+                    shown = (batch.column(ticket).to_pylist() if ticket is not None
+                             else [""] * batch.num_rows)
+                    for i, found in sorted(problems.items()):
+                        own = any(p.startswith("ticket_id") for p in found)
+                        refused.append((rows[i], "" if own else _cell_str(shown[i]),
+                                        "; ".join(found)))
+                    batch = batch.filter(pa.array([i not in problems
+                                                   for i in range(batch.num_rows)]))
+                    rows = [r for i, r in enumerate(rows) if i not in problems]
                 frame = batch.to_pandas()
                 for field in batch.schema:  # bytes columns: read as UTF-8, bad bytes replaced
                     if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
@@ -1046,9 +1063,7 @@ class TicketReader:
                             for v in frame[field.name]]
                     elif pa.types.is_dictionary(field.type):  # categorical: its values
                         frame[field.name] = frame[field.name].astype(object)
-                frame = _numbered(frame, range(offset + 1, offset + len(frame) + 1))
-                offset += len(frame)
-                yield frame, []
+                yield _numbered(frame, rows), refused
             if self.stats.chunks == 0:
                 frame = _numbered(parquet.schema_arrow.empty_table().to_pandas(), [])
                 yield frame, []
@@ -1478,6 +1493,39 @@ def _numbers_as_text(batch: Any, columns: set[str]) -> Any:
     if not changed:
         return batch
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _parquet_id_problems(batch: Any, names: dict[Any, str]) -> dict[int, list[str]]:
+    """Why rows of a Parquet batch cannot be read, by position: an id column holding a
+    boolean or a number that is not whole (as :func:`_id_problem` says of JSON values)."""
+    import pyarrow as pa
+
+    problems: dict[int, list[str]] = {}
+    for k, field in enumerate(batch.schema):
+        name = names.get(field.name, field.name)
+        kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        if name not in _ID_FIELDS or not (pa.types.is_boolean(kind)
+                                          or pa.types.is_floating(kind)
+                                          or pa.types.is_decimal(kind)):
+            continue
+        for i, value in enumerate(batch.column(k).to_pylist()):
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                problem = (f"{name} is the boolean {'true' if value else 'false'}, not an id; "
+                           "write ids as text or whole numbers")
+            elif isinstance(value, float):
+                if value != value or value.is_integer():  # NaN: an empty id
+                    continue
+                problem = (f"{name} {value!r} is not a whole number, not an id; write ids as "
+                           "text or whole numbers")
+            elif value == value.to_integral_value():  # a decimal
+                continue
+            else:
+                problem = (f"{name} {value} is not a whole number, not an id; write ids as "
+                           "text or whole numbers")
+            problems.setdefault(i, []).append(problem)
+    return problems
 
 
 def _all_text(column: pd.Series) -> bool:
