@@ -703,7 +703,10 @@ def _records_inside(document: dict[str, Any]) -> tuple[tuple[str, ...], int, boo
             keyed = isinstance(child, dict)
             if isinstance(child, list) and child and all(isinstance(c, dict) for c in child):
                 found = len(child)
-            elif keyed and child and all(isinstance(c, dict) for c in child.values()):
+            elif keyed and child and all(isinstance(c, dict) for c in child.values()) and any(
+                    not isinstance(v, (dict, list)) for c in child.values() for v in c.values()):
+                # records keyed by id hold fields; an object of wrappers ({"export":
+                # {"items": [...]}}) holds only more objects and lists
                 found = len(child)
             if keyed and len(where) < _WRAPPER_DEPTH:
                 queue.append((where, child))
