@@ -14,7 +14,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -169,6 +169,10 @@ def _os_error(exc: BaseException) -> OSError:
     return OSError(errno.EIO, str(exc))
 
 
+#: The key prefix of a redacted input column in a scored chunk (no output column has it).
+INPUT_KEY = "input:"
+
+
 class ChunkScorer:
     """Scores chunks of one export in order, carrying each customer's history forward.
 
@@ -177,7 +181,9 @@ class ChunkScorer:
     history for later tickets), ``conversation_id`` (messages of one conversation are read
     together, across chunks too), ``product`` (tilts topics to its area) and ``redact``
     (``{column: values}`` to redact). The result is
-    a dict of lists: :data:`OUTPUT_COLUMNS`, ``_no_match`` (bool) and the redacted columns.
+    a dict of lists: :data:`OUTPUT_COLUMNS`, ``_no_match`` (bool) and the redacted columns
+    (each under :data:`INPUT_KEY` + its name, so that an input column named like an output
+    column, "article_id" say, never takes its place).
 
     History is exact for an export in time order (the usual case): a customer's rows of
     earlier chunks are carried as a profile and their rows of this chunk folded in by time.
@@ -251,9 +257,10 @@ class ChunkScorer:
             self._seen |= customers
         for name, values in (chunk.get("redact") or {}).items():
             whole = personal_column(name)
-            out[name] = (subjects if name == "subject" else bodies if name == "body"
-                         else [whole if _present(v) else v for v in values] if whole
-                         else _redact_distinct(values, redact, str(name)))
+            out[INPUT_KEY + name] = (
+                subjects if name == "subject" else bodies if name == "body"
+                else [whole if _present(v) else v for v in values] if whole
+                else _redact_distinct(values, redact, str(name)))
         return out
 
     def _from_store(self, tids: Sequence[str], cids: Sequence[str], created: Sequence[str],
@@ -465,9 +472,10 @@ def _column_values(column: pd.Series) -> list[Any]:
             for v in column.tolist()]
 
 
-def output_names(columns: Sequence[str]) -> dict[str, str]:
-    """Input columns that collide with an output column get an ``_input`` suffix."""
-    taken = set(columns) | set(OUTPUT_COLUMNS)
+def output_names(columns: Sequence[str], taken: Iterable[str] = ()) -> dict[str, str]:
+    """Input columns that collide with an output column get an ``_input`` suffix (one that
+    no input column and no name in `taken`, the columns of earlier chunks, already has)."""
+    taken = set(columns) | set(OUTPUT_COLUMNS) | set(taken)
     renamed: dict[str, str] = {}
     for name in columns:
         if name in OUTPUT_COLUMNS:
@@ -496,12 +504,13 @@ def assemble(frame: pd.DataFrame, scored: dict[str, list[Any]], renamed: dict[st
             data[name] = np.array(values, dtype=bool)
         else:
             data[name] = pd.array(values, dtype=object)
-    for name, values in scored.items():
-        # the redacted input columns, whatever their names ("_notes" too): internal keys
-        # ("_no_match") are no columns of the frame
-        if name not in OUTPUT_COLUMNS and name != "_row" and name in frame.columns:
+    for key, values in scored.items():
+        # the redacted input columns, whatever their names ("_notes", "article_id" too)
+        column = key[len(INPUT_KEY):] if key.startswith(INPUT_KEY) else None
+        if column is not None and column != "_row" and column in frame.columns:
             # records and lists kept whole: one object a row
-            out[renamed.get(name, name)] = np.fromiter(values, dtype=object, count=len(out))
+            out[renamed.get(column, column)] = np.fromiter(values, dtype=object,
+                                                           count=len(out))
     return pd.concat([out.reset_index(drop=True),
                       pd.DataFrame(data, index=range(len(out)))], axis=1)
 

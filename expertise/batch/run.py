@@ -167,6 +167,7 @@ def score_file(
     tally = Tally()
     nothing = False
     renamed: dict[str, str] | None = None
+    seen: set[str] = set()  # the input columns of the chunks so far
     with contextlib.ExitStack() as stack:
         # the history carried between chunks: about 500 bytes a customer, in this run's folder of
         # the system's temporary folder ($TMPDIR)
@@ -183,9 +184,15 @@ def score_file(
                             with quiet_gc():  # entered once the engine is loaded
                                 for frame, scored in scorer.run(
                                         _frames(reader, rej_writer, strict, input_path)):
-                                    if renamed is None:
-                                        renamed = output_names(
-                                            [c for c in frame.columns if c != "_row"])
+                                    # a key first seen in a later chunk (JSON Lines) is
+                                    # renamed like the first chunk's keys, so that it never
+                                    # writes over an output column
+                                    fresh = [c for c in frame.columns
+                                             if c != "_row" and c not in seen]
+                                    if fresh or renamed is None:
+                                        renamed = {**(renamed or {}), **output_names(
+                                            fresh, [*seen, *(renamed or {}).values()])}
+                                        seen.update(fresh)
                                     writer.write(assemble(frame, scored, renamed))
                                     tally.add(scored)
                                     if progress:

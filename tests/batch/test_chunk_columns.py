@@ -101,3 +101,48 @@ def test_a_column_changing_type_between_chunks_is_written_to_csv(models_env: Pat
     assert frame["priority"].tolist() == ["1"] * BATCH_CHUNK_ROWS + ["high"] * 5
     assert frame["flag"].tolist() == ["true"] * BATCH_CHUNK_ROWS + ["yes"] * 5
     assert frame.columns[0] == "ticket_id" and (frame.columns == "ticket_id").sum() == 1
+
+
+def test_a_key_named_like_an_output_column_first_seen_later_is_renamed(models_env: Path,
+                                                                        tmp_path: Path) -> None:
+    """A key first seen after the first chunk that is named like an output column ("topic")
+    must be kept as "topic_input" like the first chunk's keys, not written over our topic (one
+    JSON object cannot hold two "topic" keys)."""
+    last = BATCH_CHUNK_ROWS + 1
+    src = _jsonl(tmp_path / "export.jsonl", {
+        2: {"level_note": "a"},
+        last: {"topic": "their-own-topic", "article_id": "theirs/1", "level_note": "b"}})
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["score", str(src), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = _lines(out)
+    row = rows[last]
+    assert row["topic_input"] == "their-own-topic" and row["article_id_input"] == "theirs/1"
+    assert row["topic"] == rows[0]["topic"] == "no-internet"  # ours, for the same text
+    assert row["article_id"] == rows[0]["article_id"] and row["level_note"] == "b"
+    assert "topic_input" not in rows[0] or rows[0]["topic_input"] in ("", None)
+    said = " ".join(result.output.split())
+    assert "topic -> topic_input" in said and "article_id -> article_id_input" in said
+
+
+def test_input_columns_named_like_output_columns_never_replace_ours(models_env: Path,
+                                                                    tmp_path: Path) -> None:
+    """An export with its own "article_id", "reasons" or "_no_match" column: the redacted
+    input values were returned under the same names as our output, so the output's
+    article_id was the export's ("theirs/1", or empty where the export had none)."""
+    src = tmp_path / "export.csv"
+    src.write_text("ticket_id,body,article_id,reasons,_no_match\n"
+                   "T1,The router light is orange and there is no internet,theirs/1,"
+                   "call bob@example.com,x\n"
+                   "T2,The router light is orange and there is no internet,,,\n",
+                   encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["score", str(src), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert frame["article_id"].tolist() == ["no-internet/intermediate"] * 2
+    assert frame["article_id_input"].tolist() == ["theirs/1", ""]
+    assert frame["reasons_input"].tolist() == ["call <EMAIL>", ""]
+    assert frame["_no_match"].tolist() == ["x", ""]
+    assert all("technical term: router" in r for r in frame["reasons"])
+    assert "0 without a good topic match" in " ".join(result.output.split())
