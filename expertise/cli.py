@@ -401,15 +401,8 @@ def answer(
     path, nowhere = _lookup_store(db, customer is not None)
     with contextlib.closing(Engine(model_dir=model, db_path=path, trust=trust,
                                    looked_for_store=nowhere)) as engine:
-        result = engine.answer(text, customer_id=None if nowhere else customer, top=top,
-                               created_at=created_at, product=product, actor=agent,
-                               purpose=purpose)
-    if nowhere is not None:
-        result.customer = {"id": customer, "status": "unknown",
-                           "why": f"no store at {nowhere}", "history_tickets": 0}
-        result.notes.insert(0, f"no store at {nowhere}: customer {customer} answered as "
-                               "anonymous (give --db FILE, or load tickets: expertise ingest "
-                               "EXPORT)")
+        result = engine.answer(text, customer_id=customer, top=top, created_at=created_at,
+                               product=product, actor=agent, purpose=purpose)
     _show(json_, result, render.answer)
 
 

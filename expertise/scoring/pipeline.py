@@ -414,7 +414,10 @@ class Scorer:
             if truncated[i]:
                 notes.append(f"the text was cut to its first {MAX_TEXT_CHARS} characters")
             if unknown[i]:
-                notes.append(f"customer {states[i]['id']} is not in the store; answered as "
+                why = states[i].get("why")
+                notes.append(f"{why}: customer {states[i]['id']} answered as anonymous (give "
+                             "--db FILE, or load tickets: expertise ingest EXPORT)" if why else
+                             f"customer {states[i]['id']} is not in the store; answered as "
                              "anonymous")
             if not f.english[i]:
                 notes.append("too few English words we know to judge the level (another "
