@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertise.batch.chunks import (
+    SCRATCH,
     ChunkScorer,
     Tally,
     assemble,
@@ -31,6 +32,7 @@ from expertise.batch.settings import (
     ScoreReport,
     ScoreSettings,
     audit_run,
+    check_writable,
     nothing_scored,
     output_paths,
     resolve_settings,
@@ -38,7 +40,7 @@ from expertise.batch.settings import (
 )
 from expertise.config import DASK_PART_ROWS, LEVELS
 from expertise.errors import InputError
-from expertise.io import atomic_path
+from expertise.io import atomic_path, remove_stale_temps, write_failed
 from expertise.tickets.writers import RejectsWriter, TableWriter
 
 if TYPE_CHECKING:
@@ -188,7 +190,10 @@ def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS, *
     the files. Streams: one chunk in memory at a time."""
     from expertise.tickets.readers import ROW_COLUMN, TicketReader
 
-    folder.mkdir(parents=True)
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        raise write_failed(folder, exc, "--out", what=SCRATCH) from None
     parts: list[str] = []
     rejects: list[tuple[int, str, str]] = []
     encodings: list[str] = []
@@ -208,7 +213,7 @@ def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS, *
             last = max(last, int(chunk[ROW_COLUMN].iloc[-1]))
             chunk[ROW_COLUMN] += offset
             path = folder / f"part-{len(parts):06d}.parquet"
-            chunk.to_parquet(path, index=False)
+            _write_part(chunk, path)
             parts.append(str(path))
         offset += last
         invalid += reader.stats.invalid_byte_rows
@@ -216,9 +221,17 @@ def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS, *
             encodings.append(reader.encoding)
     if not parts and empty is not None:  # no row: one empty part keeps the columns
         path = folder / "part-000000.parquet"
-        empty.to_parquet(path, index=False)
+        _write_part(empty, path)
         parts.append(str(path))
     return CsvParts(parts, rejects, ", ".join(encodings), invalid)
+
+
+def _write_part(frame: pd.DataFrame, path: Path) -> None:
+    """One Parquet part of the input; a write the disk refuses is one line naming it."""
+    try:
+        frame.to_parquet(path, index=False)
+    except OSError as exc:
+        raise write_failed(path, exc, "--out", what=SCRATCH) from None
 
 
 def score_dask(
@@ -241,9 +254,23 @@ def score_dask(
 
     files, fmt, read_as = _dask_inputs(input_path, format, encoding)
     out_path, kind, rejects_path = output_paths(input_path, out, rejects, fmt, engine="dask")
+    # before any work, as the local engine: an output that cannot be written fails now (an
+    # existing output folder is replaced; the folder it is in is tried below, by making the
+    # temporary one), and what killed runs left next to the outputs is removed
+    if not out_path.is_dir():
+        check_writable(out_path, "--out")
+    check_writable(rejects_path, "--rejects")
+    for path in (out_path, rejects_path):
+        remove_stale_temps(path)
     settings, version = resolve_settings(model_dir, trust, kb_root, db_path, top, redact,
                                          actor=actor, input_name=input_path.name)
 
+    tmp = out_path.parent / f".{out_path.name}.{os.getpid()}.{int(time.time())}.tmp"
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    except OSError as exc:
+        raise write_failed(out_path, exc, "--out") from None
     client = cluster = None
     split_dir: Path | None = None
     try:
@@ -273,31 +300,29 @@ def score_dask(
                                    meta=empty)
         parts = max(jobs * 2, raw.npartitions, 1)
         shuffled = canon.shuffle(on="_key", npartitions=parts)
-        tmp = out_path.parent / f".{out_path.name}.{os.getpid()}.{int(time.time())}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        RejectsWriter(tmp / "rejects-parse.csv").write(rejects_frame(parse_rejects))
+        meta = pd.DataFrame({k: pd.Series(dtype="int64") for k in _DASK_COUNTS})
+        stats = shuffled.map_partitions(_dask_score, settings, str(tmp), kind, chunk_rows,
+                                        meta=meta)
+        (totals,) = dask.compute(stats)
+        sums = {k: int(totals[k].sum()) for k in _DASK_COUNTS}
+        rejected = sums["rejected"] + len(parse_rejects)
+        if rejected:
+            bad = _dask_rejects(tmp)
+            if strict:
+                raise strict_stop(input_path, bad)
+            with atomic_path(rejects_path, option="--rejects") as path:
+                RejectsWriter(path).write(bad)  # a write the disk refuses: one line
+        if sums["rows"] == 0:
+            raise nothing_scored(input_path, rejected, rejects_path)
+        for stray in tmp.glob("rejects-*.csv"):
+            stray.unlink()
         try:
-            RejectsWriter(tmp / "rejects-parse.csv").write(rejects_frame(parse_rejects))
-            meta = pd.DataFrame({k: pd.Series(dtype="int64") for k in _DASK_COUNTS})
-            stats = shuffled.map_partitions(_dask_score, settings, str(tmp), kind, chunk_rows,
-                                            meta=meta)
-            (totals,) = dask.compute(stats)
-            sums = {k: int(totals[k].sum()) for k in _DASK_COUNTS}
-            rejected = sums["rejected"] + len(parse_rejects)
-            if rejected:
-                bad = _dask_rejects(tmp)
-                if strict:
-                    raise strict_stop(input_path, bad)
-                with atomic_path(rejects_path, option="--rejects") as path:
-                    bad.to_csv(path, index=False, encoding="utf-8")
-            if sums["rows"] == 0:
-                raise nothing_scored(input_path, rejected, rejects_path)
-            for stray in tmp.glob("rejects-*.csv"):
-                stray.unlink()
             _replace_dir(tmp, out_path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        except OSError as exc:
+            raise write_failed(out_path, exc, "--out") from None
     finally:
+        shutil.rmtree(tmp, ignore_errors=True)
         if split_dir is not None:
             shutil.rmtree(split_dir, ignore_errors=True)
         if client is not None:
@@ -330,12 +355,20 @@ def _dask_rejects(folder: Path) -> pd.DataFrame:
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move a finished folder to its final name, replacing what was there."""
+    """Move a finished folder to its final name, replacing what was there. What was there is
+    moved aside first (a folder cannot be renamed over a file, nor over a folder with files);
+    when the finished folder then cannot take the name, it is moved back, so that a failure
+    leaves the previous output as it was."""
     old = None
     if final.exists() or final.is_symlink():
         old = final.parent / f".{final.name}.old-{os.getpid()}"
         os.replace(final, old)
-    os.replace(tmp, final)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        if old is not None:
+            os.replace(old, final)
+        raise
     if old is not None:
         if old.is_dir() and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)

@@ -32,6 +32,7 @@ from expertise.batch.pool import LocalRun, keep_freed_memory, quiet_gc
 from expertise.batch.settings import (
     ScoreReport,
     audit_run,
+    check_writable,
     nothing_scored,
     output_paths,
     resolve_settings,
@@ -258,35 +259,6 @@ def remove_stale_runs() -> list[Path]:
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed
-
-
-def check_writable(path: Path, option: str) -> None:
-    """Refuse an output that cannot be written, before any work: a folder, a path below a
-    file, or a folder in which this user cannot create files (tried, not guessed: a
-    permission check says yes to root even where the file system says no)."""
-    import secrets
-
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; {option} needs a file name, e.g. "
-                         f"{path / ('scored' + (path.suffix or '.csv'))}")
-    parent = path.parent
-    existing = parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(f"{path}: {existing} is a file, not a folder; choose another {option}")
-    if existing != parent:  # missing folders are created; the nearest existing one must allow it
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise InputError(f"{path}: cannot create {parent}, {existing} is not writable; "
-                             f"choose another {option}")
-        return
-    probe = parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
-    try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write in {parent} ({exc.strerror or exc}); choose "
-                         f"another {option} or a folder you can write to") from None
-    probe.unlink(missing_ok=True)
 
 
 class _NothingScored(Exception):
