@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -1076,7 +1077,8 @@ class TicketReader:
         """JSON records as a frame, and the records refused for their ids (a boolean, a
         number that is not whole). The values of the fields the readers read as text (ids,
         text, labels, product) are their JSON text: 7 is "7", 1.50 "1.50", 1e300 "1e300",
-        true "true"; other columns are typed as pandas infers them."""
+        true "true", NaN and Infinity missing (an id NaN or Infinity refuses the record);
+        other columns are typed as pandas infers them."""
         import pandas as pd
 
         if self.format == "zendesk":
@@ -1093,7 +1095,7 @@ class TicketReader:
             names = {}  # a --map naming no column: raised where the columns are named
         # the fields read as text whose values are not all strings: rebuilt from the values
         loose = {c: names.get(c, c) for c in frame.columns
-                 if names.get(c, c) in _TEXT_FIELDS and not _all_text(frame[c])}
+                 if names.get(c, c) in _TEXT_FIELDS and not _all_text(frame[c], records, c)}
         refused: list[tuple[int, str, str]] = []
         ids = [c for c, name in loose.items() if name in _ID_FIELDS]
         bad = []
@@ -1453,13 +1455,15 @@ _JSON = json.JSONDecoder(parse_float=_json_float)
 
 def _json_text(value: Any) -> str:
     """A JSON value of a text field as text: a string as it is, a number as it was written
-    (7 "7", 1.50 "1.50", 1e300 "1e300"), true "true", null and a missing key ""; records and
-    lists as JSON."""
+    (7 "7", 1.50 "1.50", 1e300 "1e300"), true "true", null, a missing key and NaN or
+    Infinity (which Python's json reads, but JSON has not) ""; records and lists as JSON."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
+        if not math.isfinite(value):  # no text was written: "nan" would read as a word
+            return ""
         return value.text if isinstance(value, _JsonFloat) else repr(value)
     return _cell_str(value)
 
@@ -1485,8 +1489,9 @@ def _numbers_as_text(batch: Any, columns: set[str]) -> Any:
                     or pa.types.is_boolean(kind) or pa.types.is_decimal(kind)):
                 continue
             array = array.dictionary_decode()
-        if pa.types.is_floating(kind):
-            text = pa.array([_cell_str(v) for v in array.to_pylist()], type=pa.string())
+        if pa.types.is_floating(kind):  # NaN and infinity: missing, as in JSON
+            text = pa.array([_cell_str(v) if v is not None and math.isfinite(v) else ""
+                             for v in array.to_pylist()], type=pa.string())
         elif pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_decimal(kind):
             text = pc.fill_null(pc.cast(array, pa.string()), "")
         else:
@@ -1531,22 +1536,29 @@ def _parquet_id_problems(batch: Any, names: dict[Any, str]) -> dict[int, list[st
     return problems
 
 
-def _all_text(column: pd.Series) -> bool:
-    """Whether a column pandas made from JSON values holds strings only (and missing
-    values): its values are then their JSON text already."""
+def _all_text(column: pd.Series, records: list[dict[str, Any]], key: Any) -> bool:
+    """Whether a column pandas made from JSON `records` holds strings only (and missing
+    values): its values are then their JSON text already. Pandas' string columns take a JSON
+    NaN for a missing value, so a string column with one is checked against the records."""
     from pandas.api import types as ptypes
 
     if ptypes.is_string_dtype(column) and not ptypes.is_object_dtype(column):
-        return True
+        if not column.isna().any():
+            return True
+        return all(isinstance(v, str) or v is None for v in (r.get(key) for r in records))
     return bool(ptypes.is_object_dtype(column)) and all(
         isinstance(v, str) or v is None for v in column.tolist())
 
 
 def _id_problem(value: Any, name: str) -> str | None:
-    """Why a JSON value cannot be an id (a boolean, a number that is not whole), or None."""
+    """Why a JSON value cannot be an id (a boolean, a number that is not whole, NaN or
+    Infinity), or None."""
     if isinstance(value, bool):
         return (f"{name} is the JSON boolean {'true' if value else 'false'}, not an id; write "
                 "ids as text or whole numbers")
+    if isinstance(value, float) and not math.isfinite(value):  # as Python's json writes them
+        written = "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+        return f"{name} {written} is not a valid id; write ids as text or whole numbers"
     if isinstance(value, float) and not value.is_integer():
         return (f"{name} {_json_text(value)} is not a whole number, not an id; write ids as "
                 "text or whole numbers")

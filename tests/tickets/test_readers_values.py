@@ -1,0 +1,85 @@
+"""Values read as they are written: JSON's NaN and Infinity (which Python's json module
+accepts), a JSON export wrapping no records or wrapping them deep down, columns whose type
+changes between chunks, and CSV cells holding a NUL byte or true/TRUE."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.tickets.test_readers import read_all
+from tests.tickets.test_readers_hostile import _rejects, _score
+
+NOT_AN_ID = "is not a valid id; write ids as text or whole numbers"
+
+# ---------------------------------------------------------------------------------------------
+# NaN and Infinity
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("other", ['"Router X"', "7", "null"])
+def test_nan_and_infinity_in_text_fields_are_missing_not_the_word_nan(tmp_path: Path,
+                                                                      other: str) -> None:
+    """A product, subject, body or level NaN, Infinity or -Infinity was the text "nan" or
+    "inf" (or, beside a string, pandas' missing value); it is missing, as null is."""
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        '{"ticket_id": "T1", "body": "wifi drops", "product": NaN, "subject": Infinity}\n'
+        '{"ticket_id": "T2", "body": -Infinity, "subject": "tv", "product": Infinity,'
+        ' "expertise_level": NaN}\n'
+        f'{{"ticket_id": "T3", "body": "router", "product": {other},'
+        ' "expertise_level": "novice"}\n', encoding="utf-8")
+    frame, rejects, _ = read_all(path)
+    assert rejects.empty
+    rows = frame.set_index("ticket_id")[["subject", "body", "product", "expertise_level"]]
+    assert rows.loc["T1"].tolist() == ["", "wifi drops", "", ""]
+    assert rows.loc["T2"].tolist() == ["tv", "", "", ""]
+    assert rows.loc["T3", "product"] == {"null": ""}.get(other, other.strip('"'))
+
+
+def test_nan_or_infinity_in_an_id_is_a_reject_naming_the_field(tmp_path: Path) -> None:
+    """A ticket_id NaN beside string ids was reported as an empty ticket_id (beside numbers
+    as 'nan is not a whole number'); an id NaN, Infinity or -Infinity is not a valid id."""
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        '{"ticket_id": NaN, "body": "wifi drops"}\n'
+        '{"ticket_id": "T2", "body": "tv", "customer_id": -Infinity}\n'
+        '{"ticket_id": Infinity, "body": "router"}\n'
+        '{"ticket_id": "T4", "body": "router", "conversation_id": NaN, "customer_id": "c"}\n'
+        '{"ticket_id": "T5", "body": "router", "customer_id": "c"}\n', encoding="utf-8")
+    frame, rejects, _ = read_all(path)
+    assert frame["ticket_id"].tolist() == ["T5"]
+    assert rejects.values.tolist() == [
+        [1, "", f"ticket_id NaN {NOT_AN_ID}"],
+        [2, "T2", f"customer_id -Infinity {NOT_AN_ID}"],
+        [3, "", f"ticket_id Infinity {NOT_AN_ID}"],
+        [4, "T4", f"conversation_id NaN {NOT_AN_ID}"]]
+
+
+def test_score_rejects_a_nan_id_by_its_row_and_scores_the_rest(tmp_path: Path,
+                                                               models_env: Path) -> None:
+    src = tmp_path / "t.jsonl"
+    src.write_text('{"ticket_id": "T1", "body": "my wifi keeps dropping", "product": NaN}\n'
+                   '{"ticket_id": NaN, "body": "tv has no signal"}\n', encoding="utf-8")
+    code, output = _score(str(src), "--out", str(tmp_path / "out.jsonl"))
+    assert code == 0, output
+    assert (tmp_path / "out.jsonl").read_text(encoding="utf-8").count('"product": ""') == 1
+    rejects = _rejects(tmp_path / "out.rejects.csv")
+    assert rejects.values.tolist() == [["2", "", f"ticket_id NaN {NOT_AN_ID}"]]
+
+
+def test_parquet_infinity_in_a_text_field_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({
+        "ticket_id": pa.array([1.0, float("inf"), 3.0, float("nan")]),
+        "body": pa.array(["wifi", "tv", "router", "modem"]),
+        "product": pa.array([float("inf"), 2.0, float("-inf"), None])}), path)
+    frame, rejects, _ = read_all(path)
+    assert frame[["ticket_id", "product"]].values.tolist() == [["1", ""], ["3", ""]]
+    assert rejects.values.tolist() == [  # NaN is how pandas writes a missing float
+        [2, "", "ticket_id inf is not a whole number, not an id; write ids as text or whole "
+                "numbers"],
+        [4, "", "empty ticket_id"]]
