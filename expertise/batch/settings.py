@@ -184,7 +184,10 @@ def nothing_scored(input_path: Path, rejected: int, rejects_path: Path) -> Input
 
 def strict_stop(input_path: Path, rejects: pd.DataFrame) -> InputError:
     """--strict: the first of these rejected rows as the run's error."""
+    from expertise.tickets.writers import redacted_ids
+
     first = rejects.iloc[0]
+    ticket = redacted_ids([first["ticket_id"]])[0]
     return InputError(f"{input_path}: row {int(first['row'])} "
-                      f"(ticket {first['ticket_id'] or '?'}): {first['reason']} "
+                      f"(ticket {ticket or '?'}): {first['reason']} "
                       "(--strict stops at the first bad row)")

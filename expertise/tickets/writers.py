@@ -165,8 +165,18 @@ def _json_cell(value: Any) -> str | None:
         return str(value)
 
 
+def redacted_ids(values: list[Any]) -> list[Any]:
+    """Ticket ids as a rejects file or an error message may show them: personal data taken
+    out. A rejected row's "id" is often text that slid into the id column (a body, a phone
+    number, an e-mail address); the row number still finds it in the export."""
+    from expertise.privacy import redact
+
+    return [redact(v) if isinstance(v, str) and v else v for v in values]
+
+
 class RejectsWriter:
-    """Stream rejected rows to CSV (created only when there is one)."""
+    """Stream rejected rows to CSV (created only when there is one), their ticket ids with
+    personal data redacted (:func:`redacted_ids`)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -175,8 +185,10 @@ class RejectsWriter:
     def write(self, rejects: pd.DataFrame) -> None:
         if not len(rejects):
             return
+        rejects = rejects.loc[:, list(REJECT_COLUMNS)].copy()
+        rejects["ticket_id"] = redacted_ids(rejects["ticket_id"].tolist())
         try:
-            rejects.loc[:, list(REJECT_COLUMNS)].to_csv(
+            rejects.to_csv(
                 self.path, mode="a", header=self.rows == 0, index=False, encoding="utf-8")
         except OSError as exc:
             raise write_failed(self.path, exc, "--rejects") from None

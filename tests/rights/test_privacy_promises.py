@@ -1,0 +1,76 @@
+"""The privacy promises, broken on purpose through the real CLI: personal data in any column of
+an export (ids included, in rows that are rejected too) stays out of what the tool writes and
+prints; erasure and opt-out hold end to end.
+
+Everything runs on real files under tmp_path, a real SQLite store and the small real bundle of
+the conftest (``models_env``).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from expertise.cli import app
+
+runner = CliRunner()
+
+#: Personal data an export may carry where it should not: in an id column, say.
+EMAIL = "alice.smith@example.com"
+PHONE = "07700 900123"
+CARD = "4111 1111 1111 1111"
+RAW = (EMAIL, PHONE, CARD, "4111111111111111", "900123")
+
+
+def cli(*args: str | Path) -> object:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _leaks(text: str) -> list[str]:
+    return [value for value in RAW if value in text]
+
+
+def _row(ticket_id: str, customer_id: str, body: str = "my wifi keeps dropping") -> dict[str, str]:
+    return {"ticket_id": ticket_id, "customer_id": customer_id,
+            "created_at": "2026-01-05T10:00:00", "subject": "", "body": body}
+
+
+def test_rejects_files_and_strict_errors_do_not_quote_personal_data_in_ticket_ids(
+        models_env: Path, tmp_path: Path) -> None:
+    """A rejected row's ticket id is often text that slid into the id column: the rejects file
+    (ingest and score) and `score --strict`'s one-line error showed it as it came."""
+    export = _write_csv(tmp_path / "export.csv", [
+        _row("T1", "C1"),
+        # a body that slid into the id column: a line break, so ingest refuses it
+        _row(f"call me on {PHONE} or {EMAIL}\ncard {CARD}", "C2"),
+        # an e-mail address as a ticket id, twice: the second is a duplicate
+        _row(EMAIL, "C3"), _row(EMAIL, "C3"),
+    ])
+    db = tmp_path / "s.db"
+    ingested = cli("ingest", export, "--db", db)
+    assert ingested.exit_code == 0, ingested.output
+    rejects = tmp_path / "export.rejects.csv"
+    listed = rejects.read_text(encoding="utf-8")
+    assert "duplicate ticket_id" in listed and "control character" in listed
+    assert _leaks(listed) == [] and "<EMAIL>" in listed and "<PHONE>" in listed
+    assert _leaks(ingested.output) == []
+
+    scored = cli("score", export, "--out", tmp_path / "out.csv")
+    assert scored.exit_code == 0, scored.output
+    listed = (tmp_path / "out.rejects.csv").read_text(encoding="utf-8")
+    assert "duplicate ticket_id" in listed and _leaks(listed) == []
+
+    strict = cli("score", export, "--strict", "--out", tmp_path / "strict.csv")
+    assert strict.exit_code == 1 and "--strict stops at the first bad row" in strict.output
+    assert _leaks(strict.output) == [], strict.output
+
