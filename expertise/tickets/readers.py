@@ -669,8 +669,10 @@ def _detect_json(path: Path, stripped: str, suffix: str, encoding: str) -> str:
         return "zendesk" if zendesk else "jsonl"
     if re.match(r'\{\s*"tickets"\s*:', stripped) or re.search(r'"tickets"\s*:\s*\[', stripped):
         return "zendesk"
-    if record is None and (suffix == ".json" or first_line in ("{", "[")):
-        # one JSON document over many lines (pretty-printed): where are its records?
+    if (record is None and (suffix == ".json" or first_line in ("{", "["))
+            or isinstance(record, list) and suffix not in (".jsonl", ".ndjson")):
+        # one JSON document (an array, or pretty-printed over many lines): where are its
+        # records?
         try:
             document = json.loads(path.read_bytes().decode(_text_codec(encoding),
                                                            errors="replace"))
@@ -691,11 +693,22 @@ def _detect_json(path: Path, stripped: str, suffix: str, encoding: str) -> str:
 _WRAPPER_DEPTH = 3
 
 
-def _records_inside(document: dict[str, Any]) -> tuple[tuple[str, ...], int, bool] | None:
-    """Where the records of a JSON object that wraps them are: the keys leading to the largest
-    list of objects, or object of objects (records keyed by id), at most
-    :data:`_WRAPPER_DEPTH` keys down; with how many there are and whether they are keyed."""
-    best: tuple[tuple[str, ...], int, bool] | None = None
+@dataclass
+class _Inside:
+    """What a JSON object wrapping an export holds: the keys leading to the largest list of
+    objects, or object of objects (records keyed by id), with how many there are and whether
+    they are keyed; else the keys leading to the first empty list, if any."""
+
+    keys: tuple[str, ...] = ()
+    count: int = 0
+    keyed: bool = False
+    empty: tuple[str, ...] | None = None
+
+
+def _records_inside(document: dict[str, Any]) -> _Inside:
+    """Where the records of a JSON object that wraps them are, at most
+    :data:`_WRAPPER_DEPTH` keys down."""
+    inside = _Inside()
     queue: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), document)]
     for keys, value in queue:  # breadth first: of two as large, the shallower
         for key, child in value.items():
@@ -704,6 +717,8 @@ def _records_inside(document: dict[str, Any]) -> tuple[tuple[str, ...], int, boo
             keyed = isinstance(child, dict)
             if isinstance(child, list) and child and all(isinstance(c, dict) for c in child):
                 found = len(child)
+            elif isinstance(child, list) and not child and inside.empty is None:
+                inside.empty = where
             elif keyed and child and all(isinstance(c, dict) for c in child.values()) and any(
                     not isinstance(v, (dict, list)) for c in child.values() for v in c.values()):
                 # records keyed by id hold fields; an object of wrappers ({"export":
@@ -711,9 +726,9 @@ def _records_inside(document: dict[str, Any]) -> tuple[tuple[str, ...], int, boo
                 found = len(child)
             if keyed and len(where) < _WRAPPER_DEPTH:
                 queue.append((where, child))
-            if found and (best is None or found > best[1]):
-                best = (where, found, keyed)
-    return best
+            if found > inside.count:
+                inside.keys, inside.count, inside.keyed = where, found, keyed
+    return inside
 
 
 def _jq_path(keys: tuple[str, ...]) -> str:
@@ -727,11 +742,17 @@ def one_document_error(path: Path, document: Any, *, records_only: bool = False
     """The error for an export that is one JSON document wrapping its records (an object
     such as ``{"tickets": {...}}`` or ``{"data": [...]}``, or one array) rather than JSON Lines:
     which key holds what looks like the records, and the jq command that writes them one a
-    line; None when `document` is no object or array of objects, or (`records_only`) an
-    object in which nothing looks like records."""
+    line; for an empty array, or an object whose only place for records is an empty list
+    (``{"data": []}``), that there are none; None when `document` is no object or array of
+    objects, or (`records_only`) an object in which nothing looks like records (nor an empty
+    list, beside no ticket field or text)."""
     out = path.with_name(f"{path.stem}-records.jsonl")
     if isinstance(document, list):
-        if not document or not all(isinstance(d, dict) for d in document):
+        if not document:
+            return SchemaError(f"{path}: no ticket records: the file holds an empty JSON array; "
+                               "export the tickets again, or check the export's filters or "
+                               "date range")
+        if not all(isinstance(d, dict) for d in document):
             return None
         many = "" if len(document) == 1 else "s"
         return SchemaError(
@@ -741,14 +762,20 @@ def one_document_error(path: Path, document: Any, *, records_only: bool = False
     if not isinstance(document, dict):
         return None
     found = _records_inside(document)
-    if found is None and records_only:
+    if not found.count and found.empty is not None and not (records_only and (
+            _TEXT_FIELDS.intersection(map(str, document))
+            or any(isinstance(v, str) for v in document.values()))):  # a ticket's text
+        return SchemaError(
+            f"{path}: no ticket records: the list under key {'.'.join(found.empty)!r} is "
+            "empty; export the tickets again, or check the export's filters or date range")
+    if not found.count and records_only:
         return None
-    if found is None:
+    if not found.count:
         names = ", ".join(map(str, list(document)[:10])) or "none"
         return SchemaError(
             f"{path}: holds one JSON object, not ticket records (its keys: {names}); expected "
             'JSON Lines (one ticket object a line) or a Zendesk export {"tickets": [...]}')
-    keys, count, keyed = found
+    keys, count, keyed = found.keys, found.count, found.keyed
     jq = _jq_path(keys)
     objects = f"{count} object{'' if count == 1 else 's'}"
     what, extract = ((f"an object of {objects} keyed by their ids",

@@ -10,8 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from expertise.cli import app
+from expertise.errors import SchemaError
 from tests.tickets.test_readers import read_all
-from tests.tickets.test_readers_hostile import _rejects, _score
+from tests.tickets.test_readers_hostile import _rejects, _score, runner
 
 NOT_AN_ID = "is not a valid id; write ids as text or whole numbers"
 
@@ -83,3 +85,61 @@ def test_parquet_infinity_in_a_text_field_is_missing(tmp_path: Path) -> None:
         [2, "", "ticket_id inf is not a whole number, not an id; write ids as text or whole "
                 "numbers"],
         [4, "", "empty ticket_id"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# A wrapper holding no records, and records wrapped deep down
+# ---------------------------------------------------------------------------------------------
+
+NO_RECORDS = ("no ticket records: the list under key {key!r} is empty; export the tickets "
+              "again, or check the export's filters or date range")
+
+
+@pytest.mark.parametrize(("name", "text", "key"), [
+    ("one-line.json", '{"data": []}\n', "data"),
+    ("one-line.jsonl", '{"data": []}\n', "data"),
+    ("pretty.json", '{\n  "data": []\n}\n', "data"),
+    ("counted.jsonl", '{"meta": {"count": 0}, "data": []}\n', "data"),
+    ("nested.json", '{\n  "data": {"export": {"items": []}}\n}\n', "data.export.items"),
+])
+@pytest.mark.parametrize("command", ["score", "ingest"])
+def test_a_wrapper_holding_an_empty_list_says_there_are_no_records_under_its_key(
+        tmp_path: Path, name: str, text: str, key: str, command: str) -> None:
+    """It was 'missing required column(s) ticket_id; columns found: data; name yours with
+    --map', or 'holds one JSON object, not ticket records'; it exits 1, as an empty JSON
+    array does."""
+    src = tmp_path / name
+    src.write_text(text, encoding="utf-8")
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]\n", encoding="utf-8")
+    extra = ["--db", str(tmp_path / "s.db")] if command == "ingest" else []
+    result = runner.invoke(app, [command, str(src), *extra])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip() == f"Error: {src}: " + NO_RECORDS.format(key=key)
+    as_empty = runner.invoke(app, [command, str(empty), *extra])
+    assert as_empty.exit_code == result.exit_code
+    assert as_empty.output.strip() == (
+        f"Error: {empty}: no ticket records: the file holds an empty JSON array; export the "
+        "tickets again, or check the export's filters or date range")
+
+
+def test_a_lone_ticket_with_an_empty_list_keeps_its_missing_column_error(
+        tmp_path: Path) -> None:
+    lone = tmp_path / "lone.jsonl"
+    lone.write_text('{"number": 1, "description": "wifi drops", "tags": []}\n',
+                    encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"missing required column\(s\) ticket_id.*--map"):
+        read_all(lone)
+
+
+def test_a_one_line_json_array_of_tickets_gets_the_jq_command_as_a_pretty_one_does(
+        tmp_path: Path) -> None:
+    """It was 'unknown JSON layout' (only an array over many lines named the jq command)."""
+    src = tmp_path / "array.json"
+    src.write_text('[{"ticket_id": "T1", "body": "wifi"}]\n', encoding="utf-8")
+    with pytest.raises(SchemaError) as caught:
+        read_all(src)
+    out = tmp_path / "array-records.jsonl"
+    assert str(caught.value) == (
+        f"{src}: holds one JSON array of 1 object, not one ticket object a line; write them one "
+        f"a line and read that file instead: jq -c '.[]' {src} > {out}")
