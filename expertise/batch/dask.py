@@ -1,6 +1,7 @@
 """The Dask engine: the same chunk scorer on a Dask cluster, exact history for any order.
 
-One pass over the data: read (CSV or Parquet files or folders) -> name and validate columns
+One pass over the data: read (CSV or Parquet files or folders, cut into Parquet parts by the
+local engine's reader) -> name and validate columns
 per partition (bad rows travel on, flagged) -> shuffle by customer, so that all of a
 customer's tickets share a partition -> per partition: sort by time, score in chunks with
 `ChunkScorer` (one per worker process, model loaded once), write a part file, and return
@@ -81,20 +82,16 @@ def _dask_inputs(path: Path, format: str, encoding: str) -> tuple[list[str], str
     return files, fmt, first.encoding
 
 
-def _dask_prepare(raw: pd.DataFrame, offsets: list[int], path: str, fmt: str,
-                  mapping: dict[str, str] | None, partition_info: dict[str, Any] | None = None
+def _dask_prepare(raw: pd.DataFrame, path: str, fmt: str, mapping: dict[str, str] | None
                   ) -> pd.DataFrame:
-    """Canonical, validated rows of one partition; rejected rows flagged in ``_reason``."""
+    """Canonical, validated rows of one partition (a part of :func:`_split_input`, its rows
+    numbered in ``_row``); rejected rows flagged in ``_reason``."""
     import pandas as pd
 
     from expertise.tickets.readers import ROW_COLUMN, TicketReader, validate_frame
 
-    number = partition_info["number"] if partition_info else 0
-    start = offsets[number] if number < len(offsets) else 0
     raw = raw.reset_index(drop=True)
     raw.columns = [str(c).strip() for c in raw.columns]
-    if ROW_COLUMN not in raw.columns:  # CSV parts carry their rows' numbers
-        raw[ROW_COLUMN] = range(start + 1, start + len(raw) + 1)
     # the rows are text already: an encoding named so that the input is not read again (its
     # encoding detected, an 8-bit one refused although it was named with --encoding)
     reader = TicketReader(path, format=fmt, mapping=mapping, encoding="utf-8")
@@ -167,8 +164,8 @@ def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind:
 
 
 @dataclass
-class CsvParts:
-    """CSV files cut into Parquet parts (:func:`_split_csv`)."""
+class InputParts:
+    """CSV or Parquet files cut into Parquet parts (:func:`_split_input`)."""
 
     parts: list[str]
     #: Rows that could not be parsed: (row, ticket id, reason).
@@ -179,15 +176,18 @@ class CsvParts:
     invalid_byte_rows: int
 
 
-def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS, *,
-               fmt: str = "csv", mapping: dict[str, str] | None = None,
-               encoding: str = "auto") -> CsvParts:
-    """Cut CSV files into Parquet parts of `rows` rows, in order, read by the local engine's
-    reader (`TicketReader.records`: in `encoding`, named or detected, a detected 8-bit one
-    refused; every column text, nothing read as missing, a BOM skipped, bad bytes replaced
-    and their rows counted, rows with too many fields returned as rejects with their ticket
-    id, the columns named as `fmt` and `mapping` name them), with ``_row`` numbered across
-    the files. Streams: one chunk in memory at a time."""
+def _split_input(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS, *,
+                 fmt: str = "csv", mapping: dict[str, str] | None = None,
+                 encoding: str = "auto") -> InputParts:
+    """Cut CSV or Parquet files into Parquet parts of `rows` rows, in order, read by the
+    local engine's reader (`TicketReader.records`), so that both engines read a file alike.
+    CSV: in `encoding`, named or detected, a detected 8-bit one refused; every column text,
+    nothing read as missing, a BOM skipped, bad bytes replaced and their rows counted, rows
+    with too many fields returned as rejects with their ticket id. Parquet: numbers and
+    booleans in id, text and label fields as text, a row whose id is a boolean or a fraction
+    returned as a reject. Both: the columns named as `fmt` and `mapping` name them, an input
+    column ``_row`` kept as ``_row_input``, and ``_row`` numbered across the files. Streams:
+    one chunk in memory at a time."""
     from expertise.tickets.readers import ROW_COLUMN, TicketReader
 
     try:
@@ -223,7 +223,7 @@ def _split_csv(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS, *
         path = folder / "part-000000.parquet"
         _write_part(empty, path)
         parts.append(str(path))
-    return CsvParts(parts, rejects, ", ".join(encodings), invalid)
+    return InputParts(parts, rejects, ", ".join(encodings), invalid)
 
 
 def _write_part(frame: pd.DataFrame, path: Path) -> None:
@@ -280,24 +280,19 @@ def score_dask(
             cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
             client = Client(cluster)
-        parse_rejects: list[tuple[int, str, str]] = []
-        invalid_byte_rows = 0
-        if fmt == "parquet":
-            raw = dd.read_parquet(files)
-        else:
-            # Quoted line breaks in ticket texts make cutting a CSV file at byte offsets
-            # unsafe, and one partition per file holds a whole export in one worker's memory;
-            # so the client cuts it into Parquet parts in one streaming pass first.
-            split_dir = out_path.parent / f".{out_path.name}.{os.getpid()}.parts"
-            split = _split_csv(files, split_dir, fmt=fmt, mapping=mapping, encoding=encoding)
-            parse_rejects, read_as = split.rejects, split.encoding
-            invalid_byte_rows = split.invalid_byte_rows
-            raw = dd.read_parquet(split.parts)
+        # Quoted line breaks in ticket texts make cutting a CSV file at byte offsets unsafe,
+        # one partition per file holds a whole export in one worker's memory, and a Parquet
+        # file read by Dask itself is read otherwise than the local engine reads it (boolean
+        # ids, numbers in text fields, a column named _row); so the client cuts the input
+        # into Parquet parts with the local engine's reader, in one streaming pass, first.
+        split_dir = out_path.parent / f".{out_path.name}.{os.getpid()}.parts"
+        split = _split_input(files, split_dir, fmt=fmt, mapping=mapping, encoding=encoding)
+        parse_rejects, read_as = split.rejects, split.encoding
+        invalid_byte_rows = split.invalid_byte_rows
+        raw = dd.read_parquet(split.parts)
         lengths = raw.map_partitions(len).compute().tolist()
-        offsets = [sum(lengths[:k]) for k in range(len(lengths))]
-        empty = _dask_prepare(raw._meta.copy(), [0], str(input_path), fmt, mapping)
-        canon = raw.map_partitions(_dask_prepare, offsets, str(input_path), fmt, mapping,
-                                   meta=empty)
+        empty = _dask_prepare(raw._meta.copy(), str(input_path), fmt, mapping)
+        canon = raw.map_partitions(_dask_prepare, str(input_path), fmt, mapping, meta=empty)
         parts = max(jobs * 2, raw.npartitions, 1)
         shuffled = canon.shuffle(on="_key", npartitions=parts)
         RejectsWriter(tmp / "rejects-parse.csv").write(rejects_frame(parse_rejects))

@@ -108,3 +108,102 @@ def test_a_rename_the_file_system_refuses_is_one_line_and_keeps_the_old_output(
     # the rejects file is written before the output takes its name, as the local engine does
     assert sorted(p.name for p in tmp_path.iterdir()) == ["holder", "in.csv", "out.csv",
                                                           "out.rejects.csv"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The same input, both engines: the same rows, columns, values, rejects and report
+# ---------------------------------------------------------------------------------------------
+
+
+def _both(src: Path, tmp_path: Path, *args: str) -> dict[str, tuple[pd.DataFrame, pd.DataFrame,
+                                                                   dict[str, object]]]:
+    """Each engine's scored rows (by ticket id), rejects and JSON report for `src`."""
+    import json
+
+    got = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.csv"
+        result = runner.invoke(app, ["score", str(src), "--engine", engine, "--jobs", "1",
+                                     "--out", str(out), "--json", *args])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        parts = sorted(out.glob("part-*.csv")) if out.is_dir() else [out]
+        scored = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in parts],
+                           ignore_index=True)
+        scored = scored.sort_values("ticket_id", kind="stable").reset_index(drop=True)
+        rejects = tmp_path / f"{engine}.rejects.csv"
+        bad = (pd.read_csv(rejects, dtype=str, keep_default_na=False) if rejects.exists()
+               else pd.DataFrame(columns=["row", "ticket_id", "reason"], dtype=str))
+        got[engine] = (scored, bad, report)
+    return got
+
+
+def _same(got: dict[str, tuple[pd.DataFrame, pd.DataFrame, dict[str, object]]]) -> None:
+    (local, local_bad, local_report), (dask, dask_bad, dask_report) = got["local"], got["dask"]
+    pd.testing.assert_frame_equal(dask, local)
+    pd.testing.assert_frame_equal(dask_bad, local_bad)
+    for key in ("rows_read", "rows_scored", "rows_rejected", "levels", "no_match", "renamed",
+                "encoding", "invalid_byte_rows", "input_format"):
+        assert dask_report[key] == local_report[key], key
+
+
+def _parquet(path: Path, **columns: object) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 4
+    pq.write_table(pa.table({
+        "ticket_id": pa.array(["A", "B", "C", "D"]), "customer_id": pa.array(["c"] * n),
+        "created_at": pa.array(["2024-04-01"] * n), "subject": pa.array(["Router"] * n),
+        "body": pa.array([BODY] * n), **columns}), path)
+    return path
+
+
+def test_a_boolean_or_fractional_parquet_id_is_a_reject_in_both_engines(
+        models_env: Path, tmp_path: Path) -> None:
+    """The Dask engine read Parquet itself, so a boolean customer id was scored as customer
+    "True" (one customer for every such ticket) and a ticket id 2.5 as "2.5"; it now reads
+    it through the local engine's reader, which refuses those rows with the reason."""
+    import pyarrow as pa
+
+    src = _parquet(tmp_path / "in.parquet",
+                   customer_id=pa.array([True, False, None, True]).dictionary_encode(),
+                   conversation_id=pa.array([1.0, 2.5, 3.0, None]))
+    got = _both(src, tmp_path)
+    _same(got)
+    scored, bad, _ = got["dask"]
+    assert scored["ticket_id"].tolist() == ["C"]
+    assert bad["row"].tolist() == ["1", "2", "4"]
+    assert bad["ticket_id"].tolist() == ["A", "B", "D"]
+    assert bad["reason"].tolist() == [
+        "customer_id is the boolean true, not an id; write ids as text or whole numbers",
+        "customer_id is the boolean false, not an id; write ids as text or whole numbers; "
+        "conversation_id 2.5 is not a whole number, not an id; write ids as text or whole "
+        "numbers",
+        "customer_id is the boolean true, not an id; write ids as text or whole numbers"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_input_column_named_like_the_row_numbers_is_kept_and_rows_stay_numbered(
+        models_env: Path, tmp_path: Path, suffix: str) -> None:
+    """An input column `_row` is kept as `_row_input` by both engines; the Dask engine took a
+    Parquet file's `_row` for the row numbers (a text one stopped the run with a traceback,
+    a numeric one numbered the rejects with the export's values)."""
+    frame = pd.DataFrame({"ticket_id": ["A", "B", "C", "D"], "customer_id": ["c1", "c2"] * 2,
+                          "created_at": ["2024-04-01", "2024-04-02", "not a date", "2024-04-04"],
+                          "body": [BODY, "", BODY, BODY], "_row": [70, 71, 72, 73]})
+    src = tmp_path / f"in{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(src, index=False)
+    else:
+        frame.to_parquet(src, index=False)
+    got = _both(src, tmp_path)
+    _same(got)
+    scored, bad, _ = got["dask"]
+    assert scored["ticket_id"].tolist() == ["A", "D"]
+    assert scored["_row_input"].tolist() == ["70", "73"]
+    assert "_row" not in scored.columns
+    assert bad["row"].tolist() == ["2", "3"] and bad["ticket_id"].tolist() == ["B", "C"]
+    text = frame.assign(_row=["x", "y", "z", "w"])  # not numbers at all
+    text.to_parquet(tmp_path / "text.parquet", index=False)
+    _same(_both(tmp_path / "text.parquet", tmp_path))

@@ -857,13 +857,13 @@ def test_dask_scores_a_folder_of_csv_files(models_env: Path, tmp_path: Path) -> 
 
 
 def test_dask_cuts_a_csv_into_parquet_parts_in_order(tmp_path: Path) -> None:
-    from expertise.batch.dask import _split_csv
+    from expertise.batch.dask import _split_input
 
     rows = [{"ticket_id": f"T{i:03d}", "customer_id": f"C{i % 7}", "created_at": "2024-03-01",
              "subject": "", "body": f"line one\nline two, \"quoted\" {i}" if i % 5 == 0
              else f"ticket {i}", "note": ""} for i in range(95)]
     src = _export(tmp_path, rows)
-    split = _split_csv([str(src)], tmp_path / "parts", rows=20)
+    split = _split_input([str(src)], tmp_path / "parts", rows=20)
     assert len(split.parts) == 5 and split.rejects == []
     assert (split.encoding, split.invalid_byte_rows) == ("utf-8", 0)
     back = pd.concat([pd.read_parquet(p) for p in split.parts], ignore_index=True)
