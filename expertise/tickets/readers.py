@@ -689,8 +689,10 @@ def _detect_json(path: Path, stripped: str, suffix: str, encoding: str) -> str:
     )
 
 
-#: How deep in a JSON document the records of an export wrapped in objects are looked for.
-_WRAPPER_DEPTH = 3
+#: How many objects of a JSON document are looked into for the records of an export wrapped
+#: in objects (breadth first, at any depth): enough for any wrapper, few enough to stay quick
+#: in a document of many records keyed by id.
+_WRAPPER_OBJECTS = 10_000
 
 
 @dataclass
@@ -706,8 +708,8 @@ class _Inside:
 
 
 def _records_inside(document: dict[str, Any]) -> _Inside:
-    """Where the records of a JSON object that wraps them are, at most
-    :data:`_WRAPPER_DEPTH` keys down."""
+    """Where the records of a JSON object that wraps them are, at any depth (of two lists
+    as long, the shallower); records keyed by id are not looked into."""
     inside = _Inside()
     queue: list[tuple[tuple[str, ...], dict[str, Any]]] = [((), document)]
     for keys, value in queue:  # breadth first: of two as large, the shallower
@@ -719,13 +721,14 @@ def _records_inside(document: dict[str, Any]) -> _Inside:
                 found = len(child)
             elif isinstance(child, list) and not child and inside.empty is None:
                 inside.empty = where
-            elif keyed and child and all(isinstance(c, dict) for c in child.values()) and any(
-                    not isinstance(v, (dict, list)) for c in child.values() for v in c.values()):
-                # records keyed by id hold fields; an object of wrappers ({"export":
-                # {"items": [...]}}) holds only more objects and lists
+            elif keyed and child and all(
+                    isinstance(c, dict) and any(not isinstance(v, (dict, list))
+                                                for v in c.values()) for c in child.values()):
+                # records keyed by id each hold a field; an object of wrappers ({"export":
+                # {"items": [...]}}, beside {"meta": {"page": 1}}) holds one that holds none
                 found = len(child)
-            if keyed and len(where) < _WRAPPER_DEPTH:
-                queue.append((where, child))
+            if keyed and not found and len(queue) < _WRAPPER_OBJECTS:
+                queue.append((where, child))  # not into records: their lists are fields
             if found > inside.count:
                 inside.keys, inside.count, inside.keyed = where, found, keyed
     return inside

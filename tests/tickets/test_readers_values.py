@@ -4,6 +4,7 @@ changes between chunks, and CSV cells holding a NUL byte or true/TRUE."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +15,7 @@ from expertise.cli import app
 from expertise.errors import SchemaError
 from tests.tickets.test_readers import read_all
 from tests.tickets.test_readers_hostile import _rejects, _score, runner
+from tests.tickets.test_readers_wrapped import TICKET
 
 NOT_AN_ID = "is not a valid id; write ids as text or whole numbers"
 
@@ -143,3 +145,38 @@ def test_a_one_line_json_array_of_tickets_gets_the_jq_command_as_a_pretty_one_do
     assert str(caught.value) == (
         f"{src}: holds one JSON array of 1 object, not one ticket object a line; write them one "
         f"a line and read that file instead: jq -c '.[]' {src} > {out}")
+
+
+@pytest.mark.parametrize("depth", [4, 5, 12])
+@pytest.mark.parametrize("indent", [None, 1])
+def test_records_wrapped_deeper_than_three_keys_are_named_with_their_jq_command(
+        tmp_path: Path, depth: int, indent: int | None) -> None:
+    """Only three keys down were looked into: deeper, it was 'missing required column(s)
+    ticket_id ... --map' (on one line) or 'not ticket records (its keys: ...)' (pretty)."""
+    keys = [f"level{k}" for k in range(1, depth + 1)]
+    document: object = [TICKET, {**TICKET, "ticket_id": "T2"}]
+    for key in reversed(keys):
+        document = {key: document, "meta": {"page": 1}}
+    src = tmp_path / "deep.json"
+    src.write_text(json.dumps(document, indent=indent) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["score", str(src)])
+    assert result.exit_code == 1, result.output
+    path = ".".join(keys)
+    assert result.output.strip() == (
+        f"Error: {src}: holds one JSON object, not one ticket object a line: its key {path!r} "
+        "looks like the records (a list of 2 objects); write them one a line and read that "
+        f"file instead: jq -c '.{path}[]' {src} > {tmp_path / 'deep-records.jsonl'}")
+
+
+def test_lists_inside_records_keyed_by_id_are_not_taken_for_the_records(
+        tmp_path: Path) -> None:
+    """Looking at any depth must not look into the records: a ticket's list of comments,
+    longer than the list of tickets, is a field."""
+    comments = [{"author": "a", "text": "hi"}] * 5
+    src = tmp_path / "keyed.json"
+    src.write_text(json.dumps({"export": {"tickets": {
+        "T1": {"body": "wifi", "comments": comments}, "T2": {"body": "tv"}}}}) + "\n",
+        encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"its key 'export\.tickets' looks like the records "
+                                          r"\(an object of 2 objects keyed by their ids\)"):
+        read_all(src)
