@@ -120,8 +120,11 @@ def _dask_scorer(settings: ScoreSettings) -> ChunkScorer:
 
 
 def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind: str,
-                chunk_rows: int, partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Score one customer-partitioned partition, write its part files, return its counts."""
+                chunk_rows: int, renamed: dict[str, str],
+                partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Score one customer-partitioned partition, write its part files, return its counts.
+    `renamed`: the input columns named like output columns and their new names, the same
+    for every partition (told from the columns of all of them)."""
     import pandas as pd
 
     from expertise.tickets.readers import ROW_COLUMN
@@ -140,7 +143,6 @@ def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind:
         good = good.sort_values(["created_at", ROW_COLUMN], kind="stable")
         scorer = _dask_scorer(settings)
         redact_cols = redact_columns(good) if settings.redact else []
-        renamed = output_names([c for c in good.columns if c != ROW_COLUMN])
         pieces = []
         looked_up = scorer.customers_looked_up
         tally = Tally()
@@ -250,7 +252,7 @@ def score_dask(
                          ) from None
     import pandas as pd
 
-    from expertise.tickets.readers import rejects_frame
+    from expertise.tickets.readers import ROW_COLUMN, rejects_frame
 
     files, fmt, read_as = _dask_inputs(input_path, format, encoding)
     out_path, kind, rejects_path = output_paths(input_path, out, rejects, fmt, engine="dask")
@@ -293,12 +295,14 @@ def score_dask(
         lengths = raw.map_partitions(len).compute().tolist()
         empty = _dask_prepare(raw._meta.copy(), str(input_path), fmt, mapping)
         canon = raw.map_partitions(_dask_prepare, str(input_path), fmt, mapping, meta=empty)
+        renamed = output_names([c for c in empty.columns
+                                if c not in (ROW_COLUMN, "_reason", "_key")])
         parts = max(jobs * 2, raw.npartitions, 1)
         shuffled = canon.shuffle(on="_key", npartitions=parts)
         RejectsWriter(tmp / "rejects-parse.csv").write(rejects_frame(parse_rejects))
         meta = pd.DataFrame({k: pd.Series(dtype="int64") for k in _DASK_COUNTS})
         stats = shuffled.map_partitions(_dask_score, settings, str(tmp), kind, chunk_rows,
-                                        meta=meta)
+                                        renamed, meta=meta)
         (totals,) = dask.compute(stats)
         sums = {k: int(totals[k].sum()) for k in _DASK_COUNTS}
         rejected = sums["rejected"] + len(parse_rejects)
@@ -332,7 +336,7 @@ def score_dask(
         rows_read=sum(lengths) + len(parse_rejects), rows_scored=sums["rows"],
         rows_rejected=rejected,
         levels={k: sums[k] for k in (*LEVELS, NOT_ESTIMATED)},
-        no_match=sums["no_match"], model_version=version, encoding=read_as,
+        no_match=sums["no_match"], renamed=renamed, model_version=version, encoding=read_as,
         invalid_byte_rows=invalid_byte_rows)
     report.seconds = time.perf_counter() - started
     return report

@@ -207,3 +207,33 @@ def test_an_input_column_named_like_the_row_numbers_is_kept_and_rows_stay_number
     text = frame.assign(_row=["x", "y", "z", "w"])  # not numbers at all
     text.to_parquet(tmp_path / "text.parquet", index=False)
     _same(_both(tmp_path / "text.parquet", tmp_path))
+
+
+def test_input_columns_named_like_output_columns_are_renamed_and_reported_alike(
+        models_env: Path, tmp_path: Path) -> None:
+    """The Dask engine renamed the columns as the local engine does but reported none of them
+    (its report's `renamed` was always empty, and the summary never said so)."""
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"ticket_id": ["T1", "T2", "T3"], "customer_id": ["c1", "c1", "c2"],
+                  "created_at": ["2024-04-01", "2024-04-02", "2024-04-03"], "body": [BODY] * 3,
+                  "article_id": ["theirs/1", "", "theirs/2"], "reasons": ["call bob@example.com",
+                                                                          "", "x"],
+                  "_no_match": ["x", "", "y"], "topic": ["their-topic", "", "other"],
+                  "no_match": ["1", "0", ""], "topic_input": ["taken", "", ""]},
+                 ).to_csv(src, index=False)
+    got = _both(src, tmp_path)
+    _same(got)
+    scored, _, report = got["dask"]
+    assert report["renamed"] == {"topic": "topic_input2", "article_id": "article_id_input",
+                                 "reasons": "reasons_input", "no_match": "no_match_input"}
+    assert scored["article_id"].tolist() == ["no-internet/intermediate"] * 3
+    assert scored["article_id_input"].tolist() == ["theirs/1", "", "theirs/2"]
+    assert scored["reasons_input"].tolist() == ["call <EMAIL>", "", "x"]
+    assert scored["topic_input"].tolist() == ["taken", "", ""]
+    assert scored["topic_input2"].tolist() == ["their-topic", "", "other"]
+    assert scored["_no_match"].tolist() == ["x", "", "y"]
+    result = runner.invoke(app, ["score", str(src), "--engine", "dask", "--jobs", "1",
+                                 "--out", str(tmp_path / "again.csv")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "topic -> topic_input2" in said and "article_id -> article_id_input" in said
