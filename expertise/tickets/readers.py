@@ -1108,7 +1108,8 @@ class TicketReader:
         number that is not whole). The values of the fields the readers read as text (ids,
         text, labels, product) are their JSON text: 7 is "7", 1.50 "1.50", 1e300 "1e300",
         true "true", NaN and Infinity missing (an id NaN or Infinity refuses the record);
-        other columns are typed as pandas infers them."""
+        other columns are typed as pandas infers them, but whole numbers beside missing
+        values stay whole numbers (pandas would make them floats)."""
         import pandas as pd
 
         if self.format == "zendesk":
@@ -1141,6 +1142,15 @@ class TicketReader:
         for c in loose:
             frame[c] = pd.Series([_json_text(r.get(c)) for r in records], index=frame.index,
                                  dtype=object)
+        for c in frame.columns:
+            if c in loose or frame[c].dtype.kind != "f" or not frame[c].isna().any():
+                continue
+            # whole numbers beside a missing value: pandas makes them floats (123456789.0,
+            # a long one rounded); kept as written, ints and None
+            values = [r.get(c) for r in records]
+            if all(v is None or (isinstance(v, int) and not isinstance(v, bool))
+                   for v in values):
+                frame[c] = pd.Series(values, index=frame.index, dtype=object)
         if bad:
             dropped = set(bad)
             keep = [i for i in range(len(records)) if i not in dropped]

@@ -180,3 +180,55 @@ def test_lists_inside_records_keyed_by_id_are_not_taken_for_the_records(
     with pytest.raises(SchemaError, match=r"its key 'export\.tickets' looks like the records "
                                           r"\(an object of 2 objects keyed by their ids\)"):
         read_all(src)
+
+
+# ---------------------------------------------------------------------------------------------
+# Columns that look numeric in the first chunk and hold text in a later one
+# ---------------------------------------------------------------------------------------------
+
+#: Four tickets, two a chunk: long numeric ids first, then ids with leading zeros and text.
+_CHUNKED_JSONL = (
+    '{"ticket_id": 123456789012, "customer_id": 987654321, "body": "my wifi keeps dropping",'
+    ' "order_ref": 12345678901234567}\n'
+    '{"ticket_id": 223456789012, "customer_id": 987654322, "body": "tv has no signal",'
+    ' "order_ref": null}\n'
+    '{"ticket_id": "000123", "customer_id": "00042", "body": "router light is red",'
+    ' "order_ref": "000123"}\n'
+    '{"ticket_id": "T4", "customer_id": "c-4", "body": "slow broadband", "order_ref": 1.5}\n')
+_CHUNKED_CSV = ("ticket_id,customer_id,body,order_ref\n"
+                "123456789012,987654321,my wifi keeps dropping,12345678901234567\n"
+                "223456789012,987654322,tv has no signal,\n"
+                "000123,00042,router light is red,000123\n"
+                "T4,c-4,slow broadband,1.50\n")
+_IDS = [["123456789012", "987654321"], ["223456789012", "987654322"], ["000123", "00042"],
+        ["T4", "c-4"]]
+
+
+@pytest.mark.parametrize(("name", "text", "refs"), [
+    ("t.jsonl", _CHUNKED_JSONL, [12345678901234567, None, "000123", 1.5]),
+    ("t.csv", _CHUNKED_CSV, ["12345678901234567", "", "000123", "1.50"]),
+])
+def test_numbers_in_a_first_chunk_and_text_in_a_later_one_are_read_as_written(
+        tmp_path: Path, name: str, text: str, refs: list[object]) -> None:
+    """A JSON column of whole numbers beside a null was floats (12345678901234567 read as
+    1.2345678901234568e16); ids stay their text in every chunk, leading zeros kept."""
+    src = tmp_path / name
+    src.write_text(text, encoding="utf-8")
+    frame, rejects, reader = read_all(src, chunk_rows=2)
+    assert reader.stats.chunks == 2 and rejects.empty
+    assert frame[["ticket_id", "customer_id"]].values.tolist() == _IDS
+    assert frame["order_ref"].tolist() == refs
+    assert [type(v) for v in frame["order_ref"]] == [type(v) for v in refs]
+
+
+def test_score_writes_a_column_numeric_then_text_as_written(tmp_path: Path,
+                                                             models_env: Path) -> None:
+    from expertise import score_file
+
+    src = tmp_path / "t.jsonl"
+    src.write_text(_CHUNKED_JSONL, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    score_file(src, out=out, chunk_rows=2, redact=False)
+    written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [[r["ticket_id"], r["customer_id"]] for r in written] == _IDS
+    assert [r["order_ref"] for r in written] == [12345678901234567, None, "000123", 1.5]
