@@ -308,7 +308,9 @@ def session_event(event: Any) -> None:
 def disclosure(disc: Any) -> None:
     """The customer statement, ready to read aloud or send, and the facts behind it."""
     body = Text(disc.statement)
-    if disc.opted_out:
+    if disc.erased:
+        facts = f"erased here on {disc.erased}; nothing held"
+    elif disc.opted_out:
         facts = f"opted out; {disc.tickets_held} tickets held, none used"
     elif disc.pinned:
         facts = (f"{disc.tickets_used} of {disc.tickets_held} tickets used; level pinned to "

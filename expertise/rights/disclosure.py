@@ -49,7 +49,8 @@ class Disclosure:
     request (which adds one), ``audit_first`` and ``audit_last`` their times: a customer the
     store holds no tickets or record of may still be named there. ``models_trained_on``
     lists the model versions whose training data held the customer's messages (from an
-    export, perhaps), checked by their keyed fingerprints.
+    export, perhaps), checked by their keyed fingerprints. ``erased`` is the day (ISO date)
+    the customer was erased here, if they were: the statement then says so.
     """
 
     customer_id: str
@@ -67,6 +68,7 @@ class Disclosure:
     audit_first: str | None = None
     audit_last: str | None = None
     models_trained_on: list[str] = field(default_factory=list)
+    erased: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,7 +99,7 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
     Appends an ``explain`` row to the audit log. A customer the store has no record of, but
     whom the audit log names (someone looked them up) or a model learned from (their messages
     were in an export it was trained on), gets a statement that says so and that no messages
-    of theirs are held.
+    of theirs are held; a customer erased here, one that says they were erased and when.
 
     Parameters
     ----------
@@ -112,7 +114,7 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
     StoreError
         If the engine has no store.
     UnknownCustomerError
-        If nothing here knows the customer: no record, no audit entry, no model.
+        If nothing here knows the customer: no record, no audit entry, no model, no erasure.
     """
     store = engine.store
     if store is None:
@@ -121,7 +123,8 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
     # Read before this request's own row is appended, so the count is of earlier handling.
     logged = store.audit_rows(customer_id=customer_id)
     trained = models_trained_on(customer_id).trained_on
-    if customer is None and not logged and not trained:
+    erased = store.erased_on(customer_id) if customer is None else None
+    if customer is None and not logged and not trained and erased is None:
         shown = customer_id if len(customer_id) <= 60 else customer_id[:57] + "..."
         raise UnknownCustomerError(
             f"customer {shown!r} is not in the store {store.path}: we hold nothing about them "
@@ -132,12 +135,15 @@ def disclose(engine: Any, customer_id: str, *, actor: str | None = None,
     now_used = engine.version in trained
     if customer is None:
         # Named only in the audit log (looked up before any ticket of theirs was stored), or
-        # known to a model from the export it was trained on (erased here since, perhaps).
-        sections = _with_log(_sections(0, 0, None, None, None, None, False), logged, 0)
-        sections = _with_training(sections, trained, now_used,
-                                  erased=bool(trained) and store.is_erased(customer_id))
+        # known to a model from the export it was trained on, or erased here (or both).
+        if erased is not None and not trained:
+            sections = _erased_sections(erased)
+        else:
+            sections = _with_log(_sections(0, 0, None, None, None, None, False), logged, 0)
+            sections = _with_training(sections, trained, now_used, erased=erased is not None)
         return Disclosure(customer_id, False, 0, 0, None, None, None, None,
-                          "\n\n".join(sections[k] for k in SECTIONS), sections, None, *log)
+                          "\n\n".join(sections[k] for k in SECTIONS), sections, None, *log,
+                          erased=erased)
     held = int(customer.ticket_count)
     if customer.consent == "opted_out":
         # Not profiled: the history is neither read nor scored, only counted.
@@ -217,6 +223,25 @@ def _opted_out_sections(held: int) -> dict[str, str]:
                  f"{kept}, and we do not use them to improve our service."),
         "choices": ("Your choices: you can ask us at any time to tailor answers to you again. "
                     "You can also ask us to delete your message history completely."),
+    }
+
+
+def _erased_sections(day: str) -> dict[str, str]:
+    """The statement for a customer erased here (``day``: the ISO date, or words)."""
+    try:
+        when = datetime.fromisoformat(day)
+        on = f" on {when.day} {when:%B %Y}"
+    except ValueError:
+        on = ""
+    return {
+        "used": (f"What we used: nothing. You asked us to delete your details, and we "
+                 f"did{on}: we hold no messages from you, and we do not keep new ones."),
+        "inferred": ("What we worked out: nothing about you; what we had worked out was "
+                     "deleted with your messages."),
+        "gain": "What you get: the same help as everyone, written for a general audience.",
+        "choices": ("Your choices: nothing is held about you to change or delete. The log of "
+                    "each time our staff looked up or changed your details keeps its entries "
+                    "without anything that identifies you."),
     }
 
 

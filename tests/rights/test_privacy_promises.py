@@ -9,6 +9,7 @@ the conftest (``models_env``).
 from __future__ import annotations
 
 import csv
+import sqlite3
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -73,4 +74,53 @@ def test_rejects_files_and_strict_errors_do_not_quote_personal_data_in_ticket_id
     strict = cli("score", export, "--strict", "--out", tmp_path / "strict.csv")
     assert strict.exit_code == 1 and "--strict stops at the first bad row" in strict.output
     assert _leaks(strict.output) == [], strict.output
+
+
+def _file_bytes(db: Path) -> bytes:
+    """Every byte of the store's files (the database, its write-ahead log and shared memory,
+    whichever exist)."""
+    return b"".join(p.read_bytes() for p in sorted(db.parent.glob(db.name + "*"))
+                    if not p.name.endswith(".key"))
+
+
+def test_after_forget_explain_says_the_customer_was_erased_and_nothing_comes_back(
+        models_env: Path, tmp_path: Path) -> None:
+    """`explain` for an erased customer failed with "we hold nothing about them (check the id,
+    or ingest their tickets with `expertise ingest`)": advice to bring the data back, not the
+    statement the customer asked for."""
+    words = "Hub on fw 4.2.1 drops the PPPoE session, SNR margin 3 dB, Zanzibarian router"
+    export = _write_csv(tmp_path / "export.csv", [
+        _row("T1", "C-GONE", words), _row("T2", "C-GONE", f"{words} again"),
+        _row("T3", "C-STAYS")])
+    db = tmp_path / "s.db"
+    assert cli("ingest", export, "--db", db).exit_code == 0
+    assert cli("answer", "wifi keeps dropping", "--customer", "C-GONE", "--db", db).exit_code == 0
+    assert cli("feedback", "T1", "--article", "wifi-dropping/expert", "--helpful", "--level",
+               "expert", "--db", db).exit_code == 0
+    told = cli("explain", "--customer", "C-GONE", "--db", db)
+    assert told.exit_code == 0 and "the 2 messages you sent us" in " ".join(told.stdout.split())
+
+    gone = cli("forget", "--customer", "C-GONE", "--db", db)
+    assert gone.exit_code == 0, gone.output
+    raw = _file_bytes(db)
+    assert b"Zanzibarian" not in raw and b"C-GONE" not in raw
+
+    after = cli("explain", "--customer", "C-GONE", "--db", db)
+    assert after.exit_code == 0, after.output
+    said = " ".join(after.stdout.split())
+    assert "You asked us to delete your details, and we did on" in said
+    assert "erased here on" in said and "we hold no messages from you" in said
+    # the request is logged, naming nobody
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT action, customer_id FROM audit").fetchall()
+    assert ("explain", None) in rows and all(c != "C-GONE" for _, c in rows)
+
+    # the old export again: nothing of theirs comes back, and explain still says erased
+    again = cli("ingest", export, "--db", db)
+    assert again.exit_code == 0 and "2 rejected" in again.stdout
+    assert b"Zanzibarian" not in _file_bytes(db)
+    assert "we did on" in " ".join(cli("explain", "--customer", "C-GONE", "--db",
+                                       db).stdout.split())
+    # someone never seen is still refused
+    assert cli("explain", "--customer", "C-NOBODY", "--db", db).exit_code == 1
 

@@ -547,10 +547,13 @@ def test_cli_explain_a_customer_known_only_from_the_audit_log(models_env: Path,
     assert known["tickets_used"] == 3 and known["audit_entries"] == 1
     assert "the 3 messages you sent us" in known["sections"]["used"]
     assert "We also keep a log" in known["sections"]["used"]
-    # erased, the customer's audit rows name nobody: nothing is held under the id any more
+    # erased, the customer's audit rows name nobody: nothing is held under the id any more,
+    # and the statement says they were erased
     assert cli("forget", "--customer", "C-CALLER", "--db", db).exit_code == 0
-    gone = cli("explain", "--customer", "C-CALLER", "--db", db)
-    assert gone.exit_code == 1 and "we hold nothing about them" in gone.output
+    gone = cli("explain", "--customer", "C-CALLER", "--db", db, "--json")
+    assert gone.exit_code == 0, gone.output
+    assert "You asked us to delete your details, and we did" in json.loads(gone.stdout)[
+        "sections"]["used"]
 
 
 def test_cli_explain_and_forget_a_customer_only_a_model_learned_from(
@@ -601,7 +604,8 @@ def test_cli_forget(models_env: Path, db: Path) -> None:
     assert [(r["action"], r["customer_id"]) for r in rows] == [
         ("answer", None), ("erasure", None)]
     assert rows[1]["actor"] == "dpo" and "C-EXP" not in json.dumps(rows)
-    assert cli("explain", "--customer", "C-EXP", "--db", db).exit_code == 1
+    erased = cli("explain", "--customer", "C-EXP", "--db", db)
+    assert erased.exit_code == 0 and "erased here on" in erased.stdout
 
 
 def test_cli_forget_even_if_unknown_keeps_an_export_only_customer_out(
