@@ -229,13 +229,23 @@ _REDACTED_FIELDS = ("subject", "body")
 _WRITTEN_FIELDS = (*_TICKET_FIELDS, "source", "ingested_at")
 
 
-def _audit_text(text: str | None) -> str | None:
+#: What an audit row's free text says in place of the id of the customer the row is about.
+CUSTOMER_PLACEHOLDER = "<CUSTOMER>"
+
+
+def _audit_text(text: str | None, customer_id: str | None = None) -> str | None:
     """Free text bound for the audit log (a purpose an agent typed, a file name in a detail)
-    with personal data taken out, as ticket text is: erasure cannot find it there later."""
+    with personal data taken out, as ticket text is: erasure cannot find it there later. The
+    row's own customer id, where the text repeats it ("call from C00042"), is replaced too:
+    erasure clears only the row's ``customer_id``, and the row must then name nobody."""
     if not text:
         return text
     from expertise.privacy import redact
 
+    if customer_id and customer_id.strip():
+        # the id as a whole word (not inside a longer one), in any case
+        pattern = rf"(?<![^\W_]){re.escape(customer_id)}(?![^\W_])"
+        text = re.sub(pattern, CUSTOMER_PLACEHOLDER, text, flags=re.IGNORECASE)
     return redact(text)
 
 
@@ -1445,15 +1455,16 @@ class Store:
         """Append to the audit log (who did what, about whom, why); return the row id.
 
         ``actor`` None means the login name (:func:`default_actor`). ``actor`` and ``purpose``
-        must pass :func:`check_label` (InputError otherwise). ``detail`` must not repeat the
-        customer id: erasure clears ``customer_id`` only.
+        must pass :func:`check_label` (InputError otherwise). Personal data in ``purpose`` and
+        ``detail`` is redacted, and the customer id, where they repeat it, replaced by
+        :data:`CUSTOMER_PLACEHOLDER`: erasure clears ``customer_id`` only.
         """
         actor = _actor(actor)
         if purpose is not None:
             check_label(purpose, "purpose")
         if not action:
             raise InputError("audit entries need an action")
-        purpose, detail = _audit_text(purpose), _audit_text(detail)
+        purpose, detail = _audit_text(purpose, customer_id), _audit_text(detail, customer_id)
         row = (_now(), actor, action, self._audit_id(customer_id), purpose, detail)
         with self._transaction() as conn:
             return int(conn.execute(_AUDIT_INSERT, row).lastrowid or 0)
@@ -1472,11 +1483,18 @@ class Store:
         actor = _actor(actor)
         if purpose is not None:
             check_label(purpose, "purpose")
-        purpose, detail = _audit_text(purpose), _audit_text(detail)
         wanted = [c for c in dict.fromkeys(customer_ids) if c]
         erased = self._erased_among(wanted)
         now = _now()
-        rows = [(now, actor, action, c, purpose, detail) for c in wanted if c not in erased]
+        # each row's text without its own customer's id (see `audit`), redacted once for the
+        # many rows whose text does not name their customer
+        texts = (purpose, detail)
+        lowered = [(t or "").lower() for t in texts]
+        shared = tuple(_audit_text(t) for t in texts)
+        rows = [(now, actor, action, c, *(
+            _audit_text(t, c) if c.lower() in low else done
+            for t, low, done in zip(texts, lowered, shared, strict=True)))
+            for c in wanted if c not in erased]
         if not rows:
             return 0
         with self._transaction() as conn:

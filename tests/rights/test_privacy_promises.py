@@ -124,3 +124,23 @@ def test_after_forget_explain_says_the_customer_was_erased_and_nothing_comes_bac
     # someone never seen is still refused
     assert cli("explain", "--customer", "C-NOBODY", "--db", db).exit_code == 1
 
+
+def test_an_erased_customers_id_typed_into_a_purpose_does_not_stay_in_the_audit_log(
+        models_env: Path, tmp_path: Path) -> None:
+    """Erasure clears an audit row's customer id, and the log is append-only: a purpose that
+    repeated the id ("callback for C-GONE") named the erased customer for ever."""
+    db = tmp_path / "s.db"
+    export = _write_csv(tmp_path / "export.csv", [_row("T1", "C-GONE"), _row("T2", "C-STAYS")])
+    assert cli("ingest", export, "--db", db).exit_code == 0
+    for args in (("answer", "wifi keeps dropping", "--purpose", "callback for C-GONE"),
+                 ("explain", "--purpose", f"c-gone asked, reply to {EMAIL}"),
+                 ("consent", "--opt-in", "--purpose", "(C-GONE) on the phone")):
+        done = cli(*args, "--customer", "C-GONE", "--db", db)
+        assert done.exit_code == 0, done.output
+    with sqlite3.connect(db) as conn:
+        purposes = [r[0] for r in conn.execute("SELECT purpose FROM audit ORDER BY id")]
+    assert purposes == ["callback for <CUSTOMER>", "<CUSTOMER> asked, reply to <EMAIL>",
+                        "(<CUSTOMER>) on the phone"]
+    assert cli("forget", "--customer", "C-GONE", "--db", db).exit_code == 0
+    assert b"c-gone" not in _file_bytes(db).lower()
+

@@ -857,7 +857,9 @@ def test_hostile_ids_round_trip(store: Store, hostile: str) -> None:
     store.record_prediction(hostile, "expert", 0.7)
     store.add_feedback(hostile, article_id=hostile, helpful=True, agent=hostile)
     store.audit(hostile, hostile, hostile, hostile, hostile)
-    assert store.audit_rows(customer_id=hostile)[0].detail == hostile
+    # free text that repeats the row's customer id names them by a placeholder: erasure
+    # clears only the row's customer_id
+    assert store.audit_rows(customer_id=hostile)[0].detail == "<CUSTOMER>"
     store.set_consent(hostile, "opted_out")
     report = store.forget(hostile)
     assert report.tickets_deleted == 1 and report.feedback_deleted == 1
