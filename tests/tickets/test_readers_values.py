@@ -232,3 +232,42 @@ def test_score_writes_a_column_numeric_then_text_as_written(tmp_path: Path,
     written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [[r["ticket_id"], r["customer_id"]] for r in written] == _IDS
     assert [r["order_ref"] for r in written] == [12345678901234567, None, "000123", 1.5]
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV cells read as written: NUL bytes, true/TRUE and other words pandas likes to convert
+# ---------------------------------------------------------------------------------------------
+
+
+def test_csv_cells_are_read_as_written_nul_bytes_and_booleans_included(tmp_path: Path) -> None:
+    """A NUL byte inside a cell is kept where it is (decisions.md), as a JSON \\u0000 is; true,
+    TRUE, NA, null, nan, 1e5 and 0012 are text, in canonical and passed-through columns."""
+    src = tmp_path / "t.csv"
+    words = ["true", "TRUE", "False", "NA", "null", "nan", "1e5", "0012"]
+    lines = [f"T{i},{w},wifi drops {i},{w},{w}" for i, w in enumerate(words)]
+    src.write_bytes(("ticket_id,subject,body,product,flag\n" + "\n".join(lines)
+                     + '\nT9,"a\x00b",wifi\x00 drops,x,"\x00"\n').encode())
+    frame, rejects, _ = read_all(src, chunk_rows=3)
+    assert rejects.empty
+    assert frame["subject"].tolist() == [*words, "a\x00b"]
+    assert frame["product"].tolist() == [*words, "x"]
+    assert frame["flag"].tolist() == [*words, "\x00"]
+    assert frame["body"].tolist()[-1] == "wifi\x00 drops"
+    same = tmp_path / "t.jsonl"
+    same.write_text('{"ticket_id": "T9", "subject": "a\\u0000b", "body": "wifi\\u0000 drops",'
+                    ' "product": "x", "flag": "\\u0000"}\n', encoding="utf-8")
+    as_json, _, _ = read_all(same)
+    assert as_json.drop(columns="_row").values.tolist() == (
+        frame.drop(columns="_row").tail(1).values.tolist())
+
+
+def test_score_keeps_a_nul_byte_and_true_as_written(tmp_path: Path, models_env: Path) -> None:
+    src = tmp_path / "t.csv"
+    src.write_bytes(b'ticket_id,body,flag\nT1,my wifi\x00 keeps dropping,TRUE\n'
+                    b'T2,tv has no signal,"x\x00"\n')
+    code, output = _score(str(src), "--keep-text", "--out", str(tmp_path / "out.jsonl"))
+    assert code == 0, output
+    written = [json.loads(line)
+               for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["body"], r["flag"]) for r in written] == [
+        ("my wifi\x00 keeps dropping", "TRUE"), ("tv has no signal", "x\x00")]
