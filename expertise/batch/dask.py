@@ -82,30 +82,57 @@ def _dask_inputs(path: Path, format: str, encoding: str) -> tuple[list[str], str
     return files, fmt, first.encoding
 
 
-def _dask_prepare(raw: pd.DataFrame, path: str, fmt: str, mapping: dict[str, str] | None
-                  ) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Internal:
+    """The names of the columns the engine adds to the rows it shuffles: the reason a row is
+    rejected (empty for a good row) and the shuffle's key (the customer). Names no input
+    column has, so that an export's own ``_reason`` or ``_key`` passes through as any column
+    does."""
+
+    reason: str
+    key: str
+
+    @classmethod
+    def beside(cls, columns: Sequence[str]) -> _Internal:
+        """Names that none of these columns (the input's, as read) nor a ticket column has."""
+        from expertise.tickets.readers import CANONICAL, LABELS, OPTIONAL
+
+        taken = {*map(str, columns), *CANONICAL, *LABELS, *OPTIONAL}
+        names = []
+        for name in ("_reason", "_key"):
+            while name in taken:
+                name = "_" + name
+            taken.add(name)
+            names.append(name)
+        return cls(*names)
+
+
+def _dask_prepare(raw: pd.DataFrame, path: str, fmt: str, mapping: dict[str, str] | None,
+                  internal: _Internal) -> pd.DataFrame:
     """Canonical, validated rows of one partition (a part of :func:`_split_input`, its rows
-    numbered in ``_row``); rejected rows flagged in ``_reason``."""
+    numbered in ``_row``, its columns named as the reader names them); rejected rows flagged
+    with their reason, each row keyed by its customer (`internal`)."""
     import pandas as pd
 
     from expertise.tickets.readers import ROW_COLUMN, TicketReader, validate_frame
 
     raw = raw.reset_index(drop=True)
-    raw.columns = [str(c).strip() for c in raw.columns]
     # the rows are text already: an encoding named so that the input is not read again (its
     # encoding detected, an 8-bit one refused although it was named with --encoding)
     reader = TicketReader(path, format=fmt, mapping=mapping, encoding="utf-8")
     chunk = validate_frame(reader.canonicalise(raw), seen_ids=set())
-    good = chunk.frame.assign(_reason="")
+    good = chunk.frame.assign(**{internal.reason: ""})
     bad = pd.DataFrame({ROW_COLUMN: chunk.rejects["row"].astype("int64"),
                         "ticket_id": chunk.rejects["ticket_id"].astype(str),
-                        "_reason": chunk.rejects["reason"].astype(str)})
+                        internal.reason: chunk.rejects["reason"].astype(str)})
     frame = pd.concat([good, bad], ignore_index=True) if len(bad) else good
     for name in good.columns:
-        if name not in (ROW_COLUMN, "_reason") and len(bad) and good[name].dtype == object:
+        if (name not in (ROW_COLUMN, internal.reason) and len(bad)
+                and good[name].dtype == object):
             frame[name] = frame[name].where(frame[name].notna(), None)
     anonymous = frame["customer_id"].isna() | (frame["customer_id"] == "")
-    frame["_key"] = frame["customer_id"].where(~anonymous, "~" + frame[ROW_COLUMN].astype(str))
+    frame[internal.key] = frame["customer_id"].where(
+        ~anonymous, "~" + frame[ROW_COLUMN].astype(str))
     return frame
 
 
@@ -120,7 +147,7 @@ def _dask_scorer(settings: ScoreSettings) -> ChunkScorer:
 
 
 def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind: str,
-                chunk_rows: int, renamed: dict[str, str],
+                chunk_rows: int, renamed: dict[str, str], internal: _Internal,
                 partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
     """Score one customer-partitioned partition, write its part files, return its counts.
     `renamed`: the input columns named like output columns and their new names, the same
@@ -131,14 +158,15 @@ def _dask_score(frame: pd.DataFrame, settings: ScoreSettings, folder: str, kind:
 
     number = partition_info["number"] if partition_info else 0
     counts = dict.fromkeys(_DASK_COUNTS, 0)
-    bad = frame[frame["_reason"] != ""]
+    bad = frame[frame[internal.reason] != ""]
     if len(bad):
         rejects = RejectsWriter(Path(folder) / f"rejects-{number:05d}.csv")
         rejects.write(pd.DataFrame({"row": bad[ROW_COLUMN].astype("int64"),
                                     "ticket_id": bad["ticket_id"].astype(str),
-                                    "reason": bad["_reason"].astype(str)}).sort_values("row"))
+                                    "reason": bad[internal.reason].astype(str)}
+                                   ).sort_values("row"))
         counts["rejected"] = rejects.rows
-    good = frame[frame["_reason"] == ""].drop(columns=["_reason", "_key"])
+    good = frame[frame[internal.reason] == ""].drop(columns=[internal.reason, internal.key])
     if len(good):
         good = good.sort_values(["created_at", ROW_COLUMN], kind="stable")
         scorer = _dask_scorer(settings)
@@ -293,16 +321,18 @@ def score_dask(
         invalid_byte_rows = split.invalid_byte_rows
         raw = dd.read_parquet(split.parts)
         lengths = raw.map_partitions(len).compute().tolist()
-        empty = _dask_prepare(raw._meta.copy(), str(input_path), fmt, mapping)
-        canon = raw.map_partitions(_dask_prepare, str(input_path), fmt, mapping, meta=empty)
+        internal = _Internal.beside(raw.columns)
+        empty = _dask_prepare(raw._meta.copy(), str(input_path), fmt, mapping, internal)
+        canon = raw.map_partitions(_dask_prepare, str(input_path), fmt, mapping, internal,
+                                   meta=empty)
         renamed = output_names([c for c in empty.columns
-                                if c not in (ROW_COLUMN, "_reason", "_key")])
+                                if c not in (ROW_COLUMN, internal.reason, internal.key)])
         parts = max(jobs * 2, raw.npartitions, 1)
-        shuffled = canon.shuffle(on="_key", npartitions=parts)
+        shuffled = canon.shuffle(on=internal.key, npartitions=parts)
         RejectsWriter(tmp / "rejects-parse.csv").write(rejects_frame(parse_rejects))
         meta = pd.DataFrame({k: pd.Series(dtype="int64") for k in _DASK_COUNTS})
         stats = shuffled.map_partitions(_dask_score, settings, str(tmp), kind, chunk_rows,
-                                        renamed, meta=meta)
+                                        renamed, internal, meta=meta)
         (totals,) = dask.compute(stats)
         sums = {k: int(totals[k].sum()) for k in _DASK_COUNTS}
         rejected = sums["rejected"] + len(parse_rejects)

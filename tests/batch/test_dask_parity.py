@@ -237,3 +237,29 @@ def test_input_columns_named_like_output_columns_are_renamed_and_reported_alike(
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
     assert "topic -> topic_input2" in said and "article_id -> article_id_input" in said
+
+
+def test_every_input_column_comes_out_as_the_local_engine_writes_it(models_env: Path,
+                                                                    tmp_path: Path) -> None:
+    """Columns the Dask engine uses internally (`_reason` flags rejects, `_key` is the
+    shuffle's) replaced an input column of that name, which then left the output; and it
+    stripped a Parquet column's name (" note " became "note"), which the local engine keeps."""
+    import datetime
+
+    import pyarrow as pa
+
+    when = [datetime.datetime(2024, 4, d, 9, tzinfo=datetime.UTC) for d in (1, 2, 3, 4)]
+    src = _parquet(tmp_path / "in.parquet",
+                   created_at=pa.array(when), customer_id=pa.array(["c1", "c2", None, "c1"]),
+                   _reason=pa.array(["r1", None, "r3", "r4"]), _key=pa.array(["k"] * 4),
+                   **{" note ": pa.array(["n"] * 4)}, n=pa.array([1, None, 3, 4], pa.int64()),
+                   tags=pa.array([["a", "b"], [], None, ["c"]]),
+                   meta=pa.array([{"x": 1, "email": "a@b.com"}] * 4),
+                   blob=pa.array([b"ab", b"\xff", None, b"z"]),
+                   flag=pa.array([True, False, None, True]),
+                   cat=pa.array(["p", "q", "p", "q"]).dictionary_encode())
+    got = _both(src, tmp_path)
+    _same(got)
+    scored, _, _ = got["dask"]
+    assert scored["_reason"].tolist() == ["r1", "", "r3", "r4"]
+    assert scored["_key"].tolist() == ["k"] * 4 and scored[" note "].tolist() == ["n"] * 4
