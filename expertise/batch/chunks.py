@@ -259,6 +259,7 @@ class ChunkScorer:
             whole = personal_column(name)
             out[INPUT_KEY + name] = (
                 subjects if name == "subject" else bodies if name == "body"
+                else _redact_distinct(values, _id_redactor(redact)) if name == "ticket_id"
                 else [whole if _present(v) else v for v in values] if whole
                 else _redact_distinct(values, redact, str(name)))
         return out
@@ -297,6 +298,19 @@ class ChunkScorer:
         states = [{"id": c, "status": status[c]} if c else {"id": None, "status": "anonymous"}
                   for c in cids]
         return states, [pins.get(c) if c else None for c in cids]
+
+
+#: A ticket id that cannot hold personal data: a short run of letters, digits and id
+#: punctuation with fewer than 7 digits (no e-mail address, phone or card number, no words).
+_PLAIN_ID = re.compile(r"(?!(?:[^0-9]*[0-9]){7})[A-Za-z0-9_.:#/-]{1,40}")
+
+
+def _id_redactor(redact: Any) -> Any:
+    """Text redaction for ticket ids, skipping the plain ones (:data:`_PLAIN_ID`) that it
+    would leave as they are anyway: every id of a column is distinct, so each costs."""
+    def redact_id(value: str) -> str:
+        return value if _PLAIN_ID.fullmatch(value) else str(redact(value))
+    return redact_id
 
 
 def _redact_distinct(values: Sequence[Any], redact: Any, name: str = "") -> list[Any]:
@@ -445,14 +459,21 @@ def personal_column(name: str) -> str | None:
 def redact_columns(frame: pd.DataFrame) -> list[str]:
     """Columns that --redact rewrites: subject, body, columns of strings, of mixed Python
     objects (records, lists), categories, columns named for personal data whatever their type,
-    and numeric columns that may hold phone or card numbers (:func:`_long_numbers`)."""
+    numeric columns that may hold phone or card numbers (:func:`_long_numbers`), and a
+    ``ticket_id`` column of text (a plain id comes out as it went in)."""
     from pandas.api import types as ptypes
 
     out = []
     for name in frame.columns:
+        column = frame[name]
+        if name == "ticket_id" and (ptypes.is_string_dtype(column)
+                                    or ptypes.is_object_dtype(column)):
+            # an id column of text may hold what slid into it (a body, an e-mail address);
+            # plain ids come out as they went in, and numeric ids keep their type
+            out.append(str(name))
+            continue
         if name in NOT_TEXT or name == "_row":
             continue
-        column = frame[name]
         if (name in ("subject", "body") or ptypes.is_string_dtype(column)
                 or ptypes.is_object_dtype(column)
                 or isinstance(column.dtype, ptypes.CategoricalDtype)

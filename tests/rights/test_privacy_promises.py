@@ -144,3 +144,22 @@ def test_an_erased_customers_id_typed_into_a_purpose_does_not_stay_in_the_audit_
     assert cli("forget", "--customer", "C-GONE", "--db", db).exit_code == 0
     assert b"c-gone" not in _file_bytes(db).lower()
 
+
+def test_score_output_redacts_personal_data_in_text_ticket_ids_and_keeps_plain_ones(
+        models_env: Path, tmp_path: Path) -> None:
+    """The scored file passed the ticket id column through as it came: an e-mail address as an
+    id, or a body that slid into the id column, was written out whole."""
+    slid = f"call me on {PHONE} or {EMAIL}\ncard {CARD}"
+    export = _write_csv(tmp_path / "export.csv", [
+        _row("T1", "C1"), _row("ZD-2026-000123", "C2"), _row(EMAIL, "C3"), _row(slid, "C4")])
+    for name in ("out.csv", "out.jsonl"):
+        out = tmp_path / name
+        done = cli("score", export, "--out", out)
+        assert done.exit_code == 0, done.output
+        text = out.read_text(encoding="utf-8")
+        assert _leaks(text) == [], text
+        assert "T1" in text and "ZD-2026-000123" in text and "<EMAIL>" in text
+    kept = tmp_path / "kept.csv"
+    assert cli("score", export, "--out", kept, "--keep-text").exit_code == 0
+    assert EMAIL in kept.read_text(encoding="utf-8")
+
