@@ -1479,11 +1479,13 @@ class Store:
         detail: str | None = None,
     ) -> int:
         """One audit row per customer, all in one transaction (a batch's look-ups, so that
-        ``audit --customer`` finds each); returns how many were written."""
+        ``audit --customer`` finds each); returns how many were written. An id that is not
+        one line of at most :data:`MAX_LABEL_CHARS` characters (text that slid into the id
+        column of an export, which ingest refuses) is not written down."""
         actor = _actor(actor)
         if purpose is not None:
             check_label(purpose, "purpose")
-        wanted = [c for c in dict.fromkeys(customer_ids) if c]
+        wanted = [c for c in dict.fromkeys(customer_ids) if c and not _label_problem(c)]
         erased = self._erased_among(wanted)
         now = _now()
         # each row's text without its own customer's id (see `audit`), redacted once for the

@@ -163,3 +163,23 @@ def test_score_output_redacts_personal_data_in_text_ticket_ids_and_keeps_plain_o
     assert cli("score", export, "--out", kept, "--keep-text").exit_code == 0
     assert EMAIL in kept.read_text(encoding="utf-8")
 
+
+def test_score_does_not_write_an_id_ingest_refuses_into_the_audit_log(
+        models_env: Path, tmp_path: Path) -> None:
+    """`score --db` logged a look-up of every customer id of the export, also text that slid
+    into the customer id column (ingest refuses it: a line break, over 200 characters), whole:
+    an e-mail address and a phone number in the audit log, beyond `forget --customer`."""
+    db = tmp_path / "s.db"
+    assert cli("ingest", _write_csv(tmp_path / "known.csv", [_row("T0", "C1")]),
+               "--db", db).exit_code == 0
+    export = _write_csv(tmp_path / "export.csv", [
+        _row("T1", "C1"), _row("T2", f"C5\nreply to {EMAIL}"),
+        _row("T3", f"call {PHONE} " + "x" * 200)])
+    done = cli("score", export, "--db", db, "--out", tmp_path / "out.csv")
+    assert done.exit_code == 0, done.output
+    with sqlite3.connect(db) as conn:
+        looked_up = [r[0] for r in conn.execute(
+            "SELECT customer_id FROM audit WHERE action = 'score_lookup'")]
+    assert looked_up == ["C1"]
+    assert _leaks(_file_bytes(db).decode("utf-8", "replace")) == []
+
