@@ -239,10 +239,16 @@ def evaluation(report: dict[str, Any]) -> None:
 
 
 def left_out(info: dict[str, Any] | None) -> None:
-    """On stderr, the rows of a labelled file left out and why, if any were."""
+    """On stderr, the rows of a labelled file left out and why, if any were; their ticket ids
+    with personal data redacted, as in the rejects file (text slides into id columns)."""
     from expertise.tickets.labelled import describe_left_out
+    from expertise.tickets.writers import redacted_ids
 
-    line = describe_left_out(info or {})
+    info = dict(info or {})
+    first = info.get("first") or []
+    ids = redacted_ids([row.get("ticket_id") for row in first])
+    info["first"] = [{**row, "ticket_id": tid} for row, tid in zip(first, ids, strict=True)]
+    line = describe_left_out(info)
     if line:
         _say(line, err=True)
 

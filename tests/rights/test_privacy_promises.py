@@ -183,3 +183,18 @@ def test_score_does_not_write_an_id_ingest_refuses_into_the_audit_log(
     assert looked_up == ["C1"]
     assert _leaks(_file_bytes(db).decode("utf-8", "replace")) == []
 
+
+def test_evaluate_names_left_out_rows_without_personal_data_in_their_ids(
+        models_env: Path, tmp_path: Path) -> None:
+    """`evaluate --data` (and `train --data`) name the first rows left out on stderr, with
+    their ticket ids: an e-mail address or a phone number in the id column was printed."""
+    rows = [{**_row(f"T{i}", f"C{i}"), "expertise_level": "novice",
+             "topic": "wifi-dropping"} for i in range(30)]
+    rows.append({**_row(EMAIL, "C98"), "expertise_level": "wizard", "topic": "wifi-dropping"})
+    rows.append({**_row(f"call {PHONE}", "C99", body=""), "expertise_level": "novice",
+                 "topic": "wifi-dropping"})
+    labelled = _write_csv(tmp_path / "labelled.csv", rows)
+    done = cli("evaluate", "--data", labelled)
+    assert done.exit_code == 0, done.output
+    assert "2 of 32 rows left out" in done.output and "row 31 (<EMAIL>)" in done.output
+    assert _leaks(done.output) == [], done.output
