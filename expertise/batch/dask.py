@@ -28,6 +28,7 @@ from expertise.batch.chunks import (
     output_names,
     redact_columns,
 )
+from expertise.batch.ids import SeenIds
 from expertise.batch.settings import (
     NOT_ESTIMATED,
     ScoreReport,
@@ -216,8 +217,9 @@ def _split_input(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS,
     with too many fields returned as rejects with their ticket id. Parquet: numbers and
     booleans in id, text and label fields as text, a row whose id is a boolean or a fraction
     returned as a reject. Both: the columns named as `fmt` and `mapping` name them, an input
-    column ``_row`` kept as ``_row_input``, and ``_row`` numbered across the files. Streams:
-    one chunk in memory at a time."""
+    column ``_row`` kept as ``_row_input``, ``_row`` numbered across the files, and a row whose
+    ticket id an earlier part had returned as a reject (:func:`_earlier_ids`; the workers
+    find the duplicates within a part). Streams: one chunk in memory at a time."""
     from expertise.tickets.readers import ROW_COLUMN, TicketReader
 
     try:
@@ -230,17 +232,19 @@ def _split_input(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS,
     invalid = 0
     offset = 0
     empty: pd.DataFrame | None = None
+    seen = SeenIds()
     for name in files:
         last = 0
         reader = TicketReader(name, format=fmt, mapping=mapping, chunk_rows=rows,
                               encoding=encoding)
         for chunk, bad in reader.records():
+            last = max([last, int(chunk[ROW_COLUMN].max()) if len(chunk) else 0,
+                        *(row for row, _, _ in bad)])
+            chunk, bad = _earlier_ids(chunk, bad, reader, seen)
             rejects += [(row + offset, ticket, why) for row, ticket, why in bad]
-            last = max([last, *(row for row, _, _ in bad)])
             if not len(chunk):
                 empty = chunk if empty is None else empty
                 continue
-            last = max(last, int(chunk[ROW_COLUMN].iloc[-1]))
             chunk[ROW_COLUMN] += offset
             path = folder / f"part-{len(parts):06d}.parquet"
             _write_part(chunk, path)
@@ -254,6 +258,35 @@ def _split_input(files: Sequence[str], folder: Path, rows: int = DASK_PART_ROWS,
         _write_part(empty, path)
         parts.append(str(path))
     return InputParts(parts, rejects, ", ".join(encodings), invalid)
+
+
+def _earlier_ids(chunk: pd.DataFrame, bad: list[tuple[int, str, str]], reader: Any,
+                 seen: SeenIds) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    """A part's rows whose ticket id an earlier part had (`seen`), moved to its rejects as
+    the local engine moves a chunk's (`SeenIds.check`): "duplicate ticket_id", before the
+    other reasons the row has (told by validating those rows; they are few); a rejected row
+    (`bad`) whose id an earlier part had gets "duplicate ticket_id; " before its reason.
+    Then every id of the part is `seen`."""
+    from expertise.tickets.readers import ROW_COLUMN, as_text, validate_frame
+
+    frame = reader.canonicalise(chunk) if len(chunk) else None
+    ids = as_text(frame["ticket_id"]).str.strip().tolist() if frame is not None else []
+    found = seen.seen_before(ids + [ticket for _, ticket, _ in bad])
+    dup, dup_bad = found[:len(ids)], found[len(ids):]
+    prefix = "duplicate ticket_id"
+    bad = [(row, ticket, why if not hit or why.startswith(prefix) else f"{prefix}; {why}")
+           for (row, ticket, why), hit in zip(bad, dup_bad, strict=True)]
+    if frame is None or not dup.any():
+        return chunk, bad
+    why = validate_frame(frame[dup], seen_ids=set()).rejects
+    other = dict(zip(why["row"].astype("int64"), why["reason"], strict=True))
+    moved = []
+    for row, ticket in zip(frame.loc[dup, ROW_COLUMN].astype("int64"),
+                           [t for t, d in zip(ids, dup, strict=True) if d], strict=True):
+        reason = other.get(row, prefix)
+        moved.append((int(row), ticket, reason if reason.startswith(prefix)
+                      else f"{prefix}; {reason}"))
+    return chunk[~dup].reset_index(drop=True), sorted(bad + moved)
 
 
 def _write_part(frame: pd.DataFrame, path: Path) -> None:

@@ -263,3 +263,38 @@ def test_every_input_column_comes_out_as_the_local_engine_writes_it(models_env: 
     scored, _, _ = got["dask"]
     assert scored["_reason"].tolist() == ["r1", "", "r3", "r4"]
     assert scored["_key"].tolist() == ["k"] * 4 and scored[" note "].tolist() == ["n"] * 4
+
+
+def test_a_ticket_id_seen_in_an_earlier_part_of_the_input_is_a_duplicate(
+        models_env: Path, tmp_path: Path) -> None:
+    """The Dask engine checked duplicate ids within each part of its input (a file of a folder,
+    100,000 rows of a file) only: a ticket id seen in an earlier part was scored again. As the
+    local engine checks them across its chunks, so now across the parts; the folder's rejects
+    are those of the local engine scoring its files as one."""
+    rows = pd.DataFrame({
+        "ticket_id": ["T1", "T2", "T3", "T2", "T4", "T1", ""],
+        "customer_id": ["c1", "c2", "c1", "c3", "c2", "c1", "c4"],
+        "created_at": ["2024-04-01", "2024-04-02", "2024-04-03", "2024-04-04", "2024-04-05",
+                       "someday", "2024-04-07"],
+        "body": [BODY] * 7})
+    folder = tmp_path / "export"
+    folder.mkdir()
+    rows.iloc[:3].to_csv(folder / "a.csv", index=False)
+    rows.iloc[3:].to_csv(folder / "b.csv", index=False)
+    whole = tmp_path / "whole.csv"
+    rows.to_csv(whole, index=False)
+    local = runner.invoke(app, ["score", str(whole), "--out", str(tmp_path / "local.csv")])
+    assert local.exit_code == 0, local.output
+    dask = runner.invoke(app, ["score", str(folder), "--engine", "dask", "--jobs", "1",
+                               "--out", str(tmp_path / "dask.csv")])
+    assert dask.exit_code == 0, dask.output
+    local_bad = pd.read_csv(tmp_path / "local.rejects.csv", dtype=str, keep_default_na=False)
+    dask_bad = pd.read_csv(tmp_path / "dask.rejects.csv", dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(dask_bad, local_bad)
+    assert dask_bad["reason"].tolist() == [
+        "duplicate ticket_id",
+        "duplicate ticket_id; created_at is not a date (use ISO-8601, e.g. 2024-03-15T10:30:00)",
+        "empty ticket_id"]
+    scored = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False)
+                        for p in sorted((tmp_path / "dask.csv").glob("part-*.csv"))])
+    assert sorted(scored["ticket_id"]) == ["T1", "T2", "T3", "T4"]
