@@ -333,6 +333,20 @@ def _db(db: Path | None, *, required: bool = False, create: bool = False,
     return path
 
 
+def _training_store(db: Path | None) -> Path | None:
+    """The store whose exclusions training follows: --db, else $EXPERTISE_DB, else the
+    default store when there is one (training needs no store, but one that holds opt-outs
+    and erasures must be heeded)."""
+    from expertise.config import default_db_path
+
+    path = _db(db, missing_ok=db is None)  # a missing $EXPERTISE_DB store holds no opt-out
+    if path is not None and not path.exists():
+        return None
+    if path is None and default_db_path().exists():
+        path = _db(default_db_path())
+    return path
+
+
 def _store(db: Path | None, *, create: bool = False) -> "Store":
     """The store of a command that needs one (see :func:`_db`)."""
     from expertise.store.db import Store
@@ -512,6 +526,10 @@ def train(
     ] = False,
     encoding: EncodingOpt = "auto",
     map_: MapOpt = None,
+    db: Annotated[Path | None, typer.Option(
+        "--db", metavar="FILE", dir_okay=False,
+        help="Store whose opted-out and erased customers are left out of --data (default: "
+             "$EXPERTISE_DB, else the user data folder's store if there is one).")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Fit a model bundle on labelled tickets and evaluate it.
@@ -548,7 +566,9 @@ def train(
                                  markup=False)
     report = train_bundle(data=data or None, out_dir=out, promote=promote, force=force,
                           version=version, evaluate=not no_eval, mapping=mapping,
-                          encoding=encoding)
+                          encoding=encoding,
+                          # the bundled split is made up: only exports hold real customers
+                          store_path=_training_store(db) if data else None)
     if json_:
         render.print_json({"version": report.version, "path": str(report.path),
                            "promoted": report.promoted, "decision": report.decision,
@@ -558,6 +578,7 @@ def train(
     else:
         for info in report.left_out:
             render.left_out(info)
+        render.training_exclusions(report.facts)
         if report.metrics:
             render.evaluation(report.metrics)
         render.console.print(f"saved {report.path} in {report.facts['train_seconds']} s"

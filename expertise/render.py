@@ -238,6 +238,16 @@ def evaluation(report: dict[str, Any]) -> None:
         console.print(f"drift: {report['drift']['recommendation']}")
 
 
+def training_exclusions(facts: dict[str, Any]) -> None:
+    """On stderr, the customers left out of training (opted out or erased), if any were."""
+    tickets = int(facts.get("excluded_tickets") or 0)
+    if tickets:
+        customers = int(facts.get("excluded_customers") or 0)
+        _say(f"left out {_count(tickets, 'ticket', 'tickets')} of "
+             f"{_count(customers, 'customer', 'customers')} who opted out or were erased",
+             err=True)
+
+
 def left_out(info: dict[str, Any] | None) -> None:
     """On stderr, the rows of a labelled file left out and why, if any were; their ticket ids
     with personal data redacted, as in the rejects file (text slides into id columns)."""

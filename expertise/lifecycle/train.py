@@ -105,6 +105,7 @@ def train_bundle(
     messages: pd.DataFrame | None = None,
     mapping: Mapping[str, str] | None = None,
     encoding: str = "auto",
+    store_path: Path | None = None,
     **overrides: Any,
 ) -> TrainReport:
     """Fit on the bundled training split (or `data`/`frame`) and the bundled messages in
@@ -114,7 +115,11 @@ def train_bundle(
     The files of `data` are read as exports are (`mapping` as ``--map``, `encoding` as
     ``--encoding``); the rows left out (unreadable, duplicate, without a level, of a topic
     the knowledge base lacks...) are listed in ``<file>.rejects.csv`` next to each, and
-    counted in the report's `left_out`; training goes on with the others."""
+    counted in the report's `left_out`; training goes on with the others.
+
+    With `store_path`, the customers that store says must never be trained on (opted out, or
+    erased: `Store.training_exclusions`, the rule `retrain` follows) are left out of whatever
+    the data is, and counted in the facts (``excluded_customers``, ``excluded_tickets``)."""
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
@@ -149,6 +154,9 @@ def train_bundle(
                 for p in _training_paths(data, mapping, encoding)]
         left_out = [r.left_out() for r in read]
         frame = pd.concat([r.frame for r in read], ignore_index=True)
+    excluded: dict[str, int] = {}
+    if store_path is not None:
+        frame, excluded = _without_excluded(frame, store_path)
     try:
         frame = check_training_frame(frame)
         if not force:
@@ -169,6 +177,7 @@ def train_bundle(
                                     sets=eval_sets if eval_sets is not None
                                     else default_eval_sets())
         extra = plots(metrics)
+    result.facts.update(excluded)
     result.facts["train_seconds"] = round(time.perf_counter() - started, 2)
     result.facts["code_fingerprint"] = code_fingerprint()
     bundle = save_bundle(
@@ -186,6 +195,21 @@ def train_bundle(
         _promote_trained(report, out_dir, force=force, evaluated=evaluate,
                          eval_sets=eval_sets, kb_root=kb_root)
     return report
+
+
+def _without_excluded(frame: pd.DataFrame, store_path: Path
+                      ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """`frame` without the tickets of customers the store excludes from training, and how
+    many customers and tickets were left out."""
+    from expertise.store.db import Store
+
+    if "customer_id" not in frame or not len(frame):
+        return frame, {"excluded_customers": 0, "excluded_tickets": 0}
+    with Store(store_path, create=False) as store:
+        left_out = store.training_exclusions(frame["customer_id"].astype(str))
+    gone = frame["customer_id"].isin(left_out)
+    counts = {"excluded_customers": len(left_out), "excluded_tickets": int(gone.sum())}
+    return (frame[~gone].reset_index(drop=True) if left_out else frame), counts
 
 
 def _with_left_out(message: str, frame: pd.DataFrame, left_out: list[dict[str, Any]]) -> str:

@@ -12,9 +12,11 @@ import csv
 import sqlite3
 from pathlib import Path
 
+import pandas as pd
 from typer.testing import CliRunner
 
 from expertise.cli import app
+from expertise.rights.erasure import models_trained_on
 
 runner = CliRunner()
 
@@ -198,3 +200,29 @@ def test_evaluate_names_left_out_rows_without_personal_data_in_their_ids(
     assert done.exit_code == 0, done.output
     assert "2 of 32 rows left out" in done.output and "row 31 (<EMAIL>)" in done.output
     assert _leaks(done.output) == [], done.output
+
+
+def test_train_leaves_out_customers_who_opted_out_or_were_erased(
+        models_env: Path, small_train: pd.DataFrame, tmp_path: Path) -> None:
+    """`train --data` read no store: an export holding an opted-out or erased customer's
+    labelled tickets taught the new model from them (its fingerprints named them), where
+    `retrain` leaves them out."""
+    data = tmp_path / "labelled.csv"
+    small_train.to_csv(data, index=False)
+    customers = sorted(small_train["customer_id"].unique())
+    opted, erased, kept = customers[0], customers[1], customers[2]
+    db = tmp_path / "s.db"
+    mine = small_train[small_train["customer_id"] == opted].head(1)
+    mine.to_csv(tmp_path / "theirs.csv", index=False)
+    assert cli("ingest", tmp_path / "theirs.csv", "--db", db).exit_code == 0
+    assert cli("consent", "--customer", opted, "--opt-out", "--db", db).exit_code == 0
+    assert cli("forget", "--customer", erased, "--db", db, "--even-if-unknown").exit_code == 0
+    out = tmp_path / "models"
+    done = cli("train", "--data", data, "--out", out, "--no-eval", "--version-name", "t1",
+               "--db", db)
+    assert done.exit_code == 0, done.output
+    n = int((small_train["customer_id"].isin([opted, erased])).sum())
+    assert f"left out {n} tickets of 2 customers who opted out or were erased" in done.output
+    assert models_trained_on(kept, root=out).trained_on == ["t1"]
+    assert models_trained_on(opted, root=out).trained_on == []
+    assert models_trained_on(erased, root=out).trained_on == []
