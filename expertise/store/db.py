@@ -214,7 +214,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _STORE_TABLES = frozenset({"meta", "customers", "tickets", "feedback", "audit"})
 
 #: A ticket's stored fields besides its id, in the order of every statement and row that lists
-#: them; subject and body are redacted before they are stored.
+#: them; subject and body are redacted before they are stored, and so are topic and resolved
+#: article (an export's own category or free text: a slug comes out as it went in).
 _TICKET_FIELDS: tuple[str, ...] = (
     "customer_id",
     "created_at",
@@ -226,6 +227,8 @@ _TICKET_FIELDS: tuple[str, ...] = (
     "resolved_article_id",
 )
 _REDACTED_FIELDS = ("subject", "body")
+#: Fields whose values repeat down an export: redacted once per distinct value.
+_REDACTED_LABELS = ("topic", "resolved_article_id")
 _WRITTEN_FIELDS = (*_TICKET_FIELDS, "source", "ingested_at")
 
 
@@ -956,6 +959,11 @@ class Store:
         # an export's "unclear" level says no level is known: stored as none
         columns["expertise_level"] = [None if v == UNCLEAR else v
                                       for v in columns["expertise_level"]]
+        for name in _REDACTED_LABELS:
+            done: dict[Any, Any] = {}
+            for v in dict.fromkeys(columns[name]):
+                done[v] = redact(v) if isinstance(v, str) and v else v
+            columns[name] = [done[v] for v in columns[name]]
 
         refused: dict[int, str] = {}  # position -> reason
         for i, tid in enumerate(ids):

@@ -226,3 +226,24 @@ def test_train_leaves_out_customers_who_opted_out_or_were_erased(
     assert models_trained_on(kept, root=out).trained_on == ["t1"]
     assert models_trained_on(opted, root=out).trained_on == []
     assert models_trained_on(erased, root=out).trained_on == []
+
+
+def test_ingest_redacts_an_exports_topic_and_resolved_article_columns(tmp_path: Path) -> None:
+    """Only subject and body were redacted before they were stored: an export's topic or
+    resolved article column (a help desk's category, or free text an agent typed) went into
+    the tickets table as it came."""
+    export = _write_csv(tmp_path / "export.csv", [{
+        **_row("T1", "C1"), "topic": f"callback {EMAIL} {PHONE}",
+        "resolved_article_id": f"card {CARD}"}, {
+        **_row("T2", "C2"), "topic": "wifi-dropping",
+        "resolved_article_id": "wifi-dropping/novice"}])
+    db = tmp_path / "s.db"
+    done = cli("ingest", export, "--db", db)
+    assert done.exit_code == 0 and "2 added" in done.stdout, done.output
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute(
+            "SELECT topic, resolved_article_id FROM tickets ORDER BY ticket_id").fetchall()
+    assert stored == [("callback <EMAIL> <PHONE>", "card <CARD>"),
+                      ("wifi-dropping", "wifi-dropping/novice")]
+    assert _leaks(_file_bytes(db).decode("utf-8", "replace")) == []
+    assert "0 added, 0 updated, 2 unchanged" in cli("ingest", export, "--db", db).stdout
