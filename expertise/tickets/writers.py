@@ -93,6 +93,15 @@ class TableWriter:
             self._schema = table.schema
             self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd")
         elif table.schema != self._schema:
+            # Arrow casts text to numbers when it parses ("000123" -> 123): refused, as a
+            # cast that fails is, since the written value would not be the one read
+            parsed = [f.name for f in table.schema if f.name in self._schema.names
+                      and _is_text(f.type) and not _is_text(self._schema.field(f.name).type)]
+            if parsed:
+                raise InputError(
+                    f"column(s) {', '.join(parsed)} hold numbers in the first {self.rows:,} rows "
+                    "and text after them, which a Parquet column cannot keep as written; write "
+                    "CSV or JSON Lines instead (--out NAME.csv or NAME.jsonl)")
             try:
                 table = table.cast(self._schema)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
@@ -196,3 +205,9 @@ class RejectsWriter:
 
     def close(self) -> None:
         pass
+
+
+def _is_text(kind: object) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))

@@ -271,3 +271,22 @@ def test_score_keeps_a_nul_byte_and_true_as_written(tmp_path: Path, models_env: 
                for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(r["body"], r["flag"]) for r in written] == [
         ("my wifi\x00 keeps dropping", "TRUE"), ("tv has no signal", "x\x00")]
+
+
+def test_score_refuses_parquet_output_that_would_turn_later_text_into_numbers(
+        tmp_path: Path, models_env: Path) -> None:
+    """Parquet keeps one type a column: text after numbers ("000123" after 12345678901234567)
+    was cast to 123; now a one-line error names the column and the formats that keep it."""
+    src = tmp_path / "t.jsonl"
+    src.write_text(_CHUNKED_JSONL, encoding="utf-8")
+    out = tmp_path / "out.parquet"
+    out.write_bytes(b"the previous output")
+    from expertise import score_file
+    from expertise.errors import InputError
+
+    with pytest.raises(InputError) as caught:
+        score_file(src, out=out, chunk_rows=2, redact=False)
+    message = str(caught.value)
+    assert "order_ref" in message and "NAME.jsonl" in message and "\n" not in message
+    assert out.read_bytes() == b"the previous output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet", "t.jsonl"]
