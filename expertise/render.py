@@ -249,16 +249,11 @@ def training_exclusions(facts: dict[str, Any]) -> None:
 
 
 def left_out(info: dict[str, Any] | None) -> None:
-    """On stderr, the rows of a labelled file left out and why, if any were; their ticket ids
-    with personal data redacted, as in the rejects file (text slides into id columns)."""
+    """On stderr, the rows of a labelled file left out and why, if any were (their ticket ids
+    come redacted: `LabelledFile.left_out`)."""
     from expertise.tickets.labelled import describe_left_out
-    from expertise.tickets.writers import redacted_ids
 
-    info = dict(info or {})
-    first = info.get("first") or []
-    ids = redacted_ids([row.get("ticket_id") for row in first])
-    info["first"] = [{**row, "ticket_id": tid} for row, tid in zip(first, ids, strict=True)]
-    line = describe_left_out(info)
+    line = describe_left_out(info or {})
     if line:
         _say(line, err=True)
 

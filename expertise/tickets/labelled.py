@@ -55,14 +55,21 @@ class LabelledFile:
 
     def left_out(self) -> dict[str, Any]:
         """The rows left out, for reports: how many, how many per reason (most first), the
-        first few (row, ticket id, reason) and the rejects file."""
+        first few (row, ticket id with personal data redacted, reason) and the rejects file.
+
+        A report goes to the terminal, into `--json` output and into a bundle's metrics, and a
+        rejected row's "id" is often text that slid into the id column, so its ids are
+        redacted as the rejects file's are; the row number still finds the row."""
         from collections import Counter
+
+        from expertise.tickets.writers import redacted_ids
 
         reasons = Counter(self.rejects["reason"].tolist())
         head = self.rejects.head(FIRST_REJECTS)
-        first = [{"row": int(row), "ticket_id": str(tid), "reason": str(why)}
-                 for row, tid, why in zip(head["row"].tolist(), head["ticket_id"].tolist(),
-                                          head["reason"].tolist(), strict=True)]
+        ids = redacted_ids([str(tid) for tid in head["ticket_id"].tolist()])
+        first = [{"row": int(row), "ticket_id": tid, "reason": str(why)}
+                 for row, tid, why in zip(head["row"].tolist(), ids, head["reason"].tolist(),
+                                          strict=True)]
         return {"file": str(self.path), "rows_read": self.rows_read, "usable": len(self.frame),
                 "rejected": len(self.rejects), "reasons": dict(reasons.most_common()),
                 "first": first,

@@ -200,6 +200,10 @@ def test_evaluate_names_left_out_rows_without_personal_data_in_their_ids(
     assert done.exit_code == 0, done.output
     assert "2 of 32 rows left out" in done.output and "row 31 (<EMAIL>)" in done.output
     assert _leaks(done.output) == [], done.output
+    # the report itself (--json, and a bundle's metrics when the file is an evaluation set)
+    report = cli("evaluate", "--data", labelled, "--json")
+    assert report.exit_code == 0, report.output
+    assert "<EMAIL>" in report.stdout and _leaks(report.stdout) == [], report.stdout
 
 
 def test_train_leaves_out_customers_who_opted_out_or_were_erased(
