@@ -335,7 +335,6 @@ def score_dask(
     except OSError as exc:
         raise write_failed(out_path, exc, "--out") from None
     client = cluster = None
-    split_dir: Path | None = None
     try:
         if scheduler:
             client = Client(scheduler)
@@ -347,8 +346,9 @@ def score_dask(
         # one partition per file holds a whole export in one worker's memory, and a Parquet
         # file read by Dask itself is read otherwise than the local engine reads it (boolean
         # ids, numbers in text fields, a column named _row); so the client cuts the input
-        # into Parquet parts with the local engine's reader, in one streaming pass, first.
-        split_dir = out_path.parent / f".{out_path.name}.{os.getpid()}.parts"
+        # into Parquet parts with the local engine's reader, in one streaming pass, first;
+        # inside the temporary output, so that the next run removes them if this one is killed
+        split_dir = tmp / "input-parts"
         split = _split_input(files, split_dir, fmt=fmt, mapping=mapping, encoding=encoding)
         parse_rejects, read_as = split.rejects, split.encoding
         invalid_byte_rows = split.invalid_byte_rows
@@ -379,14 +379,13 @@ def score_dask(
             raise nothing_scored(input_path, rejected, rejects_path)
         for stray in tmp.glob("rejects-*.csv"):
             stray.unlink()
+        shutil.rmtree(split_dir, ignore_errors=True)
         try:
             _replace_dir(tmp, out_path)
         except OSError as exc:
             raise write_failed(out_path, exc, "--out") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        if split_dir is not None:
-            shutil.rmtree(split_dir, ignore_errors=True)
         if client is not None:
             client.close()
         if cluster is not None:

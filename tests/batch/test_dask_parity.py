@@ -298,3 +298,34 @@ def test_a_ticket_id_seen_in_an_earlier_part_of_the_input_is_a_duplicate(
     scored = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False)
                         for p in sorted((tmp_path / "dask.csv").glob("part-*.csv"))])
     assert sorted(scored["ticket_id"]) == ["T1", "T2", "T3", "T4"]
+
+
+def test_what_a_killed_run_left_is_removed_by_the_next(models_env: Path, tmp_path: Path) -> None:
+    """A run killed outright (SIGKILL to it and its workers) cannot clean up; the next run
+    writing the same output removes what it left, as the local engine's does: the temporary
+    output folder, and the Parquet parts the input was cut into (they were left for good in a
+    folder of their own, whatever its size)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    src = _csv(tmp_path, 20_000)
+    out = tmp_path / "out.csv"
+    proc = subprocess.Popen([sys.executable, "-c", CLI, "score", str(src), "--engine", "dask",
+                             "--jobs", "1", "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(tmp_path.glob(".out.csv.*/**/*.parquet")):
+            assert proc.poll() is None, "the run ended before it was killed"
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and the workers it started
+        proc.wait(timeout=60)
+    assert list(tmp_path.glob(".out.csv.*"))  # left behind
+    result = runner.invoke(app, ["score", str(_csv(tmp_path, 3, name="small.csv")), "--engine",
+                                 "dask", "--jobs", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv", "small.csv"]
