@@ -17,6 +17,7 @@ from expertise.modeling.estimators import (
 )
 from expertise.scoring.model import cumulative_to_proba
 
+
 # Every check passes, check_classifiers_classes included (its blobs happen to separate along
 # one direction even though its labels follow no order); none is listed as expected to fail, so
 # a regression in any of them fails here.
