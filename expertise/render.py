@@ -348,7 +348,7 @@ def ingest_data(report: Any, db: Any) -> dict[str, Any]:
         "input": str(report.path), "format": report.format, "db": str(db),
         "rows_read": report.rows_read, "added": report.added, "updated": report.updated,
         "unchanged": report.unchanged, "rejected": report.rejected,
-        "reject_reasons": report.reject_reasons,
+        "reject_reasons": report.reject_reasons, "personal_ids": report.personal_ids,
         "rejects_path": str(report.rejects_path) if report.rejects_path else None,
         "encoding": report.encoding, "invalid_byte_rows": report.invalid_byte_rows,
         "seconds": round(report.seconds, 3),
@@ -373,6 +373,10 @@ def ingest(report: Any, db: Any) -> None:
         _say(f"rejected rows listed in {report.rejects_path} ({reasons})", err=True)
     if report.invalid_byte_rows:
         _replaced_bytes(report)
+    if report.personal_ids:
+        _say(f"{_count(report.personal_ids, 'ticket')} stored under a customer id that holds "
+             "personal data (an e-mail address or phone number): ids are look-up keys and are "
+             "kept as written; map an opaque id instead (--map customer_id=COLUMN)", err=True)
 
 
 #: The 8-bit encodings exports come in (what Excel and older systems save), suggested when a

@@ -24,7 +24,7 @@ from expertise.config import LEVELS
 from expertise.io import write_failed
 from expertise.scoring.history import Profile, Profiles
 from expertise.scoring.text import ticket_text
-from expertise.tickets.writers import FLOAT_COLUMNS
+from expertise.tickets.writers import FLOAT_COLUMNS, redact_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -259,7 +259,7 @@ class ChunkScorer:
             whole = personal_column(name)
             out[INPUT_KEY + name] = (
                 subjects if name == "subject" else bodies if name == "body"
-                else _redact_distinct(values, _id_redactor(redact)) if name == "ticket_id"
+                else _redact_distinct(values, redact_id) if name == "ticket_id"
                 else [whole if _present(v) else v for v in values] if whole
                 else _redact_distinct(values, redact, str(name)))
         return out
@@ -300,17 +300,6 @@ class ChunkScorer:
         return states, [pins.get(c) if c else None for c in cids]
 
 
-#: A ticket id that cannot hold personal data: a short run of letters, digits and id
-#: punctuation with fewer than 7 digits (no e-mail address, phone or card number, no words).
-_PLAIN_ID = re.compile(r"(?!(?:[^0-9]*[0-9]){7})[A-Za-z0-9_.:#/-]{1,40}")
-
-
-def _id_redactor(redact: Any) -> Any:
-    """Text redaction for ticket ids, skipping the plain ones (:data:`_PLAIN_ID`) that it
-    would leave as they are anyway: every id of a column is distinct, so each costs."""
-    def redact_id(value: str) -> str:
-        return value if _PLAIN_ID.fullmatch(value) else str(redact(value))
-    return redact_id
 
 
 def _redact_distinct(values: Sequence[Any], redact: Any, name: str = "") -> list[Any]:

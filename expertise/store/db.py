@@ -342,6 +342,9 @@ class IngestCounts:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    #: Rows stored under a customer id that holds personal data (an e-mail address, a phone
+    #: number): the id is the look-up key, so it is stored as written, and the report says so.
+    personal_ids: int = 0
 
     @property
     def total(self) -> int:
@@ -380,6 +383,10 @@ class IngestReport:
     @property
     def rejected(self) -> int:
         return self.counts.rejected
+
+    @property
+    def personal_ids(self) -> int:
+        return self.counts.personal_ids
 
     @property
     def rows_per_second(self) -> float:
@@ -945,6 +952,7 @@ class Store:
         (row, ticket id, reason), for the reasons :meth:`ingest_frame` lists. Of two systems'
         ticket numbers colliding, the stored ticket is kept."""
         from expertise.privacy import redact
+        from expertise.tickets.writers import redact_id
 
         n = len(frame)
         if n == 0:
@@ -988,6 +996,7 @@ class Store:
                 if i not in refused and tid in erased_tickets:
                     refused[i] = _ERASED_TICKET
 
+        personal = {c for c in set(customers) if c and redact_id(c) != c}
         incoming: dict[str, tuple[str | None, ...]] = {}  # in _TICKET_FIELDS order
         position: dict[str, int] = {}
         for i in range(n):
@@ -1029,6 +1038,8 @@ class Store:
                                                   "customer (ids from two systems colliding? "
                                                   "prefix them); not stored")
                         continue
+                if personal and new[0] in personal:
+                    counts.personal_ids += 1
                 if old is None:
                     inserts.append((tid, *new, source, now))
                     merged = new

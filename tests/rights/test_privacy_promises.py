@@ -251,3 +251,25 @@ def test_ingest_redacts_an_exports_topic_and_resolved_article_columns(tmp_path: 
                       ("wifi-dropping", "wifi-dropping/novice")]
     assert _leaks(_file_bytes(db).decode("utf-8", "replace")) == []
     assert "0 added, 0 updated, 2 unchanged" in cli("ingest", export, "--db", db).stdout
+
+
+def test_ingest_says_how_many_tickets_it_stored_under_a_personal_customer_id(
+        models_env: Path, tmp_path: Path) -> None:
+    """A desk that keys customers by e-mail address or phone number puts them in the store's id
+    column (the look-up key, kept as written: docs/decisions.md); ingest now says so and how to
+    map an opaque id, instead of storing them without a word. Plain ids are not counted."""
+    export = _write_csv(tmp_path / "export.csv", [
+        _row("T1", EMAIL), _row("T2", EMAIL), _row("T3", PHONE), _row("T4", "C00042"),
+        _row("T5", "ZD-2026-000123"), _row("T6", "")])
+    db = tmp_path / "s.db"
+    done = cli("ingest", export, "--db", db)
+    assert done.exit_code == 0, done.output
+    message = " ".join(done.output.split())
+    assert "3 tickets stored under a customer id that holds personal data" in message
+    assert "--map customer_id=COLUMN" in message
+    report = cli("ingest", export, "--db", db, "--json")  # again: unchanged rows count too
+    assert report.exit_code == 0, report.output
+    assert '"personal_ids": 3' in report.stdout
+    plain = _write_csv(tmp_path / "plain.csv", [_row("T7", "C00042"), _row("T8", "12345")])
+    quiet = cli("ingest", plain, "--db", db)
+    assert quiet.exit_code == 0 and "personal data" not in quiet.output, quiet.output
