@@ -450,21 +450,27 @@ def session(
         if customer:
             render.session_event(live.set_customer(customer))
         errors = 0
-        while True:
-            try:
-                line = input("caller> " if interactive else "")
-            except EOFError:
-                line = ":quit"
-            event = live.handle(line)
-            render.session_event(event)
-            # a script must learn that a line failed; an agent at a terminal has seen it, and
-            # only a call that was not kept still needs saying when the session ends
-            errors += bool(event.warning) or (event.kind == "error" and not interactive)
-            if event.kind == "quit":
-                break
-            if line == ":quit":  # the input ended, and ending the call failed: once more
-                render.session_event(live.handle(":quit"))
-                break
+        try:
+            while True:
+                try:
+                    line = input("caller> " if interactive else "")
+                except EOFError:
+                    line = ":quit"
+                event = live.handle(line)
+                render.session_event(event)
+                # a script must learn that a line failed; an agent at a terminal has seen it,
+                # and only a call that was not kept still needs saying when the session ends
+                errors += bool(event.warning) or (event.kind == "error" and not interactive)
+                if event.kind == "quit":
+                    break
+                if line == ":quit":  # the input ended, and ending the call failed: once more
+                    render.session_event(live.handle(":quit"))
+                    break
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: the call so far is kept as :quit keeps it (its votes with
+            # it; its level labels are already stored), then exit 130 or 143
+            render.session_event(live.handle(":quit"))
+            raise
     if errors:
         raise _fail(f"the session had {errors} error{'s' if errors > 1 else ''} (shown above)")
 

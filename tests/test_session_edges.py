@@ -1,0 +1,75 @@
+"""Edges of `expertise session` and `expertise answer` as a demanding agent meets them: odd
+commands, odd bytes, interrupted calls, odd times and stores. Through the real CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from expertise.store.db import Store
+
+EXE = Path(sys.executable).parent / "expertise"
+EXPERT = "PPPoE session drops, hub fw 4.2.1, DHCP lease fine, SNR 6 dB"
+
+
+def _db_with_customer(path: Path) -> Path:
+    with Store(path) as store:
+        store.ingest_frame(pd.DataFrame([
+            {"ticket_id": f"K{i}", "customer_id": "C-1",
+             "created_at": f"2026-0{i + 1}-02T09:00:00", "channel": "chat", "subject": "",
+             "expertise_level": "expert", "topic": "no-internet", "body": EXPERT}
+            for i in range(3)]), source="test")
+    return path
+
+
+def _said(output: str) -> str:
+    """The output with the terminal's line wrapping undone."""
+    return " ".join(output.split())
+
+
+def _calls(db: Path, customer: str) -> list[str]:
+    with Store(db) as store:
+        return [t.body for t in store.history(customer) if t.ticket_id.startswith("call-")]
+
+
+# -- interrupted calls -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_session_keeps_the_call_and_its_votes(
+        models_env: Path, tmp_path: Path, sig: signal.Signals, code: int) -> None:
+    """Ctrl-C (or SIGTERM) during a call used to drop the call and its votes while its level
+    label, stored at once, stayed: a label for a call the store never held."""
+    db = _db_with_customer(tmp_path / "s.db")
+    child = subprocess.Popen(
+        [str(EXE), "session", "--db", str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(f":customer C-1\n{EXPERT}\n:helpful\n:level expert\n")
+    child.stdin.flush()  # and left open: the session waits for the next line
+    deadline = time.monotonic() + 120
+    seen = ""
+    while "pinned for this customer" not in seen and time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if not line:
+            break
+        seen += line
+    assert "pinned for this customer" in seen, seen
+    child.send_signal(sig)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == code, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] in ("Error: interrupted", "Error: terminated (SIGTERM)")
+    assert "session ended" in seen + out
+    assert _calls(db, "C-1") == [EXPERT]
+    with Store(db) as store:
+        feedback = store.feedback_rows()
+    assert sorted((str(f.helpful), str(f.corrected_level)) for f in feedback
+                  if f.customer_id == "C-1") == [("None", "expert"), ("True", "None")]
