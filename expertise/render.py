@@ -531,16 +531,16 @@ def _models_table(rows: list[dict[str, Any]], *, narrow: bool) -> Table:
         table.add_column("status")
     for r in rows:
         tickets = r["train_tickets"]
-        cells = [("* " if r["current"] else "  ") + r["version"],
-                 str(r["created"])[:16].replace("T", " "),
-                 "-" if tickets is None else str(tickets)]
+        cells: list[Any] = [("* " if r["current"] else "  ") + r["version"],
+                            str(r["created"])[:16].replace("T", " "),
+                            "-" if tickets is None else str(tickets)]
         for name in sets:
             m = r["metrics"].get(name) or {}
             acc = m.get("accuracy")
             cells.append(("-" if acc is None else f"{acc:.3f}") + "/"
                          + _pct(m.get("severe_miss_rate")))
         if gated:
-            cells.append(r["decision"] or "")
+            cells.append(Text(r["decision"] or ""))
         if not narrow:
             cells.append(Text(r["status"], style="" if r["status"] == "ok" else "red"))
         table.add_row(*cells, style="bold" if r["current"] else None)

@@ -73,8 +73,11 @@ def list_models(root: Path | None = None) -> list[dict[str, Any]]:
     for entry in survey_bundles(root):
         manifest, version = entry.manifest, entry.name
         facts = _dict(manifest.get("facts"))
+        # The manifest's figures are not covered by its hashes (it lists the files'): a
+        # value edited to text or a list is shown as missing, never passed on as a number.
         metrics = {
-            name: {"accuracy": m.get("accuracy"), "severe_miss_rate": m.get("severe_miss_rate")}
+            str(name): {"accuracy": _number(m.get("accuracy")),
+                        "severe_miss_rate": _number(m.get("severe_miss_rate"))}
             for name, m in _dict(manifest.get("metrics")).items()
             if isinstance(m, dict)
         }
@@ -85,10 +88,13 @@ def list_models(root: Path | None = None) -> list[dict[str, Any]]:
                 decision = json.loads(comparison.read_text(encoding="utf-8")).get("decision")
             except (ValueError, AttributeError, OSError):  # not JSON, not UTF-8, not an object
                 decision = "unreadable comparison file"
+            if decision is not None and not isinstance(decision, str):
+                decision = "unreadable comparison file"
+        created = manifest.get("created")
         rows.append({
-            "version": version, "created": str(manifest.get("created", "")),
-            "train_tickets": facts.get("train_tickets"),
-            "train_customers": facts.get("train_customers"),
+            "version": version, "created": created if isinstance(created, str) else "",
+            "train_tickets": _number(facts.get("train_tickets")),
+            "train_customers": _number(facts.get("train_customers")),
             "metrics": metrics, "current": version == current, "status": entry.status,
             "decision": decision,
         })
@@ -98,6 +104,13 @@ def list_models(root: Path | None = None) -> list[dict[str, Any]]:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any) -> int | float | None:
+    """A figure read from a manifest: an int or a finite float as it is, anything else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if value == value and abs(value) != float("inf") else None
 
 
 # ---- the gate ---------------------------------------------------------------------------------

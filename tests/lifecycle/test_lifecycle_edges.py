@@ -1,0 +1,85 @@
+"""The model lifecycle broken on purpose: damaged bundles and manifests, a damaged models
+folder, concurrent promotions, unusable training outputs. Real bundles (a copy of the committed
+one), the real CLI, subprocesses for concurrency; each case was a traceback, a lost record or
+a silently accepted bundle before its fix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from expertise.cli import app
+from expertise.config import PROJECT_DIR
+
+runner = CliRunner()
+COMMITTED = PROJECT_DIR / "models"
+
+
+def _committed_version() -> str:
+    return (COMMITTED / "current").read_text(encoding="utf-8").strip()
+
+
+@pytest.fixture()
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private models folder (the default location) holding a copy of the committed bundle,
+    current, as `v1`."""
+    models = tmp_path / "models"
+    models.mkdir()
+    _copy_bundle(COMMITTED / _committed_version(), models / "v1")
+    (models / "current").write_text("v1\n")
+    monkeypatch.setenv("EXPERTISE_MODELS", str(models))
+    return models
+
+
+def _copy_bundle(source: Path, dest: Path) -> Path:
+    """A copy of a bundle under another version name (the manifest's `version` follows)."""
+    shutil.copytree(source, dest)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    manifest["version"] = dest.name
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest
+
+
+def _edit_manifest(bundle: Path, **changes: object) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest.update(changes)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _one_line_error(result: object, code: int = 1) -> str:
+    output = result.output  # type: ignore[attr-defined]
+    assert result.exit_code == code, output  # type: ignore[attr-defined]
+    assert "Traceback" not in output
+    assert result.exception is None or isinstance(  # type: ignore[attr-defined]
+        result.exception, SystemExit), result.exception  # type: ignore[attr-defined]
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), output
+    return str(lines[0])
+
+
+# ---- models list: a manifest's figures are not hashed -----------------------------------------
+
+
+def test_models_list_shows_a_manifest_with_figures_edited_to_text_without_crashing(
+        root: Path) -> None:
+    """The manifest's metrics are not covered by its hashes: a hand edit to text, a list or
+    null made `models list` end in a traceback (ValueError in the table), hiding every bundle."""
+    _copy_bundle(root / "v1", root / "v2")
+    _edit_manifest(root / "v2", created=None, facts={"train_tickets": "lots"},
+                   metrics={"eval_split": {"accuracy": "high", "severe_miss_rate": [1]},
+                            "handwritten": 3})
+    (root / "v2.comparison.json").write_text(json.dumps({"decision": {"passed": True}}))
+    result = runner.invoke(app, ["models", "list"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert result.exception is None, result.exception
+    assert "* v1" in result.output and "v2" in result.output
+    assert "unreadable comparison file" in result.output
+    rows = json.loads(runner.invoke(app, ["models", "list", "--json"]).output)
+    v2 = next(r for r in rows if r["version"] == "v2")
+    assert v2["metrics"]["eval_split"] == {"accuracy": None, "severe_miss_rate": None}
+    assert v2["train_tickets"] is None and v2["created"] == ""
+
