@@ -531,7 +531,8 @@ def _models_table(rows: list[dict[str, Any]], *, narrow: bool) -> Table:
         table.add_column("status")
     for r in rows:
         tickets = r["train_tickets"]
-        cells: list[Any] = [("* " if r["current"] else "  ") + r["version"],
+        # Text, not markup: a folder named "[red]v4" is listed by its name
+        cells: list[Any] = [Text(("* " if r["current"] else "  ") + r["version"]),
                             str(r["created"])[:16].replace("T", " "),
                             "-" if tickets is None else str(tickets)]
         for name in sets:

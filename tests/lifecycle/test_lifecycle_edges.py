@@ -83,3 +83,11 @@ def test_models_list_shows_a_manifest_with_figures_edited_to_text_without_crashi
     assert v2["metrics"]["eval_split"] == {"accuracy": None, "severe_miss_rate": None}
     assert v2["train_tickets"] is None and v2["created"] == ""
 
+
+def test_models_list_shows_a_bundle_folder_by_its_name_not_as_markup(root: Path) -> None:
+    """A folder named "[red]v4" was listed as "v4" (rich read its name as markup), so the
+    name to promote or delete could not be read off the table."""
+    _copy_bundle(root / "v1", root / "[red]v4")
+    result = runner.invoke(app, ["models", "list"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "[red]v4" in result.output.split("\n", 2)[2]  # in the table, not only below it
