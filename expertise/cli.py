@@ -440,6 +440,10 @@ def session(
     path, nowhere = _lookup_store(db, True)  # `:customer` can come at any time
     engine = Engine(model_dir=model, db_path=path, trust=trust, looked_for_store=nowhere)
     interactive = sys.stdin.isatty()
+    # A byte that is not UTF-8 (a paste from a Latin-1 page, a broken pipe's end) reaches the
+    # session as text it replaces, rather than stopping it: strict decoding raised on it
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     with contextlib.ExitStack() as stack, contextlib.closing(engine):
         if interactive:
             stack.enter_context(_line_editing())

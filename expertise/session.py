@@ -7,6 +7,7 @@ here prints or reads the terminal.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -94,6 +95,18 @@ class CommandHistory:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+#: What a stored text cannot hold: lone surrogates (bytes that were not UTF-8, as Python reads
+#: them from a pipe or a terminal) and NUL (which ends a C string: sqlite3's own tools and
+#: other readers of the store would cut the call there).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    """`text` with a replacement character for each byte that was not UTF-8 and a space for
+    each NUL: the store refuses the first (the whole call was lost when it ended)."""
+    return _UNSTORABLE.sub(lambda m: " " if m.group() == "\x00" else "\ufffd", text)
 
 
 _COMMANDS = frozenset({"customer", "show", "helpful", "not-helpful", "nothelpful", "level",
@@ -219,7 +232,7 @@ class Session:
         if not line.startswith(":"):
             # Redact each line as typed: cues such as a sign-off ("Thanks, Sam") are only
             # recognised at the end of a line, not once the lines are joined.
-            self.lines.append(redact(line))
+            self.lines.append(redact(_storable(line)))
             return self._update()
         cmd, _, arg = line[1:].partition(" ")
         arg = arg.strip()

@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from expertise.cli import app
 from expertise.store.db import Store
 
+runner = CliRunner()
 EXE = Path(sys.executable).parent / "expertise"
 EXPERT = "PPPoE session drops, hub fw 4.2.1, DHCP lease fine, SNR 6 dB"
 
@@ -73,3 +76,23 @@ def test_an_interrupted_session_keeps_the_call_and_its_votes(
         feedback = store.feedback_rows()
     assert sorted((str(f.helpful), str(f.corrected_level)) for f in feedback
                   if f.customer_id == "C-1") == [("None", "expert"), ("True", "None")]
+
+
+# -- what a pipe or a paste brings -------------------------------------------------------------
+
+
+def test_session_reads_bytes_that_are_not_utf8_and_nul_and_keeps_the_call(
+        models_env: Path, tmp_path: Path) -> None:
+    """A byte that is not UTF-8 stopped the session with a traceback (UnicodeDecodeError
+    where stdin decodes strictly; where it decodes with surrogateescape, the store refused
+    the call when it ended and the call and its votes were lost). A NUL cut the stored call
+    short for sqlite3's own tools."""
+    db = _db_with_customer(tmp_path / "s.db")
+    script = (b":customer C-1\r\nmy wifi \xff\xfe keeps dropping\r\n"
+              b"the hub\x00 light is red\r\n:helpful\r\n:quit")  # CRLF, no newline at the end
+    result = runner.invoke(app, ["session", "--db", str(db)], input=script)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "thanks: noted as helpful" in result.output
+    assert _calls(db, "C-1") == ["my wifi \ufffd\ufffd keeps dropping the hub  light is red"]
+    with Store(db) as store:
+        assert [f.helpful for f in store.feedback_rows()] == [True]
