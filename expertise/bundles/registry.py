@@ -7,8 +7,10 @@ which rollback walks back through. Bundles themselves are `expertise.bundles.for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,23 +153,56 @@ def load_current(root: Path | None = None) -> Bundle:
     return open_bundle(root / version, root=root)
 
 
+#: `set_current(expected=ANY)`: whatever the current version is, change it.
+ANY: Any = object()
+
+
+@contextlib.contextmanager
+def models_lock(root: Path) -> Iterator[None]:
+    """Hold the models folder's lock (an exclusive `flock` on the folder itself, so no file is
+    added to it) while the pointer and the promotions log change together: two promotions at
+    once, from two processes, each rewrite the log from what they read, and without it one
+    line was lost and the log's chain of versions no longer matched the pointer. Released when
+    the process ends, however it ends. Where `fcntl` does not exist, nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def set_current(version: str, root: Path | None = None, *, action: str = "promote",
-                reason: str = "") -> None:
+                reason: str = "", expected: str | None = ANY) -> None:
     """Point `models/current` at `version` (atomically) and record it in `models/promotions.jsonl`.
 
     The promotions log is what `expertise models rollback` walks back through; `action` is
-    "promote" or "rollback".
+    "promote" or "rollback". Pointer and log change under the models folder's lock
+    (:func:`models_lock`). With `expected`, the version that was current when the change was
+    decided (the gate's comparison, the rollback's target): if another process has made
+    another version current since, nothing changes and ArtifactError says so.
     """
     root = root or models_dir()
     check_version_name(version)  # the pointer holds a bare name, nothing else
     if not (root / version / MANIFEST).exists():
         raise ModelNotFoundError(f"no bundle {version!r} in {root}; see `expertise models list`")
-    previous = current_version(root)
-    atomic_write_text(root / CURRENT, version + "\n")
-    if previous != version:
-        _append_promotion(root, {"at": datetime.now(UTC).isoformat(timespec="seconds"),
-                               "action": action, "version": version, "previous": previous,
-                               "reason": reason})
+    with models_lock(root):
+        previous = current_version(root)
+        if expected is not ANY and previous != expected:
+            raise ArtifactError(
+                f"the current model changed from {expected or 'none'} to {previous or 'none'} "
+                f"(another promotion or rollback) while {action} {version} was being decided; "
+                f"{root / CURRENT} is left as it is: run the {action} again")
+        atomic_write_text(root / CURRENT, version + "\n")
+        if previous != version:
+            _append_promotion(root, {"at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                   "action": action, "version": version, "previous": previous,
+                                   "reason": reason})
 
 
 def read_promotions(root: Path | None = None) -> list[dict[str, Any]]:

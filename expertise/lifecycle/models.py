@@ -366,7 +366,7 @@ def promote(version: str, root: Path | None = None, *, reason: str = "manual",
             raise PromotionRefusedError(refusal_message(verdict))
         notes.append(forced_note(verdict))
         reason = f"{reason}; {notes[0]}"
-    set_current(version, root, action="promote", reason=reason)
+    set_current(version, root, action="promote", reason=reason, expected=verdict.current)
     return ModelAction("promote", version, previous, True, notes, forced=not verdict.passed,
                        checks=verdict.checks)
 
@@ -433,7 +433,8 @@ def rollback(root: Path | None = None) -> ModelAction:
             continue
         if (root / target / MANIFEST).exists():
             verify_bundle(root / target, root=root)
-            set_current(target, root, action="rollback", reason=f"rollback from {current}")
+            set_current(target, root, action="rollback", reason=f"rollback from {current}",
+                        expected=current)
             return ModelAction("rollback", target, current, True, notes)
         notes.append(f"skipped {target}: no longer in {root} (pruned?)")
     raise ModelNotFoundError(

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from expertise import config
 from expertise.bundles.registry import current_version, load_current, new_version, set_current
 from expertise.config import LEVELS
-from expertise.errors import ExpertiseError, InputError, ReadOptionError
+from expertise.errors import ArtifactError, ExpertiseError, InputError, ReadOptionError
 from expertise.io import atomic_write_text
 from expertise.lifecycle.models import (
     COMPARISON_SUFFIX,
@@ -698,13 +698,18 @@ def retrain(
             f"note: {report.current} learned from {stale} customer(s) who have since opted "
             f"out or been erased, and the candidate leaves them out; to honour that, "
             f"promote it anyway: `expertise models promote {trained.version} --force`")
+    if report.promoted:
+        try:  # judged against the model current then: refused if another one is current now
+            set_current(trained.version, root, action="promote",
+                        reason="retrain: passed the gate", expected=verdict.current)
+        except ArtifactError as exc:
+            report.promoted, report.decision = False, "refused"
+            report.reasons.append(str(exc))
     comparison = root / f"{trained.version}{COMPARISON_SUFFIX}"
     report.comparison_path = str(comparison)
     at = datetime.now(UTC).isoformat(timespec="seconds")
     atomic_write_text(comparison, json.dumps({"at": at, **report.to_dict()}, indent=2,
                                              default=str))
-    if report.promoted:
-        set_current(trained.version, root, action="promote", reason="retrain: passed the gate")
     return report
 
 

@@ -247,7 +247,7 @@ def _promote_trained(report: TrainReport, root: Path, *, force: bool, evaluated:
             return
         report.reasons = [forced_note(verdict)]
         reason += f" --force; {report.reasons[0]}"
-    set_current(report.version, root, reason=reason)
+    set_current(report.version, root, reason=reason, expected=verdict.current)
     report.promoted = True
     report.decision = "promoted" if verdict.passed else "forced"
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,49 @@ def test_models_list_shows_a_bundle_folder_by_its_name_not_as_markup(root: Path)
     result = runner.invoke(app, ["models", "list"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "[red]v4" in result.output.split("\n", 2)[2]  # in the table, not only below it
+
+
+# ---- promotions from two processes at once ----------------------------------------------------
+
+_PROMOTER = """
+import sys
+from pathlib import Path
+from expertise.bundles.registry import set_current
+root, versions = Path(sys.argv[1]), sys.argv[2:]
+for i in range(25):
+    set_current(versions[i % len(versions)], root)
+"""
+
+
+def test_promotions_from_several_processes_at_once_lose_no_line_of_the_log(root: Path) -> None:
+    """Each change of `models/current` rewrote the promotions log from what it had read: two
+    processes at once lost lines, and the log's chain (each line's `previous` is the line
+    before's `version`), which rollback walks back through, no longer matched the pointer."""
+    for name in ("v2", "v3"):
+        _copy_bundle(root / "v1", root / name)
+    procs = [subprocess.Popen([sys.executable, "-c", _PROMOTER, str(root), *order])
+             for order in (["v1", "v2"], ["v2", "v3"], ["v3", "v1"], ["v2", "v1", "v3"])]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    log = [json.loads(line) for line in (root / "promotions.jsonl").read_text().splitlines()]
+    assert len(log) > 4
+    broken = [(a, b) for a, b in zip(log, log[1:], strict=False)
+              if b["previous"] != a["version"]]
+    assert not broken, f"{len(broken)} of {len(log)} lines do not follow the line before"
+    assert log[-1]["version"] == (root / "current").read_text().strip()
+    assert not [p.name for p in root.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_change_decided_against_another_current_model_changes_nothing(root: Path) -> None:
+    """A promotion judged against v1 while another process made v2 current would have
+    replaced v2 unjudged: it is refused, with the pointer and the log as they were."""
+    from expertise.bundles.registry import set_current
+    from expertise.errors import ArtifactError
+
+    for name in ("v2", "v3"):
+        _copy_bundle(root / "v1", root / name)
+    set_current("v2", root, expected="v1")
+    log = (root / "promotions.jsonl").read_bytes()
+    with pytest.raises(ArtifactError, match=r"changed from v1 to v2 .*run the promote again"):
+        set_current("v3", root, expected="v1")
+    assert (root / "current").read_text() == "v2\n"
+    assert (root / "promotions.jsonl").read_bytes() == log
