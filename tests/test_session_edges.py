@@ -96,3 +96,27 @@ def test_session_reads_bytes_that_are_not_utf8_and_nul_and_keeps_the_call(
     assert _calls(db, "C-1") == ["my wifi \ufffd\ufffd keeps dropping the hub  light is red"]
     with Store(db) as store:
         assert [f.helpful for f in store.feedback_rows()] == [True]
+
+
+def test_an_id_with_bytes_that_are_not_utf8_is_refused_in_one_line(
+        models_env: Path, tmp_path: Path) -> None:
+    """`--customer`, `--agent` or `:customer` holding a byte that is not UTF-8 (Python reads
+    argv and pipes with surrogateescape) was a UnicodeEncodeError traceback from SQLite."""
+    db = _db_with_customer(tmp_path / "s.db")
+    for option in ("--customer", "--agent", "--purpose"):
+        args = ["answer", "my wifi drops", "--db", str(db), "--json", option, "C\udcff"]
+        if option != "--customer":
+            args += ["--customer", "C-1"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert result.stdout == ""
+        assert result.stderr.strip() == (f"Error: {option} contains bytes that are not UTF-8 "
+                                         "text; retype it, or convert it to UTF-8 (see --help)")
+    session = runner.invoke(app, ["session", "--db", str(db)],
+                            input=b":customer C-\xff1\n:customer C-1\n:quit\n")
+    assert session.exit_code == 1, session.output
+    assert ("Error: :customer contains bytes that are not UTF-8 text; retype it, or convert "
+            "it to UTF-8") in _said(session.stderr)
+    assert "customer C-1: 3 earlier tickets" in session.stdout
+    with Store(db) as store:
+        assert {r.customer_id for r in store.audit_rows()} == {"C-1"}

@@ -82,6 +82,9 @@ PURGE_WAIT = 10.0
 MAX_LABEL_CHARS = 200
 #: C0 and C1 control characters and DEL: line breaks, tabs and terminal escape sequences.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: Lone surrogates: bytes that were not UTF-8, as Python decodes them (surrogateescape); SQLite
+#: cannot store them, and they were a traceback wherever an id was looked up.
+_NOT_UTF8 = re.compile("[\ud800-\udfff]")
 #: Help desks whose ticket numbers are their own: the same number from two of them is two
 #: tickets (the first part of a ticket's ``source``).
 _HELP_DESKS = frozenset({"zendesk", "freshdesk"})
@@ -468,6 +471,9 @@ def check_label(value: str, what: str) -> str:
     if bad:
         raise InputError(f"{what} contains a control character ({bad.group()!r}: a line break, "
                          "tab or terminal escape); use one line of plain text")
+    if _NOT_UTF8.search(value):  # as Python reads bytes that are not UTF-8 (argv, a pipe)
+        raise InputError(f"{what} contains bytes that are not UTF-8 text; retype it, or "
+                         "convert it to UTF-8")
     return value
 
 
