@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from expertise import config
 from expertise.errors import ArtifactError, InputError, ModelNotFoundError
+from expertise.io import write_failed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,6 +141,7 @@ def train_bundle(
 
     started = time.perf_counter()
     out_dir = out_dir or config.models_dir()
+    _check_models_folder(out_dir)  # before training: a bundle nowhere to go is minutes lost
     if version is not None:  # a name that cannot be saved is refused before any training
         check_version_name(version)
         if (out_dir / version).exists():
@@ -167,7 +169,11 @@ def train_bundle(
         messages = read_messages()
     result = fit(frame, kb, messages=messages, **overrides)
     version = version or new_version()
-    salt = customer_salt(salt_path(out_dir))  # the key lives with the models, not the user
+    try:
+        salt = customer_salt(salt_path(out_dir))  # the key lives with the models, not the user
+    except OSError as exc:
+        raise write_failed(salt_path(out_dir), exc, "--out", what="the models' customer key") \
+            from None
     customers = sorted({c for c in frame["customer_id"] if c})
     metrics: dict[str, Any] = {}
     extra: dict[str, bytes] = {}
@@ -180,21 +186,42 @@ def train_bundle(
     result.facts.update(excluded)
     result.facts["train_seconds"] = round(time.perf_counter() - started, 2)
     result.facts["code_fingerprint"] = code_fingerprint()
-    bundle = save_bundle(
-        lean=result.lean,
-        sklearn_objects={"model": result.model, "topic_model": result.topic_model,
-                         "params": result.params},
-        out_dir=out_dir, version=version, data_fingerprint=fingerprint_frame(frame, messages),
-        kb_fingerprint=fingerprint_knowledge_base(kb_root), metrics=metrics,
-        facts=result.facts, customer_hashes=[hash_customer(c, salt) for c in customers],
-        salt_id=salt_id(salt), extra_files=extra,
-    )
+    try:
+        bundle = save_bundle(
+            lean=result.lean,
+            sklearn_objects={"model": result.model, "topic_model": result.topic_model,
+                             "params": result.params},
+            out_dir=out_dir, version=version,
+            data_fingerprint=fingerprint_frame(frame, messages),
+            kb_fingerprint=fingerprint_knowledge_base(kb_root), metrics=metrics,
+            facts=result.facts, customer_hashes=[hash_customer(c, salt) for c in customers],
+            salt_id=salt_id(salt), extra_files=extra,
+        )
+    except OSError as exc:  # a full disk, say: save_bundle has removed its temporary folder
+        raise write_failed(out_dir / version, exc, "--out", what="the model bundle") from None
     report = TrainReport(version, bundle.path, False, result.facts, metrics,
                          left_out=left_out)
     if promote:
         _promote_trained(report, out_dir, force=force, evaluated=evaluate,
                          eval_sets=eval_sets, kb_root=kb_root)
     return report
+
+
+def _check_models_folder(out_dir: Path) -> None:
+    """Raise InputError when `out_dir` cannot take a new bundle: it is a file, or it (or the
+    folder it would be made in) cannot be written to. Nothing is created here."""
+    import os
+
+    fix = "give a models folder you can write to with --out (or $EXPERTISE_MODELS)"
+    existing = out_dir
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "" if existing == out_dir else f" (in the path of {out_dir})"
+        raise InputError(f"{existing}{what} is a file, not a folder; {fix}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{existing}: cannot write there (permission denied or a read-only "
+                         f"file system); {fix}")
 
 
 def _without_excluded(frame: pd.DataFrame, store_path: Path

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -100,6 +101,8 @@ def test_models_list_shows_a_bundle_folder_by_its_name_not_as_markup(root: Path)
 _PROMOTER = """
 import sys
 from pathlib import Path
+
+import pandas as pd
 from expertise.bundles.registry import set_current
 root, versions = Path(sys.argv[1]), sys.argv[2:]
 for i in range(25):
@@ -139,3 +142,31 @@ def test_a_change_decided_against_another_current_model_changes_nothing(root: Pa
         set_current("v3", root, expected="v1")
     assert (root / "current").read_text() == "v2\n"
     assert (root / "promotions.jsonl").read_bytes() == log
+
+
+# ---- train: where the bundle goes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["file", "under-file"])
+def test_train_out_a_file_is_a_one_line_error_before_any_training(
+        root: Path, tmp_path: Path, where: str) -> None:
+    """`--out` naming a file (or a folder inside one) trained for minutes, then ended in a
+    traceback (NotADirectoryError on customers.key) with the model lost."""
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder\n")
+    out = afile if where == "file" else afile / "models"
+    data = tmp_path / "tiny.csv"
+    pd.read_csv(PROJECT_DIR / "data" / "tickets_train.csv", dtype=str,
+                keep_default_na=False).iloc[::60].to_csv(data, index=False)
+    result = runner.invoke(app, ["train", "--data", str(data), "--force", "--no-eval",
+                                 "--out", str(out)])
+    # the --force warning goes first, on stderr
+    error = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert error == [f"Error: {afile}"
+                     + ("" if where == "file" else f" (in the path of {out})")
+                     + " is a file, not a folder; give a models folder you can write to "
+                     "with --out (or $EXPERTISE_MODELS)"], result.output
+    assert afile.read_text() == "not a folder\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "models", "tiny.csv"]
