@@ -21,7 +21,8 @@ from expertise.errors import ExpertiseError, InputError
 from expertise.privacy import compile_patterns, redact
 from expertise.store.db import check_label, default_actor
 
-HELP = """Type what the caller says, a line at a time; the estimate updates after each line.
+HELP = """Type what the caller says, a line at a time; the estimate updates after each line
+(a line of theirs that starts with a colon and a word: type another colon first, ::D).
   :customer ID    look up a customer (history, consent)
   :show [N]       open the suggested article, or alternative N
   :helpful        the suggested article helped (again, or :not-helpful, changes the vote)
@@ -229,12 +230,16 @@ class Session:
         line = line.strip()
         if not line:
             return Event("message", message="")
-        if not line.startswith(":"):
+        if not (line[:1] == ":" and line[1:2].isascii() and line[1:2].isalpha()):
+            # What the caller said, ":) thanks" and ": -(" too: a command is a colon and a
+            # word. An extra colon types a line that starts with one (":: D" as ": D").
+            if line.startswith("::"):
+                line = line[1:]
             # Redact each line as typed: cues such as a sign-off ("Thanks, Sam") are only
             # recognised at the end of a line, not once the lines are joined.
             self.lines.append(redact(_storable(line)))
             return self._update()
-        cmd, _, arg = line[1:].partition(" ")
+        cmd, _, arg = line[1:].replace("\t", " ").partition(" ")
         arg = arg.strip()
         try:
             return self._command(cmd.lower(), arg)
@@ -289,7 +294,8 @@ class Session:
 
             return Event("disclosure", data={"disclosure": disclose(
                 self.engine, self.customer_id, actor=self.agent)})
-        raise InputError(f"unknown command :{cmd}; type :help")
+        raise InputError(f"unknown command :{cmd}; type :help (for what the caller said, "
+                         f"type another colon before it: ::{cmd})")
 
     def _pin(self, level: str | None) -> Event:
         """Pin the caller's level (strong evidence from now on, stored and shown to them by

@@ -120,3 +120,19 @@ def test_an_id_with_bytes_that_are_not_utf8_is_refused_in_one_line(
     assert "customer C-1: 3 earlier tickets" in session.stdout
     with Store(db) as store:
         assert {r.customer_id for r in store.audit_rows()} == {"C-1"}
+
+
+def test_a_line_of_the_callers_that_starts_with_a_colon_is_what_they_said(
+        models_env: Path, tmp_path: Path) -> None:
+    """":) thanks" was "unknown command :)", an error that failed a piped run, and the
+    caller's words were lost; a command is a colon and a word, and '::' types one."""
+    db = _db_with_customer(tmp_path / "s.db")
+    script = "\n".join([":customer C-1", ":) the wifi works now", ": -( no it dropped again",
+                        "::D still", ":SHOW\t1", ":nope", ":quit"]) + "\n"
+    result = runner.invoke(app, ["session", "--db", str(db)], input=script)
+    assert result.exit_code == 1, result.output  # ":nope" is still a mistake, and named
+    assert _said(result.stderr) == (
+        "Error: unknown command :nope; type :help (for what the caller said, type another "
+        "colon before it: ::nope) Error: the session had 1 error (shown above)")
+    assert result.stdout.count("Caller level:") == 3
+    assert _calls(db, "C-1") == [":) the wifi works now : -( no it dropped again :D still"]
