@@ -234,6 +234,13 @@ def _verify(path: Path, manifest: dict[str, Any], names: list[str], *,
         present = sorted(p for p in path.iterdir() if p.name != MANIFEST)
     except OSError as exc:
         raise ArtifactError(f"{path}: cannot list the bundle ({exc.strerror or exc})") from None
+    for file in [path / MANIFEST, *present]:
+        # A bundle holds its own files: a link's target (another bundle's file, a file outside
+        # the models folder) can be pruned, moved or changed while this bundle reads as whole.
+        if file.is_symlink():
+            raise ArtifactError(f"{file} is a symbolic link; a bundle holds its own files: "
+                                "replace the link by a copy of the file it points to (or "
+                                "retrain)")
     for file in present:
         if file.name not in files:
             raise ArtifactError(f"{file} is not listed in {path / MANIFEST}; refusing the "

@@ -170,3 +170,31 @@ def test_train_out_a_file_is_a_one_line_error_before_any_training(
                      "with --out (or $EXPERTISE_MODELS)"], result.output
     assert afile.read_text() == "not a folder\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "models", "tiny.csv"]
+
+
+# ---- a bundle's files are its own -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["lean.b.npy", "manifest.json"])
+def test_a_symlink_in_a_bundle_is_damage_even_to_a_file_that_matches(
+        root: Path, name: str) -> None:
+    """A file replaced by a link to the same bytes elsewhere (here another bundle's) passed
+    verification: the bundle was listed ok and served, and pruning the other bundle then
+    broke it, or a change there changed it."""
+    bundle = _copy_bundle(root / "v1", root / "v2")
+    target = root / "v1" / name
+    if name == "manifest.json":  # the manifest the link points to must name v2's files
+        target = root.parent / "elsewhere.json"
+        shutil.copy(bundle / name, target)
+    (bundle / name).unlink()
+    (bundle / name).symlink_to(target)
+    rows = json.loads(runner.invoke(app, ["models", "list", "--json"]).output)
+    status = {r["version"]: r["status"] for r in rows}
+    assert status["v1"] == "ok"
+    assert status["v2"].startswith(f"damaged: {name} is a symbolic link"), status
+    error = _one_line_error(runner.invoke(app, ["answer", "--model", str(bundle), "hello"]))
+    assert "is a symbolic link; a bundle holds its own files" in error
+    assert (root / "current").read_text() == "v1\n"
+    error = _one_line_error(runner.invoke(app, ["models", "promote", "v2"]))
+    assert "is a symbolic link" in error
+    assert (root / "current").read_text() == "v1\n"
