@@ -111,6 +111,9 @@ def current_version(root: Path | None = None) -> str | None:
     pointer = root / CURRENT
     fix = ("delete it, then make a bundle current with `expertise models promote VERSION` "
            "(see `expertise models list`)")
+    if root.exists() and not root.is_dir():
+        raise ArtifactError(f"the models folder {root} is a file, not a folder; point "
+                            "$EXPERTISE_MODELS (or --out) at the folder that holds the bundles")
     try:
         raw = pointer.read_bytes()
     except FileNotFoundError:

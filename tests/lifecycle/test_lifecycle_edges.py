@@ -198,3 +198,21 @@ def test_a_symlink_in_a_bundle_is_damage_even_to_a_file_that_matches(
     error = _one_line_error(runner.invoke(app, ["models", "promote", "v2"]))
     assert "is a symbolic link" in error
     assert (root / "current").read_text() == "v1\n"
+
+
+# ---- the models folder itself -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["models", "list"], ["models", "rollback"],
+                                     ["models", "prune", "--keep", "1"], ["answer", "hello"]])
+def test_a_models_folder_that_is_a_file_is_named_as_such(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    """$EXPERTISE_MODELS naming a file said "<file>/current cannot be read (Not a directory);
+    delete it", a file that does not exist."""
+    afile = tmp_path / "models.txt"
+    afile.write_text("v1\n")
+    monkeypatch.setenv("EXPERTISE_MODELS", str(afile))
+    error = _one_line_error(runner.invoke(app, command))
+    assert error == (f"Error: the models folder {afile} is a file, not a folder; point "
+                     "$EXPERTISE_MODELS (or --out) at the folder that holds the bundles")
+    assert afile.read_text() == "v1\n"
