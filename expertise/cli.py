@@ -297,6 +297,19 @@ def _level(ctx: typer.Context, param: typer.CallbackParam, value: str | None) ->
     raise _usage(f"--level {value!r}: level must be one of {', '.join(LEVELS)}")
 
 
+def _time(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+    """A --created-at value: a date or time as the readers take one, else a usage error (exit
+    2) naming the value, before a model or store is opened."""
+    if value is None:
+        return value
+    from expertise.tickets.readers import parse_timestamp
+
+    if parse_timestamp(value) is None:
+        raise _usage(f"--created-at {value!r}: not a date or time; use ISO-8601, e.g. "
+                     "2026-03-01T10:30")
+    return value
+
+
 AgentOpt = Annotated[
     str | None, typer.Option("--agent", metavar="NAME",
                              help="Who is looking (default: your login name).",
@@ -384,7 +397,7 @@ def answer(
                                      min=1, max=10, help="Topics to show.")] = 3,
     created_at: Annotated[
         str | None, typer.Option("--created-at", metavar="TIME",
-                                 help="Answer as of this time (ISO-8601).")
+                                 help="Answer as of this time (ISO-8601).", callback=_time)
     ] = None,
     model: ModelOpt = None,
     trust: TrustOpt = False,
@@ -405,13 +418,6 @@ def answer(
     from expertise import render
     from expertise.engine import Engine
 
-    if created_at is not None:
-        from expertise.errors import InputError
-        from expertise.tickets.readers import parse_timestamp
-
-        if parse_timestamp(created_at) is None:  # checked with or without a store
-            raise InputError(f"--created-at {created_at!r}: not a date or time; use ISO-8601, "
-                             "e.g. 2026-03-01T10:30")
     path, nowhere = _lookup_store(db, customer is not None)
     with contextlib.closing(Engine(model_dir=model, db_path=path, trust=trust,
                                    looked_for_store=nowhere)) as engine:

@@ -55,9 +55,9 @@ def test_answer_refuses_a_time_it_cannot_read_with_or_without_a_store(models_env
                                                                      tmp_path: Path) -> None:
     for extra in ([], ["--customer", "C1", "--db", str(tmp_path / "none.db")]):
         result = runner.invoke(app, ["answer", "wifi down", "--created-at", "yesterday", *extra])
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert result.output.strip() == ("Error: --created-at 'yesterday': not a date or time; "
-                                         "use ISO-8601, e.g. 2026-03-01T10:30")
+                                         "use ISO-8601, e.g. 2026-03-01T10:30 (see --help)")
     assert runner.invoke(app, ["answer", "wifi down", "--created-at", "2026-03-01"]
                          ).exit_code == 0
 

@@ -3,6 +3,7 @@ commands, odd bytes, interrupted calls, odd times and stores. Through the real C
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -136,3 +137,34 @@ def test_a_line_of_the_callers_that_starts_with_a_colon_is_what_they_said(
         "colon before it: ::nope) Error: the session had 1 error (shown above)")
     assert result.stdout.count("Caller level:") == 3
     assert _calls(db, "C-1") == [":) the wifi works now : -( no it dropped again :D still"]
+
+
+# -- answer's options --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["yesterday", "", "2026-13-01", "2026-03-01T25:00",
+                                  "10000-01-01"])
+def test_a_time_answer_cannot_read_is_a_usage_error_before_anything_loads(
+        tmp_path: Path, when: str) -> None:
+    """A bad --created-at was exit 1, found only after the model had loaded (so a missing
+    model hid it); a value the parser refuses is a usage error: exit 2, stdout clean."""
+    result = runner.invoke(app, ["answer", "wifi down", "--json", "--created-at", when,
+                                 "--model", str(tmp_path / "no-model"), "--trust"])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.strip() == (f"Error: --created-at {when!r}: not a date or time; use "
+                                     "ISO-8601, e.g. 2026-03-01T10:30 (see --help)")
+
+
+@pytest.mark.parametrize(("when", "earlier"), [
+    ("2026-01-15", 1), ("2026-01-15T10:00:00+05:00", 1), ("2026-02-15T10:00Z", 2),
+    ("2026-03-15 10:00", 3), ("1970-01-01", 0), ("2999-12-31T23:59:59", 3)])
+def test_answer_as_of_odd_times_counts_the_tickets_before_them(
+        models_env: Path, tmp_path: Path, when: str, earlier: int) -> None:
+    db = _db_with_customer(tmp_path / "s.db")  # tickets on 2 January, February and March
+    result = runner.invoke(app, ["answer", "my wifi keeps dropping", "--customer", "C-1",
+                                 "--db", str(db), "--created-at", when, "--top", "10",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["customer"] == {"id": "C-1", "status": "known", "history_tickets": earlier}
