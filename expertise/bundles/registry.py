@@ -26,7 +26,7 @@ from expertise.bundles.format import (
 )
 from expertise.config import models_dir
 from expertise.errors import ArtifactError, InputError, ModelNotFoundError
-from expertise.io import atomic_path, atomic_write_text
+from expertise.io import atomic_path, atomic_write_text, remove_stale_temps
 
 CURRENT = "current"
 #: The promotions log; older installs wrote it as history.jsonl, still read.
@@ -195,6 +195,8 @@ def set_current(version: str, root: Path | None = None, *, action: str = "promot
     if not (root / version / MANIFEST).exists():
         raise ModelNotFoundError(f"no bundle {version!r} in {root}; see `expertise models list`")
     with models_lock(root):
+        for final in (root / CURRENT, _promotions_path(root)):  # what killed runs left
+            remove_stale_temps(final)
         previous = current_version(root)
         if expected is not ANY and previous != expected:
             raise ArtifactError(

@@ -216,3 +216,51 @@ def test_a_models_folder_that_is_a_file_is_named_as_such(
     assert error == (f"Error: the models folder {afile} is a file, not a folder; point "
                      "$EXPERTISE_MODELS (or --out) at the folder that holds the bundles")
     assert afile.read_text() == "v1\n"
+
+
+# ---- a promotion killed outright --------------------------------------------------------------
+
+_FLIPPER = """
+import sys
+from pathlib import Path
+from expertise.bundles.registry import set_current
+root = Path(sys.argv[1])
+print("ready", flush=True)
+while True:
+    for version in ("v2", "v1"):
+        set_current(version, root)
+"""
+
+
+def test_a_promotion_killed_at_any_moment_leaves_a_whole_pointer_and_log(root: Path) -> None:
+    """SIGKILL while the pointer and the log are being written: `current` always names a
+    whole version and the log parses (both are written to a temporary file, then renamed).
+    What a killed write leaves (`.current.<pid>-<hex>.tmp`) stayed in the models folder for
+    ever; the next change of the pointer removes it."""
+    import random
+    import signal
+
+    _copy_bundle(root / "v1", root / "v2")
+    rng = random.Random(7)
+    for _ in range(6):
+        proc = subprocess.Popen([sys.executable, "-c", _FLIPPER, str(root)],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        subprocess.run(["sleep", f"{rng.uniform(0.05, 0.4):.3f}"], check=True)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        assert (root / "current").read_text() in ("v1\n", "v2\n")
+        log = [json.loads(line) for line in
+               (root / "promotions.jsonl").read_text().splitlines()]
+        assert all(e["version"] in ("v1", "v2") for e in log)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (root / f".current.{dead.pid}-0123456789ab.tmp").write_text("v")
+    (root / f".promotions.jsonl.{dead.pid}-0123456789ab.tmp").write_text("{")
+    from expertise.bundles.registry import set_current
+
+    set_current("v2" if (root / "current").read_text() == "v1\n" else "v1", root)
+    assert not [p.name for p in root.iterdir() if p.name.endswith(".tmp")]
+    result = runner.invoke(app, ["models", "rollback"])
+    assert result.exit_code == 0, result.output
