@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from typing import Any
 
 from expertise.config import __version__, cache_dir, models_dir
 from expertise.errors import ArtifactError, ModelNotFoundError
-from expertise.io import atomic_write_text
+from expertise.io import atomic_write_text, pid_alive
 
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
@@ -127,6 +128,7 @@ def save_bundle(
     if final.exists():
         raise ArtifactError(f"{final} exists already; choose another version name")
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_dead_leftovers(out_dir)
     tmp = out_dir / f".{version}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -161,6 +163,33 @@ def save_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Bundle(final, manifest)
+
+
+#: What a killed `save_bundle` (``.<version>.tmp-<pid>``) or prune (``.<version>.pruning-<pid>``)
+#: leaves in the models folder: a hidden folder of a whole bundle's size.
+_LEFTOVER = re.compile(r"^\..+\.(?:tmp|pruning)-(\d+)$")
+
+
+def remove_dead_leftovers(root: Path, *, dry_run: bool = False) -> list[str]:
+    """Remove the hidden folders that trainings or prunes killed outright left in the models
+    folder `root` (those of processes still running stay), and return their names. No command
+    lists these folders, so each killed training kept a bundle's worth of disk for ever."""
+    removed: list[str] = []
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        found = _LEFTOVER.match(entry.name)
+        if (not found or pid_alive(int(found.group(1))) or entry.is_symlink()
+                or not entry.is_dir()):
+            continue
+        if not dry_run:
+            shutil.rmtree(entry, ignore_errors=True)
+            if entry.exists():
+                continue
+        removed.append(entry.name)
+    return removed
 
 
 def open_bundle(path: Path, *, trust: bool = False, root: Path | None = None) -> Bundle:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertise import config
-from expertise.bundles.format import MANIFEST, verify_bundle
+from expertise.bundles.format import MANIFEST, remove_dead_leftovers, verify_bundle
 from expertise.bundles.registry import (
     COMPARISON_SUFFIX,
     check_version_name,
@@ -490,6 +490,8 @@ def prune(keep: int, root: Path | None = None, *, dry_run: bool = False) -> Prun
         notes.append(f"kept {good}: the newest bundle that verifies (none of the others kept "
                      "does)")
     removed = [v for v in newest_first if v not in kept]
+    notes += [f"{'would remove' if dry_run else 'removed'} {name}: left by a training or "
+              "prune that was killed" for name in remove_dead_leftovers(root, dry_run=dry_run)]
     for version in [] if dry_run else removed:
         doomed = root / f".{version}.pruning-{os.getpid()}"
         (root / version).rename(doomed)

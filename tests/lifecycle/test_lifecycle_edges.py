@@ -6,6 +6,7 @@ a silently accepted bundle before its fix."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -264,3 +265,24 @@ def test_a_promotion_killed_at_any_moment_leaves_a_whole_pointer_and_log(root: P
     assert not [p.name for p in root.iterdir() if p.name.endswith(".tmp")]
     result = runner.invoke(app, ["models", "rollback"])
     assert result.exit_code == 0, result.output
+
+
+def test_prune_removes_what_killed_trainings_and_prunes_left(root: Path) -> None:
+    """A training killed while saving left `.<version>.tmp-<pid>` (a bundle's size), a prune
+    killed while deleting `.<version>.pruning-<pid>`: hidden, never listed, never removed.
+    Prune removes those of processes that no longer run (--dry-run only names them)."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    shutil.copytree(root / "v1", root / f".20261203-120000.tmp-{dead.pid}")
+    shutil.copytree(root / "v1", root / f".old.pruning-{dead.pid}")
+    running = root / f".busy.tmp-{os.getpid()}"  # a training still saving: left alone
+    running.mkdir()
+    result = runner.invoke(app, ["models", "prune", "--keep", "1", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert f"would remove .20261203-120000.tmp-{dead.pid}" in result.output
+    assert (root / f".old.pruning-{dead.pid}").is_dir()
+    result = runner.invoke(app, ["models", "prune", "--keep", "1"])
+    assert result.exit_code == 0, result.output
+    assert f"removed .old.pruning-{dead.pid}: left by a training or prune" in result.output
+    assert sorted(p.name for p in root.iterdir()) == sorted(
+        [running.name, "current", "v1"])
