@@ -43,31 +43,42 @@ app = typer.Typer(
 )
 class _Command(typer.core.TyperCommand):
     """A command whose usage line names its arguments as words (``INPUT``), not as typer
-    writes a required one (``{INPUT}``)."""
+    writes a required one (``{INPUT}``), and whose usage errors are one line (exit 2), as its
+    own are (:func:`_usage`): click's took four (the usage, a hint, a blank, the error)."""
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
                 for piece in super().collect_usage_pieces(ctx)]
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:
+            # click's UsageError, known by its exit code and message: typer 0.2x raises its
+            # own copy of click's exceptions (typer._click, private), older typers click's own
+            if getattr(exc, "exit_code", None) != 2 or not hasattr(exc, "format_message"):
+                raise
+            raise _usage(self.usage_message(ctx, exc)) from None
+
+    def usage_message(self, ctx: Any, exc: Any) -> str:
+        """The one line that says what is wrong with the command line."""
+        return str(exc.format_message()).rstrip(".")
 
 
 class _TextCommand(_Command):
     """A command whose argument is what a caller said: a text that starts with '-' reads as an
     unknown option, and the usage error says how to pass it (``--`` before it)."""
 
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except Exception as exc:
-            # click's NoSuchOption, known by what only it carries: typer 0.2x raises its own
-            # copy of click's exceptions (typer._click, private), older typers click's own
-            name = getattr(exc, "option_name", None)
-            if not isinstance(name, str) or not hasattr(exc, "possibilities"):
-                raise
-            similar: list[str] = list(getattr(exc, "possibilities", None) or [])
-            near = f" (did you mean {', '.join(similar)}?)" if similar else ""
-            raise _usage(f"no such option: {name}{near}; to answer a text that starts with "
-                         f"'-', put -- before it (and any options before the --): "
-                         f'{ctx.command_path} -- "-my wifi is down"') from None
+    def usage_message(self, ctx: Any, exc: Any) -> str:
+        # click's NoSuchOption, known by what only it carries
+        name = getattr(exc, "option_name", None)
+        if not isinstance(name, str) or not hasattr(exc, "possibilities"):
+            return super().usage_message(ctx, exc)
+        similar: list[str] = list(getattr(exc, "possibilities", None) or [])
+        near = f" (did you mean {', '.join(similar)}?)" if similar else ""
+        return (f"no such option: {name}{near}; to answer a text that starts with '-', put -- "
+                f'before it (and any options before the --): {ctx.command_path} -- '
+                '"-my wifi is down"')
 
 
 kb_app = typer.Typer(help="Inspect and check the knowledge base.", no_args_is_help=True)

@@ -168,3 +168,21 @@ def test_answer_as_of_odd_times_counts_the_tickets_before_them(
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["customer"] == {"id": "C-1", "status": "known", "history_tickets": earlier}
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["answer", "wifi down", "--top", "11", "--json"],
+     "Invalid value for '--top': 11 is not in the range 1<=x<=10"),
+    (["answer", "wifi down", "--top", "0", "--json"],
+     "Invalid value for '--top': 0 is not in the range 1<=x<=10"),
+    (["answer", "--json"], "Missing argument 'TEXT'"),
+    (["answer", "wifi down", "--json", "--top"], "Option '--top' requires an argument"),
+    (["session", "C-1"], "Got unexpected extra argument(s) (C-1)"),
+])
+def test_a_usage_error_is_one_line_on_stderr(args: list[str], error: str) -> None:
+    """click's own usage errors took four lines (the usage, a hint, a blank, the error)
+    where the commands' own take one."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == f"Error: {error} (see --help)\n"
