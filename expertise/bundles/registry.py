@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,11 +65,19 @@ def _unfit_name(name: str) -> str | None:
     return None
 
 
-def check_version_name(name: str) -> str:
+#: What a new bundle's name is made of, as the error for a name that cannot be used says.
+_NEW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_version_name(name: str, *, new: bool = False) -> str:
     """`name`, if it can name a bundle: a plain folder name of the models folder that is not
     hidden and not one of the files the registry keeps there (:data:`RESERVED_NAMES`,
-    comparison files). Raises InputError saying why not."""
+    comparison files). With `new` (a bundle about to be made), letters, digits, '-', '_' and
+    '.' only: no spaces to quote in every later command, no '[...]' a terminal table reads as
+    markup. Raises InputError saying why not."""
     why = _unfit_name(name)
+    if not why and new and not _NEW_NAME.fullmatch(name):
+        why = "has characters other than letters, digits, '-', '_' and '.' (a space, say)"
     if why:
         raise InputError(f"version name {name!r} {why}; choose a name of letters, digits, "
                          f"'-', '_' and '.', such as {new_version()}")

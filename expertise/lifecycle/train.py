@@ -143,7 +143,7 @@ def train_bundle(
     out_dir = out_dir or config.models_dir()
     _check_models_folder(out_dir)  # before training: a bundle nowhere to go is minutes lost
     if version is not None:  # a name that cannot be saved is refused before any training
-        check_version_name(version)
+        check_version_name(version, new=True)
         if (out_dir / version).exists():
             raise ArtifactError(f"{out_dir / version} exists already; choose another version "
                                 "name")

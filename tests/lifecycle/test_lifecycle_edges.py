@@ -286,3 +286,20 @@ def test_prune_removes_what_killed_trainings_and_prunes_left(root: Path) -> None
     assert f"removed .old.pruning-{dead.pid}: left by a training or prune" in result.output
     assert sorted(p.name for p in root.iterdir()) == sorted(
         [running.name, "current", "v1"])
+
+
+# ---- train: the new bundle's name -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["has space", "tab\tname", "[red]v4", "v1;rm", "é-1"])
+def test_train_refuses_a_new_version_name_the_error_itself_calls_wrong(
+        root: Path, name: str) -> None:
+    """The refusal of a name says "choose a name of letters, digits, '-', '_' and '.'", yet
+    'has space' was accepted and trained: a bundle every later command must quote (`make`,
+    `models promote`), or one a table shows as markup. Refused before any training; bundles
+    already named so still load, promote and roll back (tests/bundles/test_registry.py)."""
+    result = runner.invoke(app, ["train", "--version-name", name, "--no-eval"])
+    error = _one_line_error(result)
+    assert error.startswith(f"Error: version name {name!r} ") and "choose a name of letters" \
+        in error, error
+    assert sorted(p.name for p in root.iterdir()) == ["current", "v1"]
