@@ -160,7 +160,10 @@ def load_current(root: Path | None = None) -> Bundle:
         )
     if not (root / version).is_dir():
         raise ModelNotFoundError(
-            f"{root / CURRENT} names {version!r}, which is not in {root}; run `make train`"
+            f"{root / CURRENT} names {version!r}, which is not in {root} (deleted or moved?); "
+            "return to the model current before with `expertise models rollback`, or make "
+            "another current with `expertise models promote VERSION` (see `expertise models "
+            "list`)"
         )
     return open_bundle(root / version, root=root)
 

@@ -303,3 +303,26 @@ def test_train_refuses_a_new_version_name_the_error_itself_calls_wrong(
     assert error.startswith(f"Error: version name {name!r} ") and "choose a name of letters" \
         in error, error
     assert sorted(p.name for p in root.iterdir()) == ["current", "v1"]
+
+
+def test_a_current_pointer_to_a_deleted_bundle_says_how_to_get_back(root: Path) -> None:
+    """`models/current` naming a bundle deleted by hand told the agent to `make train` (a
+    retraining of minutes, and the gate) when a rollback or promotion is the way back."""
+    _copy_bundle(root / "v1", root / "v2")
+    assert runner.invoke(app, ["models", "promote", "v2", "--force", "--eval",
+                               f"small={_small_eval(root.parent)}"]).exit_code == 0
+    shutil.rmtree(root / "v2")
+    error = _one_line_error(runner.invoke(app, ["answer", "hello"]))
+    assert "names 'v2', which is not in" in error
+    assert "`expertise models rollback`" in error and "make train" not in error
+    result = runner.invoke(app, ["models", "rollback"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["answer", "hello"]).exit_code == 0
+
+
+def _small_eval(folder: Path) -> Path:
+    """A few labelled evaluation tickets, so that the gate scores quickly."""
+    path = folder / "small_eval.csv"
+    pd.read_csv(PROJECT_DIR / "data" / "tickets_eval.csv", dtype=str,
+                keep_default_na=False).head(40).to_csv(path, index=False)
+    return path
