@@ -299,21 +299,26 @@ def _history_table(res: dict[str, Any]) -> None:
 
 
 def session_event(event: Any) -> None:
-    """Render one session event (answer, article, message, help, disclosure, error)."""
+    """Render one session event (answer, article, message, help, disclosure, error).
+
+    An error, a warning or a message is one line, however long (``soft_wrap``: a terminal
+    wraps it for the eye), so that a script reading a piped session's output finds each one
+    whole, as it finds a command's own error."""
     if event.warning:
-        err_console.print(f"Warning: {event.warning}", style="yellow", markup=False)
+        err_console.print(f"Warning: {event.warning}", style="yellow", markup=False,
+                          soft_wrap=True)
     if event.kind == "answer" and event.answer is not None:
         if event.message:
-            console.print(event.message, style="dim", markup=False)
+            console.print(event.message, style="dim", markup=False, soft_wrap=True)
         answer(event.answer, show_body=False)
     elif event.kind == "article":
         article(event.data["article"])
     elif event.kind == "disclosure":
         disclosure(event.data["disclosure"])
     elif event.kind == "error":
-        err_console.print(f"Error: {event.message}", style="red", markup=False)
+        err_console.print(f"Error: {event.message}", style="red", markup=False, soft_wrap=True)
     elif event.message:
-        console.print(event.message, markup=False, highlight=False)
+        console.print(event.message, markup=False, highlight=False, soft_wrap=True)
 
 
 def disclosure(disc: Any) -> None:

@@ -186,3 +186,26 @@ def test_a_usage_error_is_one_line_on_stderr(args: list[str], error: str) -> Non
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == f"Error: {error} (see --help)\n"
+
+
+# -- what the session says ---------------------------------------------------------------------
+
+
+def test_a_piped_session_says_each_error_and_message_on_one_line(
+        models_env: Path, tmp_path: Path) -> None:
+    """Errors, warnings and messages were wrapped at 80 columns in a pipe, so a script
+    reading the output found them cut in two."""
+    db = _db_with_customer(tmp_path / "s.db")
+    with Store(db) as store:
+        store.ingest_frame(pd.DataFrame([{"ticket_id": "A1", "customer_id": "ALICE",
+                                          "body": "my wifi keeps dropping"}]), source="test")
+        store.forget("ALICE")
+    script = ":level expret\n:customer ALICE\n:quit\n"
+    result = runner.invoke(app, ["session", "--db", str(db)], input=script)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "Error: :level 'expret' is not a level: give one of novice, intermediate, expert, or "
+        "clear")
+    assert result.stdout.splitlines()[0] == (
+        "customer ALICE was erased here: this call is answered as an anonymous caller's and "
+        "is not kept")
