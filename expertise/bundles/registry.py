@@ -215,20 +215,38 @@ def set_current(version: str, root: Path | None = None, *, action: str = "promot
                 f"the current model changed from {expected or 'none'} to {previous or 'none'} "
                 f"(another promotion or rollback) while {action} {version} was being decided; "
                 f"{root / CURRENT} is left as it is: run the {action} again")
-        atomic_write_text(root / CURRENT, version + "\n")
+        log = _read_log(root)  # before the pointer moves: an unreadable log stops the change
+        try:
+            atomic_write_text(root / CURRENT, version + "\n")
+        except OSError as exc:
+            raise ArtifactError(f"{root / CURRENT} cannot be written ({exc.strerror or exc}); "
+                                f"{previous or 'no model'} stays current") from None
         if previous != version:
-            _append_promotion(root, {"at": datetime.now(UTC).isoformat(timespec="seconds"),
-                                   "action": action, "version": version, "previous": previous,
-                                   "reason": reason})
+            _append_promotion(root, log, {"at": datetime.now(UTC).isoformat(timespec="seconds"),
+                                          "action": action, "version": version,
+                                          "previous": previous, "reason": reason})
+
+
+def _read_log(root: Path) -> bytes:
+    """The promotions log's bytes (empty when there is none); ArtifactError, naming the file
+    and the fix, when it cannot be read (a folder in its place, no permission)."""
+    path = _promotions_path(root)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
+        raise ArtifactError(
+            f"the promotions log {path} cannot be read ({exc.strerror or exc}); move it out of "
+            f"{root} or make it a readable file (the log of changes of {CURRENT})") from None
 
 
 def read_promotions(root: Path | None = None) -> list[dict[str, Any]]:
     """The promotions and rollbacks recorded in `models/promotions.jsonl`, oldest first."""
-    path = _promotions_path(root or models_dir())
-    if not path.exists():
-        return []
+    root = root or models_dir()
+    path = _promotions_path(root)
     entries = []
-    for number, raw in enumerate(path.read_bytes().splitlines(), 1):
+    for number, raw in enumerate(_read_log(root).splitlines(), 1):
         if not raw.strip():
             continue
         try:
@@ -243,15 +261,21 @@ def read_promotions(root: Path | None = None) -> list[dict[str, Any]]:
     return entries
 
 
-def _append_promotion(root: Path, entry: dict[str, Any]) -> None:
-    # Rewritten whole through a temporary file so a crash never leaves half a line; as bytes,
-    # so a damaged line stays as it was (for rollback to report) and does not stop a promotion.
+def _append_promotion(root: Path, old: bytes, entry: dict[str, Any]) -> None:
+    # Rewritten whole (`old`, read under the lock, and the new line) through a temporary file
+    # so a crash never leaves half a line; as bytes, so a damaged line stays as it was (for
+    # rollback to report) and does not stop a promotion.
     path = _promotions_path(root)
-    old = path.read_bytes() if path.exists() else b""
     if old and not old.endswith(b"\n"):
         old += b"\n"
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(old + (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(old + (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
+    except OSError as exc:
+        raise ArtifactError(
+            f"{entry['version']} is current, but the promotions log {path} cannot be written "
+            f"({exc.strerror or exc}), so `expertise models rollback` will not know it came "
+            f"after {entry['previous'] or 'no model'}; free space or fix the file") from None
 
 
 def list_bundles(root: Path | None = None) -> list[dict[str, Any]]:

@@ -326,3 +326,22 @@ def _small_eval(folder: Path) -> Path:
     pd.read_csv(PROJECT_DIR / "data" / "tickets_eval.csv", dtype=str,
                 keep_default_na=False).head(40).to_csv(path, index=False)
     return path
+
+
+# ---- the promotions log -----------------------------------------------------------------------
+
+
+def test_a_promotions_log_that_cannot_be_read_stops_promote_and_rollback_in_one_line(
+        root: Path) -> None:
+    """A folder where promotions.jsonl should be (an unreadable file is the same OSError):
+    rollback ended in a traceback (IsADirectoryError), and promote moved the pointer first,
+    then ended in one, the promotion never logged."""
+    _copy_bundle(root / "v1", root / "v2")
+    (root / "promotions.jsonl").mkdir()
+    error = _one_line_error(runner.invoke(app, ["models", "rollback"]))
+    assert error.startswith(f"Error: the promotions log {root / 'promotions.jsonl'} cannot be "
+                            "read (Is a directory); move it out of")
+    error = _one_line_error(runner.invoke(app, ["models", "promote", "v2", "--force", "--eval",
+                                                f"small={_small_eval(root.parent)}"]))
+    assert "the promotions log" in error and "cannot be read" in error
+    assert (root / "current").read_text() == "v1\n"
