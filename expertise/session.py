@@ -60,7 +60,7 @@ class CommandHistory:
         if name == "customer":
             return ":customer"
         if name == "level":
-            return f":level {arg}" if arg in (*LEVELS, "clear") else ":level"
+            return f":level {arg.lower()}" if arg.lower() in (*LEVELS, "clear") else ":level"
         if name == "show":
             return f":show {arg}" if arg.isdigit() else ":show"
         if name in _COMMANDS:
@@ -281,6 +281,7 @@ class Session:
         if cmd in ("helpful", "not-helpful", "nothelpful"):
             return self._feedback(helpful=cmd == "helpful")
         if cmd == "level":
+            arg = arg.lower()  # as the command's name: ":LEVEL Expert" is ":level expert"
             if arg == "clear":
                 return self._pin(None)
             if arg not in LEVELS:

@@ -209,3 +209,18 @@ def test_a_piped_session_says_each_error_and_message_on_one_line(
     assert result.stdout.splitlines()[0] == (
         "customer ALICE was erased here: this call is answered as an anonymous caller's and "
         "is not kept")
+
+
+def test_session_takes_a_level_in_any_case_as_it_takes_commands(
+        models_env: Path, tmp_path: Path) -> None:
+    """":LEVEL expert" pinned the caller but ":level Expert" was "not a level"."""
+    db = _db_with_customer(tmp_path / "s.db")
+    script = f":customer C-1\n{EXPERT}\n:level  Expert \n:LEVEL CLEAR\n:quit\n"
+    result = runner.invoke(app, ["session", "--db", str(db)], input=script)
+    assert result.exit_code == 0, result.output
+    said = _said(result.stdout)
+    assert "noted: caller is expert; pinned for this customer" in said
+    assert "customer C-1: pinned level cleared" in said
+    with Store(db) as store:
+        assert [f.corrected_level for f in store.feedback_rows()] == ["expert"]
+        assert store.customer("C-1").pinned_level is None  # type: ignore[union-attr]
