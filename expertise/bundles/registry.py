@@ -204,9 +204,10 @@ def set_current(version: str, root: Path | None = None, *, action: str = "promot
     """
     root = root or models_dir()
     check_version_name(version)  # the pointer holds a bare name, nothing else
-    if not (root / version / MANIFEST).exists():
-        raise ModelNotFoundError(f"no bundle {version!r} in {root}; see `expertise models list`")
     with models_lock(root):
+        if not (root / version / MANIFEST).exists():  # under the lock: prune takes it too
+            raise ModelNotFoundError(
+                f"no bundle {version!r} in {root}; see `expertise models list`")
         for final in (root / CURRENT, _promotions_path(root)):  # what killed runs left
             remove_stale_temps(final)
         previous = current_version(root)

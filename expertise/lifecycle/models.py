@@ -28,6 +28,7 @@ from expertise.bundles.registry import (
     COMPARISON_SUFFIX,
     check_version_name,
     current_version,
+    models_lock,
     read_promotions,
     set_current,
     survey_bundles,
@@ -472,6 +473,15 @@ def prune(keep: int, root: Path | None = None, *, dry_run: bool = False) -> Prun
         raise InputError(f"--keep must be zero or more, got {keep}")
     root = models_root(root)
     rows = list_models(root)
+    if dry_run or not root.is_dir():
+        return _prune(keep, root, rows, dry_run=dry_run)
+    # Under the models folder's lock, as a promotion changes the pointer: a bundle promoted
+    # after the current one was read here would otherwise be deleted as it became current.
+    with models_lock(root):
+        return _prune(keep, root, rows, dry_run=dry_run)
+
+
+def _prune(keep: int, root: Path, rows: list[dict[str, Any]], *, dry_run: bool) -> PruneResult:
     newest_first = [r["version"] for r in reversed(rows)]
     ok = {r["version"] for r in rows if r["status"] == "ok"}
     current = current_version(root)  # an unreadable pointer raises: never prune blind

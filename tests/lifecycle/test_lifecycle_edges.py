@@ -345,3 +345,25 @@ def test_a_promotions_log_that_cannot_be_read_stops_promote_and_rollback_in_one_
                                                 f"small={_small_eval(root.parent)}"]))
     assert "the promotions log" in error and "cannot be read" in error
     assert (root / "current").read_text() == "v1\n"
+
+
+def test_prune_waits_for_a_promotion_in_progress(root: Path) -> None:
+    """Prune read the current version, then deleted the others: a promotion landing between
+    the two made a bundle current as prune deleted it, leaving `current` naming nothing. Prune
+    now decides and deletes under the lock a promotion holds while it moves the pointer
+    (here held by this test, standing for the promotion), and sees the new current."""
+    from expertise.bundles.registry import models_lock
+
+    _copy_bundle(root / "v1", root / "v2")
+    exe = Path(sys.executable).with_name("expertise")
+    with models_lock(root):
+        prune = subprocess.Popen([str(exe), "models", "prune", "--keep", "0"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        with pytest.raises(subprocess.TimeoutExpired):
+            prune.wait(timeout=3)
+        # the promotion that holds the lock makes v2 current
+        (root / "current").write_text("v2\n")
+    out, _ = prune.communicate(timeout=60)
+    assert prune.returncode == 0, out
+    assert "kept v2: it is the current model" in out
+    assert (root / "v2" / "manifest.json").exists()
