@@ -322,7 +322,18 @@ class Session:
 
     def _feedback(self, *, helpful: bool | None, level: str | None = None) -> Event:
         if self.last is None or self.last.article is None:
-            raise InputError("no suggestion yet to give feedback on")
+            # say what is missing: what the caller said, or an article (none fitted)
+            what = (f":level {level}" if level else
+                    f":{'helpful' if helpful else 'not-helpful'}")
+            if self.last is None:
+                raise InputError(f"{what} needs what the caller said first, or a customer "
+                                 "in the store (:customer ID)" if level else
+                                 f"{what}: nothing suggested yet; type what the caller says "
+                                 "first")
+            raise InputError(f"{what}: no article was suggested for this call (no good "
+                             "match); ask what the problem is" + (
+                                 ", or pin a customer in the store: :customer ID"
+                                 if level else ""))
         store = self.engine.store
         if store is None:
             raise InputError("feedback needs a store: start the session with --db PATH")

@@ -224,3 +224,23 @@ def test_session_takes_a_level_in_any_case_as_it_takes_commands(
     with Store(db) as store:
         assert [f.corrected_level for f in store.feedback_rows()] == ["expert"]
         assert store.customer("C-1").pinned_level is None  # type: ignore[union-attr]
+
+
+def test_session_says_what_a_vote_or_a_level_is_missing(models_env: Path, tmp_path: Path) -> None:
+    """Before any text, and after a call no article fits, :helpful and :level said "no
+    suggestion yet to give feedback on": about :level (a pin) it said nothing of what to do,
+    and after an answer it read as if nothing had been answered."""
+    db = _db_with_customer(tmp_path / "s.db")
+    script = ":level expert\n:helpful\nasdf qwer zxcv\n:not-helpful\n:level novice\n:quit\n"
+    result = runner.invoke(app, ["session", "--db", str(db)], input=script)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:4] == [
+        "Error: :level expert needs what the caller said first, or a customer in the store "
+        "(:customer ID)",
+        "Error: :helpful: nothing suggested yet; type what the caller says first",
+        "Error: :not-helpful: no article was suggested for this call (no good match); ask what "
+        "the problem is",
+        "Error: :level novice: no article was suggested for this call (no good match); ask "
+        "what the problem is, or pin a customer in the store: :customer ID"]
+    with Store(db) as store:
+        assert store.feedback_rows() == []
