@@ -433,7 +433,14 @@ def rollback(root: Path | None = None) -> ModelAction:
             notes.append(f"skipped {target!r}: not a version name of {root}")
             continue
         if (root / target / MANIFEST).exists():
-            verify_bundle(root / target, root=root)
+            try:
+                verify_bundle(root / target, root=root)
+            except ArtifactError as exc:
+                raise ArtifactError(
+                    f"cannot roll back to {target}, the model current before {current}: {exc}; "
+                    f"{current} stays current. Restore {target}'s files, or make another "
+                    "current with `expertise models promote VERSION` (see `expertise models "
+                    "list`)") from None
             set_current(target, root, action="rollback", reason=f"rollback from {current}",
                         expected=current)
             return ModelAction("rollback", target, current, True, notes)

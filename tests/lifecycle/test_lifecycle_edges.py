@@ -367,3 +367,18 @@ def test_prune_waits_for_a_promotion_in_progress(root: Path) -> None:
     assert prune.returncode == 0, out
     assert "kept v2: it is the current model" in out
     assert (root / "v2" / "manifest.json").exists()
+
+
+def test_a_rollback_to_a_damaged_bundle_says_it_is_the_rollback_that_failed(root: Path) -> None:
+    """The error named a file's hash and nothing else: not that the bundle is the one a
+    rollback returns to, that the current model stays, or what to do instead."""
+    _copy_bundle(root / "v1", root / "v2")
+    assert runner.invoke(app, ["models", "promote", "v2", "--force", "--eval",
+                               f"small={_small_eval(root.parent)}"]).exit_code == 0
+    with (root / "v1" / "lean.b.npy").open("r+b") as fh:
+        fh.truncate(5)
+    error = _one_line_error(runner.invoke(app, ["models", "rollback"]))
+    assert error.startswith("Error: cannot roll back to v1, the model current before v2: ")
+    assert "lean.b.npy does not match its SHA-256" in error
+    assert "v2 stays current" in error and "expertise models promote VERSION" in error
+    assert (root / "current").read_text() == "v2\n"
