@@ -244,3 +244,47 @@ def test_session_says_what_a_vote_or_a_level_is_missing(models_env: Path, tmp_pa
         "what the problem is, or pin a customer in the store: :customer ID"]
     with Store(db) as store:
         assert store.feedback_rows() == []
+
+
+# -- stores ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["answer", "wifi down", "--customer", "C-1", "--json"], ["session"],
+    ["ingest", str(Path(__file__).parent / "data" / "tickets.csv")]])
+def test_a_folder_given_as_the_store_is_named_as_one(
+        models_env: Path, tmp_path: Path, args: list[str]) -> None:
+    """--db FOLDER said "cannot open the database (disk I/O error)"."""
+    result = runner.invoke(app, [*args, "--db", str(tmp_path)], input=":quit\n")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (f"Error: {tmp_path}: a folder, not a store; give the store's "
+                             f"file, e.g. --db {tmp_path / 'support.db'}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stores_that_are_missing_not_sqlite_or_not_ours_are_refused_in_one_line(
+        models_env: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    (tmp_path / "text.db").write_text("hello\n", encoding="utf-8")
+    with sqlite3.connect(tmp_path / "other.db") as conn:
+        conn.execute("CREATE TABLE t (x)")
+    for name, error in [("missing/s.db", "no store there"),
+                        ("text.db", "not an expertise database or damaged"),
+                        ("other.db", "")]:
+        db = tmp_path / name
+        for args in (["answer", "wifi down", "--customer", "C-1", "--json"], ["session"]):
+            result = runner.invoke(app, [*args, "--db", str(db)], input="wifi down\n:quit\n")
+            assert result.exit_code == 1, result.output
+            assert result.stdout == ""
+            line = _one_line(result.stderr)
+            assert line.startswith(f"Error: {db}: {error}"), line
+    assert (tmp_path / "text.db").read_text(encoding="utf-8") == "hello\n"
+    assert not (tmp_path / "missing").exists()
+
+
+def _one_line(text: str) -> str:
+    lines = text.splitlines()
+    assert len(lines) == 1, text
+    return lines[0]

@@ -504,6 +504,9 @@ def check_store_file(path: Path | str, *, create: bool = False) -> None:
     path = Path(path)
     if str(path) == ":memory:" or not path.exists():
         return
+    if path.is_dir():  # SQLite says only "disk I/O error"
+        raise StoreError(f"{path}: a folder, not a store; give the store's file, e.g. --db "
+                         f"{path / 'support.db'}")
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
