@@ -285,6 +285,10 @@ def _label(ctx: typer.Context, param: typer.CallbackParam, value: str | None) ->
             else str(param.human_readable_name))
     if not value.strip():  # "" would read as no customer in one place, a customer in another
         raise _usage(f"{what} is empty; give a value, or leave {what} out")
+    if value in {opt for p in ctx.command.params for opt in (*p.opts, *p.secondary_opts)}:
+        # `--customer --json`: the value forgotten, the next option taken for it (an audit row
+        # for customer "--json", and no JSON)
+        raise _usage(f"{what} needs a value before the next option (it took {value} as one)")
     try:
         return check_label(value, what)
     except InputError as exc:

@@ -288,3 +288,23 @@ def _one_line(text: str) -> str:
     lines = text.splitlines()
     assert len(lines) == 1, text
     return lines[0]
+
+
+@pytest.mark.parametrize(("args", "what", "taken"), [
+    (["answer", "wifi down", "--customer", "--json"], "--customer", "--json"),
+    (["answer", "wifi down", "--json", "--customer", "C-1", "--agent", "--purpose", "x"],
+     "--agent", "--purpose"),
+    (["session", "--customer", "--db"], "--customer", "--db"),
+])
+def test_an_option_taken_as_the_value_of_another_is_a_usage_error(
+        models_env: Path, tmp_path: Path, args: list[str], what: str, taken: str) -> None:
+    """`answer TEXT --customer --json` answered customer "--json" (an audit row for them)
+    in a panel, not JSON."""
+    db = _db_with_customer(tmp_path / "s.db")
+    result = runner.invoke(app, [*args, "--db", str(db)], input=":quit\n")
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr == (f"Error: {what} needs a value before the next option (it took "
+                             f"{taken} as one) (see --help)\n")
+    with Store(db) as store:
+        assert store.audit_rows() == []
