@@ -139,6 +139,8 @@ class Session:
         self._profile: Any = None
         self._pinned: str | None = None
         self._state: dict[str, Any] = {"id": None, "status": "anonymous"}
+        #: The caller named a customer erased here (their id is not kept, not even here).
+        self._erased_caller = False
         self.call_id = self._new_call_id()
         #: This call's votes, by article: the last one counts, stored when the call ends.
         self.votes: dict[str, bool] = {}
@@ -164,10 +166,11 @@ class Session:
                         purpose="live call")
             self.customer_id, self._profile, self._pinned = None, None, None
             self._state = {"id": None, "status": "anonymous"}
+            self._erased_caller = True
             text = (f"customer {customer_id} was erased here: this call is answered as an "
                     "anonymous caller's and is not kept")
             return self._update(text) if self.lines else Event("message", message=text)
-        self.customer_id = customer_id
+        self.customer_id, self._erased_caller = customer_id, False
         self._state = self.engine.customer_state(customer_id)
         self._profile, self._pinned = self.engine.customer_history(customer_id, self._state)
         if self.engine.store is not None:
@@ -257,6 +260,7 @@ class Session:
             finally:
                 self._state = {"id": None, "status": "anonymous"}
                 self._profile, self._pinned, self.customer_id = None, None, None
+                self._erased_caller = False
             return Event("message", message="new call: anonymous caller until :customer ID",
                          warning=kept)
         if cmd == "customer":
@@ -289,6 +293,9 @@ class Session:
                 raise InputError(f":level {what}: give one of {', '.join(LEVELS)}, or clear")
             return self._pin(arg)
         if cmd == "why":
+            if not self.customer_id and self._erased_caller:
+                return Event("message", message="this caller was erased here: nothing is held "
+                                                "about them, and this call is not kept")
             if not self.customer_id:
                 raise InputError(":why needs a customer: use :customer ID first")
             from expertise.rights.disclosure import disclose

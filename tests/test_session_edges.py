@@ -308,3 +308,22 @@ def test_an_option_taken_as_the_value_of_another_is_a_usage_error(
                              f"{taken} as one) (see --help)\n")
     with Store(db) as store:
         assert store.audit_rows() == []
+
+
+def test_why_for_an_erased_caller_says_nothing_is_held(models_env: Path, tmp_path: Path) -> None:
+    """`:customer ERASED` then `:why` said ":why needs a customer: use :customer ID first",
+    to an agent who had just given one."""
+    db = _db_with_customer(tmp_path / "s.db")
+    with Store(db) as store:
+        store.ingest_frame(pd.DataFrame([{"ticket_id": "A1", "customer_id": "ALICE",
+                                          "body": "my wifi keeps dropping"}]), source="test")
+        store.forget("ALICE")
+    script = ":customer ALICE\nmy wifi drops\n:why\n:new\n:why\n:quit\n"
+    result = runner.invoke(app, ["session", "--db", str(db)], input=script)
+    assert result.exit_code == 1  # the second :why, after :new, has no customer
+    assert ("this caller was erased here: nothing is held about them, and this call is not "
+            "kept") in result.stdout.splitlines()
+    assert result.stderr.splitlines()[0] == "Error: :why needs a customer: use :customer ID first"
+    with Store(db) as store:
+        assert "ALICE" not in json.dumps([r.customer_id for r in store.audit_rows()])
+        assert store.ticket_count() == 3
