@@ -624,6 +624,12 @@ def retrain(
 
     root = models_root(root)
     kb_root = kb_root or config.kb_dir()
+    if inbox is not None and inbox.exists() and not inbox.is_dir():
+        # an export given as the inbox read as "inbox: empty", and was never ingested (a
+        # folder not made yet is an empty inbox)
+        raise InputError(f"--inbox {inbox} is a file; --inbox takes the folder of new exports: "
+                         "put the file in a folder and give that folder, or move it into "
+                         f"{config.data_dir() / 'inbox'} and leave --inbox out")
     inbox = inbox or config.data_dir() / "inbox"
     db_path = db_path or config.default_db_path()
     sets = dict(eval_sets) if eval_sets is not None else default_eval_sets()

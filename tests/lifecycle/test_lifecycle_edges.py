@@ -382,3 +382,23 @@ def test_a_rollback_to_a_damaged_bundle_says_it_is_the_rollback_that_failed(root
     assert "lean.b.npy does not match its SHA-256" in error
     assert "v2 stays current" in error and "expertise models promote VERSION" in error
     assert (root / "current").read_text() == "v2\n"
+
+
+# ---- retrain: the inbox -----------------------------------------------------------------------
+
+
+def test_retrain_inbox_that_is_a_file_is_an_error_not_an_empty_inbox(
+        root: Path, tmp_path: Path) -> None:
+    """`--inbox export.csv` (an export given where its folder belongs) was read as "inbox:
+    empty": the export was never ingested, and the run went on to say nothing was new, or
+    (--force) to train without it. A folder not made yet stays an empty inbox."""
+    export = tmp_path / "export.csv"
+    pd.read_csv(PROJECT_DIR / "data" / "tickets_train.csv", dtype=str,
+                keep_default_na=False).head(5).to_csv(export, index=False)
+    db = tmp_path / "store.db"
+    for extra in (["--dry-run"], []):
+        error = _one_line_error(runner.invoke(
+            app, ["retrain", "--inbox", str(export), "--db", str(db), *extra]))
+        assert error.startswith(f"Error: --inbox {export} is a file; --inbox takes the folder "
+                                "of new exports")
+    assert not db.exists() and sorted(p.name for p in root.iterdir()) == ["current", "v1"]
