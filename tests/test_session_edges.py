@@ -327,3 +327,43 @@ def test_why_for_an_erased_caller_says_nothing_is_held(models_env: Path, tmp_pat
     with Store(db) as store:
         assert "ALICE" not in json.dumps([r.customer_id for r in store.audit_rows()])
         assert store.ticket_count() == 3
+
+
+def _run_read_only(folder: Path, args: list[str], text: str) -> subprocess.CompletedProcess[str]:
+    """The CLI run with `folder` read-only: by its mode, or for root (whom modes do not stop)
+    on a read-only bind mount of it in a mount namespace of its own."""
+    if os.geteuid() != 0:
+        for path in folder.iterdir():
+            path.chmod(0o444)
+        folder.chmod(0o555)
+        command = [str(EXE), *args]
+    else:
+        mount = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" || exit 99; exec "$@"'
+        command = ["unshare", "-m", "sh", "-c", mount, str(folder), str(EXE), *args]
+    try:
+        result = subprocess.run(command, input=text, capture_output=True, text=True,
+                                timeout=120)
+    except FileNotFoundError:
+        pytest.skip("no unshare here to make a folder read-only for root")
+    finally:
+        folder.chmod(0o755)
+    if result.returncode == 99:
+        pytest.skip("cannot mount a folder read-only here")
+    return result
+
+
+@pytest.mark.parametrize("args", [["answer", "wifi down", "--customer", "C-1", "--json"],
+                                  ["session"]])
+def test_a_read_only_store_is_said_to_be_read_only(
+        models_env: Path, tmp_path: Path, args: list[str]) -> None:
+    """A read-only store was "not an expertise database or damaged (unable to open database
+    file)": the agent was told the store was broken, not what to fix."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = _db_with_customer(folder / "s.db")
+    result = _run_read_only(folder, [*args, "--db", str(db)], ":customer C-1\nwifi\n:quit\n")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    line = _one_line(result.stderr)
+    assert line.startswith(f"Error: {db}: the store's file is read-only here ("), line
+    assert line.endswith(f"make {db} writable, or copy the store somewhere that is"), line

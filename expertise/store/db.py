@@ -31,6 +31,7 @@ import getpass
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -514,12 +515,29 @@ def check_store_file(path: Path | str, *, create: bool = False) -> None:
     try:
         problem = _schema_problem(conn, path, create=create)
     except sqlite3.Error as exc:
-        raise StoreError(f"{path}: not an expertise database or damaged ({exc}); pass another "
-                         "--db path") from exc
+        raise StoreError(_read_only(path, exc) or f"{path}: not an expertise database or "
+                         f"damaged ({exc}); pass another --db path") from exc
     finally:
         conn.close()
     if problem:
         raise StoreError(f"{path}: {problem}")
+
+
+def _read_only(path: Path, exc: sqlite3.Error) -> str | None:
+    """What to say when SQLite could not open or write the store because the file or its folder
+    is read-only (its -wal and -shm files live beside it), or None: SQLite's words for it
+    ("unable to open database file", "attempt to write a readonly database") read as a
+    damaged file."""
+    if str(path) in (":memory:", ""):
+        return None
+    folder = path.resolve().parent
+    where = ("file" if not os.access(path, os.W_OK) else
+             "folder" if not os.access(folder, os.W_OK) else None)
+    if where is None:
+        return None
+    return (f"{path}: the store's {where} is read-only here ({exc}); the store writes to its "
+            f"file and folder (audit rows, its -wal and -shm files): make "
+            f"{path if where == 'file' else folder} writable, or copy the store somewhere that is")
 
 
 def _label_problem(value: str) -> str | None:
@@ -626,7 +644,7 @@ class Store:
             self._salt = self._ensure_salt()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise StoreError(
+            raise StoreError(_read_only(self.path, exc) or
                 f"{self.path}: not an expertise database or damaged ({exc}); pass another --db path"
             ) from exc
         except StoreError as exc:
