@@ -165,7 +165,14 @@ def load_current(root: Path | None = None) -> Bundle:
             "another current with `expertise models promote VERSION` (see `expertise models "
             "list`)"
         )
-    return open_bundle(root / version, root=root)
+    try:
+        return open_bundle(root / version, root=root)
+    except (ArtifactError, ModelNotFoundError) as exc:
+        # what to do about it, for whoever meets it first (an agent's answer, a batch)
+        raise type(exc)(
+            f"the current model {version} is damaged: {exc}; `expertise models rollback` "
+            "returns to the model current before it (or promote another: `expertise models "
+            "list`)") from None
 
 
 #: `set_current(expected=ANY)`: whatever the current version is, change it.

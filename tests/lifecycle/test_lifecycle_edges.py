@@ -402,3 +402,19 @@ def test_retrain_inbox_that_is_a_file_is_an_error_not_an_empty_inbox(
         assert error.startswith(f"Error: --inbox {export} is a file; --inbox takes the folder "
                                 "of new exports")
     assert not db.exists() and sorted(p.name for p in root.iterdir()) == ["current", "v1"]
+
+
+def test_a_damaged_current_model_says_how_to_get_back_to_a_good_one(root: Path) -> None:
+    """`answer` with a damaged current bundle said only which file failed its hash: nothing
+    that the current model is the broken one, nor that a rollback is the way out."""
+    _copy_bundle(root / "v1", root / "v2")
+    assert runner.invoke(app, ["models", "promote", "v2", "--force", "--eval",
+                               f"small={_small_eval(root.parent)}"]).exit_code == 0
+    (root / "v2" / "lean.b.npy").unlink()
+    for command in (["answer", "hello"], ["score", str(_small_eval(root.parent))]):
+        error = _one_line_error(runner.invoke(app, command))
+        assert error.startswith("Error: the current model v2 is damaged: ")
+        assert "lean.b.npy is listed in the manifest but missing" in error
+        assert "`expertise models rollback`" in error
+    assert runner.invoke(app, ["models", "rollback"]).exit_code == 0
+    assert runner.invoke(app, ["answer", "hello"]).exit_code == 0
