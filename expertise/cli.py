@@ -458,6 +458,12 @@ def session(
     from expertise.engine import Engine
     from expertise.session import HELP, Session
 
+    if sys.stdin is None:  # started with its input closed (`<&-`, some service managers)
+        from expertise.errors import InputError
+
+        raise InputError("the session reads what the caller says from its input, which is "
+                         "closed; run it in a terminal, or pipe lines in: expertise session "
+                         "< call.txt")
     path, nowhere = _lookup_store(db, True)  # `:customer` can come at any time
     engine = Engine(model_dir=model, db_path=path, trust=trust, looked_for_store=nowhere)
     interactive = sys.stdin.isatty()

@@ -367,3 +367,14 @@ def test_a_read_only_store_is_said_to_be_read_only(
     line = _one_line(result.stderr)
     assert line.startswith(f"Error: {db}: the store's file is read-only here ("), line
     assert line.endswith(f"make {db} writable, or copy the store somewhere that is"), line
+
+
+def test_a_session_started_with_its_input_closed_says_so(models_env: Path) -> None:
+    """`expertise session <&-` was an AttributeError traceback (sys.stdin is None)."""
+    result = subprocess.run([str(EXE), "session"], capture_output=True, text=True,
+                            timeout=120, stdin=None, preexec_fn=lambda: os.close(0))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert _one_line(result.stderr) == (
+        "Error: the session reads what the caller says from its input, which is closed; run "
+        "it in a terminal, or pipe lines in: expertise session < call.txt")
