@@ -168,7 +168,11 @@ def train_bundle(
     if messages is None:
         messages = read_messages()
     result = fit(frame, kb, messages=messages, **overrides)
-    version = version or new_version()
+    if version is None:  # named when saved: another training may have taken this second's
+        stem, n = new_version(), 2
+        version = stem
+        while (out_dir / version).exists():
+            version, n = f"{stem}-{n}", n + 1
     try:
         salt = customer_salt(salt_path(out_dir))  # the key lives with the models, not the user
     except OSError as exc:

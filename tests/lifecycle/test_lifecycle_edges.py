@@ -418,3 +418,26 @@ def test_a_damaged_current_model_says_how_to_get_back_to_a_good_one(root: Path) 
         assert "`expertise models rollback`" in error
     assert runner.invoke(app, ["models", "rollback"]).exit_code == 0
     assert runner.invoke(app, ["answer", "hello"]).exit_code == 0
+
+
+def test_train_without_a_version_name_takes_a_free_one(root: Path, tmp_path: Path) -> None:
+    """A bundle is named by the second it is saved in; a second training finishing in the
+    same second (two `make train` at once), or one whose name a copied bundle already has,
+    trained for minutes and then failed with "exists already", the model thrown away."""
+    from datetime import UTC, datetime, timedelta
+
+    from expertise.bundles.registry import new_version
+
+    now = datetime.now(UTC)
+    taken = {new_version(now + timedelta(seconds=s)) for s in range(-5, 300)}
+    for name in taken:
+        (root / name).mkdir()
+    data = tmp_path / "tiny.csv"
+    pd.read_csv(PROJECT_DIR / "data" / "tickets_train.csv", dtype=str,
+                keep_default_na=False).iloc[::60].to_csv(data, index=False)
+    result = runner.invoke(app, ["train", "--data", str(data), "--force", "--no-eval",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    version = json.loads(result.output[result.output.index("{"):])["version"]
+    assert version.rsplit("-", 1)[0] in taken and version.endswith("-2"), version
+    assert (root / version / "manifest.json").exists()
