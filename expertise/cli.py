@@ -502,6 +502,11 @@ def session(
             # it; its level labels are already stored), then exit 130 or 143
             render.session_event(live.handle(":quit"))
             raise
+        except (BrokenPipeError, SystemExit):
+            # whatever read the output has gone (`| head`; rich exits 1 then, click on its
+            # own writes): the call so far is still kept, with nothing more said, then exit 1
+            live.handle(":quit")
+            raise
     if errors:
         raise _fail(f"the session had {errors} error{'s' if errors > 1 else ''} (shown above)")
 

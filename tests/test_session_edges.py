@@ -378,3 +378,33 @@ def test_a_session_started_with_its_input_closed_says_so(models_env: Path) -> No
     assert _one_line(result.stderr) == (
         "Error: the session reads what the caller says from its input, which is closed; run "
         "it in a terminal, or pipe lines in: expertise session < call.txt")
+
+
+def test_a_session_whose_output_is_closed_keeps_the_call_so_far(
+        models_env: Path, tmp_path: Path) -> None:
+    """`expertise session | head` : when the reader went away the session stopped at the next
+    line it printed and lost the call and its votes."""
+    db = _db_with_customer(tmp_path / "s.db")
+    child = subprocess.Popen(
+        [str(EXE), "session", "--db", str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    child.stdin.write(f":customer C-1\n{EXPERT}\n:helpful\n")
+    child.stdin.flush()
+    deadline = time.monotonic() + 120
+    seen = ""
+    while "noted as helpful" not in seen and time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if not line:
+            break
+        seen += line
+    assert "noted as helpful" in seen, seen
+    child.stdout.close()  # the reader goes away
+    child.stdin.write("the hub is on fw 4.2.1\n:quit\n")
+    child.stdin.close()
+    assert child.wait(timeout=60) == 1
+    err = child.stderr.read()
+    assert "Traceback" not in err, err
+    assert _calls(db, "C-1") == [f"{EXPERT} the hub is on fw 4.2.1"]
+    with Store(db) as store:
+        assert [f.helpful for f in store.feedback_rows()] == [True]
