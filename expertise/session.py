@@ -302,8 +302,9 @@ class Session:
 
             return Event("disclosure", data={"disclosure": disclose(
                 self.engine, self.customer_id, actor=self.agent)})
-        raise InputError(f"unknown command :{cmd}; type :help (for what the caller said, "
-                         f"type another colon before it: ::{cmd})")
+        shown = cmd if len(cmd) <= 30 else f"{cmd[:30]}…"  # a paste can be 100 kB
+        raise InputError(f"unknown command :{shown}; type :help (for what the caller said, "
+                         f"type another colon before it: ::{shown})")
 
     def _pin(self, level: str | None) -> Event:
         """Pin the caller's level (strong evidence from now on, stored and shown to them by

@@ -408,3 +408,12 @@ def test_a_session_whose_output_is_closed_keeps_the_call_so_far(
     assert _calls(db, "C-1") == [f"{EXPERT} the hub is on fw 4.2.1"]
     with Store(db) as store:
         assert [f.helpful for f in store.feedback_rows()] == [True]
+
+
+def test_an_unknown_command_pasted_long_is_named_short(models_env: Path) -> None:
+    """A 100 kB line that starts with ':' and a word was echoed whole, twice, as the error."""
+    result = runner.invoke(app, ["session"], input=":" + "x" * 100_000 + "\n:quit\n")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"Error: unknown command :{'x' * 30}…; type :help (for what the caller said, type "
+        f"another colon before it: ::{'x' * 30}…)")
