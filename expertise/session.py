@@ -289,7 +289,8 @@ class Session:
             if arg == "clear":
                 return self._pin(None)
             if arg not in LEVELS:
-                what = f"{arg!r} is not a level" if arg else "needs a level"
+                shown = repr(arg) if len(arg) <= 30 else f"{arg[:30]!r}…"
+                what = f"{shown} is not a level" if arg else "needs a level"
                 raise InputError(f":level {what}: give one of {', '.join(LEVELS)}, or clear")
             return self._pin(arg)
         if cmd == "why":

@@ -411,9 +411,13 @@ def test_a_session_whose_output_is_closed_keeps_the_call_so_far(
 
 
 def test_an_unknown_command_pasted_long_is_named_short(models_env: Path) -> None:
-    """A 100 kB line that starts with ':' and a word was echoed whole, twice, as the error."""
-    result = runner.invoke(app, ["session"], input=":" + "x" * 100_000 + "\n:quit\n")
+    """A 100 kB line that starts with ':' and a word was echoed whole, twice, as the error
+    (and a 100 kB :level once)."""
+    long = "x" * 100_000
+    result = runner.invoke(app, ["session"], input=f":{long}\n:level {long}\n:quit\n")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[0] == (
+    assert result.stderr.splitlines()[:2] == [
         f"Error: unknown command :{'x' * 30}…; type :help (for what the caller said, type "
-        f"another colon before it: ::{'x' * 30}…)")
+        f"another colon before it: ::{'x' * 30}…)",
+        f"Error: :level '{'x' * 30}'… is not a level: give one of novice, intermediate, "
+        "expert, or clear"]
