@@ -27,7 +27,7 @@ import csv
 import json
 import os
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -339,6 +339,33 @@ def _ingest_tickets(store: Store, path: Path, rejects: Path) -> InboxFile:
                      rejects_path=str(report.rejects_path) if report.rejects_path else None)
 
 
+@contextmanager
+def _inbox_lock(inbox: Path) -> Iterator[None]:
+    """The inbox to ourselves while its files are ingested and moved to done/ (an exclusive
+    `flock` on the folder, released when the process ends however it ends): two retrains at
+    once (a cron job and a maintainer, say) both ingested the files they had listed, and the
+    second could end in a traceback moving a file the first had moved. A second retrain is
+    refused at once, not queued behind the first's training. Where `fcntl` does not exist
+    (Windows), or the file system cannot lock, nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(inbox, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"another retrain is ingesting {inbox} now; wait for it to "
+                             "finish, then run retrain again") from None
+        except OSError:  # a file system without locks
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
 def _ingest_inbox(store: Store, files: Sequence[Path], done: Path,
                   articles: Collection[str]) -> list[InboxFile]:
     """Ticket exports first (feedback looks up their customers), then feedback files; each
@@ -642,7 +669,11 @@ def retrain(
                          "of that name; rename or move that file out of the inbox")
     paths = list(base_data) if base_data is not None else [
         config.data_dir() / "tickets_train.csv"]
-    with _fixes_to_files():
+    lock = ExitStack()
+    if files and not dry_run:
+        lock.enter_context(_inbox_lock(inbox))
+        files = [p for p in files if p.exists()]  # what a retrain just before us left
+    with lock, _fixes_to_files():
         kb = load_knowledge_base(kb_root)
         articles = {a.id for a in kb.articles}
         read = [read_labelled_file(p, topics=kb.topics,

@@ -441,3 +441,30 @@ def test_train_without_a_version_name_takes_a_free_one(root: Path, tmp_path: Pat
     version = json.loads(result.output[result.output.index("{"):])["version"]
     assert version.rsplit("-", 1)[0] in taken and version.endswith("-2"), version
     assert (root / version / "manifest.json").exists()
+
+
+def test_a_second_retrain_while_one_ingests_the_inbox_is_refused_at_once(
+        root: Path, tmp_path: Path) -> None:
+    """Two retrains at once (cron and a maintainer) both ingested the files they had listed,
+    nothing stopping the second (it could end in a traceback moving a file the first had
+    already moved to done/).
+    While one holds the inbox (here this test, with the same `flock` a retrain takes), another
+    is refused in one line, and the inbox and the store are left as they were."""
+    import fcntl
+
+    train = pd.read_csv(PROJECT_DIR / "data" / "tickets_train.csv", dtype=str,
+                        keep_default_na=False)
+    base, inbox, db = tmp_path / "base.csv", tmp_path / "inbox", tmp_path / "store.db"
+    train.iloc[::60].to_csv(base, index=False)  # too little: the run would stop quickly
+    inbox.mkdir()
+    train.iloc[1:6].to_csv(inbox / "export.csv", index=False)
+    fd = os.open(inbox, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        error = _one_line_error(runner.invoke(app, ["retrain", "--inbox", str(inbox), "--db",
+                                                    str(db), "--data", str(base)]))
+    finally:
+        os.close(fd)
+    assert error == (f"Error: another retrain is ingesting {inbox} now; wait for it to "
+                     "finish, then run retrain again")
+    assert sorted(p.name for p in inbox.iterdir()) == ["export.csv"] and not db.exists()
