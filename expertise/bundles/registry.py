@@ -185,15 +185,25 @@ def models_lock(root: Path) -> Iterator[None]:
     added to it) while the pointer and the promotions log change together: two promotions at
     once, from two processes, each rewrite the log from what they read, and without it one
     line was lost and the log's chain of versions no longer matched the pointer. Released when
-    the process ends, however it ends. Where `fcntl` does not exist, nothing is locked."""
+    the process ends, however it ends. Where `fcntl` does not exist, or the folder cannot be
+    opened or locked (a file system without locks, such as some NFS mounts), nothing is
+    locked: the change goes on as it did before there was a lock, and what it then cannot do
+    is reported by the step that fails."""
     try:
         import fcntl
     except ImportError:  # Windows
         yield
         return
-    fd = os.open(root, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = os.open(root, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # ENOLCK and the like: no lock to be had here
+            pass
         yield
     finally:
         os.close(fd)  # releases the lock
