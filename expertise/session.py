@@ -277,8 +277,12 @@ class Session:
                 if self.last.article is None and not arg:
                     raise InputError("no article fits this call yet: ask what the problem is, "
                                      "or :show N for one of the nearest topics")
-                raise InputError(f":show takes 1 to {len(self.last.alternatives)} "
-                                 "(or nothing, for the suggested article)")
+                n_alt = len(self.last.alternatives)
+                which = (f"1 to {n_alt}" if n_alt > 1 else "1" if n_alt else
+                         "nothing: there are no alternatives,")
+                raise InputError(f":show takes {which} (or nothing, for the suggested "
+                                 "article)" if n_alt else f":show takes {which} only the "
+                                 "suggested article")
             alt = self.last.alternatives[int(arg) - 1]
             article = self.engine.kb.article(alt.id)
             return Event("article", message=alt.id, data={"article": article})
@@ -318,9 +322,11 @@ class Session:
                 raise InputError(":level clear needs a known customer: use :customer ID first")
             return self._feedback(helpful=None, level=level)  # a label for this call only
         store.pin_level(self.customer_id, level, actor=self.agent)
-        self._pinned = level
+        was, self._pinned = self._pinned, level
         if level is None:
-            message = f"customer {self.customer_id}: pinned level cleared"
+            message = (f"customer {self.customer_id}: pinned level cleared" if was
+                       else f"customer {self.customer_id}: no level was pinned; nothing to "
+                            "clear")
         else:
             if self.last is not None and self.last.article is not None:
                 store.add_feedback(ticket_id=self.call_id, customer_id=self.customer_id,

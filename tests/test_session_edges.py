@@ -421,3 +421,34 @@ def test_an_unknown_command_pasted_long_is_named_short(models_env: Path) -> None
         f"another colon before it: ::{'x' * 30}…)",
         f"Error: :level '{'x' * 30}'… is not a level: give one of novice, intermediate, "
         "expert, or clear"]
+
+
+def test_clearing_a_level_that_was_never_pinned_says_so(models_env: Path, tmp_path: Path) -> None:
+    """":level clear" said "pinned level cleared" when nothing was pinned, so the agent
+    believed they had undone something."""
+    db = _db_with_customer(tmp_path / "s.db")
+    script = f":customer C-1\n{EXPERT}\n:level clear\n:level novice\n:level clear\n:quit\n"
+    result = runner.invoke(app, ["session", "--db", str(db)], input=script)
+    assert result.exit_code == 0, result.output
+    said = _said(result.stdout)
+    assert said.count("customer C-1: no level was pinned; nothing to clear") == 1
+    assert said.count("customer C-1: pinned level cleared") == 1
+    assert said.index("nothing to clear") < said.index("pinned level cleared")
+
+
+def test_show_names_the_alternatives_there_are(models_env: Path) -> None:
+    """":show 9" said ":show takes 1 to 1" when a call had one alternative."""
+    from expertise.engine import Engine
+    from expertise.session import Session
+
+    session = Session(Engine(), agent="test")
+    session.handle(EXPERT)
+    assert session.last is not None
+    n_alt = len(session.last.alternatives)
+    event = session.handle(":show 99")
+    assert event.kind == "error"
+    assert (f":show takes 1 to {n_alt} " if n_alt > 1 else ":show takes 1 (") in event.message
+    session.last.alternatives = session.last.alternatives[:1]
+    event = session.handle(":show 2")
+    assert event.kind == "error"
+    assert event.message.startswith(":show takes 1 (or nothing, for the suggested article)")
