@@ -144,6 +144,8 @@ class Session:
         self.call_id = self._new_call_id()
         #: This call's votes, by article: the last one counts, stored when the call ends.
         self.votes: dict[str, bool] = {}
+        #: The customer a level label of this call was stored for (labels are stored at once).
+        self._labelled_for: str | None = None
         if customer_id:
             self.set_customer(customer_id)
 
@@ -159,6 +161,13 @@ class Session:
 
     def set_customer(self, customer_id: str) -> Event:
         customer_id = check_label(customer_id, ":customer")
+        if self._labelled_for is not None and customer_id != self._labelled_for:
+            # the label is stored under this call's id for the first customer: the call (one
+            # ticket) must stay theirs, or the store holds the call under one customer and
+            # its label under another
+            raise InputError(f"this call already has a level label for customer "
+                             f"{self._labelled_for}; to take a call for {customer_id}, start "
+                             f"it with :new, then :customer {customer_id}")
         store = self.engine.store
         if store is not None and store.is_erased(customer_id):
             # Erased means nothing is kept about them: not this call, not their id.
@@ -226,7 +235,7 @@ class Session:
                 store.record_prediction(self.call_id, self.last.level, self.last.confidence)
             return ""
         finally:
-            self.lines, self.last, self.votes = [], None, {}
+            self.lines, self.last, self.votes, self._labelled_for = [], None, {}, None
             self.call_id = self._new_call_id()
 
     def handle(self, line: str) -> Event:
@@ -332,6 +341,7 @@ class Session:
                 store.add_feedback(ticket_id=self.call_id, customer_id=self.customer_id,
                                    article_id=self.last.article.id, helpful=None,
                                    corrected_level=level, agent=self.agent)
+                self._labelled_for = self.customer_id
             message = f"noted: caller is {level}; pinned for this customer (:level clear undoes)"
         return self._update(message) if self.lines else Event("message", message=message)
 
@@ -370,5 +380,7 @@ class Session:
         if not stored:  # the store notes nothing about a caller who opted out
             return Event("message", message=f"caller's level not noted: customer "
                                             f"{self.customer_id} opted out of personalisation")
+        if self.customer_id:
+            self._labelled_for = self.customer_id
         self.engine.refresh_feedback()
         return Event("message", message=f"noted: caller is {level} (a training label)")

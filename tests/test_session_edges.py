@@ -452,3 +452,28 @@ def test_show_names_the_alternatives_there_are(models_env: Path) -> None:
     event = session.handle(":show 2")
     assert event.kind == "error"
     assert event.message.startswith(":show takes 1 (or nothing, for the suggested article)")
+
+
+def test_a_call_with_a_level_label_stays_its_customers_call(
+        models_env: Path, tmp_path: Path) -> None:
+    """":customer A", text, ":level expert", ":customer B" stored the call under B and its
+    label under A: a label for a call the store holds for someone else. The switch is now
+    refused with the way to take B's call (:new first); after :new it works."""
+    db = _db_with_customer(tmp_path / "s.db")
+    with Store(db) as store:
+        store.ingest_frame(pd.DataFrame([{"ticket_id": "B1", "customer_id": "C-2",
+                                          "body": "my wifi keeps dropping"}]), source="test")
+    script = (f":customer C-1\n{EXPERT}\n:level expert\n:customer C-2\n:new\n:customer C-2\n"
+              "the light on the box is red\n:quit\n")
+    result = runner.invoke(app, ["session", "--db", str(db)], input=script)
+    assert result.exit_code == 1, result.output  # the refused switch is the one error
+    assert result.stderr.splitlines()[0] == (
+        "Error: this call already has a level label for customer C-1; to take a call for C-2, "
+        "start it with :new, then :customer C-2")
+    with Store(db) as store:
+        labels = [(f.ticket_id, f.customer_id) for f in store.feedback_rows()
+                  if f.corrected_level]
+        calls = {t.ticket_id: c for c in ("C-1", "C-2") for t in store.history(c)
+                 if t.ticket_id.startswith("call-")}
+    assert len(labels) == 1 and calls[labels[0][0]] == labels[0][1] == "C-1"
+    assert sorted(calls.values()) == ["C-1", "C-2"]
