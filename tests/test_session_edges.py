@@ -40,7 +40,27 @@ def _said(output: str) -> str:
 
 def _calls(db: Path, customer: str) -> list[str]:
     with Store(db) as store:
-        return [t.body for t in store.history(customer) if t.ticket_id.startswith("call-")]
+        return [t.body or "" for t in store.history(customer) if t.ticket_id.startswith("call-")]
+
+
+def _session_until(db: Path, script: str, marker: str) -> tuple[subprocess.Popen[str], str]:
+    """A real `expertise session --db DB` fed `script` (stdin left open: it waits for the next
+    line), and what it printed up to the line holding `marker`."""
+    child = subprocess.Popen(
+        [str(EXE), "session", "--db", str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(script)
+    child.stdin.flush()
+    deadline = time.monotonic() + 120
+    seen = ""
+    while marker not in seen and time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if not line:
+            break
+        seen += line
+    assert marker in seen, seen
+    return child, seen
 
 
 # -- interrupted calls -------------------------------------------------------------------------
@@ -52,20 +72,8 @@ def test_an_interrupted_session_keeps_the_call_and_its_votes(
     """Ctrl-C (or SIGTERM) during a call used to drop the call and its votes while its level
     label, stored at once, stayed: a label for a call the store never held."""
     db = _db_with_customer(tmp_path / "s.db")
-    child = subprocess.Popen(
-        [str(EXE), "session", "--db", str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert child.stdin is not None and child.stdout is not None
-    child.stdin.write(f":customer C-1\n{EXPERT}\n:helpful\n:level expert\n")
-    child.stdin.flush()  # and left open: the session waits for the next line
-    deadline = time.monotonic() + 120
-    seen = ""
-    while "pinned for this customer" not in seen and time.monotonic() < deadline:
-        line = child.stdout.readline()
-        if not line:
-            break
-        seen += line
-    assert "pinned for this customer" in seen, seen
+    child, seen = _session_until(db, f":customer C-1\n{EXPERT}\n:helpful\n:level expert\n",
+                                 "pinned for this customer")
     child.send_signal(sig)
     out, err = child.communicate(timeout=60)
     assert child.returncode == code, err
@@ -385,20 +393,8 @@ def test_a_session_whose_output_is_closed_keeps_the_call_so_far(
     """`expertise session | head` : when the reader went away the session stopped at the next
     line it printed and lost the call and its votes."""
     db = _db_with_customer(tmp_path / "s.db")
-    child = subprocess.Popen(
-        [str(EXE), "session", "--db", str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    child, _ = _session_until(db, f":customer C-1\n{EXPERT}\n:helpful\n", "noted as helpful")
     assert child.stdin is not None and child.stdout is not None and child.stderr is not None
-    child.stdin.write(f":customer C-1\n{EXPERT}\n:helpful\n")
-    child.stdin.flush()
-    deadline = time.monotonic() + 120
-    seen = ""
-    while "noted as helpful" not in seen and time.monotonic() < deadline:
-        line = child.stdout.readline()
-        if not line:
-            break
-        seen += line
-    assert "noted as helpful" in seen, seen
     child.stdout.close()  # the reader goes away
     child.stdin.write("the hub is on fw 4.2.1\n:quit\n")
     child.stdin.close()
@@ -475,5 +471,5 @@ def test_a_call_with_a_level_label_stays_its_customers_call(
                   if f.corrected_level]
         calls = {t.ticket_id: c for c in ("C-1", "C-2") for t in store.history(c)
                  if t.ticket_id.startswith("call-")}
-    assert len(labels) == 1 and calls[labels[0][0]] == labels[0][1] == "C-1"
+    assert len(labels) == 1 and calls[str(labels[0][0])] == labels[0][1] == "C-1"
     assert sorted(calls.values()) == ["C-1", "C-2"]
