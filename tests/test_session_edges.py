@@ -33,6 +33,16 @@ def _db_with_customer(path: Path) -> Path:
     return path
 
 
+def _db_with_erased_alice(path: Path) -> Path:
+    """The store of `_db_with_customer`, and customer ALICE, who had a ticket and was erased."""
+    _db_with_customer(path)
+    with Store(path) as store:
+        store.ingest_frame(pd.DataFrame([{"ticket_id": "A1", "customer_id": "ALICE",
+                                          "body": "my wifi keeps dropping"}]), source="test")
+        store.forget("ALICE")
+    return path
+
+
 def _said(output: str) -> str:
     """The output with the terminal's line wrapping undone."""
     return " ".join(output.split())
@@ -203,11 +213,7 @@ def test_a_piped_session_says_each_error_and_message_on_one_line(
         models_env: Path, tmp_path: Path) -> None:
     """Errors, warnings and messages were wrapped at 80 columns in a pipe, so a script
     reading the output found them cut in two."""
-    db = _db_with_customer(tmp_path / "s.db")
-    with Store(db) as store:
-        store.ingest_frame(pd.DataFrame([{"ticket_id": "A1", "customer_id": "ALICE",
-                                          "body": "my wifi keeps dropping"}]), source="test")
-        store.forget("ALICE")
+    db = _db_with_erased_alice(tmp_path / "s.db")
     script = ":level expret\n:customer ALICE\n:quit\n"
     result = runner.invoke(app, ["session", "--db", str(db)], input=script)
     assert result.exit_code == 1
@@ -321,11 +327,7 @@ def test_an_option_taken_as_the_value_of_another_is_a_usage_error(
 def test_why_for_an_erased_caller_says_nothing_is_held(models_env: Path, tmp_path: Path) -> None:
     """`:customer ERASED` then `:why` said ":why needs a customer: use :customer ID first",
     to an agent who had just given one."""
-    db = _db_with_customer(tmp_path / "s.db")
-    with Store(db) as store:
-        store.ingest_frame(pd.DataFrame([{"ticket_id": "A1", "customer_id": "ALICE",
-                                          "body": "my wifi keeps dropping"}]), source="test")
-        store.forget("ALICE")
+    db = _db_with_erased_alice(tmp_path / "s.db")
     script = ":customer ALICE\nmy wifi drops\n:why\n:new\n:why\n:quit\n"
     result = runner.invoke(app, ["session", "--db", str(db)], input=script)
     assert result.exit_code == 1  # the second :why, after :new, has no customer
