@@ -1024,10 +1024,12 @@ def models_list(json_: JsonOpt = False) -> None:
     Example: expertise models list
     """
     from expertise import render
+    from expertise.bundles.registry import current_version
     from expertise.lifecycle.models import list_models
 
     rows = list_models()
     _show(json_, rows, render.models_table, rows)
+    current_version()  # a pointer that cannot be read: the bundles are listed, then its error
 
 
 @_command(models_app, "promote")

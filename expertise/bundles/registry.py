@@ -347,7 +347,9 @@ def survey_bundles(root: Path | None = None) -> list[BundleStatus]:
 def _bundle_folders(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    # `current` is the pointer's name, never a bundle's (a folder there is a broken pointer)
+    return sorted(p for p in root.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and p.name != CURRENT)
 
 
 def _promotions_path(root: Path) -> Path:

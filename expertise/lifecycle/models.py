@@ -67,9 +67,18 @@ def list_models(root: Path | None = None) -> list[dict[str, Any]]:
     ``current`` (bool), ``status`` (``ok``, or ``damaged: why`` when the manifest is unreadable
     or a file does not match its hash) and ``decision`` (the retrain gate's verdict, when the
     bundle came from `retrain`).
+
+    A current pointer that cannot be read (a folder in its place, a path elsewhere) marks no
+    bundle current and does not stop the listing: the bundles are what one promotes to mend
+    it. `current_version` still raises on it, naming the fix.
     """
     root = models_root(root)
-    current = current_version(root)
+    try:
+        current = current_version(root)
+    except ArtifactError:
+        if not root.is_dir():  # no folder of bundles to list
+            raise
+        current = None
     rows = []
     for entry in survey_bundles(root):
         manifest, version = entry.manifest, entry.name

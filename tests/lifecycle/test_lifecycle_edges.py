@@ -490,3 +490,21 @@ def test_a_models_folder_that_cannot_be_locked_still_promotes(
     assert (root / "current").read_text() == "v2\n"
     assert runner.invoke(app, ["models", "rollback"]).exit_code == 0
     assert (root / "current").read_text() == "v1\n"
+
+
+def test_models_list_lists_the_bundles_when_the_current_pointer_is_broken(root: Path) -> None:
+    """With a folder where `models/current` belongs, `models list` failed as a whole: the one
+    command that shows which bundles there are to promote showed none. Now it lists them (none
+    current), then says what is wrong with the pointer and exits 1."""
+    _copy_bundle(root / "v1", root / "v2")
+    (root / "current").unlink()
+    (root / "current").mkdir()
+    done = runner.invoke(app, ["models", "list", "--json"])
+    assert done.exit_code == 1
+    rows = json.loads(done.stdout)
+    assert [(r["version"], r["current"], r["status"]) for r in rows] == [
+        ("v1", False, "ok"), ("v2", False, "ok")]
+    error = done.stderr.strip()
+    assert error.startswith(f"Error: {root / 'current'} is a folder") and "\n" not in error
+    table = runner.invoke(app, ["models", "list"])
+    assert table.exit_code == 1 and "v1" in table.stdout and "v2" in table.stdout

@@ -145,12 +145,19 @@ def test_rollback_reads_versions_older_code_logged_as_paths(root: Path) -> None:
 
 def test_a_current_pointer_that_is_not_utf8_is_a_one_line_error(root: Path) -> None:
     (root / "current").write_bytes(b"\xff\xfe")
-    for args in (["models", "list"], ["models", "rollback"], ["models", "prune", "--keep", "1"],
+    said = (f"{root / 'current'} does not hold a version name (bytes that are not UTF-8 "
+            "text); delete it, then make a bundle current with `expertise models promote "
+            "VERSION`")
+    for args in (["models", "rollback"], ["models", "prune", "--keep", "1"],
                  ["models", "promote", "zz-copy"], ["answer", "my wifi keeps dropping"]):
         message = _one_line_error(runner.invoke(app, args))
-        assert f"{root / 'current'} does not hold a version name (bytes that are not UTF-8 " \
-               "text); delete it, then make a bundle current with `expertise models promote " \
-               "VERSION`" in message, args
+        assert said in message, args
+    # `models list` lists the bundles to promote (none current), then the same one line
+    listed = runner.invoke(app, ["models", "list"])
+    assert listed.exit_code == 1
+    assert "test-small" in listed.stdout and "zz-copy" in listed.stdout
+    assert listed.stderr.startswith("Error: ") and said in listed.stderr
+    assert len(listed.stderr.strip().splitlines()) == 1
     assert (root / "test-small").is_dir() and (root / "zz-copy").is_dir()
     assert _current(root) == b"\xff\xfe"
 
